@@ -1,0 +1,69 @@
+# ai-tg-bot: every target that needs the virtualenv (.venv) creates it first, so a fresh
+# clone needs no separate install step. uv is installed with pip when it is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+COMPOSE := docker compose --env-file .env.development
+DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config import load_settings; print(load_settings().database_url)')
+
+.PHONY: help install run test lint format typecheck bench check \
+	db-up db-down db-reset db-migrate db-rollback db-revision db-shell
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(STAMP) ## Create .venv with the app and dev tools (uv sync --frozen)
+
+run: $(STAMP) ## Start the bot (SQLite by default; settings from .env)
+	$(BIN)/python -m ai_tg_bot
+
+test: $(STAMP) ## Run the tests (SQLite and PostgreSQL from TEST_DATABASE_URL)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+check: lint typecheck test ## Everything CI runs
+
+db-up: ## Start PostgreSQL in docker compose (waits until healthy)
+	$(COMPOSE) up -d --wait postgres
+
+db-down: ## Stop the compose services (data stays in the volume)
+	$(COMPOSE) down
+
+db-reset: ## Drop the compose database volume and start afresh
+	$(COMPOSE) down -v
+	$(COMPOSE) up -d --wait postgres
+
+db-migrate: $(STAMP) ## Apply migrations up to head on DATABASE_URL
+	$(BIN)/alembic upgrade head
+
+db-rollback: $(STAMP) ## Undo the latest migration
+	$(BIN)/alembic downgrade -1
+
+db-revision: $(STAMP) ## New migration from model changes: make db-revision message="add x"
+	@test -n "$(message)" || { echo 'usage: make db-revision message="what changed"'; exit 2; }
+	$(BIN)/alembic revision --autogenerate -m "$(message)"
+
+db-shell: $(STAMP) ## psql (or sqlite3) on DATABASE_URL
+	@url='$(DB_URL)'; case "$$url" in \
+		sqlite*) exec sqlite3 "$${url#*:///}" ;; \
+		*) exec psql "$${url/+asyncpg/}" ;; esac

@@ -1,0 +1,1 @@
+"""ai-tg-bot: a Telegram bot for OpenAI-compatible LLMs with durable per-user memory."""

@@ -1,0 +1,118 @@
+"""Settings: read from `.env`, then the environment; invalid values stop start-up."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely and accurately."
+MAX_HISTORY_LIMIT = 1000
+_TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+_SUPPORTED_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it in one line."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot. Names are the environment variables, case-insensitive."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Storage
+    database_url: str = DEFAULT_SQLITE_URL
+    db_echo: bool = False
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    default_max_history_messages: int = Field(default=50, ge=1, le=MAX_HISTORY_LIMIT)
+    default_system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    auto_migrate: bool = True
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    stream_edit_interval_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+    # LLM
+    openai_api_key: SecretStr = SecretStr("")
+    openai_base_url: str | None = None
+    llm_model: str = Field(default="gpt-4o-mini", min_length=1)
+    llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(_SUPPORTED_URL_PREFIXES):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split('://', 1)[0]}://...)"
+            )
+        return value
+
+    @field_validator("telegram_bot_token", mode="before")
+    @classmethod
+    def _check_token(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if not isinstance(raw, str) or not _TOKEN_PATTERN.match(raw.strip()):
+            raise ValueError("malformed: expected '<digits>:<secret>' as given by @BotFather")
+        return raw.strip()
+
+    @field_validator("telegram_api_url", "openai_base_url", mode="before")
+    @classmethod
+    def _check_http_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("default_system_prompt")
+    @classmethod
+    def _check_prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the configured database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning validation errors into one line that names the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]).upper() or "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"Invalid setting {name}: {message}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide Settings (configuration, not state: safe to cache)."""
+    return load_settings()

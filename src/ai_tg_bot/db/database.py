@@ -1,0 +1,99 @@
+"""The engine and its transactions: `async with database.session() as session`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option read by the SQLite `begin` hook: readers may use a deferred BEGIN.
+_SQLITE_READ_ONLY = "ai_tg_bot_read_only"
+
+
+class Database:
+    """Owns the async engine; hands out one short transaction at a time."""
+
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+    ) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        options: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            _ensure_sqlite_directory(self.url.database)
+            options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            options.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.is_sqlite:
+            _install_sqlite_hooks(self.engine)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(
+            self.engine.execution_options(**{_SQLITE_READ_ONLY: True}), expire_on_commit=False
+        )
+
+    @asynccontextmanager
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction: commit on success, roll back on any error.
+
+        On SQLite a writing transaction starts with BEGIN IMMEDIATE so concurrent writers
+        queue on the lock instead of failing with "database is locked"; `read_only`
+        transactions use a deferred BEGIN and run beside them under WAL.
+        """
+        factory = self._read_sessions if read_only else self._sessions
+        async with factory() as session, session.begin():
+            yield session
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except Exception:  # any driver or network error means "not reachable"
+            log.warning("database ping failed", exc_info=True)
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Dispose of the engine and its pooled connections."""
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_directory(database: str | None) -> None:
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    """WAL, busy timeout, foreign keys, and BEGIN emitted by us (SQLAlchemy's recipe)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level so pysqlite never issues its own deferred BEGIN;
+        # PRAGMA journal_mode cannot run inside a transaction, which this also guarantees.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(_SQLITE_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -1,0 +1,122 @@
+"""The schema: users, their settings, and their messages (soft-deleted, never reordered)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ai_tg_bot.db.types import UTCDateTime, utc_now
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+MESSAGE_ROLES = ("system", "user", "assistant")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+AutoIncrementId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so constraint names are predictable."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    """`created_at` and `updated_at`, set by the application and defaulted by the server."""
+
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, onupdate=utc_now, server_default=func.now()
+    )
+
+
+class User(TimestampMixin, Base):
+    """A Telegram user; `id` is the Telegram user id."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # The last per-user message sequence number handed out. Bumping it locks the row,
+    # which serializes a user's writers and gives messages a stable order.
+    message_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+    settings: Mapped[UserSettings] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class UserSettings(TimestampMixin, Base):
+    """Per-user settings: history limit and system prompt (NULL means the default)."""
+
+    __tablename__ = "user_settings"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    max_history_messages: Mapped[int] = mapped_column(
+        Integer, default=50, server_default=text("50")
+    )
+    system_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="settings")
+
+    __table_args__ = (
+        CheckConstraint(
+            "max_history_messages BETWEEN 1 AND 1000", name="max_history_messages_range"
+        ),
+    )
+
+
+class Message(Base):
+    """One message of a user's dialogue. Trimmed or reset messages are soft-deleted."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    # The unique (user_id, seq) constraint's index also serves the foreign key.
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    # Order within a user: timestamps can tie, a per-user sequence cannot.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    content_length: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('system', 'user', 'assistant')", name="role_valid"),
+        CheckConstraint("content_length >= 0", name="content_length_non_negative"),
+        UniqueConstraint("user_id", "seq"),
+        Index(
+            "ix_messages_active_user_seq",
+            "user_id",
+            "seq",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )
