@@ -1,0 +1,1 @@
+"""Telegram-facing layer: handlers, rendering and delivery of replies."""

@@ -1,0 +1,38 @@
+"""/role: show, set or restore the system prompt."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from ai_tg_bot.storage import Storage
+
+PREVIEW_CHARS = 3000
+
+
+async def role(message: Message, user_id: int, command: CommandObject, store: Storage) -> None:
+    """`/role` shows the prompt; `/role <text>` sets it; `/role default` restores it."""
+    args = (command.args or "").replace("\x00", "").strip()
+    if not args:
+        prompt = await store.get_system_prompt(user_id)
+        shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
+        await message.answer(
+            f"My current role:\n\n{shown}\n\n"
+            "Change it with /role <text> (this starts a new dialogue), "
+            "or restore the default with /role default."
+        )
+        return
+    if args.lower() == "default":
+        await store.set_system_prompt(user_id, None)
+        await message.answer("Role restored to the default. Our dialogue starts afresh.")
+        return
+    await store.set_system_prompt(user_id, args)
+    await message.answer("Role set. Our dialogue starts afresh with it.")
+
+
+def make_router() -> Router:
+    """A fresh Router with this feature's handlers (one per Dispatcher)."""
+    router = Router(name=__name__)
+    router.message.register(role, Command("role"), F.from_user.id.as_("user_id"))
+    return router

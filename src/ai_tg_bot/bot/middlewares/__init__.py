@@ -1,0 +1,1 @@
+"""Middlewares: per-user ordering of updates, and Telegram flood-control retries."""

@@ -1,0 +1,156 @@
+"""Show an answer as it streams: typing, throttled edits, then formatted final messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiogram import Bot
+from aiogram.enums import ChatAction
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+
+from ai_tg_bot.bot.formatting import (
+    TELEGRAM_MESSAGE_LIMIT,
+    Chunk,
+    format_reply,
+    plain_chunks,
+    split_plain,
+    utf16_length,
+)
+from ai_tg_bot.bot.middlewares.retry import best_effort
+from ai_tg_bot.chat import TurnResult
+
+log = logging.getLogger(__name__)
+TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
+_ELLIPSIS = " …"
+
+
+def _is_not_modified(exc: TelegramBadRequest) -> bool:
+    return "message is not modified" in exc.message
+
+
+class StreamingReply:
+    """One answer in one chat: a typing indicator, live previews, then the final text.
+
+    Previews are plain text and best effort (skipped under flood control); the final text
+    is formatted, split to Telegram's limit, and delivered with retries.
+    """
+
+    def __init__(self, bot: Bot, chat_id: int, *, edit_interval: float = 1.0) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.edit_interval = edit_interval
+        self.text = ""
+        self._message_id: int | None = None
+        self._shown = ""
+        self._next_edit_at = 0.0
+        self._typing: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> StreamingReply:
+        self._typing = asyncio.create_task(self._keep_typing())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._stop_typing()
+
+    async def feed(self, piece: str) -> None:
+        """Add streamed text; show it if the last edit was long enough ago."""
+        self.text += piece
+        if time.monotonic() >= self._next_edit_at and self.text.strip():
+            await self._preview()
+
+    async def finish(self, markdown: str | None = None) -> None:
+        """Replace the preview with the formatted answer, split into as many messages as needed."""
+        await self._stop_typing()
+        chunks = format_reply(markdown if markdown is not None else self.text)
+        for index, chunk in enumerate(chunks):
+            if index == 0 and self._message_id is not None:
+                await self._deliver(chunk, edit_message_id=self._message_id)
+            else:
+                await self._deliver(chunk)
+
+    async def send_notice(self, text: str) -> None:
+        """Send a separate short line (an error, a note), with retries."""
+        await self._stop_typing()
+        await self.bot.send_message(self.chat_id, text)
+
+    async def _preview(self) -> None:
+        await self._stop_typing()
+        preview = self.text
+        if utf16_length(preview) > TELEGRAM_MESSAGE_LIMIT:
+            preview = split_plain(preview, TELEGRAM_MESSAGE_LIMIT - len(_ELLIPSIS))[0] + _ELLIPSIS
+        if preview == self._shown:
+            return
+        self._next_edit_at = time.monotonic() + self.edit_interval
+        try:
+            with best_effort():
+                if self._message_id is None:
+                    sent = await self.bot.send_message(self.chat_id, preview)
+                    self._message_id = sent.message_id
+                else:
+                    await self.bot.edit_message_text(
+                        text=preview, chat_id=self.chat_id, message_id=self._message_id
+                    )
+            self._shown = preview
+        except TelegramRetryAfter as exc:
+            # Flood control: show nothing new until Telegram allows it again.
+            self._next_edit_at = time.monotonic() + exc.retry_after
+        except TelegramAPIError as exc:
+            log.debug("preview skipped in chat %s: %s", self.chat_id, exc)
+
+    async def _deliver(self, chunk: Chunk, *, edit_message_id: int | None = None) -> None:
+        """Send (or edit into place) one formatted chunk; fall back to plain text if rejected."""
+        try:
+            await self._send(chunk, edit_message_id)
+        except TelegramBadRequest as exc:
+            if _is_not_modified(exc):
+                return
+            if not chunk.entities:
+                raise
+            log.warning("formatting rejected in chat %s (%s); sending plain", self.chat_id, exc)
+            for plain in plain_chunks(chunk.text):
+                await self._send(plain, edit_message_id)
+                edit_message_id = None
+
+    async def _send(self, chunk: Chunk, edit_message_id: int | None) -> None:
+        if edit_message_id is None:
+            await self.bot.send_message(self.chat_id, chunk.text, entities=chunk.entities)
+            return
+        try:
+            await self.bot.edit_message_text(
+                text=chunk.text,
+                chat_id=self.chat_id,
+                message_id=edit_message_id,
+                entities=chunk.entities,
+            )
+        except TelegramBadRequest as exc:
+            if "message to edit not found" not in exc.message:
+                raise
+            # The preview was deleted by the user: the answer still arrives, as a new message.
+            await self.bot.send_message(self.chat_id, chunk.text, entities=chunk.entities)
+
+    async def _keep_typing(self) -> None:
+        while True:
+            with best_effort(), contextlib.suppress(TelegramAPIError):
+                await self.bot.send_chat_action(self.chat_id, ChatAction.TYPING)
+            await asyncio.sleep(TYPING_REFRESH_SECONDS)
+
+    async def _stop_typing(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._typing
+            self._typing = None
+
+
+async def present(reply: StreamingReply, result: TurnResult) -> None:
+    """Show how a turn ended: the answer, or what arrived and a clear line about the error."""
+    if result.reply is not None:
+        await reply.finish(result.reply)
+        return
+    if result.partial.strip():
+        await reply.finish(result.partial)
+    if result.error is not None:
+        await reply.send_notice(result.error.user_message)

@@ -1,0 +1,33 @@
+"""What the bot says: command descriptions and fixed replies, in one place."""
+
+from __future__ import annotations
+
+from aiogram.types import BotCommand
+
+COMMANDS: list[tuple[str, str]] = [
+    ("start", "Start and see what I can do"),
+    ("help", "List the commands"),
+    ("role", "Set my role (system prompt): /role <text>, /role default"),
+    ("reset", "Forget our dialogue, keep the role"),
+    ("status", "What I remember and your settings"),
+    ("retry", "Answer your last message again"),
+]
+BOT_COMMANDS = [BotCommand(command=name, description=text) for name, text in COMMANDS]
+
+HELP = "\n".join(f"/{name} — {text}" for name, text in COMMANDS) + (
+    "\n\nAny other text is a message to the assistant. I remember our dialogue "
+    "across restarts; /reset starts a new one."
+)
+GREETING = "Hello! I'm an AI assistant that remembers our conversation.\n\n" + HELP
+UNSUPPORTED = (
+    "I understand text messages and commands (see /help). "
+    "Stickers, voice messages, photos and files aren't supported yet."
+)
+UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I understand."
+EMPTY_MESSAGE = "That message has no text I can answer. Please send some text."
+NOTHING_TO_RETRY = "There is nothing to retry yet: send me a message first."
+STORAGE_DOWN = (
+    "⚠️ My storage is temporarily unavailable, so I couldn't handle that. "
+    "Please try again in a minute."
+)
+INTERNAL_ERROR = "⚠️ Something went wrong on my side. Please try again."

@@ -1,0 +1,142 @@
+"""The LLM: a streaming OpenAI-compatible client with an overall deadline and plain errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionMessageParam
+
+from ai_tg_bot.config import Settings
+
+log = logging.getLogger(__name__)
+ChatMessages = Sequence[dict[str, str]]
+# Servers such as Ollama or vLLM ignore the key, but the client insists on one.
+_PLACEHOLDER_API_KEY = "not-needed"
+
+
+class LLMErrorKind(StrEnum):
+    """What went wrong, in terms a user can act on."""
+
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    UNAVAILABLE = "unavailable"
+    SERVER_ERROR = "server_error"
+    REJECTED = "rejected"
+    EMPTY = "empty"
+
+
+_USER_MESSAGES = {
+    LLMErrorKind.RATE_LIMITED: "The language model is busy (rate limit reached).",
+    LLMErrorKind.TIMEOUT: "The language model took too long to answer.",
+    LLMErrorKind.UNAVAILABLE: "The language model could not be reached.",
+    LLMErrorKind.SERVER_ERROR: "The language model failed with a server error.",
+    LLMErrorKind.REJECTED: "The language model refused the request.",
+    LLMErrorKind.EMPTY: "The language model returned an empty answer.",
+}
+
+
+class LLMError(Exception):
+    """An LLM call that failed; `user_message` is safe to show to the user."""
+
+    def __init__(self, kind: LLMErrorKind, detail: str = "") -> None:
+        super().__init__(f"{kind.value}: {detail}" if detail else kind.value)
+        self.kind = kind
+        self.detail = detail
+
+    @property
+    def user_message(self) -> str:
+        """One short line: what happened and what the user can do."""
+        return f"⚠️ {_USER_MESSAGES[self.kind]} Your message is saved: send /retry to try again."
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts the server reported for one answer (zeros when it reported none)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMClient:
+    """Streams chat completions from any OpenAI-compatible server."""
+
+    def __init__(self, settings: Settings, client: AsyncOpenAI | None = None) -> None:
+        self.model = settings.llm_model
+        self.timeout_seconds = settings.llm_timeout_seconds
+        api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY
+        self._client = client or AsyncOpenAI(
+            api_key=api_key,
+            base_url=settings.openai_base_url,
+            # The per-read timeout; the whole answer is bounded by `timeout_seconds` below.
+            timeout=min(settings.llm_timeout_seconds, 60.0),
+            max_retries=settings.llm_max_retries,
+        )
+
+    async def stream(
+        self, messages: ChatMessages, *, model: str | None = None, usage: Usage | None = None
+    ) -> AsyncIterator[str]:
+        """Yield the answer's text as it arrives; raise LLMError on any failure.
+
+        The whole answer, retries included, must finish within LLM_TIMEOUT_SECONDS.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                stream = await self._client.chat.completions.create(
+                    model=model or self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", list(messages)),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+            try:
+                async for chunk in _bounded(stream, deadline):
+                    if chunk.usage is not None and usage is not None:
+                        usage.prompt_tokens = chunk.usage.prompt_tokens
+                        usage.completion_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            yield choice.delta.content
+            finally:
+                await stream.close()
+        except TimeoutError as exc:
+            detail = f"no answer within {self.timeout_seconds}s"
+            raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
+        except openai.APIError as exc:
+            raise _map_error(exc) from exc
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()
+
+
+async def _bounded(stream: Any, deadline: float) -> AsyncIterator[Any]:
+    """Iterate a stream, but never past the deadline (a stalled server cannot hold us)."""
+    iterator = stream.__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        yield chunk
+
+
+def _map_error(exc: openai.APIError) -> LLMError:
+    detail = f"{type(exc).__name__}: {exc.message}"
+    if isinstance(exc, openai.RateLimitError):
+        return LLMError(LLMErrorKind.RATE_LIMITED, detail)
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError(LLMErrorKind.TIMEOUT, detail)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(LLMErrorKind.UNAVAILABLE, detail)
+    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+        return LLMError(LLMErrorKind.SERVER_ERROR, detail)
+    return LLMError(LLMErrorKind.REJECTED, detail)

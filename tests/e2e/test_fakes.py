@@ -1,0 +1,266 @@
+"""Smoke tests: the fakes work with the real aiogram and openai clients."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import openai
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import BotCommand, BufferedInputFile, Message, MessageEntity
+from openai.types.chat import ChatCompletionMessageParam
+
+from tests.fakes.llm import FakeLLM
+from tests.fakes.telegram import NOT_MODIFIED, FakeTelegram
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(max_poll_seconds=0.5) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
+    bot = Bot(token="123456:TEST", session=session)
+    yield bot
+    await bot.session.close()
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLM]:
+    async with FakeLLM(chunk_size=5) as fake:
+        yield fake
+
+
+def openai_client(llm: FakeLLM, timeout: float = 30) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=llm.base_url, api_key="test", max_retries=0, timeout=timeout)
+
+
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi there"}]
+
+
+# ---- Telegram ------------------------------------------------------------------------
+async def test_get_me_and_send_message(tg: FakeTelegram, bot: Bot) -> None:
+    me = await bot.get_me()
+    assert (me.id, me.username, me.is_bot) == (123456, "test_bot", True)  # id from the token
+    assert me.id == bot.id
+
+    first = await bot.send_message(100, "hello")
+    bold = [MessageEntity(type="bold", offset=0, length=2)]
+    second = await bot.send_message(100, "😀 world  ", entities=bold)
+    assert (first.message_id, second.message_id) == (1, 2)
+    assert second.text == "😀 world"  # Telegram trims surrounding whitespace
+    assert second.entities is not None  # offsets count UTF-16 code units: 😀 is two
+    assert [(e.type, e.offset, e.length) for e in second.entities] == [("bold", 0, 2)]
+    assert tg.texts(100) == ["hello", "😀 world"]
+    assert tg.sent[1].entities == [{"type": "bold", "offset": 0, "length": 2}]
+
+
+async def test_send_message_is_validated_like_telegram(tg: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(1, "😀" * 2049)  # 2049 characters, 4098 UTF-16 units
+    await bot.send_message(1, "😀" * 2048)
+    with pytest.raises(TelegramBadRequest, match="message text is empty"):
+        await bot.send_message(1, "  \n ")
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_message(1, "ab", entities=[MessageEntity(type="bold", offset=1, length=2)])
+    with pytest.raises(TelegramBadRequest, match=r"Character '\.' is reserved"):
+        await bot.send_message(1, "*Hi*.", parse_mode="MarkdownV2")
+    with pytest.raises(TelegramBadRequest, match="Can't find end of Bold entity"):
+        await bot.send_message(1, "*Hi\\.", parse_mode="MarkdownV2")
+    sent = await bot.send_message(1, "*Hi*\\.", parse_mode="MarkdownV2")
+    assert sent.text == "Hi."
+    with pytest.raises(TelegramBadRequest, match='Unsupported start tag "foo"'):
+        await bot.send_message(1, "<foo>x</foo>", parse_mode="HTML")
+    assert len(tg.sent) == 2
+
+
+async def test_injected_failures_take_no_effect(tg: FakeTelegram, bot: Bot) -> None:
+    tg.fail_next("sendMessage", retry_after=3)
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await bot.send_message(5, "x")
+    assert caught.value.retry_after == 3
+    tg.fail_next("sendMessage", status=500)
+    with pytest.raises(TelegramServerError):
+        await bot.send_message(5, "x")
+    assert tg.sent == []
+    await bot.send_message(5, "x")
+    assert tg.texts(5) == ["x"]
+    assert [c.method for c in tg.calls] == ["sendMessage"] * 3
+
+
+async def test_edit_message_text(tg: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(9, "draft")
+    edited = await bot.edit_message_text("draft, longer", chat_id=9, message_id=sent.message_id)
+    assert isinstance(edited, Message)
+    assert edited.text == "draft, longer"
+    with pytest.raises(TelegramBadRequest, match="message is not modified") as caught:
+        await bot.edit_message_text("draft, longer \n", chat_id=9, message_id=sent.message_id)
+    assert caught.value.message == NOT_MODIFIED
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await bot.edit_message_text("x", chat_id=9, message_id=77)
+    bold = [MessageEntity(type="bold", offset=0, length=5)]
+    await bot.edit_message_text("draft, longer", chat_id=9, message_id=1, entities=bold)
+    assert tg.sent[0].edits == ["draft, longer", "draft, longer"]
+    assert tg.texts(9) == ["draft, longer"]
+
+
+async def test_chat_action_commands_and_document(tg: FakeTelegram, bot: Bot) -> None:
+    assert await bot.send_chat_action(3, "typing")
+    assert tg.chat_actions == [(3, "typing")]
+    assert await bot.delete_webhook(drop_pending_updates=True)
+    assert await bot.set_my_commands([BotCommand(command="start", description="Start")])
+    assert tg.commands == [{"command": "start", "description": "Start"}]
+    doc = BufferedInputFile(b"# notes\n", filename="notes.md")
+    message = await bot.send_document(3, doc, caption="your export")
+    assert message.document is not None
+    assert message.document.file_name == "notes.md"
+    assert (tg.documents[0].filename, tg.documents[0].data) == ("notes.md", b"# notes\n")
+    assert tg.documents[0].caption == "your export"
+
+
+async def test_polling_dispatcher_receives_pushed_text(tg: FakeTelegram, bot: Bot) -> None:
+    dp = Dispatcher()
+    received: list[str | None] = []
+
+    @dp.message()
+    async def echo(message: Message) -> None:
+        received.append(message.text)
+        await message.answer(f"got {message.text}")
+
+    polling = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=5)
+    )
+    try:
+        tg.push_text(7, "/start")
+        tg.push_update({"edited_message": tg.make_message(7, "edited")})  # not allowed: dropped
+        tg.push_text(7, "second")
+        await tg.wait_for_messages(7, 2, timeout=5)
+        assert received == ["/start", "second"]
+        assert tg.texts(7) == ["got /start", "got second"]
+        assert tg.sent[0].message_id == 4  # the three user messages took ids 1-3
+        await tg.wait_for(lambda: tg.updates_pending() == 0, timeout=5)
+    finally:
+        await dp.stop_polling()
+        await polling
+    poll = tg.method_calls("getUpdates")[0]
+    assert poll.params["allowed_updates"] == ["message"]
+
+
+async def test_second_long_poll_terminates_the_first(tg: FakeTelegram, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await tg.wait_for(lambda: len(tg.method_calls("getUpdates")) == 1)
+    assert await bot.get_updates(timeout=0) == []
+    with pytest.raises(TelegramConflictError):
+        await first
+
+
+# ---- LLM -----------------------------------------------------------------------------
+async def test_stream_with_usage(llm: FakeLLM) -> None:
+    async with openai_client(llm) as client:
+        stream = await client.chat.completions.create(
+            model="fake-model",
+            messages=HI,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        pieces: list[str] = []
+        usage = None
+        async for chunk in stream:
+            assert chunk.model == "fake-model"
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+            usage = chunk.usage or usage
+    assert "".join(pieces) == "Echo: hi there"
+    assert pieces[0] == "Echo:"  # chunk_size=5
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (2, 4, 6)
+    assert llm.last_request["stream"] is True
+
+
+async def test_non_stream_scripted_reply_and_models(llm: FakeLLM) -> None:
+    llm.queue_reply("scripted")
+    async with openai_client(llm) as client:
+        first = await client.chat.completions.create(model="m1", messages=HI)
+        second = await client.chat.completions.create(model="m2", messages=HI)
+        models = [m.id async for m in client.models.list()]
+    assert first.choices[0].message.content == "scripted"
+    assert second.choices[0].message.content == "Echo: hi there"
+    assert (first.model, second.model) == ("m1", "m2")
+    assert second.usage is not None
+    assert second.usage.total_tokens == 6
+    assert models == ["fake-model", "gpt-4o-mini"]
+    assert llm.calls == 2
+
+
+async def test_llm_errors(llm: FakeLLM) -> None:
+    llm.fail_next(500)
+    llm.fail_next(429, retry_after=0.05)
+    async with openai_client(llm) as client:
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(model="m", messages=HI)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await client.chat.completions.create(model="m", messages=HI)
+    assert caught.value.response.headers["retry-after"] == "0.05"
+    assert caught.value.code == "rate_limit_exceeded"
+
+    llm.fail_next(429, retry_after=0.05)  # the client retries after the given delay
+    async with openai.AsyncOpenAI(base_url=llm.base_url, api_key="t", max_retries=1) as client:
+        reply = await client.chat.completions.create(model="m", messages=HI)
+    assert reply.choices[0].message.content == "Echo: hi there"
+    assert llm.calls == 4
+
+
+async def test_stalls_time_out_and_end_cleanly(llm: FakeLLM) -> None:
+    llm.stall_next(5, after_chunks=2)
+    async with openai_client(llm, timeout=0.3) as client:
+        stream = await client.chat.completions.create(
+            model="m",
+            messages=HI,
+            stream=True,
+        )
+        got: list[str] = []
+
+        async def read_all() -> None:
+            async for chunk in stream:
+                got.append(chunk.choices[0].delta.content or "")
+
+        with pytest.raises(openai.APITimeoutError):
+            await read_all()
+        assert got == ["", "Echo:"]
+
+        llm.stall_next(5)
+        with pytest.raises(openai.APITimeoutError):
+            await client.chat.completions.create(model="m", messages=HI)
+
+        llm.stall_next(5)
+        request = client.chat.completions.create(model="m", messages=HI)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(request, 0.2)
+    await llm.wait_for_requests(3)
+    await llm.wait_for(lambda: llm.disconnects == 3, 2, "the server to notice the hang-ups")
+
+
+async def test_shutdown_with_a_stalled_request_is_quick() -> None:
+    llm = await FakeLLM().start()
+    async with openai_client(llm) as client:
+        llm.stall_next(30)
+        request = asyncio.create_task(client.chat.completions.create(model="m", messages=HI))
+        await llm.wait_for_requests(1)
+        started = time.monotonic()
+        await llm.close()
+        assert time.monotonic() - started < 1
+        with pytest.raises(openai.APIStatusError, match="shutting down"):
+            await request

@@ -1,0 +1,300 @@
+"""A loopback OpenAI-compatible chat completions server for end-to-end tests.
+
+Point ``openai.AsyncOpenAI(base_url=llm.base_url, api_key="test")`` at it. Replies are
+scripted (``queue_reply``) or computed (``responder``); failures and stalls can be injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+Json = dict[str, Any]
+
+_ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
+    403: ("invalid_request_error", "unsupported_country_region_territory", "Forbidden."),
+    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached. Please try again later."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def openai_error(
+    status: int, message: str | None = None, retry_after: float | None = None
+) -> web.Response:
+    """An error response shaped like OpenAI's: ``{"error": {message, type, param, code}}``."""
+    kind, code, default = _ERRORS.get(status, ("api_error", None, f"Error {status}."))
+    body = {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
+    headers = {}
+    if retry_after is not None:
+        headers = {
+            "retry-after": f"{retry_after:g}",
+            "retry-after-ms": str(int(retry_after * 1000)),
+        }
+    return web.json_response(body, status=status, headers=headers)
+
+
+def count_tokens(text: str) -> int:
+    """A rough token count: a token per four characters, at least one."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):  # content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+def echo_responder(request: Json) -> str:
+    """The default reply: ``"Echo: "`` plus the last user message."""
+    users = [m for m in request.get("messages", []) if m.get("role") == "user"]
+    return "Echo: " + (_text_of(users[-1].get("content")) if users else "")
+
+
+@dataclass
+class _Fault:
+    status: int
+    retry_after: float | None
+    message: str | None
+
+
+@dataclass
+class _Stall:
+    seconds: float
+    after_chunks: int
+
+
+class FakeLLM:
+    """``async with FakeLLM() as llm: ...``; ``llm.base_url`` ends with ``/v1``."""
+
+    def __init__(
+        self,
+        *,
+        chunk_size: int = 20,
+        chunk_delay: float = 0.0,
+        models: tuple[str, ...] = ("fake-model", "gpt-4o-mini"),
+        api_key: str | None = None,
+    ) -> None:
+        self.chunk_size = chunk_size
+        self.chunk_delay = chunk_delay
+        self.models = models
+        self.api_key = api_key  # when set, other keys get 401 like the real service
+        self.base_url = ""
+        self.requests: list[Json] = []
+        self.responder: Callable[[Json], str] = echo_responder
+        self.disconnects = 0  # responses abandoned by the client midway
+        self._replies: deque[str] = deque()
+        self._faults: deque[_Fault] = deque()
+        self._stalls: deque[_Stall] = deque()
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._ids = 0
+
+    async def start(self) -> Self:
+        """Start serving on a free loopback port (``async with`` does this for you)."""
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            handler_cancellation=True,  # a client hanging up cancels its handler
+            shutdown_timeout=1.0,
+            access_log=None,
+        )
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def close(self) -> None:
+        """Stop serving; safe to call twice."""
+        self._closing.set()  # stalled handlers wake up and finish
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ---- test controls ------------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    @property
+    def last_request(self) -> Json:
+        if not self.requests:
+            raise AssertionError("the LLM has received no request")
+        return self.requests[-1]
+
+    def queue_reply(self, text: str) -> None:
+        """Script the next reply; scripted replies are used first, in order."""
+        self._replies.append(text)
+
+    def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next ``times`` requests with an OpenAI-style error of ``status``."""
+        self._faults.extend(_Fault(status, retry_after, None) for _ in range(times))
+
+    def stall_next(self, seconds: float, *, after_chunks: int = 0, times: int = 1) -> None:
+        """Pause the next ``times`` replies for ``seconds``.
+
+        Streams pause after ``after_chunks`` SSE events (the first event carries the
+        assistant role; 0 pauses before the response headers). Non-stream replies pause
+        before answering. A pause ends early when the server shuts down.
+        """
+        self._stalls.extend(_Stall(seconds, max(after_chunks, 0)) for _ in range(times))
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 10,  # noqa: ASYNC109
+        what: str = "condition",
+    ) -> None:
+        """Poll ``predicate`` until true; on timeout fail, listing the requests received."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {what}; "
+                    f"{len(self.requests)} LLM requests: {self.requests!r:.2000}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def wait_for_requests(self, n: int, timeout: float = 10) -> list[Json]:  # noqa: ASYNC109
+        await self.wait_for(lambda: len(self.requests) >= n, timeout, f"{n} requests")
+        return self.requests
+
+    # ---- HTTP handlers ------------------------------------------------------------------
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake-llm"}
+            for m in self.models
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep; False if the server began shutting down meanwhile."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or (
+            self.api_key is not None and auth != f"Bearer {self.api_key}"
+        ):
+            return openai_error(401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return openai_error(400, "The request body must be a JSON object.")
+        self.requests.append(body)
+        if self._faults:
+            fault = self._faults.popleft()
+            return openai_error(fault.status, fault.message, fault.retry_after)
+        if not body.get("model"):
+            return openai_error(400, "you must provide a model parameter")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return openai_error(400, "[] is too short - 'messages'")
+        if body.get("stream_options") and not body.get("stream"):
+            return openai_error(
+                400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            )
+
+        text = self._replies.popleft() if self._replies else self.responder(body)
+        finish = "stop"
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if isinstance(limit, int) and count_tokens(text) > limit:
+            text, finish = text[: limit * 4], "length"
+        prompt = "".join(_text_of(m.get("content")) for m in body["messages"])
+        usage = {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(text)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        stall = self._stalls.popleft() if self._stalls else None
+        self._ids += 1
+        head = {"id": f"chatcmpl-fake{self._ids}", "created": int(time.time())}
+        head |= {"model": body["model"], "system_fingerprint": "fp_fake"}
+        try:
+            if body.get("stream"):
+                return await self._stream(request, body, head, text, finish, usage, stall)
+            if stall is not None and not await self._pause(stall.seconds):
+                return openai_error(503, "The server is shutting down.")
+            message = {"role": "assistant", "content": text, "refusal": None}
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            completion = head | {"object": "chat.completion", "choices": [choice]}
+            return web.json_response(completion | {"usage": usage})
+        except asyncio.CancelledError:
+            self.disconnects += 1
+            raise
+
+    async def _stream(
+        self,
+        request: web.Request,
+        body: Json,
+        head: Json,
+        text: str,
+        finish: str,
+        usage: Json,
+        stall: _Stall | None,
+    ) -> web.StreamResponse:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        extra = {"usage": None} if include_usage else {}
+
+        def chunk(delta: Json, finish_reason: str | None = None) -> Json:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            return head | {"object": "chat.completion.chunk", "choices": [choice]} | extra
+
+        size = max(self.chunk_size, 1)
+        events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        events += [chunk({"content": text[i : i + size]}) for i in range(0, len(text), size)]
+        events.append(chunk({}, finish))
+        if include_usage:
+            events.append(head | {"object": "chat.completion.chunk", "choices": [], "usage": usage})
+
+        pause_at, pause_for = (stall.after_chunks, stall.seconds) if stall else (-1, 0.0)
+        if pause_at == 0 and not await self._pause(pause_for):
+            return openai_error(503, "The server is shutting down.")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+            }
+        )
+        await response.prepare(request)
+        try:
+            for index, event in enumerate(events):
+                if index and self.chunk_delay and not await self._pause(self.chunk_delay):
+                    return response
+                if index and index == pause_at and not await self._pause(pause_for):
+                    return response  # shutting down: end the stream unfinished
+                await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            self.disconnects += 1
+        return response

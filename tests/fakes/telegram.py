@@ -1,0 +1,709 @@
+"""A loopback stand-in for the Telegram Bot API, for end-to-end tests.
+
+Point aiogram at it with ``TelegramAPIServer.from_base(tg.base_url)``. It keeps the state a
+real bot would observe (update queue, sent messages, edits) and answers with Telegram's own
+error texts, so the bot's failure handling is exercised too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import re
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+from aiohttp import web
+
+Json = dict[str, Any]
+
+ENTITY_TYPES = frozenset({
+    "mention", "hashtag", "cashtag", "bot_command", "url", "email", "phone_number", "bold",
+    "italic", "underline", "strikethrough", "spoiler", "blockquote", "expandable_blockquote",
+    "code", "pre", "text_link", "text_mention", "custom_emoji", "date_time", "bank_card_number",
+})  # fmt: skip
+CHAT_ACTIONS = frozenset({
+    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
+    "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note",
+})  # fmt: skip
+# Sent only when listed explicitly in allowed_updates.
+NOT_DEFAULT_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+# Form fields that carry JSON-serialized values.
+JSON_FIELDS = frozenset({
+    "entities", "caption_entities", "reply_markup", "commands", "allowed_updates", "scope",
+    "reply_parameters", "link_preview_options",
+})  # fmt: skip
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+POLL_CONFLICT = (
+    "Conflict: terminated by other getUpdates request; "
+    "make sure that only one bot instance is running"
+)
+_DEFAULT_FAULTS = {
+    400: "Bad Request: injected failure",
+    403: "Forbidden: bot was blocked by the user",
+    409: POLL_CONFLICT,
+    500: "Internal Server Error",
+}
+
+
+class TelegramError(Exception):
+    """A Bot API error reply; raised inside handlers and sent as Telegram's error JSON."""
+
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.retry_after = status, description, retry_after
+
+    def response(self) -> web.Response:
+        body: Json = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return web.json_response(body, status=self.status)
+
+
+def bad_request(what: str) -> TelegramError:
+    return TelegramError(400, f"Bad Request: {what}")
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units: the unit of Telegram's limits and entity offsets."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class Call(NamedTuple):
+    method: str
+    params: Json
+    at: float  # time.monotonic() on arrival
+
+
+@dataclass
+class Upload:
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class SentMessage:
+    chat_id: int
+    message_id: int
+    text: str
+    entities: list[Json] | None
+    parse_mode: str | None
+    edits: list[str] = field(default_factory=list)  # the text after each successful edit
+    reply_markup: Json | None = None
+    deleted: bool = False
+    key: tuple[str, ...] = ()  # what "message is not modified" compares
+
+
+@dataclass
+class SentDocument:
+    chat_id: int
+    message_id: int
+    filename: str | None
+    data: bytes
+    caption: str | None
+
+
+# ---- parse_mode: simplified checks that raise Telegram's errors and strip the markup ------
+def _entity_error(what: str, text: str = "", index: int = 0) -> TelegramError:
+    where = f" at byte offset {len(text[:index].encode())}" if text else ""
+    return bad_request(f"can't parse entities: {what}{where}")
+
+
+_MDV2 = re.compile(
+    r"\\([\x01-\x7e])|```(?:[^\n`]*\n)?((?:\\.|[^`\\])*)```|`((?:\\.|[^`\\])*)`"
+    r"|(\]\([^)]*\))|(?m:^(?:\*\*)?>)|(__|\|\||[*_~\[\]])|([()#+\-=|{}.!>`\\])",
+    re.S,
+)
+_MDV2_NAMES = {"*": "Bold", "_": "Italic", "__": "Underline", "~": "Strikethrough"}
+_MDV2_NAMES |= {"||": "Spoiler", "[": "TextUrl"}
+
+
+def _reserved(char: str) -> TelegramError:
+    return _entity_error(
+        f"Character '{char}' is reserved and must be escaped with the preceding '\\'"
+    )
+
+
+def _markdown_v2(text: str) -> str:
+    out: list[str] = []
+    stack: list[tuple[str, int]] = []
+    pos = 0
+    for m in _MDV2.finditer(text):
+        out.append(text[pos : m.start()])
+        pos, kind = m.end(), m.lastindex
+        if kind == 1:  # escaped character
+            out.append(m[1])
+        elif kind in (2, 3):  # pre / code: only \` and \\ are escapes inside
+            out.append(re.sub(r"\\([\\`])", r"\1", m[kind]))
+        elif kind == 4 or (kind == 5 and m[5] == "]"):  # end of [text](url)
+            if not stack or stack[-1][0] != "[":
+                raise _reserved("]")
+            stack.pop()
+        elif kind == 5:  # formatting marker: toggles
+            if stack and stack[-1][0] == m[5] != "[":
+                stack.pop()
+            elif m[5] == "||" and text[m.end() : m.end() + 1] in ("", "\n"):
+                pass  # end of an expandable blockquote
+            else:
+                stack.append((m[5], m.start()))
+        elif kind == 6:
+            raise _reserved(m[6])
+    if stack:
+        mark, index = stack[-1]
+        raise _entity_error(f"Can't find end of {_MDV2_NAMES[mark]} entity", text, index)
+    return "".join([*out, text[pos:]])
+
+
+_HTML_TAGS = frozenset({
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+    "code", "pre", "blockquote", "tg-emoji", "tg-time",
+})  # fmt: skip
+
+
+def _html(text: str) -> str:
+    out: list[str] = []
+    stack: list[str] = []
+    pos = 0
+    for m in re.finditer(r"<(/?)([^\s>/]*)[^>]*(>?)", text):
+        out.append(html.unescape(text[pos : m.start()]))
+        pos = m.end()
+        closing, name = m[1], m[2].lower()
+        if not m[3]:
+            raise _entity_error("Unclosed start tag", text, m.start())
+        if not closing and name not in _HTML_TAGS:
+            raise _entity_error(f'Unsupported start tag "{name}"', text, m.start())
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            raise _entity_error(f'Unmatched end tag "{name}"', text, m.start())
+    if stack:
+        raise _entity_error(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
+    return "".join([*out, html.unescape(text[pos:])])
+
+
+_MD = re.compile(
+    r"\\([_*`\[])|```(?:[^\n`]*\n)?(.*?)```|`([^`]*)`|\*([^*]*)\*|_([^_]*)_"
+    r"|\[([^\]]*)\](?:\([^)]*\))?|([_*`\[])",
+    re.S,
+)
+
+
+def _markdown(text: str) -> str:
+    def strip(m: re.Match[str]) -> str:
+        if m.lastindex == 7:
+            raise _entity_error("Can't find end of the entity starting", text, m.start())
+        return m[m.lastindex or 0]
+
+    return _MD.sub(strip, text)
+
+
+def _check_entities(text: str, entities: Any) -> list[Json] | None:
+    if not entities:
+        return None
+    if not isinstance(entities, list):
+        raise bad_request("can't parse entities JSON object")
+    size = utf16_len(text)
+    for e in entities:
+        if not isinstance(e, dict) or e.get("type") not in ENTITY_TYPES:
+            raise bad_request("can't parse MessageEntity: Unsupported type specified")
+        offset, length = e.get("offset"), e.get("length")
+        if not (isinstance(offset, int) and isinstance(length, int)):
+            raise bad_request('can\'t parse MessageEntity: Field "offset" must be a Number')
+        if offset < 0 or length < 1 or offset + length > size:
+            raise _entity_error(
+                f"{e['type']} entity [{offset}, {offset + length}) is outside the text "
+                f"of {size} UTF-16 code units"
+            )
+    return [dict(e) for e in entities]
+
+
+def _strip(text: str, entities: list[Json] | None) -> tuple[str, list[Json] | None]:
+    """Telegram trims surrounding whitespace from texts and clips entities to match."""
+    stripped = text.strip()
+    if entities is None or stripped == text:
+        return stripped, entities
+    lead = utf16_len(text[: len(text) - len(text.lstrip())])
+    size = utf16_len(stripped)
+    clipped: list[Json] = []
+    for e in entities:
+        start, end = max(e["offset"] - lead, 0), min(e["offset"] + e["length"] - lead, size)
+        if end > start:
+            clipped.append({**e, "offset": start, "length": end - start})
+    return stripped, clipped or None
+
+
+def _int(params: Json, key: str, missing: str | None = None) -> int | None:
+    value = params.get(key)
+    if value is None or value == "":
+        if missing is not None:
+            raise bad_request(missing)
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"invalid {key} specified") from None
+
+
+class FakeTelegram:
+    """The Bot API over loopback HTTP: ``async with FakeTelegram() as tg: ...``."""
+
+    def __init__(self, *, username: str = "test_bot", max_poll_seconds: float = 1.0) -> None:
+        # The id follows the numeric prefix of the token the bot calls with, as on Telegram.
+        self.bot_user: Json = {"id": 42, "is_bot": True, "first_name": "TestBot"}
+        self.bot_user["username"] = username
+        self.max_poll_seconds = max_poll_seconds
+        self.base_url = ""
+        self.calls: list[Call] = []
+        self.sent: list[SentMessage] = []
+        self.documents: list[SentDocument] = []
+        self.chat_actions: list[tuple[int, str]] = []
+        self.commands: list[Json] = []
+        self.webhook_url = ""
+        self._queue: list[Json] = []
+        self._next_update_id = 1
+        self._allowed: frozenset[str] | None = None  # None: Telegram's default set
+        self._poll_generation = 0
+        self._changed = asyncio.Event()
+        self._closing = False
+        self._message_ids: dict[int, int] = defaultdict(int)  # shared by bot and users
+        self._messages: dict[tuple[int, int], SentMessage] = {}
+        self._incoming: set[tuple[int, int]] = set()
+        self._chats: dict[int, Json] = {}  # as introduced by make_message
+        self._faults: dict[str, list[TelegramError]] = defaultdict(list)
+        self._runner: web.AppRunner | None = None
+        self._methods: dict[str, Callable[[Json], Awaitable[Any]]] = {
+            "getme": self._get_me,
+            "getupdates": self._get_updates,
+            "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
+            "deletemessage": self._delete_message,
+            "sendchataction": self._send_chat_action,
+            "senddocument": self._send_document,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": self._get_my_commands,
+            "deletemycommands": self._set_my_commands,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._set_webhook,
+            "getwebhookinfo": self._get_webhook_info,
+            "answercallbackquery": self._answer_callback_query,
+            "close": self._ok,
+            "logout": self._ok,
+        }
+
+    async def start(self) -> Self:
+        """Start serving on a free loopback port (``async with`` does this for you)."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/file/bot{token}/{path:.*}", self._file)
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            handler_cancellation=True,  # a client hanging up cancels its long poll
+            shutdown_timeout=1.0,
+            access_log=None,
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def close(self) -> None:
+        """Stop serving; safe to call twice."""
+        self._closing = True
+        self._wake()  # pending long polls return at once
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ---- HTTP plumbing ------------------------------------------------------------------
+    async def _file(self, request: web.Request) -> web.Response:
+        return TelegramError(404, "Not Found").response()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        bot_id = request.match_info["token"].split(":")[0]
+        if bot_id.isdigit():  # as on Telegram, a bot's id is its token's prefix
+            self.bot_user["id"] = int(bot_id)
+        try:
+            params = await self._read_params(request)
+        except TelegramError as error:
+            self.calls.append(Call(method, {}, time.monotonic()))
+            return error.response()
+        self.calls.append(Call(method, params, time.monotonic()))
+        try:
+            if self._faults.get(method.lower()):
+                raise self._faults[method.lower()].pop(0)
+            handler = self._methods.get(method.lower())
+            if handler is None:
+                raise TelegramError(404, "Not Found: method not found")
+            result = await handler(params)
+        except TelegramError as error:
+            return error.response()
+        return web.json_response({"ok": True, "result": result})
+
+    async def _read_params(self, request: web.Request) -> Json:
+        params: Json = dict(request.query)
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                raise bad_request("can't parse JSON encoded request body") from None
+            if not isinstance(body, dict):
+                raise bad_request("JSON request body must be an object")
+            params.update(body)
+        elif request.can_read_body:
+            for key, value in (await request.post()).items():
+                if isinstance(value, web.FileField):
+                    params[key] = Upload(value.filename, value.content_type, value.file.read())
+                else:
+                    params[key] = value if isinstance(value, str) else bytes(value).decode()
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                params[key] = params.pop(value.removeprefix("attach://"), value)
+            elif isinstance(value, str) and key in JSON_FIELDS:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    raise bad_request(f"can't parse {key} JSON object") from None
+        return params
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _next_message_id(self, chat_id: int) -> int:
+        self._message_ids[chat_id] += 1
+        return self._message_ids[chat_id]
+
+    def _formatted(self, params: Json, key: str, limit: int) -> tuple[str, list[Json] | None]:
+        """Read text or caption as Telegram does; a non-empty parse_mode wins over entities."""
+        raw = params.get(key)
+        raw = raw if isinstance(raw, str) else ""
+        mode = str(params.get("parse_mode") or "").lower()
+        entities: list[Json] | None = None
+        if raw and mode and mode != "none":
+            parsers = {"markdownv2": _markdown_v2, "html": _html, "markdown": _markdown}
+            if mode not in parsers:
+                raise bad_request("unsupported parse_mode")
+            text = parsers[mode](raw)
+        else:
+            entities_key = "entities" if key == "text" else "caption_entities"
+            text, entities = raw, _check_entities(raw, params.get(entities_key))
+        text, entities = _strip(text, entities)
+        if key == "text" and not text:
+            raise bad_request("message text is empty")
+        if utf16_len(text) > limit:
+            raise bad_request(f"message {'is' if key == 'text' else 'caption is'} too long")
+        return text, entities
+
+    def _message(self, chat_id: int, message_id: int, **fields: Any) -> Json:
+        chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        chat = self._chats.get(chat_id, chat)
+        message = {"message_id": message_id, "from": self.bot_user, "chat": chat}
+        message["date"] = int(time.time())
+        return message | {k: v for k, v in fields.items() if v is not None}
+
+    def _sent_json(self, rec: SentMessage, **extra: Any) -> Json:
+        markup = (
+            rec.reply_markup if rec.reply_markup and "inline_keyboard" in rec.reply_markup else None
+        )
+        fields = {"text": rec.text, "entities": rec.entities, "reply_markup": markup, **extra}
+        return self._message(rec.chat_id, rec.message_id, **fields)
+
+    # ---- Bot API methods ----------------------------------------------------------------
+    async def _ok(self, params: Json) -> bool:
+        return True
+
+    async def _get_me(self, params: Json) -> Json:
+        return self.bot_user
+
+    async def _get_updates(self, params: Json) -> list[Json]:
+        if self.webhook_url:
+            raise TelegramError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        offset, limit, timeout = (_int(params, k) for k in ("offset", "limit", "timeout"))
+        if "allowed_updates" in params:
+            self._allowed = frozenset(params["allowed_updates"] or ()) or None
+        if offset is not None and offset < 0:
+            del self._queue[:offset]  # keep only the last -offset updates
+        elif offset is not None:  # confirms every update below offset
+            self._queue = [u for u in self._queue if u["update_id"] >= offset]
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._wake()  # an older long poll still waiting is terminated with 409
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(max(timeout or 0, 0), self.max_poll_seconds)
+        while True:
+            self._queue = [u for u in self._queue if self._is_allowed(u)]
+            batch = self._queue[: min(max(limit or 100, 1), 100)]
+            if batch or self._closing or loop.time() >= deadline:
+                return batch
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), deadline - loop.time())
+            if generation != self._poll_generation:
+                raise TelegramError(409, POLL_CONFLICT)
+
+    def _is_allowed(self, update: Json) -> bool:
+        kind = next((k for k in update if k != "update_id"), "")
+        if self._allowed is None:
+            return kind not in NOT_DEFAULT_UPDATES
+        return kind in self._allowed
+
+    def _message_key(self, params: Json, text: str, entities: list[Json] | None) -> tuple[str, ...]:
+        raw = str(params.get("text")) if params.get("parse_mode") else ""
+        markup = json.dumps(params.get("reply_markup"), sort_keys=True)
+        return text, json.dumps(entities, sort_keys=True), raw, markup
+
+    async def _send_message(self, params: Json) -> Json:
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        text, entities = self._formatted(params, "text", 4096)
+        rec = SentMessage(chat_id, self._next_message_id(chat_id), text, entities, None)
+        rec.parse_mode, rec.reply_markup = params.get("parse_mode"), params.get("reply_markup")
+        rec.key = self._message_key(params, text, entities)
+        self.sent.append(rec)
+        self._messages[chat_id, rec.message_id] = rec
+        return self._sent_json(rec)
+
+    def _find(self, params: Json, action: str) -> tuple[tuple[int, int], SentMessage | None]:
+        if params.get("inline_message_id"):
+            raise bad_request("MESSAGE_ID_INVALID")
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        message_id = _int(params, "message_id", "message identifier is not specified") or 0
+        rec = self._messages.get((chat_id, message_id))
+        if rec is None and (chat_id, message_id) not in self._incoming:
+            raise bad_request(f"message to {action} not found")
+        return (chat_id, message_id), rec
+
+    async def _edit_message_text(self, params: Json) -> Json:
+        _, rec = self._find(params, "edit")
+        if rec is None:
+            raise bad_request("message can't be edited")
+        text, entities = self._formatted(params, "text", 4096)
+        key = self._message_key(params, text, entities)
+        if key == rec.key:
+            raise TelegramError(400, NOT_MODIFIED)
+        rec.text, rec.entities, rec.key = text, entities, key
+        rec.parse_mode, rec.reply_markup = params.get("parse_mode"), params.get("reply_markup")
+        rec.edits.append(text)
+        return self._sent_json(rec, edit_date=int(time.time()))
+
+    async def _delete_message(self, params: Json) -> bool:
+        where, rec = self._find(params, "delete")
+        if rec is not None:
+            rec.deleted = True
+        self._messages.pop(where, None)
+        self._incoming.discard(where)
+        return True
+
+    async def _send_chat_action(self, params: Json) -> bool:
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        if params.get("action") not in CHAT_ACTIONS:
+            raise bad_request("wrong parameter action in request")
+        self.chat_actions.append((chat_id, params["action"]))
+        return True
+
+    async def _send_document(self, params: Json) -> Json:
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        document = params.get("document")
+        if not document:
+            raise bad_request("there is no document in the request")
+        upload = document if isinstance(document, Upload) else Upload(None, "", b"")
+        if isinstance(document, Upload) and not upload.data:
+            raise bad_request("file must be non-empty")
+        caption, entities = self._formatted(params, "caption", 1024)
+        message_id = self._next_message_id(chat_id)
+        self.documents.append(
+            SentDocument(chat_id, message_id, upload.filename, upload.data, caption or None)
+        )
+        file: Json = {"file_id": f"doc-{message_id}", "file_unique_id": f"udoc-{message_id}"}
+        file |= {"file_name": upload.filename, "mime_type": upload.content_type or None}
+        file |= {"file_size": len(upload.data)}
+        return self._message(
+            chat_id, message_id, document={k: v for k, v in file.items() if v is not None},
+            caption=caption or None, caption_entities=entities,
+        )  # fmt: skip
+
+    async def _set_my_commands(self, params: Json) -> bool:
+        commands = params.get("commands") or []
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+                raise bad_request("BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+        self.commands = [dict(c) for c in commands]  # deleteMyCommands sends none
+        return True
+
+    async def _get_my_commands(self, params: Json) -> list[Json]:
+        return self.commands
+
+    async def _set_webhook(self, params: Json) -> bool:
+        self.webhook_url = str(params.get("url") or "")  # deleteWebhook sends no url
+        if str(params.get("drop_pending_updates")).lower() == "true":
+            self._queue.clear()
+        return True
+
+    async def _get_webhook_info(self, params: Json) -> Json:
+        info = {"url": self.webhook_url, "has_custom_certificate": False}
+        return info | {"pending_update_count": len(self._queue)}
+
+    async def _answer_callback_query(self, params: Json) -> bool:
+        if not params.get("callback_query_id"):
+            raise bad_request(
+                "query is too old and response timeout expired or query ID is invalid"
+            )
+        return True
+
+    # ---- test helpers -------------------------------------------------------------------
+    def make_message(
+        self,
+        user_id: int,
+        text: str | None = None,
+        *,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        message_id: int | None = None,
+        first_name: str = "User",
+        username: str | None = None,
+        **fields: Any,
+    ) -> Json:
+        """A user's message; extra ``fields`` (sticker, photo, caption, ...) are merged in."""
+        chat_id = user_id if chat_id is None else chat_id
+        message_id = message_id or self._next_message_id(chat_id)
+        self._message_ids[chat_id] = max(self._message_ids[chat_id], message_id)
+        self._incoming.add((chat_id, message_id))
+        user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user |= {"username": username} if username else {}
+        chat: Json = {"id": chat_id, "type": chat_type, "title": "Test group"}
+        if chat_type == "private":
+            chat = {"id": chat_id, "type": chat_type, "first_name": first_name}
+            chat |= {"username": username} if username else {}
+        self._chats[chat_id] = chat
+        message = {"message_id": message_id, "from": user, "chat": chat, "date": int(time.time())}
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                size = utf16_len(text.split(maxsplit=1)[0])
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": size}]
+        return message | fields
+
+    def push_update(self, payload: Json) -> int:
+        """Queue a raw update, numbering it here; returns its update_id."""
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        payload = {k: v for k, v in payload.items() if k != "update_id"}
+        self._queue.append({"update_id": update_id, **payload})
+        self._wake()
+        return update_id
+
+    def push_text(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        message_id: int | None = None,
+        first_name: str = "User",
+    ) -> int:
+        """Queue a text message from a user (private chat unless chat_id says otherwise)."""
+        kwargs: Json = {"chat_id": chat_id, "message_id": message_id, "first_name": first_name}
+        return self.push_update({"message": self.make_message(user_id, text, **kwargs)})
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        times: int = 1,
+        description: str | None = None,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` fail without taking effect."""
+        if description is None and status == 429:
+            description = f"Too Many Requests: retry after {retry_after}"
+        if description is None:
+            description = _DEFAULT_FAULTS.get(status, HTTPStatus(status).phrase)
+        error = TelegramError(status, description, retry_after if status == 429 else None)
+        self._faults[method.lower()].extend([error] * times)
+
+    def updates_pending(self) -> int:
+        """Updates queued and not yet confirmed by a getUpdates offset."""
+        return len(self._queue)
+
+    def texts(self, chat_id: int) -> list[str]:
+        """Current texts of the (undeleted) messages sent to ``chat_id``, in send order."""
+        return [m.text for m in self.sent if m.chat_id == chat_id and not m.deleted]
+
+    def method_calls(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method.lower() == method.lower()]
+
+    def dump(self) -> str:
+        lines = ["Telegram calls (last 30):"]
+        lines += [f"  {c.method} {c.params!r:.300}" for c in self.calls[-30:]]
+        lines += ["Sent messages:"]
+        lines += [f"  chat={m.chat_id} id={m.message_id} {m.text!r:.300}" for m in self.sent]
+        return "\n".join(lines)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float = 10,  # noqa: ASYNC109
+        what: str = "condition",
+    ) -> None:
+        """Poll ``predicate`` until true; on timeout fail with a dump of the traffic."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() >= deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {what}\n{self.dump()}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def wait_for_messages(
+        self,
+        chat_id: int,
+        count: int,
+        timeout: float = 10,  # noqa: ASYNC109
+    ) -> list[SentMessage]:
+        """Wait until at least ``count`` messages were sent to ``chat_id``; returns them."""
+
+        def current() -> list[SentMessage]:
+            return [m for m in self.sent if m.chat_id == chat_id and not m.deleted]
+
+        await self.wait_for(lambda: len(current()) >= count, timeout, f"{count} messages")
+        return current()
+
+    async def wait_idle(self, quiet: float = 0.3, timeout: float = 10) -> None:  # noqa: ASYNC109
+        """Wait until no call but getUpdates has arrived for ``quiet`` seconds."""
+
+        def idle() -> bool:
+            busy = [c.at for c in self.calls if c.method.lower() != "getupdates"]
+            return not busy or time.monotonic() - busy[-1] >= quiet
+
+        await self.wait_for(idle, timeout, f"{quiet}s without bot calls")
