@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ai_tg_bot.config import load_settings
+from ai_tg_bot.db.database import ensure_sqlite_directory
 from ai_tg_bot.db.models import Base
 from ai_tg_bot.db.types import UTCDateTime
 from alembic import context
@@ -68,7 +69,9 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    url = database_url()
+    ensure_sqlite_directory(url)
+    engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

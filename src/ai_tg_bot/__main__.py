@@ -61,6 +61,7 @@ def main() -> int:
     )
     # aiogram logs every handled update at INFO; keep those at DEBUG-level noise.
     logging.getLogger("aiogram.event").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     problem = check_settings(settings)
     if problem:
         return fail(problem)

@@ -9,6 +9,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
 
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
@@ -75,7 +76,7 @@ class Application:
     async def run_polling(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
         """Long-poll until stopped (SIGTERM/SIGINT or `stop()`), then shut down cleanly."""
         try:
-            await self.bot.set_my_commands(BOT_COMMANDS)
+            await self.register_commands()
             await self.dispatcher.start_polling(
                 self.bot,
                 handle_signals=handle_signals,
@@ -85,6 +86,13 @@ class Application:
             )
         finally:
             await self.shutdown()
+
+    async def register_commands(self) -> None:
+        """Show the command list in Telegram's menu; a failure here is not fatal."""
+        try:
+            await self.bot.set_my_commands(BOT_COMMANDS)
+        except TelegramAPIError as exc:
+            log.warning("could not register the command list: %s", exc)
 
     async def stop(self) -> None:
         """Stop taking updates; `run_polling` then finishes in-flight turns and returns."""

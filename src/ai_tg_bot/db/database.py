@@ -34,7 +34,7 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            _ensure_sqlite_directory(self.url.database)
+            ensure_sqlite_directory(url)
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             options.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
@@ -73,8 +73,13 @@ class Database:
         await self.engine.dispose()
 
 
-def _ensure_sqlite_directory(database: str | None) -> None:
-    if database and database != ":memory:" and not database.startswith("file:"):
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the folder of a SQLite file (`./data/` by default) if it is missing."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return
+    if database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
