@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import Storage, TokenUsage
 
 log = logging.getLogger(__name__)
 OnDelta = Callable[[str], Awaitable[None]]
@@ -39,9 +39,11 @@ class ChatService:
     async def turn(self, user_id: int, text: str, on_delta: OnDelta | None = None) -> TurnResult:
         """One turn. The user's message is stored first, so an LLM failure loses nothing.
 
-        Raises ValueError for text that cannot be stored (empty after cleaning).
+        Raises ValueError for text that cannot be stored (empty after cleaning) and
+        QuotaExceededError when the user's daily or per-minute limit is used up; in both
+        cases nothing is stored and the LLM is not called.
         """
-        await self.storage.add_message(user_id, "user", text)
+        await self.storage.add_message(user_id, "user", text, enforce_quotas=True)
         return await self._answer(user_id, on_delta, kind="turn")
 
     async def retry(self, user_id: int, on_delta: OnDelta | None = None) -> TurnResult | None:
@@ -61,7 +63,7 @@ class ChatService:
         pieces: list[str] = []
         # No database session is open from here until the answer is complete.
         try:
-            async for piece in self.llm.stream(messages, usage=result.usage):
+            async for piece in self.llm.stream(messages, model=context.model, usage=result.usage):
                 pieces.append(piece)
                 if on_delta is not None:
                     await on_delta(piece)
@@ -72,16 +74,23 @@ class ChatService:
             result.error = exc
             result.partial = "".join(pieces)
         else:
-            stored = await self.storage.add_message(user_id, "assistant", reply)
+            usage = TokenUsage(
+                model=context.model,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+            )
+            stored = await self.storage.add_message(user_id, "assistant", reply, usage=usage)
             result.reply = stored.content
         log.info(
-            "%s user_id=%s outcome=%s latency_ms=%d history=%d prompt_chars=%d reply_chars=%d "
-            "prompt_tokens=%d completion_tokens=%d",
+            "%s user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
+            "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
             kind,
             user_id,
             "ok" if result.ok else (result.error.kind.value if result.error else "unknown"),
             (time.monotonic() - started) * 1000,
+            context.model,
             len(context.history),
+            context.omitted,
             sum(len(m["content"]) for m in messages),
             len(result.reply or result.partial),
             result.usage.prompt_tokens,

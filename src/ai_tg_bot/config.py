@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely and accurately."
@@ -49,7 +49,45 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
 
+    # Access and per-user limits (each user's own value lives in user_settings; NULL there
+    # means the default here)
+    allowed_user_ids: Annotated[list[int], NoDecode] = []
+    admin_user_ids: Annotated[list[int], NoDecode] = []
+    daily_message_limit: int = Field(default=0, ge=0, le=1_000_000)
+    max_context_chars: int = Field(default=60_000, ge=0, le=100_000_000)
+    rate_limit_per_minute: int = Field(default=20, ge=0, le=10_000)
+    system_prompt_max_chars: int = Field(default=4000, ge=1, le=1_000_000)
+    llm_models: Annotated[list[str], NoDecode] = []
+
     log_level: str = "INFO"
+
+    @field_validator("allowed_user_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("must be comma-separated Telegram user ids, e.g. 123,456")
+            return [int(part) for part in parts]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("llm_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _default_model_is_allowed(self) -> Settings:
+        # LLM_MODELS empty means just LLM_MODEL; otherwise LLM_MODEL is the first choice.
+        if not self.llm_models:
+            self.llm_models = [self.llm_model]
+        elif self.llm_model not in self.llm_models:
+            self.llm_models = [self.llm_model, *self.llm_models]
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -94,6 +132,16 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    def is_admin(self, user_id: int) -> bool:
+        """Whether the user may run the operator's commands."""
+        return user_id in self.admin_user_ids
+
+    def is_allowed(self, user_id: int) -> bool:
+        """ALLOWED_USER_IDS empty means everyone; admins are always allowed."""
+        return (
+            not self.allowed_user_ids or user_id in self.allowed_user_ids or self.is_admin(user_id)
+        )
 
     @property
     def is_sqlite(self) -> bool:

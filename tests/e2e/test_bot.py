@@ -38,7 +38,7 @@ async def test_start_registers_greets_and_sets_commands(
     replies = await bot.say(ALICE, "/start")
     assert replies == [texts.GREETING]
     assert [c["command"] for c in bot.tg.commands] == [
-        "start", "help", "role", "reset", "status", "retry",
+        "start", "help", "role", "reset", "status", "retry", "model", "limits",
     ]  # fmt: skip
     async with database.session(read_only=True) as session:
         settings = await session.execute(

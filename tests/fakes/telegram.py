@@ -269,6 +269,7 @@ class FakeTelegram:
         self.documents: list[SentDocument] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.commands: list[Json] = []
+        self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope
         self.webhook_url = ""
         self._queue: list[Json] = []
         self._next_update_id = 1
@@ -556,7 +557,10 @@ class FakeTelegram:
                 raise bad_request("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
-        self.commands = [dict(c) for c in commands]  # deleteMyCommands sends none
+        scope = params.get("scope") or {"type": "default"}
+        self.scoped_commands[json.dumps(scope, sort_keys=True)] = [dict(c) for c in commands]
+        if scope == {"type": "default"}:
+            self.commands = [dict(c) for c in commands]  # deleteMyCommands sends none
         return True
 
     async def _get_my_commands(self, params: Json) -> list[Json]:

@@ -36,7 +36,7 @@ async def test_ensure_user_is_idempotent(storage: Storage, database: Database) -
             {"u": USER},
         )
         assert users.scalar_one() == 1
-        assert settings.one() == (50, None)
+        assert settings.one() == (None, None)  # NULL: the defaults from Settings
 
 
 async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(storage: Storage) -> None:

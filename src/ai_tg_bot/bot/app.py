@@ -10,11 +10,14 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommandScopeChat
 
+from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot.handlers import routers
+from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
-from ai_tg_bot.bot.texts import BOT_COMMANDS
+from ai_tg_bot.bot.texts import ADMIN_BOT_COMMANDS, BOT_COMMANDS
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
@@ -67,10 +70,14 @@ class Application:
         storage = Storage(database, settings)
         llm = LLMClient(settings)
         ordering = UserOrderMiddleware()
+        accounts = Accounts(storage, settings)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
-        dispatcher = Dispatcher(store=storage, chat=ChatService(storage, llm), settings=settings)
+        dispatcher = Dispatcher(
+            store=storage, accounts=accounts, chat=ChatService(storage, llm), settings=settings
+        )
         dispatcher.update.outer_middleware(ordering)
-        dispatcher.include_routers(*routers())
+        dispatcher.message.outer_middleware(AccessMiddleware(settings, accounts))
+        dispatcher.include_routers(*routers(settings))
         return cls(settings, database, storage, llm, build_bot(settings), dispatcher, ordering)
 
     async def run_polling(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
@@ -91,6 +98,11 @@ class Application:
         """Show the command list in Telegram's menu; a failure here is not fatal."""
         try:
             await self.bot.set_my_commands(BOT_COMMANDS)
+            # Admins see their commands in the menu too; nobody else does.
+            for admin_id in self.settings.admin_user_ids:
+                await self.bot.set_my_commands(
+                    ADMIN_BOT_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id)
+                )
         except TelegramAPIError as exc:
             log.warning("could not register the command list: %s", exc)
 

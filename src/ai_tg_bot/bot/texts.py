@@ -11,8 +11,20 @@ COMMANDS: list[tuple[str, str]] = [
     ("reset", "Forget our dialogue, keep the role"),
     ("status", "What I remember and your settings"),
     ("retry", "Answer your last message again"),
+    ("model", "Show or switch your model: /model <name>"),
+    ("limits", "Your limits and today's usage"),
+]
+ADMIN_COMMANDS: list[tuple[str, str]] = [
+    ("setlimit", "Set a user's limit: /setlimit <user_id> <history|daily|context> <n>"),
+    ("user", "A user's settings and usage: /user <user_id>"),
+    ("stats", "Users, activity and tokens today"),
+    ("block", "Block a user: /block <user_id>"),
+    ("unblock", "Unblock a user: /unblock <user_id>"),
 ]
 BOT_COMMANDS = [BotCommand(command=name, description=text) for name, text in COMMANDS]
+ADMIN_BOT_COMMANDS = BOT_COMMANDS + [
+    BotCommand(command=name, description=text) for name, text in ADMIN_COMMANDS
+]
 
 HELP = "\n".join(f"/{name} — {text}" for name, text in COMMANDS) + (
     "\n\nAny other text is a message to the assistant. I remember our dialogue "
@@ -31,3 +43,17 @@ STORAGE_DOWN = (
     "Please try again in a minute."
 )
 INTERNAL_ERROR = "⚠️ Something went wrong on my side. Please try again."
+BLOCKED = "⛔ You have been blocked from using this bot."
+ADMIN_ONLY = "⛔ This command is for the bot's administrators."
+ROLE_TOO_LONG = (
+    "That role is too long: {length:,} characters, the limit is {limit:,}. "
+    "Your current role is unchanged."
+)
+
+
+def not_allowed(user_id: int) -> str:
+    """The line for users outside ALLOWED_USER_IDS (with the id the operator needs)."""
+    return (
+        "⛔ This bot is private. Ask its operator for access "
+        f"and give them your Telegram id: {user_id}."
+    )

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     func,
     text,
 )
@@ -61,6 +63,7 @@ class User(TimestampMixin, Base):
     # The last per-user message sequence number handed out. Bumping it locks the row,
     # which serializes a user's writers and gives messages a stable order.
     message_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    is_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -68,7 +71,7 @@ class User(TimestampMixin, Base):
 
 
 class UserSettings(TimestampMixin, Base):
-    """Per-user settings: history limit and system prompt (NULL means the default)."""
+    """Per-user settings and limits; NULL in any of them means the default from Settings."""
 
     __tablename__ = "user_settings"
 
@@ -76,10 +79,13 @@ class UserSettings(TimestampMixin, Base):
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), unique=True
     )
-    max_history_messages: Mapped[int] = mapped_column(
-        Integer, default=50, server_default=text("50")
-    )
+    max_history_messages: Mapped[int | None] = mapped_column(Integer, nullable=True)
     system_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # User messages per UTC day; 0 means unlimited.
+    daily_message_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # History characters sent to the LLM; 0 means unlimited.
+    max_context_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="settings")
 
@@ -87,6 +93,8 @@ class UserSettings(TimestampMixin, Base):
         CheckConstraint(
             "max_history_messages BETWEEN 1 AND 1000", name="max_history_messages_range"
         ),
+        CheckConstraint("daily_message_limit >= 0", name="daily_message_limit_non_negative"),
+        CheckConstraint("max_context_chars >= 0", name="max_context_chars_non_negative"),
     )
 
 
@@ -107,6 +115,10 @@ class Message(Base):
         UTCDateTime(), default=utc_now, server_default=func.now()
     )
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Usage accounting, on assistant messages: who wrote it and what it cost.
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         CheckConstraint("role IN ('system', 'user', 'assistant')", name="role_valid"),
@@ -119,4 +131,6 @@ class Message(Base):
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        # Daily and per-minute quotas count a user's messages by time, deleted ones included.
+        Index("ix_messages_user_id_created_at", "user_id", "created_at"),
     )

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from ai_tg_bot.bot.handlers import chat, errors, fallback, history, role, start, status
+from ai_tg_bot.bot.handlers import (
+    account,
+    admin,
+    chat,
+    errors,
+    fallback,
+    history,
+    role,
+    start,
+    status,
+)
+from ai_tg_bot.config import Settings
 
 
-def routers() -> list[Router]:
+def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
+    features = [errors, start, role, history, status, account]
     return [
-        module.make_router() for module in (errors, start, role, history, status, chat, fallback)
+        *(module.make_router() for module in features),
+        admin.make_router(settings),
+        chat.make_router(),
+        fallback.make_router(),
     ]

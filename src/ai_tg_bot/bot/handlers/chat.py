@@ -9,6 +9,8 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.reply import StreamingReply, present
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import QuotaExceededError
 
 
 async def unknown_command(message: Message, bot: Bot) -> None:
@@ -30,6 +32,9 @@ async def turn(
             result = await chat.turn(user_id, text, on_delta=reply.feed)
         except ValueError:
             await reply.send_notice(texts.EMPTY_MESSAGE)
+            return
+        except QuotaExceededError as exc:
+            await reply.send_notice(exc.user_message(utc_now()))
             return
         await present(reply, result)
 

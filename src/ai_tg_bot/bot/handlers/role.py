@@ -6,12 +6,16 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from ai_tg_bot.bot import texts
+from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Storage
 
 PREVIEW_CHARS = 3000
 
 
-async def role(message: Message, user_id: int, command: CommandObject, store: Storage) -> None:
+async def role(
+    message: Message, user_id: int, command: CommandObject, store: Storage, settings: Settings
+) -> None:
     """`/role` shows the prompt; `/role <text>` sets it; `/role default` restores it."""
     args = (command.args or "").replace("\x00", "").strip()
     if not args:
@@ -26,6 +30,11 @@ async def role(message: Message, user_id: int, command: CommandObject, store: St
     if args.lower() == "default":
         await store.set_system_prompt(user_id, None)
         await message.answer("Role restored to the default. Our dialogue starts afresh.")
+        return
+    if len(args) > settings.system_prompt_max_chars:
+        await message.answer(
+            texts.ROLE_TOO_LONG.format(length=len(args), limit=settings.system_prompt_max_chars)
+        )
         return
     await store.set_system_prompt(user_id, args)
     await message.answer("Role set. Our dialogue starts afresh with it.")

@@ -8,7 +8,6 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import DialogInfo, Storage
 
 PROMPT_PREVIEW_CHARS = 200
@@ -18,8 +17,10 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
 
 
-def render_status(info: DialogInfo, model: str) -> str:
+def render_status(info: DialogInfo) -> str:
     """The /status text."""
+    daily = info.limits.daily_message_limit
+    today = f"{info.messages_today:,}" + (f" of {daily:,}" if daily else "")
     prompt = info.system_prompt.replace("\n", " ")
     if len(prompt) > PROMPT_PREVIEW_CHARS:
         prompt = prompt[:PROMPT_PREVIEW_CHARS] + " …"
@@ -31,16 +32,18 @@ def render_status(info: DialogInfo, model: str) -> str:
             f"First message: {_when(info.first_message_at)}",
             f"Last message: {_when(info.last_message_at)}",
             f"Older or cleared messages (not sent to the model): {info.deleted_count}",
-            f"Model: {model}",
+            f"Messages today: {today}",
+            f"Tokens used: {info.total_tokens:,}",
+            f"Model: {info.limits.model}",
             f"Role{' (default)' if info.is_default_prompt else ''}: {prompt}",
         ]
     )
 
 
-async def status(message: Message, user_id: int, store: Storage, settings: Settings) -> None:
+async def status(message: Message, user_id: int, store: Storage) -> None:
     """Show the dialogue's size, times, the role and the model."""
     info = await store.get_dialog_info(user_id)
-    await message.answer(render_status(info, settings.llm_model))
+    await message.answer(render_status(info))
 
 
 def make_router() -> Router:

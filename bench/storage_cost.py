@@ -1,0 +1,140 @@
+"""Benchmarks 1 and 2: one turn's storage work through Storage and through the bare driver.
+
+A turn is what ChatService does with the database: `add_message(user, "user", q)` (stores
+and trims), `load_context(user)` (prompt + history), `add_message(user, "assistant", a)`.
+Users start with a full history, so every add also trims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ai_tg_bot.config import Settings
+from ai_tg_bot.db.database import Database
+from ai_tg_bot.storage import Storage
+from bench.dbs import active_counts, bench_database, seed
+from bench.floor import FloorStore, open_floor
+from bench.stats import Result, RunStats, Target, Turn, drive, median
+
+PROJECT_FIRST_USER = 1_000_001
+FLOOR_FIRST_USER = 2_000_001
+QUESTION = "What is the capital of France, and why did it become the capital? " * 3
+ANSWER = "Paris. It grew around the Île de la Cité and the kings settled there. " * 3
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    concurrency: tuple[int, ...] = (1, 10, 50)
+    turns_per_run: int = 400  # split among the users of a run
+    repeats: int = 5
+    history_limit: int = 50
+
+
+def storage_turn(store: Storage | FloorStore) -> Turn:
+    """One turn's storage work on `store` (Storage and the floors share the method names)."""
+
+    async def turn(user_id: int) -> None:
+        await store.add_message(user_id, "user", QUESTION)
+        await store.load_context(user_id)
+        await store.add_message(user_id, "assistant", ANSWER)
+
+    return turn
+
+
+def _row(backend: str, users: int, impl: str, runs: list[RunStats]) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "users": users,
+        "impl": impl,
+        "turns": sum(r.turns for r in runs),
+        "p50_ms": median([r.p50_ms for r in runs]),
+        "p99_ms": median([r.p99_ms for r in runs]),
+        "turns_per_second": median([r.turns_per_second for r in runs]),
+        "cost_ms": median([r.cost_ms for r in runs]),
+    }
+
+
+async def measure(backend: str, config: Config) -> list[dict[str, Any]]:
+    """Project and floor, interleaved run by run, at each concurrency level."""
+    most = max(config.concurrency)
+    async with bench_database(backend) as url:
+        for first in (PROJECT_FIRST_USER, FLOOR_FIRST_USER):
+            await seed(url, first, most, messages_per_user=config.history_limit + 10,
+                       active=config.history_limit, limit=config.history_limit)  # fmt: skip
+        settings = Settings(
+            _env_file=None, database_url=url, default_max_history_messages=config.history_limit
+        )
+        database = Database(url, pool_size=settings.db_pool_size,
+                            max_overflow=settings.db_max_overflow)  # fmt: skip
+        connections = 15 if database.is_sqlite else settings.db_pool_size + settings.db_max_overflow
+        try:
+            async with open_floor(url, connections) as floor:
+                turns = {"project": storage_turn(Storage(database, settings)),
+                         "floor": storage_turn(floor)}  # fmt: skip
+                firsts = {"project": PROJECT_FIRST_USER, "floor": FLOOR_FIRST_USER}
+                users = {name: range(first, first + most) for name, first in firsts.items()}
+                for name in turns:  # warm-up: connections opened, statements prepared
+                    await drive(turns[name], users[name], 1)
+                runs: dict[tuple[int, str], list[RunStats]] = {}
+                for repeat in range(config.repeats):
+                    for level in config.concurrency:
+                        order = ("project", "floor") if repeat % 2 == 0 else ("floor", "project")
+                        per_user = max(1, config.turns_per_run // level)
+                        for name in order:
+                            run = await drive(turns[name], users[name][:level], per_user)
+                            runs.setdefault((level, name), []).append(run)
+            counts = {name: await active_counts(url, first, most) for name, first in firsts.items()}
+        finally:
+            await database.close()
+    rows = []
+    for level in config.concurrency:
+        project, floor_runs = runs[level, "project"], runs[level, "floor"]
+        row = _row(backend, level, "project", project) | {
+            "floor": _row(backend, level, "floor", floor_runs),
+            "cost_ratio": median([p.cost_ms / f.cost_ms for p, f in zip(project, floor_runs,
+                                                                          strict=True)]),
+            "p50_ratio": median([p.p50_ms / f.p50_ms for p, f in zip(project, floor_runs,
+                                                                        strict=True)]),
+        }  # fmt: skip
+        rows.append(row)
+    rows[0]["history_ok"] = all(
+        all(n == config.history_limit for n in found.values()) and len(found) == most
+        for found in counts.values()
+    )
+    return rows
+
+
+async def run(config: Config, backends: tuple[str, ...]) -> Result:
+    """Benchmarks 1 and 2 on each backend."""
+    result = Result(
+        name="storage",
+        title="Storage cost per turn, project vs floor (benchmarks 1 and 2)",
+        columns=["backend", "users", "project p50 ms", "p99 ms", "turns/s",
+                 "floor p50 ms", "p99 ms", "turns/s", "cost ratio", "p50 ratio"],
+        params={"concurrency": list(config.concurrency), "turns_per_run": config.turns_per_run,
+                "repeats": config.repeats, "history_limit": config.history_limit},
+    )  # fmt: skip
+    for backend in backends:
+        rows = await measure(backend, config)
+        result.raw[backend] = rows
+        for row in rows:
+            floor = row["floor"]
+            result.rows.append([
+                backend, row["users"], row["p50_ms"], row["p99_ms"], row["turns_per_second"],
+                floor["p50_ms"], floor["p99_ms"], floor["turns_per_second"],
+                row["cost_ratio"], row["p50_ratio"],
+            ])  # fmt: skip
+        if backend == "postgresql":
+            at_ten = next((r for r in rows if r["users"] == 10), rows[-1])
+            result.targets.append(Target(
+                f"PostgreSQL per-turn cost / asyncpg floor at {at_ten['users']} users",
+                at_ten["cost_ratio"], 2.0,
+            ))  # fmt: skip
+    result.notes.append(
+        "A turn = add_message(user) + load_context + add_message(assistant), each its own "
+        "transaction; every user starts with a full history, so both adds trim. "
+        "cost ratio = (wall time per turn, project) / (same, floor), paired run by run; "
+        "figures are medians over the repeats."
+    )
+    return result

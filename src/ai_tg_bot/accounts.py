@@ -1,0 +1,185 @@
+"""Accounts: the operator's view of users: limits, model, blocking, usage and totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from ai_tg_bot.config import Settings
+from ai_tg_bot.db.models import Message, User, UserSettings
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import LimitName, UserLimits, check_limit_value, day_start, resolve_limits
+from ai_tg_bot.storage import Storage, lock_user
+
+_COLUMNS = {"daily": "daily_message_limit", "context": "max_context_chars"}
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A user's (or everyone's) usage: messages and tokens, today and in total."""
+
+    messages_today: int
+    messages_total: int
+    tokens_today: int
+    tokens_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What `/user` shows an admin."""
+
+    user_id: int
+    created_at: datetime
+    is_blocked: bool
+    limits: UserLimits
+    custom: dict[str, Any]
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class BotStats:
+    """What `/stats` shows: the whole bot today."""
+
+    users: int
+    active_today: int
+    blocked: int
+    usage: Usage
+
+
+def _tokens() -> Any:
+    return func.coalesce(Message.prompt_tokens, 0) + func.coalesce(Message.completion_tokens, 0)
+
+
+class Accounts:
+    """Limits, models, blocking and usage, all read from and written to the database."""
+
+    def __init__(self, storage: Storage, settings: Settings) -> None:
+        self.storage = storage
+        self.database = storage.database
+        self.settings = settings
+
+    async def is_blocked(self, user_id: int) -> bool:
+        """Whether an admin blocked the user (unknown users are not blocked)."""
+        async with self.database.session(read_only=True) as session:
+            blocked = (
+                await session.execute(select(User.is_blocked).where(User.id == user_id))
+            ).scalar_one_or_none()
+        return bool(blocked)
+
+    async def set_blocked(self, user_id: int, blocked: bool) -> None:
+        """Block or unblock a user (creating their rows if they never wrote)."""
+        async with self.database.session() as session:
+            await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
+            await session.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(is_blocked=blocked, updated_at=utc_now())
+            )
+
+    async def limits(self, user_id: int) -> UserLimits:
+        """The limits in force for the user."""
+        async with self.database.session(read_only=True) as session:
+            row = (
+                await session.execute(select(UserSettings).where(UserSettings.user_id == user_id))
+            ).scalar_one_or_none()
+        return resolve_limits(row, self.settings)
+
+    async def set_limit(self, user_id: int, name: LimitName, value: int | None) -> None:
+        """Set one limit (None: back to the default); the history limit trims at once."""
+        if value is not None:
+            check_limit_value(name, value)
+        if name == "history":
+            await self.storage.set_max_history_messages(user_id, value)
+        else:
+            await self._update_settings(user_id, **{_COLUMNS[name]: value})
+
+    async def set_model(self, user_id: int, model: str) -> None:
+        """Switch the user's model; it must be one of LLM_MODELS."""
+        if model not in self.settings.llm_models:
+            raise ValueError(f"unknown model {model!r}")
+        await self._update_settings(user_id, model=model)
+
+    async def usage(self, user_id: int | None = None) -> Usage:
+        """Messages and tokens today and in total, of one user or of everyone."""
+        today = Message.created_at >= day_start(utc_now())
+        is_user = Message.role == "user"
+        statement = select(
+            func.count().filter(today & is_user),
+            func.count().filter(is_user),
+            func.coalesce(func.sum(_tokens()).filter(today), 0),
+            func.coalesce(func.sum(_tokens()), 0),
+        )
+        if user_id is not None:
+            statement = statement.where(Message.user_id == user_id)
+        async with self.database.session(read_only=True) as session:
+            row = (await session.execute(statement)).one()
+        return Usage(*(int(value) for value in row))
+
+    async def profile(self, user_id: int) -> UserProfile | None:
+        """Everything an admin wants to know about one user; None if they never wrote."""
+        async with self.database.session(read_only=True) as session:
+            found = (
+                await session.execute(
+                    select(User, UserSettings)
+                    .outerjoin(UserSettings, UserSettings.user_id == User.id)
+                    .where(User.id == user_id)
+                )
+            ).first()
+        if found is None:
+            return None
+        user, row = found
+        custom = {
+            name: getattr(row, column)
+            for name, column in (
+                ("history", "max_history_messages"),
+                ("daily", "daily_message_limit"),
+                ("context", "max_context_chars"),
+                ("model", "model"),
+            )
+            if row is not None and getattr(row, column) is not None
+        }
+        return UserProfile(
+            user_id=user.id,
+            created_at=user.created_at,
+            is_blocked=user.is_blocked,
+            limits=resolve_limits(row, self.settings),
+            custom=custom,
+            usage=await self.usage(user_id),
+        )
+
+    async def stats(self) -> BotStats:
+        """Users, users active today, blocked users, and everyone's usage."""
+        today = day_start(utc_now())
+        async with self.database.session(read_only=True) as session:
+            users, blocked = (
+                await session.execute(
+                    select(
+                        func.count(), func.count().filter(User.is_blocked.is_(True))
+                    ).select_from(User)
+                )
+            ).one()
+            active = (
+                await session.execute(
+                    select(func.count(func.distinct(Message.user_id))).where(
+                        Message.role == "user", Message.created_at >= today
+                    )
+                )
+            ).scalar_one()
+        return BotStats(
+            users=int(users),
+            active_today=int(active),
+            blocked=int(blocked),
+            usage=await self.usage(),
+        )
+
+    async def _update_settings(self, user_id: int, **values: Any) -> None:
+        async with self.database.session() as session:
+            await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
+            await session.execute(
+                update(UserSettings)
+                .where(UserSettings.user_id == user_id)
+                .values(**values, updated_at=utc_now())
+            )

@@ -1,0 +1,65 @@
+"""/model and /limits: the user's own model and limits."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from ai_tg_bot.accounts import Accounts
+from ai_tg_bot.config import Settings
+from ai_tg_bot.limits import UserLimits
+
+
+def amount(value: int, unit: str) -> str:
+    """`0` means unlimited for daily and context limits."""
+    return "unlimited" if value == 0 else f"{value:,} {unit}"
+
+
+def render_limits(limits: UserLimits, messages_today: int) -> str:
+    """The /limits text (also the core of an admin's /user)."""
+    daily = limits.daily_message_limit
+    today = f"{messages_today:,}" + (f" of {daily:,}" if daily else "")
+    return "\n".join(
+        [
+            f"History kept: {limits.max_history_messages} messages",
+            f"Messages per day: {amount(daily, 'messages')} (today: {today})",
+            f"Context sent to the model: {amount(limits.max_context_chars, 'characters')}",
+            f"Messages per minute: {amount(limits.rate_limit_per_minute, 'messages')}",
+            f"Model: {limits.model}",
+        ]
+    )
+
+
+async def model(
+    message: Message, user_id: int, command: CommandObject, accounts: Accounts, settings: Settings
+) -> None:
+    """`/model` lists the allowed models; `/model <name>` switches."""
+    wanted = (command.args or "").strip()
+    current = (await accounts.limits(user_id)).model
+    listing = "\n".join(
+        f"{'✅' if name == current else '▫️'} {name}" for name in settings.llm_models
+    )
+    if not wanted:
+        await message.answer(f"Models:\n{listing}\n\nSwitch with /model <name>.")
+        return
+    if wanted not in settings.llm_models:
+        await message.answer(f"Unknown model “{wanted[:100]}”. Choose one of:\n{listing}")
+        return
+    await accounts.set_model(user_id, wanted)
+    await message.answer(f"Model switched to {wanted}.")
+
+
+async def limits(message: Message, user_id: int, accounts: Accounts) -> None:
+    """The user's limits and today's usage against them."""
+    usage = await accounts.usage(user_id)
+    text = render_limits(await accounts.limits(user_id), usage.messages_today)
+    await message.answer(f"📏 Your limits\n{text}")
+
+
+def make_router() -> Router:
+    """A fresh Router with this feature's handlers (one per Dispatcher)."""
+    router = Router(name=__name__)
+    router.message.register(model, Command("model"), F.from_user.id.as_("user_id"))
+    router.message.register(limits, Command("limits"), F.from_user.id.as_("user_id"))
+    return router

@@ -1,0 +1,87 @@
+"""Per-user limits: the user's own values, falling back to the defaults in Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
+from ai_tg_bot.db.models import UserSettings
+
+LimitName = Literal["history", "daily", "context"]
+LIMIT_NAMES: tuple[LimitName, ...] = ("history", "daily", "context")
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimits:
+    """The limits in force for one user (0 means unlimited where allowed)."""
+
+    max_history_messages: int
+    daily_message_limit: int
+    max_context_chars: int
+    model: str
+    rate_limit_per_minute: int
+
+
+def resolve_limits(row: UserSettings | None, settings: Settings) -> UserLimits:
+    """Each NULL (or a missing row) takes the default from Settings.
+
+    A model no longer listed in LLM_MODELS falls back to LLM_MODEL, so an operator can
+    withdraw a model without touching the database.
+    """
+
+    def pick(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    model = row.model if row and row.model in settings.llm_models else None
+    return UserLimits(
+        max_history_messages=pick(
+            row.max_history_messages if row else None, settings.default_max_history_messages
+        ),
+        daily_message_limit=pick(
+            row.daily_message_limit if row else None, settings.daily_message_limit
+        ),
+        max_context_chars=pick(row.max_context_chars if row else None, settings.max_context_chars),
+        model=model or settings.llm_model,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+    )
+
+
+def check_limit_value(name: LimitName, value: int) -> None:
+    """Raise ValueError with a clear message when `value` is out of range for `name`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"the {name} limit must be an integer")
+    if name == "history" and not 1 <= value <= MAX_HISTORY_LIMIT:
+        raise ValueError(f"the history limit must be between 1 and {MAX_HISTORY_LIMIT}")
+    if name != "history" and not 0 <= value <= 100_000_000:
+        raise ValueError(f"the {name} limit must be 0 (unlimited) or a positive number")
+
+
+def day_start(moment: datetime) -> datetime:
+    """Midnight UTC at the start of `moment`'s day."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class QuotaExceededError(Exception):
+    """The user may not send another message yet; nothing was stored."""
+
+    def __init__(self, kind: Literal["daily", "rate"], limit: int, resets_at: datetime) -> None:
+        super().__init__(f"{kind} limit of {limit} reached until {resets_at.isoformat()}")
+        self.kind = kind
+        self.limit = limit
+        self.resets_at = resets_at
+
+    def user_message(self, now: datetime) -> str:
+        """What the user is told: the limit and when it resets."""
+        wait = max(self.resets_at - now, timedelta(seconds=1))
+        if self.kind == "rate":
+            seconds = int(wait.total_seconds()) + 1
+            return (
+                f"⏳ Slow down: at most {self.limit} messages a minute. Try again in {seconds} s."
+            )
+        hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
+        return (
+            f"🚫 You've reached your daily limit of {self.limit} messages. "
+            f"It resets at 00:00 UTC (in {hours} h {minutes} min)."
+        )
