@@ -9,15 +9,25 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from ai_tg_bot.config import Settings
 from tests.dbs import create_pg_database, drop_pg_database, migrate
 
 BACKENDS = ("postgresql", "sqlite")
 # How SQLAlchemy stores a DateTime on SQLite; rows seeded here must read back the same way.
-SQLITE_SEED_TIME = "2026-01-01 00:00:00.000000"
+SQLITE_SEED_TIME = "2000-01-01 00:00:00.000000"
+
+
+def bench_settings(url: str, **overrides: Any) -> Settings:
+    """Settings for a benchmark: no `.env`, no per-minute limit, and a daily limit so high
+    it never bites but is still checked (the check is part of a turn's cost)."""
+    values: dict[str, Any] = {"database_url": url, "daily_message_limit": 1_000_000,
+                              "rate_limit_per_minute": 0}  # fmt: skip
+    return Settings(_env_file=None, **(values | overrides))
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -73,7 +83,8 @@ async def seed(
 _PG_SEED_MESSAGES = """
 INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at, deleted_at)
 SELECT gen_random_uuid(), u, s, CASE WHEN s % 2 = 1 THEN 'user' ELSE 'assistant' END,
-       c, length(c), now(), CASE WHEN s <= $3 - $4 THEN now() END
+       c, length(c), now() - interval '7 days',
+       CASE WHEN s <= $3 - $4 THEN now() - interval '7 days' END
 FROM generate_series($1::bigint, $2::bigint) AS u,
      generate_series(1, $3::bigint) AS s,
      LATERAL (SELECT 'seeded message ' || s || ' ' || $5::text) AS t(c)

@@ -1,105 +1,166 @@
-"""The floor: Storage's statements for one turn issued with the bare drivers.
+"""The floor: the statements Storage sends for one turn, issued with the bare drivers.
 
-Exactly what `Storage.add_message` and `Storage.load_context` send (see storage.py), one
-transaction each, but without SQLAlchemy: asyncpg with its prepared-statement cache on
-PostgreSQL, aiosqlite with `BEGIN IMMEDIATE` for writers on SQLite (same driver and
-threading model as the project), over a plain queue of open connections.
+Exactly what `Storage.add_message` (with `enforce_quotas` for the user's message, with
+usage for the answer) and `Storage.load_context` send, one transaction each, without
+SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, aiosqlite with
+`BEGIN IMMEDIATE` for writers on SQLite (the project's driver and threading model), over
+a plain queue of open connections. Mirrors storage.py as of the per-user limits commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiosqlite
 import asyncpg
 
+from ai_tg_bot.config import Settings
 from bench.dbs import asyncpg_dsn, sqlite_path
 
-DEFAULT_PROMPT = "You are a helpful assistant."
-
-# The same statements Storage emits (SQLAlchemy adds casts and repeats parameters; the
-# plans are the same).
+# SQLAlchemy adds casts and repeats parameters; the plans are the same.
 BUMP = (
     "UPDATE users SET message_seq = message_seq + 1, updated_at = {0} WHERE id = {1}"
-    " RETURNING message_seq, (SELECT max_history_messages FROM user_settings"
-    " WHERE user_id = {1})"
+    " RETURNING message_seq,"
+    " (SELECT max_history_messages FROM user_settings WHERE user_id = {1}),"
+    " (SELECT daily_message_limit FROM user_settings WHERE user_id = {1})"
+)
+QUOTA = (
+    "SELECT count(*) FILTER (WHERE created_at >= {0}), count(*) FILTER (WHERE created_at >= {1}),"
+    " min(created_at) FILTER (WHERE created_at >= {1}) FROM messages"
+    " WHERE user_id = {2} AND role = 'user' AND created_at >= {3}"
 )
 INSERT = (
-    "INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at)"
-    " VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6})"
+    "INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at,"
+    " model, prompt_tokens, completion_tokens)"
+    " VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9})"
 )
 TRIM = (
     "UPDATE messages SET deleted_at = {0} WHERE deleted_at IS NULL AND user_id = {1}"
     " AND seq < (SELECT seq FROM messages WHERE user_id = {1} AND deleted_at IS NULL"
     " ORDER BY seq DESC LIMIT 1 OFFSET {2})"
 )
-PROMPT = "SELECT system_prompt FROM user_settings WHERE user_id = {0}"
-HISTORY = (
-    "SELECT role, content FROM messages WHERE user_id = {0} AND deleted_at IS NULL"
-    " ORDER BY seq"
+SETTINGS = (
+    "SELECT id, user_id, max_history_messages, system_prompt, daily_message_limit,"
+    " max_context_chars, model, created_at, updated_at FROM user_settings WHERE user_id = {0}"
 )
-_PG = tuple(f"${n}" for n in range(1, 8))
-_LITE = tuple(f":p{n}" for n in range(1, 8))
+# The newest history that fits the character budget (the newest message always does).
+HISTORY = (
+    "SELECT role, content, running <= {1} OR position = 1 AS fits FROM ("
+    "SELECT seq, role, content, sum(content_length) OVER (ORDER BY seq DESC) AS running,"
+    " row_number() OVER (ORDER BY seq DESC) AS position"
+    " FROM messages WHERE user_id = {0} AND deleted_at IS NULL) AS newest ORDER BY seq"
+)
+# A turn: BEGIN, bump, quota, insert, trim, COMMIT; BEGIN, settings, history, COMMIT;
+# BEGIN, bump, insert, trim, COMMIT.
+FLOOR_ROUND_TRIPS = 15
+Usage = tuple[str, int, int]  # model, prompt tokens, completion tokens
+History = list[dict[str, str]]
 
 
-class FloorStore(Protocol):
-    """The two storage operations of a turn."""
-
-    async def add_message(self, user_id: int, role: str, content: str) -> None: ...
-    async def load_context(self, user_id: int) -> tuple[str, list[dict[str, str]]]: ...
+class QuotaExceeded(Exception):
+    """The floor's stand-in for QuotaExceededError (never raised with the bench limits)."""
 
 
-class PgFloor:
-    """Raw asyncpg; `connections` plays the part of SQLAlchemy's pool."""
+class Floor:
+    """Shared logic; subclasses talk to one driver."""
 
-    def __init__(self, connections: list[Any]) -> None:
+    placeholders: Sequence[str] = ()
+
+    def __init__(self, settings: Settings, connections: Sequence[Any]) -> None:
+        self.settings = settings
+        self.connections = list(connections)
         self._idle: asyncio.Queue[Any] = asyncio.Queue()
         for connection in connections:
             self._idle.put_nowait(connection)
-        self.connections = connections
+        self.sql = {
+            name: statement.format(*self.placeholders)
+            for name, statement in (("bump", BUMP), ("quota", QUOTA), ("insert", INSERT),
+                                    ("trim", TRIM), ("settings", SETTINGS),
+                                    ("history", HISTORY))
+        }  # fmt: skip
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def connection(self) -> AsyncIterator[Any]:
         connection = await self._idle.get()
         try:
             yield connection
         finally:
             self._idle.put_nowait(connection)
 
-    async def add_message(self, user_id: int, role: str, content: str) -> None:
-        async with self._connection() as connection, connection.transaction():
+    async def add_message(
+        self, user_id: int, role: str, content: str, *, quota: bool = False,
+        usage: Usage | None = None,
+    ) -> None:  # fmt: skip
+        raise NotImplementedError
+
+    async def load_context(self, user_id: int) -> tuple[str, History]:
+        raise NotImplementedError
+
+    def check_quota(self, daily: int | None, today_count: int) -> None:
+        limit = self.settings.daily_message_limit if daily is None else daily
+        if limit and today_count >= limit:
+            raise QuotaExceeded
+
+    def budget(self, stored: int | None) -> int:
+        # Storage sends `true` instead of the comparison when the budget is 0 (unlimited).
+        budget = self.settings.max_context_chars if stored is None else stored
+        return budget or 2**31 - 1
+
+    def history_limit(self, stored: int | None) -> int:
+        return self.settings.default_max_history_messages if stored is None else stored
+
+    def prompt(self, settings_row: Any) -> str:
+        stored = settings_row[3] if settings_row else None
+        return str(stored or self.settings.default_system_prompt)
+
+
+class PgFloor(Floor):
+    """Raw asyncpg (prepared statements, its default)."""
+
+    placeholders = tuple(f"${n}" for n in range(1, 11))
+
+    async def add_message(
+        self, user_id: int, role: str, content: str, *, quota: bool = False,
+        usage: Usage | None = None,
+    ) -> None:  # fmt: skip
+        sql = self.sql
+        async with self.connection() as connection, connection.transaction():
             now = datetime.now(UTC)
-            seq, limit = await connection.fetchrow(BUMP.format(*_PG), now, user_id)
+            seq, limit, daily = await connection.fetchrow(sql["bump"], now, user_id)
+            if quota:
+                today, minute_ago = _day_start(now), now - timedelta(minutes=1)
+                counts = await connection.fetchrow(
+                    sql["quota"], today, minute_ago, user_id, min(today, minute_ago)
+                )
+                self.check_quota(daily, counts[0])
+            model, prompt_tokens, completion_tokens = usage or (None, None, None)
             await connection.execute(
-                INSERT.format(*_PG), uuid.uuid4(), user_id, seq, role, content, len(content), now
-            )
-            await connection.execute(TRIM.format(*_PG), now, user_id, limit - 1)
+                sql["insert"], uuid.uuid4(), user_id, seq, role, content, len(content), now,
+                model, prompt_tokens, completion_tokens,
+            )  # fmt: skip
+            await connection.execute(sql["trim"], now, user_id, self.history_limit(limit) - 1)
 
-    async def load_context(self, user_id: int) -> tuple[str, list[dict[str, str]]]:
-        async with self._connection() as connection, connection.transaction():
-            prompt = await connection.fetchval(PROMPT.format(*_PG), user_id)
-            rows = await connection.fetch(HISTORY.format(*_PG), user_id)
-        return prompt or DEFAULT_PROMPT, [{"role": r[0], "content": r[1]} for r in rows]
+    async def load_context(self, user_id: int) -> tuple[str, History]:
+        async with self.connection() as connection, connection.transaction():
+            row = await connection.fetchrow(self.sql["settings"], user_id)
+            budget = self.budget(row[5] if row else None)
+            rows = await connection.fetch(self.sql["history"], user_id, budget)
+        return self.prompt(row), [{"role": r[0], "content": r[1]} for r in rows if r[2]]
 
 
-class SqliteFloor:
-    """Raw aiosqlite with the project's pragmas and BEGIN IMMEDIATE for writers."""
+class SqliteFloor(Floor):
+    """Raw aiosqlite with the project's pragmas, BEGIN IMMEDIATE for writers."""
 
-    def __init__(self, connections: list[aiosqlite.Connection]) -> None:
-        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
-        for connection in connections:
-            self._idle.put_nowait(connection)
-        self.connections = connections
+    placeholders = tuple(f":p{n}" for n in range(1, 11))
 
     @asynccontextmanager
-    async def _transaction(self, begin: str) -> AsyncIterator[aiosqlite.Connection]:
-        connection = await self._idle.get()
-        try:
+    async def transaction(self, begin: str) -> AsyncIterator[aiosqlite.Connection]:
+        async with self.connection() as connection:
             await connection.execute(begin)
             try:
                 yield connection
@@ -107,45 +168,65 @@ class SqliteFloor:
                 await connection.execute("ROLLBACK")
                 raise
             await connection.execute("COMMIT")
-        finally:
-            self._idle.put_nowait(connection)
 
-    async def add_message(self, user_id: int, role: str, content: str) -> None:
-        async with self._transaction("BEGIN IMMEDIATE") as connection:
-            now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
-            async with connection.execute(
-                BUMP.format(*_LITE), {"p1": now, "p2": user_id}
-            ) as cursor:
-                row = await cursor.fetchone()
-            assert row is not None
-            seq, limit = row
-            await connection.execute(
-                INSERT.format(*_LITE),
-                dict(zip(("p1", "p2", "p3", "p4", "p5", "p6", "p7"),
-                         (uuid.uuid4().hex, user_id, seq, role, content, len(content), now),
-                         strict=True)),
-            )  # fmt: skip
-            await connection.execute(
-                TRIM.format(*_LITE), {"p1": now, "p2": user_id, "p3": limit - 1}
-            )
+    async def add_message(
+        self, user_id: int, role: str, content: str, *, quota: bool = False,
+        usage: Usage | None = None,
+    ) -> None:  # fmt: skip
+        sql = self.sql
+        async with self.transaction("BEGIN IMMEDIATE") as connection:
+            moment = datetime.now(UTC)
+            now = _lite_time(moment)
+            found = await _fetchone(connection, sql["bump"], now, user_id)
+            seq, limit, daily = found
+            if quota:
+                today, minute_ago = _day_start(moment), moment - timedelta(minutes=1)
+                counts = await _fetchone(
+                    connection, sql["quota"], _lite_time(today), _lite_time(minute_ago),
+                    user_id, _lite_time(min(today, minute_ago)),
+                )  # fmt: skip
+                self.check_quota(daily, counts[0])
+            model, prompt_tokens, completion_tokens = usage or (None, None, None)
+            await connection.execute(sql["insert"], _named(
+                uuid.uuid4().hex, user_id, seq, role, content, len(content), now,
+                model, prompt_tokens, completion_tokens,
+            ))  # fmt: skip
+            await connection.execute(sql["trim"], _named(now, user_id, self.history_limit(limit) - 1))
 
-    async def load_context(self, user_id: int) -> tuple[str, list[dict[str, str]]]:
-        async with self._transaction("BEGIN") as connection:
-            async with connection.execute(PROMPT.format(*_LITE), {"p1": user_id}) as cursor:
-                found = await cursor.fetchone()
-            async with connection.execute(HISTORY.format(*_LITE), {"p1": user_id}) as cursor:
+    async def load_context(self, user_id: int) -> tuple[str, History]:
+        async with self.transaction("BEGIN") as connection:
+            row = await _fetchone(connection, self.sql["settings"], user_id)
+            budget = self.budget(row[5] if row else None)
+            async with connection.execute(self.sql["history"], _named(user_id, budget)) as cursor:
                 rows = await cursor.fetchall()
-        prompt = found[0] if found and found[0] else DEFAULT_PROMPT
-        return prompt, [{"role": r[0], "content": r[1]} for r in rows]
+        return self.prompt(row), [{"role": r[0], "content": r[1]} for r in rows if r[2]]
+
+
+def _named(*values: Any) -> dict[str, Any]:
+    return {f"p{n}": value for n, value in enumerate(values, start=1)}
+
+
+async def _fetchone(connection: aiosqlite.Connection, sql: str, *values: Any) -> Any:
+    async with connection.execute(sql, _named(*values)) as cursor:
+        return await cursor.fetchone()
+
+
+def _lite_time(moment: datetime) -> str:
+    # How SQLAlchemy stores a UTC DateTime on SQLite.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _day_start(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @asynccontextmanager
-async def open_floor(url: str, connections: int) -> AsyncIterator[FloorStore]:
-    """A floor store over `connections` open connections to the database at `url`."""
+async def open_floor(url: str, settings: Settings, connections: int) -> AsyncIterator[Floor]:
+    """A floor over `connections` open connections to the database at `url`."""
     if url.startswith("postgresql"):
         opened = [await asyncpg.connect(asyncpg_dsn(url)) for _ in range(connections)]
         try:
-            yield PgFloor(opened)
+            yield PgFloor(settings, opened)
         finally:
             for connection in opened:
                 await connection.close()
@@ -158,7 +239,7 @@ async def open_floor(url: str, connections: int) -> AsyncIterator[FloorStore]:
             for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
                            "synchronous=NORMAL"):  # fmt: skip
                 await connection.execute(f"PRAGMA {pragma}")
-        yield SqliteFloor(lite)
+        yield SqliteFloor(settings, lite)
     finally:
         for connection in lite:
             await connection.close()

@@ -7,20 +7,23 @@ Users start with a full history, so every add also trims.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from ai_tg_bot.config import Settings
+from sqlalchemy import event
+
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage import Storage
-from bench.dbs import active_counts, bench_database, seed
-from bench.floor import FloorStore, open_floor
+from ai_tg_bot.storage import Storage, TokenUsage
+from bench.dbs import active_counts, bench_database, bench_settings, seed
+from bench.floor import FLOOR_ROUND_TRIPS, Floor, open_floor
 from bench.stats import Result, RunStats, Target, Turn, drive, median
 
 PROJECT_FIRST_USER = 1_000_001
 FLOOR_FIRST_USER = 2_000_001
 QUESTION = "What is the capital of France, and why did it become the capital? " * 3
 ANSWER = "Paris. It grew around the Île de la Cité and the kings settled there. " * 3
+USAGE = TokenUsage("fake-model", 120, 40)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +34,51 @@ class Config:
     history_limit: int = 50
 
 
-def storage_turn(store: Storage | FloorStore) -> Turn:
-    """One turn's storage work on `store` (Storage and the floors share the method names)."""
+def project_turn(storage: Storage) -> Turn:
+    """One turn's storage work, as ChatService.turn does it."""
 
     async def turn(user_id: int) -> None:
-        await store.add_message(user_id, "user", QUESTION)
-        await store.load_context(user_id)
-        await store.add_message(user_id, "assistant", ANSWER)
+        await storage.add_message(user_id, "user", QUESTION, enforce_quotas=True)
+        await storage.load_context(user_id)
+        await storage.add_message(user_id, "assistant", ANSWER, usage=USAGE)
 
     return turn
+
+
+def floor_turn(floor: Floor) -> Turn:
+    """The same turn on the floor."""
+    usage = (USAGE.model, USAGE.prompt_tokens, USAGE.completion_tokens)
+
+    async def turn(user_id: int) -> None:
+        await floor.add_message(user_id, "user", QUESTION, quota=True)
+        await floor.load_context(user_id)
+        await floor.add_message(user_id, "assistant", ANSWER, usage=usage)
+
+    return turn
+
+
+async def count_round_trips(database: Database, turn: Turn, user_id: int) -> dict[str, int]:
+    """What one turn sends: SQL statements, transactions, connection checkouts (each of
+    which pings first on PostgreSQL: pool_pre_ping)."""
+    seen: Counter[str] = Counter()
+    engine = database.engine.sync_engine
+    listeners = {
+        "before_cursor_execute": lambda *_: seen.update(["statements"]),
+        "commit": lambda *_: seen.update(["commits"]),
+        "checkout": lambda *_: seen.update(["checkouts"]),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        await turn(user_id)
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    counts = dict(seen)
+    if not database.is_sqlite:  # asyncpg: BEGIN and COMMIT are a round trip each
+        counts["round_trips"] = counts.get("statements", 0) + 2 * counts.get("commits", 0)
+        counts["round_trips"] += counts.get("checkouts", 0)
+    return counts
 
 
 def _row(backend: str, users: int, impl: str, runs: list[RunStats]) -> dict[str, Any]:
@@ -62,16 +101,14 @@ async def measure(backend: str, config: Config) -> list[dict[str, Any]]:
         for first in (PROJECT_FIRST_USER, FLOOR_FIRST_USER):
             await seed(url, first, most, messages_per_user=config.history_limit + 10,
                        active=config.history_limit, limit=config.history_limit)  # fmt: skip
-        settings = Settings(
-            _env_file=None, database_url=url, default_max_history_messages=config.history_limit
-        )
+        settings = bench_settings(url, default_max_history_messages=config.history_limit)
         database = Database(url, pool_size=settings.db_pool_size,
                             max_overflow=settings.db_max_overflow)  # fmt: skip
         connections = 15 if database.is_sqlite else settings.db_pool_size + settings.db_max_overflow
         try:
-            async with open_floor(url, connections) as floor:
-                turns = {"project": storage_turn(Storage(database, settings)),
-                         "floor": storage_turn(floor)}  # fmt: skip
+            async with open_floor(url, settings, connections) as floor:
+                turns = {"project": project_turn(Storage(database, settings)),
+                         "floor": floor_turn(floor)}  # fmt: skip
                 firsts = {"project": PROJECT_FIRST_USER, "floor": FLOOR_FIRST_USER}
                 users = {name: range(first, first + most) for name, first in firsts.items()}
                 for name in turns:  # warm-up: connections opened, statements prepared
@@ -84,6 +121,7 @@ async def measure(backend: str, config: Config) -> list[dict[str, Any]]:
                         for name in order:
                             run = await drive(turns[name], users[name][:level], per_user)
                             runs.setdefault((level, name), []).append(run)
+                trips = await count_round_trips(database, turns["project"], PROJECT_FIRST_USER)
             counts = {name: await active_counts(url, first, most) for name, first in firsts.items()}
         finally:
             await database.close()
@@ -98,6 +136,8 @@ async def measure(backend: str, config: Config) -> list[dict[str, Any]]:
                                                                         strict=True)]),
         }  # fmt: skip
         rows.append(row)
+    rows[0]["project_round_trips"] = trips
+    rows[0]["floor_round_trips"] = FLOOR_ROUND_TRIPS
     rows[0]["history_ok"] = all(
         all(n == config.history_limit for n in found.values()) and len(found) == most
         for found in counts.values()

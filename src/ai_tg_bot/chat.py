@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
 from ai_tg_bot.storage import Storage, TokenUsage
 
@@ -43,7 +44,12 @@ class ChatService:
         QuotaExceededError when the user's daily or per-minute limit is used up; in both
         cases nothing is stored and the LLM is not called.
         """
-        await self.storage.add_message(user_id, "user", text, enforce_quotas=True)
+        try:
+            await self.storage.add_message(user_id, "user", text, enforce_quotas=True)
+        except (ValueError, QuotaExceededError) as exc:
+            outcome = f"{exc.kind}_limit" if isinstance(exc, QuotaExceededError) else "empty"
+            log.info("turn user_id=%s outcome=%s (nothing stored, no LLM call)", user_id, outcome)
+            raise
         return await self._answer(user_id, on_delta, kind="turn")
 
     async def retry(self, user_id: int, on_delta: OnDelta | None = None) -> TurnResult | None:
