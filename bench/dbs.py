@@ -81,9 +81,10 @@ async def seed(
 
 
 _PG_SEED_MESSAGES = """
-INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at, deleted_at)
+INSERT INTO messages (id, user_id, seq, role, status, content, content_length, created_at,
+                      deleted_at)
 SELECT gen_random_uuid(), u, s, CASE WHEN s % 2 = 1 THEN 'user' ELSE 'assistant' END,
-       c, length(c), now() - interval '7 days',
+       CASE WHEN s % 2 = 1 THEN 'answered' END, c, length(c), now() - interval '7 days',
        CASE WHEN s <= $3 - $4 THEN now() - interval '7 days' END
 FROM generate_series($1::bigint, $2::bigint) AS u,
      generate_series(1, $3::bigint) AS s,
@@ -118,9 +119,11 @@ async def _seed_pg(
 
 _SQLITE_SEED_MESSAGES = """
 WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :per_user)
-INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at, deleted_at)
+INSERT INTO messages (id, user_id, seq, role, status, content, content_length, created_at,
+                      deleted_at)
 SELECT lower(hex(randomblob(16))), users.id, s.n,
        CASE WHEN s.n % 2 = 1 THEN 'user' ELSE 'assistant' END,
+       CASE WHEN s.n % 2 = 1 THEN 'answered' END,
        'seeded message ' || s.n || ' ' || :pad,
        length('seeded message ' || s.n || ' ' || :pad), :at,
        CASE WHEN s.n <= :per_user - :active THEN :at END

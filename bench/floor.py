@@ -4,7 +4,7 @@ Exactly what `Storage.add_message` (with `enforce_quotas` for the user's message
 usage for the answer) and `Storage.load_context` send, one transaction each, without
 SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, aiosqlite with
 `BEGIN IMMEDIATE` for writers on SQLite (the project's driver and threading model), over
-a plain queue of open connections. Mirrors storage.py as of the per-user limits commit.
+a plain queue of open connections. Mirrors storage/ as of the turn-queue change (status and Telegram ids on messages).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ QUOTA = (
 )
 INSERT = (
     "INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at,"
-    " model, prompt_tokens, completion_tokens)"
-    " VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9})"
+    " status, telegram_chat_id, telegram_message_id, model, prompt_tokens, completion_tokens)"
+    " VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, NULL, NULL, {8}, {9}, {10})"
 )
 TRIM = (
     "UPDATE messages SET deleted_at = {0} WHERE deleted_at IS NULL AND user_id = {1}"
@@ -122,7 +122,7 @@ class Floor:
 class PgFloor(Floor):
     """Raw asyncpg (prepared statements, its default)."""
 
-    placeholders = tuple(f"${n}" for n in range(1, 11))
+    placeholders = tuple(f"${n}" for n in range(1, 12))
 
     async def add_message(
         self, user_id: int, role: str, content: str, *, quota: bool = False,
@@ -141,7 +141,7 @@ class PgFloor(Floor):
             model, prompt_tokens, completion_tokens = usage or (None, None, None)
             await connection.execute(
                 sql["insert"], uuid.uuid4(), user_id, seq, role, content, len(content), now,
-                model, prompt_tokens, completion_tokens,
+                _status(role), model, prompt_tokens, completion_tokens,
             )  # fmt: skip
             await connection.execute(sql["trim"], now, user_id, self.history_limit(limit) - 1)
 
@@ -156,7 +156,7 @@ class PgFloor(Floor):
 class SqliteFloor(Floor):
     """Raw aiosqlite with the project's pragmas, BEGIN IMMEDIATE for writers."""
 
-    placeholders = tuple(f":p{n}" for n in range(1, 11))
+    placeholders = tuple(f":p{n}" for n in range(1, 12))
 
     @asynccontextmanager
     async def transaction(self, begin: str) -> AsyncIterator[aiosqlite.Connection]:
@@ -189,7 +189,7 @@ class SqliteFloor(Floor):
             model, prompt_tokens, completion_tokens = usage or (None, None, None)
             await connection.execute(sql["insert"], _named(
                 uuid.uuid4().hex, user_id, seq, role, content, len(content), now,
-                model, prompt_tokens, completion_tokens,
+                _status(role), model, prompt_tokens, completion_tokens,
             ))  # fmt: skip
             await connection.execute(sql["trim"], _named(now, user_id, self.history_limit(limit) - 1))
 
@@ -200,6 +200,10 @@ class SqliteFloor(Floor):
             async with connection.execute(self.sql["history"], _named(user_id, budget)) as cursor:
                 rows = await cursor.fetchall()
         return self.prompt(row), [{"role": r[0], "content": r[1]} for r in rows if r[2]]
+
+
+def _status(role: str) -> str | None:
+    return "answered" if role == "user" else None
 
 
 def _named(*values: Any) -> dict[str, Any]:

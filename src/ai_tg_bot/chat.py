@@ -1,23 +1,28 @@
-"""ChatService: one chat turn, transport-free (no Telegram here, no session across the LLM)."""
+"""ChatService: turns, transport-free (no Telegram here, no session across the LLM)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
-from ai_tg_bot.storage import Storage, TokenUsage
+from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsage
 
 log = logging.getLogger(__name__)
-OnDelta = Callable[[str], Awaitable[None]]
+POLL_START_SECONDS = 0.02
+POLL_MAX_SECONDS = 0.5
 
 
 @dataclass(slots=True)
 class TurnResult:
-    """How a turn ended: the stored reply, or the error and whatever arrived before it."""
+    """How an answer ended: the stored reply, or the error and whatever arrived before it."""
 
     reply: str | None = None
     error: LLMError | None = None
@@ -30,67 +35,126 @@ class TurnResult:
         return self.reply is not None
 
 
+class AnswerView(Protocol):
+    """Where one answer is shown while it streams and when it ends."""
+
+    async def feed(self, piece: str) -> None:
+        """Show more of the answer."""
+
+    async def show(self, result: TurnResult) -> None:
+        """Show the final answer, or what arrived and the error."""
+
+
+class Presenter(Protocol):
+    """Makes a view for each question answered (the bot shows them in Telegram)."""
+
+    def view(self, question: Question) -> AbstractAsyncContextManager[AnswerView]:
+        """A view for this question's answer."""
+
+
 class ChatService:
-    """Store the question, ask the LLM with the history, store the answer."""
+    """Store questions, answer each user's pending questions in order, store answers."""
 
     def __init__(self, storage: Storage, llm: LLMClient) -> None:
         self.storage = storage
         self.llm = llm
+        # A crashed lease holder's lease runs out after one answer's worst case.
+        self.lease_seconds = llm.timeout_seconds + 60
+        self.instance = uuid.uuid4().hex[:12]
 
-    async def turn(self, user_id: int, text: str, on_delta: OnDelta | None = None) -> TurnResult:
-        """One turn. The user's message is stored first, so an LLM failure loses nothing.
+    async def turn(
+        self,
+        user_id: int,
+        text: str,
+        presenter: Presenter,
+        *,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Store the question (so it is never lost), then see that it gets answered.
 
-        Raises ValueError for text that cannot be stored (empty after cleaning) and
-        QuotaExceededError when the user's daily or per-minute limit is used up; in both
-        cases nothing is stored and the LLM is not called.
+        `on_stored` runs once the question is durably stored (the webhook acknowledges
+        the update there). Raises ValueError for text that cannot be stored,
+        QuotaExceededError over a limit, and DuplicateMessageError for a redelivered
+        Telegram message; in each case nothing is stored and the LLM is not called.
         """
         try:
-            await self.storage.add_message(user_id, "user", text, enforce_quotas=True)
-        except (ValueError, QuotaExceededError) as exc:
-            outcome = f"{exc.kind}_limit" if isinstance(exc, QuotaExceededError) else "empty"
-            log.info("turn user_id=%s outcome=%s (nothing stored, no LLM call)", user_id, outcome)
+            stored = await self.storage.add_message(
+                user_id,
+                "user",
+                text,
+                enforce_quotas=True,
+                pending=True,
+                telegram_chat_id=telegram_chat_id,
+                telegram_message_id=telegram_message_id,
+            )
+        except (ValueError, QuotaExceededError, DuplicateMessageError) as exc:
+            log.info("turn user_id=%s outcome=%s (nothing stored)", user_id, _refusal(exc))
             raise
-        return await self._answer(user_id, on_delta, kind="turn")
+        if on_stored is not None:
+            on_stored()
+        await self.answer_pending(user_id, presenter, waiting_for=stored.seq)
 
-    async def retry(self, user_id: int, on_delta: OnDelta | None = None) -> TurnResult | None:
-        """Answer the last user message again (its previous answer is soft-deleted).
+    async def retry(self, user_id: int, presenter: Presenter) -> bool:
+        """Answer the last user message again; False when there is nothing to retry."""
+        question = await self.storage.prepare_retry(user_id)
+        if question is None:
+            return False
+        await self.answer_pending(user_id, presenter, waiting_for=question.seq)
+        return True
 
-        None when there is nothing to retry.
+    async def answer_pending(self, user_id: int, presenter: Presenter, waiting_for: int) -> None:
+        """Answer the user's pending questions in order, or wait while another turn does.
+
+        Returns once the question `waiting_for` is no longer pending.
         """
-        if await self.storage.prepare_retry(user_id) is None:
-            return None
-        return await self._answer(user_id, on_delta, kind="retry")
+        owner = f"{self.instance}:{uuid.uuid4().hex[:8]}"
+        pause = POLL_START_SECONDS
+        while True:
+            if await self.storage.try_acquire_turn(user_id, owner, self.lease_seconds):
+                try:
+                    while (question := await self.storage.next_pending(user_id)) is not None:
+                        await self.storage.try_acquire_turn(user_id, owner, self.lease_seconds)
+                        await self._answer(user_id, question, presenter)
+                finally:
+                    await self.storage.release_turn(user_id, owner)
+                if not await self.storage.is_pending(user_id, waiting_for):
+                    return
+            elif not await self.storage.is_pending(user_id, waiting_for):
+                return  # answered by the turn that holds the lease
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, POLL_MAX_SECONDS)
 
-    async def _answer(self, user_id: int, on_delta: OnDelta | None, *, kind: str) -> TurnResult:
+    async def _answer(self, user_id: int, question: Question, presenter: Presenter) -> None:
         started = time.monotonic()
-        context = await self.storage.load_context(user_id)
+        context = await self.storage.load_context(user_id, upto_seq=question.seq)
         messages = [{"role": "system", "content": context.system_prompt}, *context.history]
         result = TurnResult()
         pieces: list[str] = []
-        # No database session is open from here until the answer is complete.
-        try:
-            async for piece in self.llm.stream(messages, model=context.model, usage=result.usage):
-                pieces.append(piece)
-                if on_delta is not None:
-                    await on_delta(piece)
-            reply = "".join(pieces)
-            if not reply.strip():
-                raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
-        except LLMError as exc:
-            result.error = exc
-            result.partial = "".join(pieces)
-        else:
-            usage = TokenUsage(
-                model=context.model,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-            )
-            stored = await self.storage.add_message(user_id, "assistant", reply, usage=usage)
-            result.reply = stored.content
+        async with presenter.view(question) as view:
+            # No database session is open from here until the answer is complete.
+            try:
+                async for piece in self.llm.stream(
+                    messages, model=context.model, usage=result.usage
+                ):
+                    pieces.append(piece)
+                    await view.feed(piece)
+                reply = "".join(pieces)
+                if not reply.strip():
+                    raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
+            except LLMError as exc:
+                result.error, result.partial = exc, "".join(pieces)
+                await self.storage.mark_failed(user_id, question)
+            else:
+                usage = TokenUsage(
+                    context.model, result.usage.prompt_tokens, result.usage.completion_tokens
+                )
+                result.reply = await self.storage.add_answer(user_id, question, reply, usage)
+            await view.show(result)
         log.info(
-            "%s user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
+            "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
             "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
-            kind,
             user_id,
             "ok" if result.ok else (result.error.kind.value if result.error else "unknown"),
             (time.monotonic() - started) * 1000,
@@ -103,5 +167,10 @@ class ChatService:
             result.usage.completion_tokens,
         )
         if result.error is not None:
-            log.debug("turn of user %s failed: %s", user_id, result.error.detail)
-        return result
+            log.debug("answer for user %s failed: %s", user_id, result.error.detail)
+
+
+def _refusal(exc: Exception) -> str:
+    if isinstance(exc, QuotaExceededError):
+        return f"{exc.kind}_limit"
+    return "duplicate" if isinstance(exc, DuplicateMessageError) else "empty"

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot.handlers.status import render_status
-from ai_tg_bot.chat import ChatService
+from ai_tg_bot.chat import ChatService, TurnResult
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import Question, Storage
 from tests.fakes.llm import FakeLLM
 
 USER = 4242
@@ -88,6 +88,37 @@ async def test_limits_fall_back_to_settings_and_can_be_restored(
 
 # --- Tenant isolation: random interleavings never mix users -------------------------------
 
+
+class RecordingView:
+    """Collects what would be shown to the user."""
+
+    def __init__(self, sink: list[str]) -> None:
+        self.sink = sink
+        self.text = ""
+
+    async def __aenter__(self) -> RecordingView:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.sink.append(self.text)
+
+    async def feed(self, piece: str) -> None:
+        self.text += piece
+
+    async def show(self, result: TurnResult) -> None:
+        self.text = result.reply or result.partial
+
+
+class RecordingPresenter:
+    """A Presenter that keeps every shown answer's text."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def view(self, question: Question) -> RecordingView:
+        return RecordingView(self.texts)
+
+
 OPERATIONS = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=2),
@@ -122,18 +153,23 @@ async def test_tenants_never_see_each_other(
     base = random.Random(seed).randrange(10**6, 10**12)  # fresh users for every example
     users = [base + index for index in range(3)]
     config = settings.model_copy(
-        update={"openai_base_url": isolation_llm.base_url, "llm_model": "fake-model"}
+        update={
+            "openai_base_url": isolation_llm.base_url,
+            "llm_model": "fake-model",
+            "rate_limit_per_minute": 0,
+        }
     )
     storage = Storage(database, config)
     accounts = Accounts(storage, config)
     chat = ChatService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
+    shown = RecordingPresenter()
     seen_before = len(isolation_llm.requests)
 
     async def run(user_index: int, action: str, number: int) -> None:
         user = users[user_index]
         tag = f"<u{user}>"
         if action == "turn":
-            await chat.turn(user, f"{tag} message {number}")
+            await chat.turn(user, f"{tag} message {number}", shown)
         elif action == "reset":
             await storage.clear_history(user)
         elif action == "role":
@@ -141,7 +177,7 @@ async def test_tenants_never_see_each_other(
         elif action == "limit":
             await accounts.set_limit(user, "history", number)
         else:
-            await chat.retry(user)
+            await chat.retry(user, shown)
 
     # Interleave: operations run concurrently in random batches, as users would.
     batches: list[list[tuple[int, str, int]]] = [[]]
@@ -159,6 +195,8 @@ async def test_tenants_never_see_each_other(
             for part in message["content"].split("<u")[1:]
         }
         assert len(tags) <= 1, f"one request mixes users: {tags}"
+    for text in shown.texts:
+        assert len({part.split(">")[0] for part in text.split("<u")[1:]}) <= 1, text
     for user in users:
         others = [f"<u{other}>" for other in users if other != user]
         history = await storage.load_history(user)

@@ -204,10 +204,14 @@ async def test_prepare_retry_drops_the_answer_and_returns_the_question(storage: 
     await storage.add_message(USER, "assistant", "a1")
     await storage.add_message(USER, "user", "q2")
     await storage.add_message(USER, "assistant", "a2")
-    assert await storage.prepare_retry(USER) == "q2"
+    question = await storage.prepare_retry(USER)
+    assert question is not None
+    assert question.content == "q2"
+    assert await storage.is_pending(USER, question.seq)
     assert [m["content"] for m in await storage.load_history(USER)] == ["q1", "a1", "q2"]
     # A failed turn leaves no answer; retrying it again changes nothing else.
-    assert await storage.prepare_retry(USER) == "q2"
+    again = await storage.prepare_retry(USER)
+    assert again == question
     assert [m["content"] for m in await storage.load_history(USER)] == ["q1", "a1", "q2"]
 
 

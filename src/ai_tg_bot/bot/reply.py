@@ -21,6 +21,7 @@ from ai_tg_bot.bot.formatting import (
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.chat import TurnResult
+from ai_tg_bot.storage import Question
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
@@ -144,13 +145,26 @@ class StreamingReply:
                 await self._typing
             self._typing = None
 
+    async def show(self, result: TurnResult) -> None:
+        """Show how an answer ended: the answer, or what arrived and a line about the error."""
+        if result.reply is not None:
+            await self.finish(result.reply)
+            return
+        if result.partial.strip():
+            await self.finish(result.partial)
+        if result.error is not None:
+            await self.send_notice(result.error.user_message)
 
-async def present(reply: StreamingReply, result: TurnResult) -> None:
-    """Show how a turn ended: the answer, or what arrived and a clear line about the error."""
-    if result.reply is not None:
-        await reply.finish(result.reply)
-        return
-    if result.partial.strip():
-        await reply.finish(result.partial)
-    if result.error is not None:
-        await reply.send_notice(result.error.user_message)
+
+class TelegramPresenter:
+    """Shows each answer in the chat its question came from (or the current chat)."""
+
+    def __init__(self, bot: Bot, chat_id: int, *, edit_interval: float) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.edit_interval = edit_interval
+
+    def view(self, question: Question) -> StreamingReply:
+        """A streaming reply for this question's answer."""
+        chat_id = question.telegram_chat_id or self.chat_id
+        return StreamingReply(self.bot, chat_id, edit_interval=self.edit_interval)

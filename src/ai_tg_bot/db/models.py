@@ -33,6 +33,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 MESSAGE_ROLES = ("system", "user", "assistant")
+MESSAGE_STATUSES = ("pending", "answered", "failed")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 AutoIncrementId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -64,6 +65,10 @@ class User(TimestampMixin, Base):
     # which serializes a user's writers and gives messages a stable order.
     message_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The turn lease: which process answers this user's pending messages, until when.
+    # Held between short transactions, never as an open one (see ADR 0008).
+    turn_lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    turn_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -106,11 +111,18 @@ class Message(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     # The unique (user_id, seq) constraint's index also serves the foreign key.
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
-    # Order within a user: timestamps can tie, a per-user sequence cannot.
+    # Order within a user: timestamps can tie, a per-user sequence cannot. A question
+    # takes seq n and reserves n + 1 for its answer, so an answer written later (after
+    # more questions arrived) still sits right after its question.
     seq: Mapped[int] = mapped_column(BigInteger)
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     content_length: Mapped[int] = mapped_column(Integer)
+    # For user messages: pending (waiting for an answer), answered or failed.
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Where the message came from in Telegram; a redelivered update is recognised by it.
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utc_now, server_default=func.now()
     )
@@ -123,14 +135,20 @@ class Message(Base):
     __table_args__ = (
         CheckConstraint("role IN ('system', 'user', 'assistant')", name="role_valid"),
         CheckConstraint("content_length >= 0", name="content_length_non_negative"),
-        UniqueConstraint("user_id", "seq"),
+        CheckConstraint(
+            "status IS NULL OR status IN ('pending', 'answered', 'failed')", name="status_valid"
+        ),
+        # One active message per slot; a retried answer reuses its slot after the old one
+        # was soft-deleted. Also serves "newest N active" and the history reads.
         Index(
-            "ix_messages_active_user_seq",
+            "uq_messages_active_user_seq",
             "user_id",
             "seq",
+            unique=True,
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        UniqueConstraint("telegram_chat_id", "telegram_message_id"),
         # Daily and per-minute quotas count a user's messages by time, deleted ones included.
         Index("ix_messages_user_id_created_at", "user_id", "created_at"),
     )

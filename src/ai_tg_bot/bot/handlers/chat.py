@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.reply import StreamingReply, present
+from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import QuotaExceededError
+from ai_tg_bot.storage import DuplicateMessageError
+
+log = logging.getLogger(__name__)
 
 
 async def unknown_command(message: Message, bot: Bot) -> None:
@@ -23,20 +29,35 @@ async def unknown_command(message: Message, bot: Bot) -> None:
 
 
 async def turn(
-    message: Message, user_id: int, text: str, bot: Bot, chat: ChatService, settings: Settings
+    message: Message,
+    user_id: int,
+    text: str,
+    bot: Bot,
+    chat: ChatService,
+    settings: Settings,
+    on_stored: Callable[[], None] | None = None,
 ) -> None:
-    """Store the message, stream the answer, store the answer."""
-    interval = settings.stream_edit_interval_seconds
-    async with StreamingReply(bot, message.chat.id, edit_interval=interval) as reply:
-        try:
-            result = await chat.turn(user_id, text, on_delta=reply.feed)
-        except ValueError:
-            await reply.send_notice(texts.EMPTY_MESSAGE)
-            return
-        except QuotaExceededError as exc:
-            await reply.send_notice(exc.user_message(utc_now()))
-            return
-        await present(reply, result)
+    """Store the message, then stream its answer (and any queued before it)."""
+    presenter = TelegramPresenter(
+        bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds
+    )
+    try:
+        await chat.turn(
+            user_id,
+            text,
+            presenter,
+            telegram_chat_id=message.chat.id,
+            telegram_message_id=message.message_id,
+            on_stored=on_stored,
+        )
+    except ValueError:
+        await message.answer(texts.EMPTY_MESSAGE)
+    except QuotaExceededError as exc:
+        await message.answer(exc.user_message(utc_now()))
+    except DuplicateMessageError:
+        # Telegram sent this update again (slow answer, a restart, another instance):
+        # it is already stored and being answered; answering twice would double it.
+        log.info("duplicate update ignored: user_id=%s message_id=%s", user_id, message.message_id)
 
 
 def make_router() -> Router:

@@ -7,7 +7,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.reply import StreamingReply, present
+from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Storage
@@ -27,13 +27,11 @@ async def retry(
     message: Message, user_id: int, bot: Bot, chat: ChatService, settings: Settings
 ) -> None:
     """Answer the last user message again; its previous answer is dropped."""
-    interval = settings.stream_edit_interval_seconds
-    async with StreamingReply(bot, message.chat.id, edit_interval=interval) as reply:
-        result = await chat.retry(user_id, on_delta=reply.feed)
-        if result is None:
-            await reply.send_notice(texts.NOTHING_TO_RETRY)
-            return
-        await present(reply, result)
+    presenter = TelegramPresenter(
+        bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds
+    )
+    if not await chat.retry(user_id, presenter):
+        await message.answer(texts.NOTHING_TO_RETRY)
 
 
 def make_router() -> Router:

@@ -11,12 +11,14 @@ from aiogram.types import TelegramObject, User
 
 
 class UserOrderMiddleware(BaseMiddleware):
-    """Serialize each user's updates and count the ones in flight (for a clean shutdown).
+    """Keep each user's updates in arrival order and count those in flight (for shutdown).
 
     Polling runs every update as its own task, in arrival order. The lock is taken before
     the handler's first await, and asyncio.Lock queues waiters first-in first-out, so a
-    burst from one user is answered in the order it was sent, each answer seeing the
-    previous ones. Only the order lives here; every piece of state is in the database.
+    user's messages are stored in the order they were sent. A turn gives the lock up as
+    soon as its question is stored (`on_stored`): from there the database's turn queue
+    answers questions in stored order, across processes (see ChatService). Only the
+    order lives here; every piece of state is in the database.
     """
 
     def __init__(self) -> None:
@@ -40,10 +42,26 @@ class UserOrderMiddleware(BaseMiddleware):
                 return await handler(event, data)
             lock = self._locks.setdefault(user.id, asyncio.Lock())
             self._holders[user.id] = self._holders.get(user.id, 0) + 1
+            released = True  # nothing to release until the lock is ours
+            previous: Callable[[], None] | None = data.get("on_stored")
+
+            def on_stored() -> None:
+                nonlocal released
+                if not released:
+                    released = True
+                    lock.release()
+                if previous is not None:
+                    previous()
+
+            data["on_stored"] = on_stored
             try:
-                async with lock:
-                    return await handler(event, data)
+                await lock.acquire()
+                released = False
+                return await handler(event, data)
             finally:
+                if not released:
+                    released = True
+                    lock.release()
                 self._holders[user.id] -= 1
                 if not self._holders[user.id]:
                     del self._holders[user.id]

@@ -1,0 +1,183 @@
+"""Benchmark 5: turns per second through the real bot against a bot with no history.
+
+Both run aiogram over HTTP against the loopback Telegram stand-in, with an instant LLM
+stand-in (both stand-ins in this process, costing both bots alike). The real bot is
+`Application.create(settings)`; the baseline is a minimal Dispatcher with one text
+handler that calls the same LLM client and replies with `message.answer`. A burst of
+messages is queued, and the time until every one is answered is measured, alternating
+the two bots repeat by repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Dispatcher, F
+from aiogram.types import Message
+
+from ai_tg_bot.bot.app import Application, build_bot
+from ai_tg_bot.config import Settings
+from ai_tg_bot.llm import LLMClient
+from bench.dbs import active_counts, bench_database, bench_settings, seed
+from bench.stats import Result, Target, median
+from tests.fakes.llm import FakeLLM
+from tests.fakes.telegram import FakeTelegram
+
+TOKEN = "123456:BENCH-token"
+FIRST_USER = 1
+EDIT_INTERVAL_SECONDS = 60.0  # the most Settings allows: one preview, then the final text
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    users: int = 20
+    messages_per_user: int = 5
+    repeats: int = 5
+
+
+class NoHistoryBot:
+    """The baseline: answer each text with the LLM's reply to it alone."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bot = build_bot(settings)
+        self.llm = LLMClient(settings)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.message.register(self.answer, F.text)
+        self.handled = 0
+
+    async def answer(self, message: Message) -> None:
+        """Ask the LLM with the system prompt and this message; reply with the answer."""
+        prompt = {"role": "system", "content": self.settings.default_system_prompt}
+        messages = [prompt, {"role": "user", "content": message.text or ""}]
+        reply = "".join([piece async for piece in self.llm.stream(messages)])
+        await message.answer(reply)
+        self.handled += 1
+
+    async def run_polling(self) -> None:
+        try:
+            await self.dispatcher.start_polling(
+                self.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
+            )
+        finally:
+            await self.bot.session.close()
+            await self.llm.close()
+
+
+def _settings(url: str, tg: FakeTelegram, llm: FakeLLM) -> Settings:
+    return bench_settings(
+        url, telegram_bot_token=TOKEN, telegram_api_url=tg.base_url, openai_api_key="bench",
+        openai_base_url=llm.base_url, llm_model="fake-model", llm_timeout_seconds=30,
+        llm_max_retries=0, stream_edit_interval_seconds=EDIT_INTERVAL_SECONDS,
+        shutdown_grace_seconds=10, auto_migrate=False,
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeLLM]]:
+    tg = await FakeTelegram().start()
+    llm = await FakeLLM(chunk_size=40).start()
+    try:
+        yield tg, llm
+    finally:
+        await tg.close()
+        await llm.close()
+
+
+async def burst(tg: FakeTelegram, config: Config, done: Callable[[int], bool]) -> float:
+    """Queue every user's messages at once; seconds until `done(messages)` holds."""
+    total = config.users * config.messages_per_user
+    started = time.perf_counter()
+    for index in range(config.messages_per_user):
+        for user_id in range(FIRST_USER, FIRST_USER + config.users):
+            tg.push_text(user_id, f"Question {index} from {user_id}: what should I read next?")
+    await tg.wait_for(lambda: done(total), timeout=300, what=f"{total} answers")
+    return time.perf_counter() - started
+
+
+async def measure(backend: str, config: Config) -> dict[str, Any]:
+    async with (
+        bench_database(backend) as url,
+        fakes() as (real_tg, real_llm),
+        fakes() as (base_tg, base_llm),
+    ):
+        await seed(url, FIRST_USER, config.users, messages_per_user=60, active=50)
+        app = Application.create(_settings(url, real_tg, real_llm))
+        baseline = NoHistoryBot(_settings(url, base_tg, base_llm))
+        tasks = [
+            asyncio.create_task(app.run_polling(handle_signals=False, polling_timeout=1)),
+            asyncio.create_task(baseline.run_polling()),
+        ]
+        for tg in (real_tg, base_tg):
+            await tg.wait_for(lambda tg=tg: bool(tg.method_calls("getUpdates")), what="polling")
+
+        def real_done(expected: int) -> bool:
+            return (real_llm.calls >= real_done.start + expected  # type: ignore[attr-defined]
+                    and real_tg.updates_pending() == 0 and app.ordering.in_flight == 0)  # fmt: skip
+
+        def base_done(expected: int) -> bool:
+            return baseline.handled >= base_done.start + expected  # type: ignore[attr-defined]
+
+        seconds: dict[str, list[float]] = {"real": [], "baseline": []}
+        try:
+            for repeat in range(config.repeats + 1):  # the first is a warm-up
+                order = ("real", "baseline") if repeat % 2 else ("baseline", "real")
+                for name in order:
+                    real_done.start = real_llm.calls  # type: ignore[attr-defined]
+                    base_done.start = baseline.handled  # type: ignore[attr-defined]
+                    tg, done = (real_tg, real_done) if name == "real" else (base_tg, base_done)
+                    elapsed = await burst(tg, config, done)
+                    if repeat:
+                        seconds[name].append(elapsed)
+        finally:
+            await app.stop()
+            await baseline.dispatcher.stop_polling()
+            await asyncio.gather(*tasks)
+        active = await active_counts(url, FIRST_USER, config.users)
+    turns = config.users * config.messages_per_user
+    ratios = [b / r for r, b in zip(seconds["real"], seconds["baseline"], strict=True)]
+    return {
+        "turns_per_burst": turns,
+        "real_turns_per_second": median([turns / s for s in seconds["real"]]),
+        "baseline_turns_per_second": median([turns / s for s in seconds["baseline"]]),
+        "ratio": median(ratios),
+        "llm_calls": {"real": real_llm.calls, "baseline": base_llm.calls},
+        "history_ok": len(active) == config.users and set(active.values()) == {50},
+        "telegram_calls_per_turn": {
+            "real": round(len(real_tg.calls) / (turns * (config.repeats + 1)), 2),
+            "baseline": round(len(base_tg.calls) / (turns * (config.repeats + 1)), 2),
+        },
+    }
+
+
+async def run(config: Config, backends: tuple[str, ...]) -> Result:
+    """Benchmark 5 on each backend."""
+    result = Result(
+        name="end_to_end",
+        title="End to end through aiogram: real bot vs a bot with no history (benchmark 5)",
+        columns=["backend", "turns per burst", "real bot turns/s", "no-history turns/s",
+                 "ratio", "Telegram calls/turn (real, baseline)"],
+        params={"users": config.users, "messages_per_user": config.messages_per_user,
+                "repeats": config.repeats, "stream_edit_interval_seconds": EDIT_INTERVAL_SECONDS},
+    )  # fmt: skip
+    for backend in backends:
+        found = await measure(backend, config)
+        result.raw[backend] = found
+        calls = found["telegram_calls_per_turn"]
+        result.rows.append([backend, found["turns_per_burst"], found["real_turns_per_second"],
+                            found["baseline_turns_per_second"], found["ratio"],
+                            f"{calls['real']:g}, {calls['baseline']:g}"])  # fmt: skip
+        result.targets.append(Target(f"{backend}: real bot / no-history bot turns per second",
+                                     found["ratio"], 0.5, higher_is_better=True))  # fmt: skip
+    result.notes.append(
+        f"stream_edit_interval_seconds={EDIT_INTERVAL_SECONDS:g}, so streaming edits do not "
+        "dominate: the real bot still shows a typing action, one preview message and the final "
+        "edit. Users start with a full history (50 messages). Telegram calls per turn include "
+        "getUpdates. Both stand-ins run in this process."
+    )
+    return result

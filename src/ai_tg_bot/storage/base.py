@@ -1,0 +1,183 @@
+"""Storage internals: statements that run inside a caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ai_tg_bot.config import Settings
+from ai_tg_bot.db.database import Database
+from ai_tg_bot.db.models import Message, User, UserSettings
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import (
+    QuotaExceededError,
+    day_start,
+)
+from ai_tg_bot.storage.records import HistoryMessage
+
+
+class StorageBase:
+    """Holds the Database and Settings, and the statements every Storage method shares."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+
+    async def _insert_user(self, session: AsyncSession, user_id: int) -> None:
+        await insert_user(session, user_id, is_sqlite=self.database.is_sqlite)
+
+    async def _next_seq(self, session: AsyncSession, user_id: int) -> tuple[int, int, int]:
+        """Take two sequence slots, locking the user's row until commit, in one statement.
+
+        Returns the message's slot (the next one is reserved for its answer) and the
+        user's history and daily limits. The row lock serializes every writer of this
+        user across processes, which keeps trimming and quota counting exact.
+        """
+
+        def setting(column: Any) -> Any:
+            return select(column).where(UserSettings.user_id == user_id).scalar_subquery()
+
+        statement = (
+            update(User)
+            .where(User.id == user_id)
+            .values(message_seq=User.message_seq + 2)
+            .returning(
+                User.message_seq,
+                setting(UserSettings.max_history_messages),
+                setting(UserSettings.daily_message_limit),
+            )
+        )
+        row = (await session.execute(statement)).first()
+        if row is None:
+            await self._insert_user(session, user_id)
+            row = (await session.execute(statement)).one()
+        history = self.settings.default_max_history_messages if row[1] is None else row[1]
+        daily = self.settings.daily_message_limit if row[2] is None else row[2]
+        return int(row[0]) - 1, int(history), int(daily)
+
+    async def _history_limit(self, session: AsyncSession, user_id: int) -> int:
+        stored = (
+            await session.execute(
+                select(UserSettings.max_history_messages).where(UserSettings.user_id == user_id)
+            )
+        ).scalar_one_or_none()
+        return self.settings.default_max_history_messages if stored is None else int(stored)
+
+    async def _seen(self, session: AsyncSession, chat_id: int | None, message_id: int) -> bool:
+        """Whether this Telegram message is already stored (by any instance)."""
+        found = await session.execute(
+            select(Message.id).where(
+                Message.telegram_chat_id == chat_id, Message.telegram_message_id == message_id
+            )
+        )
+        return found.first() is not None
+
+    async def _check_quotas(
+        self, session: AsyncSession, user_id: int, daily_limit: int, now: datetime
+    ) -> None:
+        """Raise QuotaExceededError when today's or this minute's user messages are used up."""
+        per_minute = self.settings.rate_limit_per_minute
+        if not daily_limit and not per_minute:
+            return
+        today, minute_ago = day_start(now), now - timedelta(minutes=1)
+        counts = (
+            await session.execute(
+                select(
+                    func.count().filter(Message.created_at >= today),
+                    func.count().filter(Message.created_at >= minute_ago),
+                    func.min(Message.created_at).filter(Message.created_at >= minute_ago),
+                ).where(
+                    Message.user_id == user_id,
+                    Message.role == "user",
+                    Message.created_at >= min(today, minute_ago),
+                )
+            )
+        ).one()
+        if daily_limit and counts[0] >= daily_limit:
+            raise QuotaExceededError("daily", daily_limit, today + timedelta(days=1))
+        if per_minute and counts[1] >= per_minute:
+            oldest = as_utc(counts[2]) or now
+            raise QuotaExceededError("rate", per_minute, oldest + timedelta(minutes=1))
+
+    async def _lock_user(self, session: AsyncSession, user_id: int) -> None:
+        """Take the user's row lock (creating the user if needed) for this transaction."""
+        await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
+
+    async def _trim(self, session: AsyncSession, user_id: int, limit: int) -> int:
+        # The seq of the limit-th newest active message; everything older goes.
+        keep_from = (
+            select(Message.seq)
+            .where(active(user_id))
+            .order_by(Message.seq.desc())
+            .offset(limit - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return await self._soft_delete(session, Message.user_id == user_id, Message.seq < keep_from)
+
+    async def _soft_delete(self, session: AsyncSession, *conditions: Any) -> int:
+        result = await session.execute(
+            update(Message)
+            .where(Message.deleted_at.is_(None), *conditions)
+            .values(deleted_at=utc_now())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _history(self, session: AsyncSession, user_id: int) -> list[HistoryMessage]:
+        rows = await session.execute(
+            select(Message.role, Message.content).where(active(user_id)).order_by(Message.seq)
+        )
+        return [{"role": role, "content": content} for role, content in rows]
+
+    async def _settings_row(self, session: AsyncSession, user_id: int) -> UserSettings | None:
+        return (
+            await session.execute(select(UserSettings).where(UserSettings.user_id == user_id))
+        ).scalar_one_or_none()
+
+    async def _prompt(self, session: AsyncSession, user_id: int) -> str:
+        stored = (
+            await session.execute(
+                select(UserSettings.system_prompt).where(UserSettings.user_id == user_id)
+            )
+        ).scalar_one_or_none()
+        return stored or self.settings.default_system_prompt
+
+
+async def insert_user(session: AsyncSession, user_id: int, *, is_sqlite: bool) -> None:
+    """Create the `users` and `user_settings` rows unless they exist (NULL limits: defaults)."""
+    make = sqlite.insert if is_sqlite else postgresql.insert
+    now = utc_now()
+    await session.execute(
+        make(User).values(id=user_id, created_at=now, updated_at=now).on_conflict_do_nothing()
+    )
+    await session.execute(
+        make(UserSettings)
+        .values(user_id=user_id, created_at=now, updated_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+async def lock_user(session: AsyncSession, user_id: int, *, is_sqlite: bool) -> None:
+    """Lock the user's row for the transaction (SQLite: BEGIN IMMEDIATE already has)."""
+    locked = select(User.id).where(User.id == user_id).with_for_update()
+    if (await session.execute(locked)).first() is None:
+        await insert_user(session, user_id, is_sqlite=is_sqlite)
+        await session.execute(locked)
+
+
+def active(user_id: int) -> Any:
+    return (Message.user_id == user_id) & Message.deleted_at.is_(None)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    # Aggregates bypass the column type on SQLite and come back as naive or as strings.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,216 @@
+"""Storage: the dialogue API over Database. Each method is one short transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, insert, literal, or_, select, update
+
+from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import (
+    check_limit_value,
+    day_start,
+    resolve_limits,
+)
+from ai_tg_bot.storage.base import StorageBase, active, as_utc
+from ai_tg_bot.storage.records import (
+    Context,
+    DialogInfo,
+    DuplicateMessageError,
+    HistoryMessage,
+    StoredMessage,
+    TokenUsage,
+    clean_text,
+)
+from ai_tg_bot.storage.turns import TurnsMixin
+
+
+class Storage(TurnsMixin, StorageBase):
+    """Per-user dialogue storage; the database is the source of truth for everything."""
+
+    async def ensure_user(self, user_id: int) -> None:
+        """Create the user's `users` and `user_settings` rows if missing (idempotent)."""
+        async with self.database.session() as session:
+            await self._insert_user(session, user_id)
+
+    async def add_message(
+        self,
+        user_id: int,
+        role: str,
+        content: str,
+        *,
+        usage: TokenUsage | None = None,
+        enforce_quotas: bool = False,
+        pending: bool = False,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+    ) -> StoredMessage:
+        """Store one message, then soft-delete the oldest active ones beyond the limit.
+
+        With `enforce_quotas` (a user's message from the bot) the daily and per-minute
+        limits are checked under the user's lock, so they are exact across instances;
+        over a limit QuotaExceededError is raised and nothing is stored. `pending` queues
+        a user message for an answer (see TurnsMixin). A Telegram message stored before
+        (a redelivered update) raises DuplicateMessageError and stores nothing.
+        """
+        if role not in MESSAGE_ROLES:
+            raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
+        content = clean_text(content)
+        async with self.database.session() as session:
+            seq, history_limit, daily_limit = await self._next_seq(session, user_id)
+            now = utc_now()
+            if telegram_message_id is not None and await self._seen(
+                session, telegram_chat_id, telegram_message_id
+            ):
+                raise DuplicateMessageError(f"{telegram_chat_id}/{telegram_message_id}")
+            if enforce_quotas:
+                await self._check_quotas(session, user_id, daily_limit, now)
+            await session.execute(
+                insert(Message).values(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    seq=seq,
+                    role=role,
+                    content=content,
+                    content_length=len(content),
+                    created_at=now,
+                    status=("pending" if pending else "answered") if role == "user" else None,
+                    telegram_chat_id=telegram_chat_id,
+                    telegram_message_id=telegram_message_id,
+                    model=usage.model if usage else None,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                )
+            )
+            trimmed = await self._trim(session, user_id, history_limit)
+        return StoredMessage(seq=seq, content=content, trimmed=trimmed)
+
+    async def load_history(self, user_id: int) -> list[HistoryMessage]:
+        """Active messages, oldest first, as `[{"role": ..., "content": ...}]`."""
+        async with self.database.session(read_only=True) as session:
+            return await self._history(session, user_id)
+
+    async def load_context(self, user_id: int, upto_seq: int | None = None) -> Context:
+        """Prompt, model and the newest history within the user's character budget.
+
+        `upto_seq` ends the history at the question being answered, so questions queued
+        behind it are not part of its answer. The newest message is always included,
+        even alone over the budget; older ones are left out of the request (not deleted)
+        once the budget is spent. The stored `content_length` lets the database count.
+        """
+        async with self.database.session(read_only=True) as session:
+            row = await self._settings_row(session, user_id)
+            limits = resolve_limits(row, self.settings)
+            budget = limits.max_context_chars
+            newest_first = (
+                select(
+                    Message.seq,
+                    Message.role,
+                    Message.content,
+                    func.sum(Message.content_length)
+                    .over(order_by=Message.seq.desc())
+                    .label("running"),
+                    func.row_number().over(order_by=Message.seq.desc()).label("position"),
+                )
+                .where(active(user_id), *([Message.seq <= upto_seq] if upto_seq else []))
+                .subquery()
+            )
+            fits = (
+                literal(True)
+                if budget == 0
+                else or_(newest_first.c.running <= budget, newest_first.c.position == 1)
+            )
+            rows = (
+                await session.execute(
+                    select(
+                        newest_first.c.role, newest_first.c.content, fits.label("fits")
+                    ).order_by(newest_first.c.seq)
+                )
+            ).all()
+        history = [{"role": r.role, "content": r.content} for r in rows if r.fits]
+        return Context(
+            system_prompt=(row.system_prompt if row else None)
+            or self.settings.default_system_prompt,
+            history=history,
+            model=limits.model,
+            omitted=len(rows) - len(history),
+        )
+
+    async def clear_history(self, user_id: int) -> int:
+        """Soft-delete every active message (what `/reset` does); returns how many."""
+        async with self.database.session() as session:
+            await self._lock_user(session, user_id)
+            return await self._soft_delete(session, Message.user_id == user_id)
+
+    async def get_system_prompt(self, user_id: int) -> str:
+        """The user's system prompt, or the default when they have none."""
+        async with self.database.session(read_only=True) as session:
+            return await self._prompt(session, user_id)
+
+    async def set_system_prompt(self, user_id: int, prompt: str | None) -> None:
+        """Set (or with None restore the default) prompt and start a clean history."""
+        stored = None if prompt is None else clean_text(prompt, what="system prompt")
+        async with self.database.session() as session:
+            await self._lock_user(session, user_id)
+            await session.execute(
+                update(UserSettings)
+                .where(UserSettings.user_id == user_id)
+                .values(system_prompt=stored, updated_at=utc_now())
+            )
+            await self._soft_delete(session, Message.user_id == user_id)
+
+    async def set_max_history_messages(self, user_id: int, limit: int | None) -> int:
+        """Set the history limit (1..1000; None: the default) and trim at once.
+
+        Returns how many messages the new limit soft-deleted.
+        """
+        if limit is not None:
+            check_limit_value("history", limit)
+        async with self.database.session() as session:
+            await self._lock_user(session, user_id)
+            await session.execute(
+                update(UserSettings)
+                .where(UserSettings.user_id == user_id)
+                .values(max_history_messages=limit, updated_at=utc_now())
+            )
+            effective = self.settings.default_max_history_messages if limit is None else limit
+            return await self._trim(session, user_id, effective)
+
+    async def get_dialog_info(self, user_id: int) -> DialogInfo:
+        """Counts, sizes, times, today's usage and limits (what `/status` shows)."""
+        active = Message.deleted_at.is_(None)
+        today = (Message.role == "user") & (Message.created_at >= day_start(utc_now()))
+        tokens = func.coalesce(Message.prompt_tokens, 0) + func.coalesce(
+            Message.completion_tokens, 0
+        )
+        async with self.database.session(read_only=True) as session:
+            row = (
+                await session.execute(
+                    select(
+                        func.count().filter(active),
+                        func.coalesce(func.sum(Message.content_length).filter(active), 0),
+                        func.count().filter(Message.deleted_at.is_not(None)),
+                        func.min(Message.created_at).filter(active),
+                        func.max(Message.created_at).filter(active),
+                        func.count().filter(today),
+                        func.coalesce(func.sum(tokens), 0),
+                    ).where(Message.user_id == user_id)
+                )
+            ).one()
+            user_settings = await self._settings_row(session, user_id)
+        stored_prompt = user_settings.system_prompt if user_settings else None
+        limits = resolve_limits(user_settings, self.settings)
+        return DialogInfo(
+            active_count=int(row[0]),
+            total_characters=int(row[1]),
+            deleted_count=int(row[2]),
+            first_message_at=as_utc(row[3]),
+            last_message_at=as_utc(row[4]),
+            max_history_messages=limits.max_history_messages,
+            system_prompt=stored_prompt or self.settings.default_system_prompt,
+            is_default_prompt=stored_prompt is None,
+            messages_today=int(row[5]),
+            total_tokens=int(row[6]),
+            limits=limits,
+        )

@@ -1,0 +1,82 @@
+"""What Storage hands out and takes in: plain records, errors, and input cleaning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ai_tg_bot.limits import UserLimits
+
+HistoryMessage = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """What `add_message` stored."""
+
+    seq: int
+    content: str
+    trimmed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What one LLM call needs: prompt, the history that fits the budget, and the model.
+
+    `history` is oldest first; `omitted` counts active messages left out of this request
+    by the context budget (they stay stored).
+    """
+
+    system_prompt: str
+    history: list[HistoryMessage]
+    model: str
+    omitted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens the LLM reported for one answer."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialogInfo:
+    """What `/status` shows."""
+
+    active_count: int
+    max_history_messages: int
+    total_characters: int
+    deleted_count: int
+    first_message_at: datetime | None
+    last_message_at: datetime | None
+    system_prompt: str
+    is_default_prompt: bool
+    messages_today: int
+    total_tokens: int
+    limits: UserLimits
+
+
+def clean_text(text: str, *, what: str = "content") -> str:
+    """Strip NUL (PostgreSQL TEXT cannot hold it); refuse text that is empty after that."""
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a string, not {type(text).__name__}")
+    cleaned = text.replace("\x00", "")
+    if not cleaned.strip():
+        raise ValueError(f"{what} must not be empty")
+    return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A user message waiting for (or being given) an answer."""
+
+    seq: int
+    content: str
+    telegram_chat_id: int | None
+
+
+class DuplicateMessageError(Exception):
+    """This Telegram message was stored before (a redelivered update); nothing was stored."""

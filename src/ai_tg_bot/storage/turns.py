@@ -1,0 +1,150 @@
+"""The turn queue: pending questions answered one at a time per user, by one process.
+
+A question is stored as `pending` (and acknowledged to Telegram) at once. Whoever holds
+the user's turn lease answers that user's pending questions oldest first, each seeing
+the answers before it; the others wait for the lease or for their question to be
+answered. The lease is a row value with an expiry, taken and released in short
+transactions, so no connection is held while the LLM answers, and a crashed holder's
+lease simply runs out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import insert, or_, select, update
+
+from ai_tg_bot.db.models import Message, User
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.storage.base import StorageBase, active
+from ai_tg_bot.storage.records import Question, TokenUsage, clean_text
+
+
+class TurnsMixin(StorageBase):
+    """Pending questions, their answers, and the per-user turn lease."""
+
+    async def try_acquire_turn(self, user_id: int, owner: str, ttl_seconds: float) -> bool:
+        """Take (or extend, for the same owner) the user's turn lease; False if busy."""
+        now = utc_now()
+        async with self.database.session() as session:
+            taken = await session.execute(
+                update(User)
+                .where(
+                    User.id == user_id,
+                    or_(
+                        User.turn_lease_until.is_(None),
+                        User.turn_lease_until < now,
+                        User.turn_lease_owner == owner,
+                    ),
+                )
+                .values(
+                    turn_lease_owner=owner,
+                    turn_lease_until=now + timedelta(seconds=ttl_seconds),
+                )
+                .returning(User.id)
+            )
+            return taken.first() is not None
+
+    async def release_turn(self, user_id: int, owner: str) -> None:
+        """Give the lease back (only if still ours)."""
+        async with self.database.session() as session:
+            await session.execute(
+                update(User)
+                .where(User.id == user_id, User.turn_lease_owner == owner)
+                .values(turn_lease_owner=None, turn_lease_until=None)
+            )
+
+    async def next_pending(self, user_id: int) -> Question | None:
+        """The user's oldest active question still waiting for an answer."""
+        async with self.database.session(read_only=True) as session:
+            row = (
+                await session.execute(
+                    select(Message.seq, Message.content, Message.telegram_chat_id)
+                    .where(active(user_id), Message.status == "pending")
+                    .order_by(Message.seq)
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else Question(int(row[0]), str(row[1]), row[2])
+
+    async def is_pending(self, user_id: int, seq: int) -> bool:
+        """Whether that question still waits (False once answered, failed or cleared)."""
+        async with self.database.session(read_only=True) as session:
+            found = await session.execute(
+                select(Message.id).where(
+                    active(user_id), Message.seq == seq, Message.status == "pending"
+                )
+            )
+            return found.first() is not None
+
+    async def add_answer(
+        self, user_id: int, question: Question, content: str, usage: TokenUsage | None = None
+    ) -> str:
+        """Store the answer in the slot after its question and mark the question answered.
+
+        If the question was cleared meanwhile (/reset, /role), the answer is kept as
+        already deleted: the history moved on, but nothing the LLM said is lost.
+        """
+        content = clean_text(content)
+        async with self.database.session() as session:
+            await self._lock_user(session, user_id)
+            answered = await session.execute(
+                update(Message)
+                .where(active(user_id), Message.seq == question.seq, Message.role == "user")
+                .values(status="answered")
+                .returning(Message.id)
+            )
+            now = utc_now()
+            still_active = answered.first() is not None
+            await session.execute(
+                insert(Message).values(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    seq=question.seq + 1,
+                    role="assistant",
+                    content=content,
+                    content_length=len(content),
+                    created_at=now,
+                    deleted_at=None if still_active else now,
+                    model=usage.model if usage else None,
+                    prompt_tokens=usage.prompt_tokens if usage else None,
+                    completion_tokens=usage.completion_tokens if usage else None,
+                )
+            )
+            await self._trim(session, user_id, await self._history_limit(session, user_id))
+        return content
+
+    async def mark_failed(self, user_id: int, question: Question) -> None:
+        """The LLM could not answer: the question stays in history, `/retry` can re-ask it."""
+        async with self.database.session() as session:
+            await session.execute(
+                update(Message)
+                .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
+                .values(status="failed")
+            )
+
+    async def prepare_retry(self, user_id: int) -> Question | None:
+        """Soft-delete the answer to the last active question and queue it again.
+
+        None when there is no user message to answer again.
+        """
+        async with self.database.session() as session:
+            await self._lock_user(session, user_id)
+            last = (
+                await session.execute(
+                    select(Message.seq, Message.content, Message.telegram_chat_id)
+                    .where(active(user_id), Message.role == "user")
+                    .order_by(Message.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            if last is None:
+                return None
+            await self._soft_delete(session, Message.user_id == user_id, Message.seq > last.seq)
+            await session.execute(
+                update(Message)
+                .where(active(user_id), Message.seq == last.seq)
+                .values(status="pending")
+            )
+            return Question(int(last.seq), str(last.content), last.telegram_chat_id)

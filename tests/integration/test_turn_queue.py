@@ -1,0 +1,98 @@
+"""The turn queue in Storage: exactly-once questions, answers in place, the lease."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ai_tg_bot.storage import DuplicateMessageError, Storage, TokenUsage
+
+USER = 5151
+CHAT = 5151
+
+
+async def test_a_redelivered_telegram_message_is_stored_once(storage: Storage) -> None:
+    first = await storage.add_message(
+        USER, "user", "hi", pending=True, telegram_chat_id=CHAT, telegram_message_id=7
+    )
+    with pytest.raises(DuplicateMessageError):
+        await storage.add_message(
+            USER, "user", "hi", pending=True, telegram_chat_id=CHAT, telegram_message_id=7
+        )
+    # The same message id in another chat is another message.
+    await storage.add_message(USER, "user", "x", telegram_chat_id=-100, telegram_message_id=7)
+    assert [m["content"] for m in await storage.load_history(USER)] == ["hi", "x"]
+    assert await storage.is_pending(USER, first.seq)
+
+
+async def test_concurrent_redeliveries_store_one_row(storage: Storage) -> None:
+    results = await asyncio.gather(
+        *(
+            storage.add_message(
+                USER, "user", "same", pending=True, telegram_chat_id=CHAT, telegram_message_id=9
+            )
+            for _ in range(10)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, DuplicateMessageError) for r in results if isinstance(r, Exception))
+    assert len(await storage.load_history(USER)) == 1
+
+
+async def test_answers_sit_after_their_question_even_when_more_arrived(storage: Storage) -> None:
+    await storage.add_message(USER, "user", "q1", pending=True)
+    await storage.add_message(USER, "user", "q2", pending=True)
+    first = await storage.next_pending(USER)
+    assert first is not None
+    assert first.content == "q1"
+    context = await storage.load_context(USER, upto_seq=first.seq)
+    assert [m["content"] for m in context.history] == ["q1"], "q2 is not part of q1's turn"
+    await storage.add_answer(USER, first, "a1", TokenUsage("m", 3, 4))
+    second = await storage.next_pending(USER)
+    assert second is not None
+    assert second.content == "q2"
+    context = await storage.load_context(USER, upto_seq=second.seq)
+    assert [m["content"] for m in context.history] == ["q1", "a1", "q2"]
+    await storage.add_answer(USER, second, "a2")
+    assert await storage.next_pending(USER) is None
+    assert [m["content"] for m in await storage.load_history(USER)] == ["q1", "a1", "q2", "a2"]
+
+
+async def test_an_answer_to_a_cleared_question_is_kept_deleted(storage: Storage) -> None:
+    await storage.add_message(USER, "user", "q", pending=True)
+    question = await storage.next_pending(USER)
+    assert question is not None
+    await storage.clear_history(USER)
+    await storage.add_answer(USER, question, "late answer")
+    assert await storage.load_history(USER) == []
+    assert (await storage.get_dialog_info(USER)).deleted_count == 2
+
+
+async def test_a_failed_question_stays_in_history_and_can_be_retried(storage: Storage) -> None:
+    await storage.add_message(USER, "user", "q", pending=True)
+    question = await storage.next_pending(USER)
+    assert question is not None
+    await storage.mark_failed(USER, question)
+    assert await storage.next_pending(USER) is None
+    assert not await storage.is_pending(USER, question.seq)
+    retried = await storage.prepare_retry(USER)
+    assert retried == question
+    assert await storage.next_pending(USER) == question
+
+
+async def test_the_turn_lease_has_one_holder_and_expires(storage: Storage) -> None:
+    await storage.ensure_user(USER)
+    grabs = await asyncio.gather(
+        *(storage.try_acquire_turn(USER, f"owner{n}", 60) for n in range(8))
+    )
+    assert sum(grabs) == 1
+    holder = f"owner{grabs.index(True)}"
+    assert await storage.try_acquire_turn(USER, holder, 60), "the holder may extend"
+    await storage.release_turn(USER, "someone-else")
+    assert not await storage.try_acquire_turn(USER, "late", 60)
+    await storage.release_turn(USER, holder)
+    assert await storage.try_acquire_turn(USER, "late", 0.05)
+    await asyncio.sleep(0.1)
+    assert await storage.try_acquire_turn(USER, "after-expiry", 60), "a dead holder's lease ends"
