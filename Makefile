@@ -41,6 +41,9 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
+bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md
+	$(BIN)/python -m bench
+
 check: lint typecheck test ## Everything CI runs
 
 db-up: ## Start PostgreSQL in docker compose (waits until healthy)

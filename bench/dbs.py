@@ -100,7 +100,8 @@ async def _seed_pg(
     try:
         async with connection.transaction():
             await connection.execute(
-                "INSERT INTO users (id, message_seq) SELECT u, $3 FROM generate_series($1::bigint, $2::bigint) u",
+                "INSERT INTO users (id, message_seq)"
+                " SELECT u, $3 FROM generate_series($1::bigint, $2::bigint) u",
                 first, last, per_user,
             )  # fmt: skip
             await connection.execute(

@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiogram import Dispatcher, F
@@ -89,6 +90,10 @@ async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeLLM]]:
         await llm.close()
 
 
+def _polled(tg: FakeTelegram) -> bool:
+    return bool(tg.method_calls("getUpdates"))
+
+
 async def burst(tg: FakeTelegram, config: Config, done: Callable[[int], bool]) -> float:
     """Queue every user's messages at once; seconds until `done(messages)` holds."""
     total = config.users * config.messages_per_user
@@ -114,22 +119,23 @@ async def measure(backend: str, config: Config) -> dict[str, Any]:
             asyncio.create_task(baseline.run_polling()),
         ]
         for tg in (real_tg, base_tg):
-            await tg.wait_for(lambda tg=tg: bool(tg.method_calls("getUpdates")), what="polling")
+            await tg.wait_for(partial(_polled, tg), what="polling")
+
+        before = {"real": 0, "baseline": 0}
 
         def real_done(expected: int) -> bool:
-            return (real_llm.calls >= real_done.start + expected  # type: ignore[attr-defined]
+            return (real_llm.calls >= before["real"] + expected
                     and real_tg.updates_pending() == 0 and app.ordering.in_flight == 0)  # fmt: skip
 
         def base_done(expected: int) -> bool:
-            return baseline.handled >= base_done.start + expected  # type: ignore[attr-defined]
+            return baseline.handled >= before["baseline"] + expected
 
         seconds: dict[str, list[float]] = {"real": [], "baseline": []}
         try:
             for repeat in range(config.repeats + 1):  # the first is a warm-up
                 order = ("real", "baseline") if repeat % 2 else ("baseline", "real")
                 for name in order:
-                    real_done.start = real_llm.calls  # type: ignore[attr-defined]
-                    base_done.start = baseline.handled  # type: ignore[attr-defined]
+                    before.update(real=real_llm.calls, baseline=baseline.handled)
                     tg, done = (real_tg, real_done) if name == "real" else (base_tg, base_done)
                     elapsed = await burst(tg, config, done)
                     if repeat:

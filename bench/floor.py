@@ -4,7 +4,8 @@ Exactly what `Storage.add_message` (with `enforce_quotas` for the user's message
 usage for the answer) and `Storage.load_context` send, one transaction each, without
 SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, aiosqlite with
 `BEGIN IMMEDIATE` for writers on SQLite (the project's driver and threading model), over
-a plain queue of open connections. Mirrors storage/ as of the turn-queue change (status and Telegram ids on messages).
+a plain queue of open connections. Mirrors storage/ as of the turn-queue change (status
+and Telegram ids on messages): keep it in step with the project's statements.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ Usage = tuple[str, int, int]  # model, prompt tokens, completion tokens
 History = list[dict[str, str]]
 
 
-class QuotaExceeded(Exception):
-    """The floor's stand-in for QuotaExceededError (never raised with the bench limits)."""
+class FloorQuotaError(Exception):
+    """The floor's stand-in for FloorQuotaErrorError (never raised with the bench limits)."""
 
 
 class Floor:
@@ -104,7 +105,7 @@ class Floor:
     def check_quota(self, daily: int | None, today_count: int) -> None:
         limit = self.settings.daily_message_limit if daily is None else daily
         if limit and today_count >= limit:
-            raise QuotaExceeded
+            raise FloorQuotaError
 
     def budget(self, stored: int | None) -> int:
         # Storage sends `true` instead of the comparison when the budget is 0 (unlimited).
@@ -191,7 +192,9 @@ class SqliteFloor(Floor):
                 uuid.uuid4().hex, user_id, seq, role, content, len(content), now,
                 _status(role), model, prompt_tokens, completion_tokens,
             ))  # fmt: skip
-            await connection.execute(sql["trim"], _named(now, user_id, self.history_limit(limit) - 1))
+            await connection.execute(
+                sql["trim"], _named(now, user_id, self.history_limit(limit) - 1)
+            )
 
     async def load_context(self, user_id: int) -> tuple[str, History]:
         async with self.transaction("BEGIN") as connection:

@@ -165,8 +165,10 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
         result.raw[backend] = found
         for row in found["rows"]:
             users = row["measured_users"] + row["background_users"]
-            result.rows.append([backend, row["size"], users, row["per_measured"],
-                                row["p50_ms"], row["p99_ms"], row["ratio_to_smallest"]])  # fmt: skip
+            result.rows.append([
+                backend, row["size"], users, row["per_measured"], row["p50_ms"], row["p99_ms"],
+                row["ratio_to_smallest"],
+            ])  # fmt: skip
         largest, smallest = found["rows"][-1], found["rows"][0]
         result.targets.append(Target(
             f"{backend}: per-turn p50 at {largest['size']:,} / at {smallest['size']:,} messages",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import sqlite3
@@ -44,6 +45,17 @@ def reset_peak_rss() -> bool:
     return True
 
 
+def _commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            check=False, timeout=5,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return found.stdout.strip()
+
+
 async def describe() -> dict[str, str]:
     """CPU, cores, RAM, versions, date and commit."""
     try:
@@ -54,13 +66,7 @@ async def describe() -> dict[str, str]:
             await connection.close()
     except (OSError, asyncpg.PostgresError, TimeoutError):
         postgres = "unreachable"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            check=False, timeout=5,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        commit = ""
+    commit = await asyncio.to_thread(_commit)
     memory = _proc_field("/proc/meminfo", "MemTotal")
     packages = ("sqlalchemy", "asyncpg", "aiosqlite", "aiogram", "openai")
     return {

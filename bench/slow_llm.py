@@ -108,7 +108,8 @@ async def llm_process(delay: float, stalls: int) -> AsyncIterator[str]:
         sys.executable, "-m", "bench.llm_server", "--delay", str(delay), "--stalls", str(stalls),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
+    assert process.stdin is not None
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 30)
         if not line.startswith(b"http"):

@@ -46,7 +46,7 @@ async def serve(settings: Settings) -> None:
     """Run the bot until a signal stops it."""
     from ai_tg_bot.bot.app import Application
 
-    await Application.create(settings).run_polling()
+    await Application.create(settings).run()
 
 
 def main() -> int:

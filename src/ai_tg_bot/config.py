@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str | None = None
     stream_edit_interval_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    # Webhook mode (several instances behind a reverse proxy); unset WEBHOOK_URL: polling.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_path: str = "/telegram/webhook"
+    webhook_listen_host: str = "0.0.0.0"
+    webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
+    health_port: int | None = Field(default=None, ge=1, le=65535)
+    # Answer in groups and supergroups (when addressed); off: private chats only.
+    group_chats: bool = False
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # LLM
@@ -81,6 +90,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            # Without it anyone who finds the URL could post fake updates.
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        return self
+
+    @model_validator(mode="after")
     def _default_model_is_allowed(self) -> Settings:
         # LLM_MODELS empty means just LLM_MODEL; otherwise LLM_MODEL is the first choice.
         if not self.llm_models:
@@ -109,7 +125,25 @@ class Settings(BaseSettings):
             raise ValueError("malformed: expected '<digits>:<secret>' as given by @BotFather")
         return raw.strip()
 
-    @field_validator("telegram_api_url", "openai_base_url", mode="before")
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _check_secret(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw):
+            return None
+        # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", raw):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return raw
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @field_validator("telegram_api_url", "openai_base_url", "webhook_url", mode="before")
     @classmethod
     def _check_http_url(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -144,6 +178,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def webhook_endpoint(self) -> str | None:
+        """The full URL Telegram posts updates to, or None in polling mode."""
+        return f"{self.webhook_url}{self.webhook_path}" if self.webhook_url else None
+
+    @property
     def is_sqlite(self) -> bool:
         """Whether the configured database is the embedded SQLite file."""
         return self.database_url.startswith("sqlite")
@@ -155,9 +194,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]).upper() or "settings"
+        name = ".".join(str(part) for part in first["loc"]).upper()
         message = first["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"Invalid setting {name}: {message}") from None
+        where = f"setting {name}" if name else "settings"
+        raise SettingsError(f"Invalid {where}: {message}") from None
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -11,13 +14,16 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat
+from aiohttp import web
 
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
+from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
 from ai_tg_bot.bot.texts import ADMIN_BOT_COMMANDS, BOT_COMMANDS
+from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
@@ -57,6 +63,7 @@ class Application:
     bot: Bot
     dispatcher: Dispatcher
     ordering: UserOrderMiddleware
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def create(cls, settings: Settings) -> Application:
@@ -76,14 +83,34 @@ class Application:
             store=storage, accounts=accounts, chat=ChatService(storage, llm), settings=settings
         )
         dispatcher.update.outer_middleware(ordering)
-        dispatcher.message.outer_middleware(AccessMiddleware(settings, accounts))
+        scope = ChatScopeMiddleware(group_chats=settings.group_chats)
+        access = AccessMiddleware(settings, accounts)
+        for observer in (dispatcher.message, dispatcher.edited_message):
+            observer.outer_middleware(scope)
+            observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
         return cls(settings, database, storage, llm, build_bot(settings), dispatcher, ordering)
 
+    async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
+        """Serve until SIGTERM/SIGINT or `stop()`: webhook mode if WEBHOOK_URL is set."""
+        if self.settings.webhook_endpoint:
+            await self.run_webhook(handle_signals=handle_signals)
+        else:
+            await self.run_polling(handle_signals=handle_signals, polling_timeout=polling_timeout)
+
     async def run_polling(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
-        """Long-poll until stopped (SIGTERM/SIGINT or `stop()`), then shut down cleanly."""
+        """Long-poll until stopped, then shut down cleanly (health on HEALTH_PORT if set)."""
+        health = None
         try:
+            if self.settings.health_port:
+                health = await start_site(
+                    build_web_app(self, webhook=False),
+                    self.settings.webhook_listen_host,
+                    self.settings.health_port,
+                )
             await self.register_commands()
+            # A webhook left by an earlier deployment would make getUpdates fail.
+            await self.bot.delete_webhook(drop_pending_updates=False)
             await self.dispatcher.start_polling(
                 self.bot,
                 handle_signals=handle_signals,
@@ -92,7 +119,35 @@ class Application:
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
         finally:
-            await self.shutdown()
+            await self.shutdown(health)
+
+    async def run_webhook(self, *, handle_signals: bool = True) -> None:
+        """Serve Telegram's webhook (and /healthz) until stopped, then shut down cleanly."""
+        endpoint = self.settings.webhook_endpoint
+        secret = self.settings.webhook_secret
+        if endpoint is None or secret is None:
+            raise ValueError("webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET")
+        site = None
+        try:
+            site = await start_site(
+                build_web_app(self, webhook=True),
+                self.settings.webhook_listen_host,
+                self.settings.webhook_listen_port,
+            )
+            await self.register_commands()
+            await self.bot.set_webhook(
+                endpoint,
+                secret_token=secret.get_secret_value(),
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+            log.info("serving the webhook on port %s", self.settings.webhook_listen_port)
+            if handle_signals:
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self._stopping.set)
+            await self._stopping.wait()
+        finally:
+            await self.shutdown(site)
 
     async def register_commands(self) -> None:
         """Show the command list in Telegram's menu; a failure here is not fatal."""
@@ -107,14 +162,22 @@ class Application:
             log.warning("could not register the command list: %s", exc)
 
     async def stop(self) -> None:
-        """Stop taking updates; `run_polling` then finishes in-flight turns and returns."""
-        await self.dispatcher.stop_polling()
+        """Stop taking updates; `run` then finishes in-flight turns and returns."""
+        self._stopping.set()
+        with contextlib.suppress(RuntimeError):  # polling not started (webhook mode)
+            await self.dispatcher.stop_polling()
 
-    async def shutdown(self) -> None:
-        """Let in-flight turns finish (bounded), then close every connection."""
+    async def shutdown(self, server: web.AppRunner | None = None) -> None:
+        """Stop serving, let in-flight turns finish (bounded), then close every connection."""
+        if server is not None:
+            # Stop listening first, so new updates go to another instance or are retried.
+            for site in list(server.sites):
+                await site.stop()
         grace = self.settings.shutdown_grace_seconds
         if self.ordering.in_flight and not await self.ordering.wait_idle(grace):
             log.warning("%d updates still running after %.0fs", self.ordering.in_flight, grace)
+        if server is not None:
+            await server.cleanup()
         await self.bot.session.close()
         await self.llm.close()
         await self.database.close()

@@ -57,3 +57,9 @@ def not_allowed(user_id: int) -> str:
         "⛔ This bot is private. Ask its operator for access "
         f"and give them your Telegram id: {user_id}."
     )
+
+
+EDITED = (
+    "✏️ I answer new messages only; editing one doesn't change our dialogue. "
+    "Send the corrected text as a new message."
+)

@@ -63,8 +63,8 @@ class Database:
         try:
             async with self.engine.connect() as connection:
                 await connection.exec_driver_sql("SELECT 1")
-        except Exception:  # any driver or network error means "not reachable"
-            log.warning("database ping failed", exc_info=True)
+        except Exception as exc:  # any driver or network error means "not reachable"
+            log.debug("database ping failed: %r", exc)
             return False
         return True
 

@@ -8,6 +8,7 @@ from ai_tg_bot.bot.handlers import (
     account,
     admin,
     chat,
+    edits,
     errors,
     fallback,
     history,
@@ -20,7 +21,7 @@ from ai_tg_bot.config import Settings
 
 def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
-    features = [errors, start, role, history, status, account]
+    features = [errors, start, role, history, status, account, edits]
     return [
         *(module.make_router() for module in features),
         admin.make_router(settings),

@@ -16,8 +16,12 @@ log = logging.getLogger(__name__)
 STORAGE_ERRORS = (OperationalError, DBAPIError, PoolTimeoutError, ConnectionError, OSError)
 
 
-async def on_error(event: ErrorEvent, bot: Bot) -> None:
-    """Log with context (never the message text) and answer with one short line."""
+async def on_error(event: ErrorEvent, bot: Bot, redeliverable: bool = False) -> None:
+    """Log with context (never the message text) and answer with one short line.
+
+    With `redeliverable` (webhook mode) a storage failure is raised again after telling
+    the user, so the webhook answers 500 and Telegram delivers the update again later.
+    """
     update = event.update
     message = update.message
     user_id = message.from_user.id if message and message.from_user else None
@@ -37,6 +41,8 @@ async def on_error(event: ErrorEvent, bot: Bot) -> None:
         )
     except TelegramAPIError:
         log.warning("could not tell chat %s about the failure", message.chat.id)
+    if storage_down and redeliverable:
+        raise event.exception
 
 
 def make_router() -> Router:

@@ -1,0 +1,74 @@
+"""`python -m bench [--quick] [--only NAME ...]`: run the benchmarks, print the table, and
+write docs/benchmarks.md and docs/benchmarks.json."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bench import end_to_end, history_size, slow_llm, storage_cost
+from bench.dbs import BACKENDS
+from bench.machine import ROOT, describe
+from bench.report import print_results, write
+from bench.stats import Result
+
+Runner = Callable[[tuple[str, ...]], Awaitable[Result]]
+
+FULL: dict[str, Runner] = {
+    "storage": lambda b: storage_cost.run(storage_cost.Config(turns_per_run=200), b),
+    "history": lambda b: history_size.run(history_size.Config(), b),
+    "slow_llm": lambda b: slow_llm.run(slow_llm.Config(repeats=2), b),
+    "end_to_end": lambda b: end_to_end.run(end_to_end.Config(repeats=3), b),
+}
+QUICK: dict[str, Runner] = {
+    "storage": lambda b: storage_cost.run(
+        storage_cost.Config(concurrency=(1, 10), turns_per_run=100, repeats=2), b
+    ),
+    "history": lambda b: history_size.run(
+        history_size.Config(sizes=(10_000, 100_000), turns_per_run=50, repeats=2), b
+    ),
+    "slow_llm": lambda b: slow_llm.run(
+        slow_llm.Config(users=200, delay_seconds=1.0, turns_per_user=1, repeats=1), b
+    ),
+    "end_to_end": lambda b: end_to_end.run(
+        end_to_end.Config(users=10, messages_per_user=3, repeats=2), b
+    ),
+}
+
+
+async def main(args: argparse.Namespace) -> None:
+    plan = QUICK if args.quick else FULL
+    names = args.only or list(plan)
+    backends = tuple(args.backend or BACKENDS)
+    started = time.perf_counter()
+    machine = await describe()
+    results = []
+    for name in names:
+        print(f"running {name} on {', '.join(backends)} ...", flush=True)
+        results.append(await plan[name](backends))
+    print_results(results)
+    meta: dict[str, Any] = {"mode": "quick" if args.quick else "full", "only": names,
+                            "seconds": time.perf_counter() - started}  # fmt: skip
+    if not args.no_write:
+        write(results, machine, meta, args.out)
+        print(f"\nwrote {args.out / 'benchmarks.md'} and benchmarks.json")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--only", action="append", choices=list(FULL), help="repeatable")
+    parser.add_argument("--backend", action="append", choices=BACKENDS, help="repeatable")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="default: docs/")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(main(parse()))
