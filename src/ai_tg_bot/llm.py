@@ -55,6 +55,14 @@ class LLMError(Exception):
         """One short line: what happened and what the user can do."""
         return f"⚠️ {_USER_MESSAGES[self.kind]} Your message is saved: send /retry to try again."
 
+    @property
+    def cut_off_message(self) -> str:
+        """The line after a partly shown answer: it is incomplete, and why."""
+        return (
+            f"⚠️ The answer above was cut off: {_USER_MESSAGES[self.kind][0].lower()}"
+            f"{_USER_MESSAGES[self.kind][1:]} Send /retry for a complete one."
+        )
+
 
 @dataclass(slots=True)
 class Usage:

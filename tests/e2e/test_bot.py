@@ -166,9 +166,13 @@ async def test_llm_rate_limit_is_explained(bot: BotHarness) -> None:
 
 async def test_llm_timeout_ends_the_turn_and_the_bot_goes_on(make_bot: HarnessFactory) -> None:
     bot = await make_bot(llm_timeout_seconds=0.5)
+    bot.llm.queue_reply("The beginning of a long answer that never ends")
     bot.llm.stall_next(30, after_chunks=2)
     replies = await bot.say(ALICE, "slow question")
+    assert replies[0].startswith("The beginning"), "what arrived is shown"
+    assert "cut off" in replies[-1]
     assert "took too long" in replies[-1]
+    assert "/retry" in replies[-1]
     assert await bot.say(ALICE, "quick one") == ["Echo: quick one"]
 
 

@@ -150,10 +150,12 @@ class StreamingReply:
         if result.reply is not None:
             await self.finish(result.reply)
             return
-        if result.partial.strip():
+        shown_partly = bool(result.partial.strip())
+        if shown_partly:
             await self.finish(result.partial)
         if result.error is not None:
-            await self.send_notice(result.error.user_message)
+            error = result.error
+            await self.send_notice(error.cut_off_message if shown_partly else error.user_message)
 
 
 class TelegramPresenter:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.bot.app import Application
 
 log = logging.getLogger(__name__)
+APPLICATION: web.AppKey[Application] = web.AppKey("application")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 4 * 1024 * 1024
 
@@ -71,7 +72,7 @@ class WebhookHandler:
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers, 503 when not."""
-    app: Application = request.app["application"]
+    app = request.app[APPLICATION]
     if await app.database.ping():
         return web.json_response({"status": "ok"})
     return web.json_response({"status": "database unavailable"}, status=503)
@@ -80,7 +81,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_web_app(app: Application, *, webhook: bool) -> web.Application:
     """The aiohttp app: /healthz always, the webhook path in webhook mode."""
     web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
-    web_app["application"] = app
+    web_app[APPLICATION] = app
     web_app.router.add_get("/healthz", healthz)
     if webhook:
         web_app.router.add_post(app.settings.webhook_path, WebhookHandler(app).handle)
