@@ -19,10 +19,12 @@ from bench.stats import Result
 
 Runner = Callable[[tuple[str, ...]], Awaitable[Result]]
 
+# Sized for about ten minutes on a quiet 2-core machine.
 FULL: dict[str, Runner] = {
-    "storage": lambda b: storage_cost.run(storage_cost.Config(turns_per_run=200), b),
-    "history": lambda b: history_size.run(history_size.Config(), b),
-    "slow_llm": lambda b: slow_llm.run(slow_llm.Config(repeats=2), b),
+    "storage": lambda b: storage_cost.run(storage_cost.Config(turns_per_run=120, repeats=3), b),
+    "history": lambda b: history_size.run(history_size.Config(turns_per_run=50, repeats=3), b),
+    # 1,000 turns a run: percentiles over many samples, one run per backend for time.
+    "slow_llm": lambda b: slow_llm.run(slow_llm.Config(repeats=1), b),
     "end_to_end": lambda b: end_to_end.run(end_to_end.Config(repeats=3), b),
 }
 QUICK: dict[str, Runner] = {
@@ -49,8 +51,16 @@ async def main(args: argparse.Namespace) -> None:
     machine = await describe()
     results = []
     for name in names:
-        print(f"running {name} on {', '.join(backends)} ...", flush=True)
-        results.append(await plan[name](backends))
+        print(f"\nrunning {name} on {', '.join(backends)} ...", flush=True)
+        begun = time.perf_counter()
+        try:
+            result = await plan[name](backends)
+        except Exception as exc:  # one broken benchmark must not lose the others' figures
+            logging.exception("benchmark %s failed", name)
+            result = Result(name, f"{name}: FAILED", ["error"], [[f"{type(exc).__name__}: {exc}"]])
+        result.params["seconds"] = round(time.perf_counter() - begun, 1)
+        results.append(result)
+        print_results([result], targets=False)
     print_results(results)
     meta: dict[str, Any] = {"mode": "quick" if args.quick else "full", "only": names,
                             "seconds": time.perf_counter() - started}  # fmt: skip

@@ -40,10 +40,12 @@ def targets_rows(results: list[Result]) -> list[list[Any]]:
             for r in results for t in r.targets]  # fmt: skip
 
 
-def print_results(results: list[Result]) -> None:
+def print_results(results: list[Result], *, targets: bool = True) -> None:
     for result in results:
-        print(f"\n{result.title}")
+        print(f"\n{result.title} ({result.params.get('seconds', '?')} s)")
         print("\n".join(text_table(result.columns, result.rows)))
+    if not targets:
+        return
     print("\nTargets")
     print("\n".join(text_table(["target", "value", "limit", ""], targets_rows(results))))
 

@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from ai_tg_bot.db.database import STORAGE_ERRORS
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
 from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsage
@@ -18,6 +19,7 @@ from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsa
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02
 POLL_MAX_SECONDS = 0.5
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -55,9 +57,14 @@ class Presenter(Protocol):
 class ChatService:
     """Store questions, answer each user's pending questions in order, store answers."""
 
-    def __init__(self, storage: Storage, llm: LLMClient) -> None:
+    def __init__(
+        self, storage: Storage, llm: LLMClient, *, storage_patience_seconds: float = 30.0
+    ) -> None:
         self.storage = storage
         self.llm = llm
+        # Once a question is stored (and acknowledged), a database blip must not strand
+        # it: queue work retries storage errors for this long before giving up.
+        self.storage_patience_seconds = storage_patience_seconds
         # A crashed lease holder's lease runs out after one answer's worst case.
         self.lease_seconds = llm.timeout_seconds + 60
         self.instance = uuid.uuid4().hex[:12]
@@ -110,25 +117,46 @@ class ChatService:
         Returns once the question `waiting_for` is no longer pending.
         """
         owner = f"{self.instance}:{uuid.uuid4().hex[:8]}"
+        storage, durably = self.storage, self._durably
         pause = POLL_START_SECONDS
         while True:
-            if await self.storage.try_acquire_turn(user_id, owner, self.lease_seconds):
+            if await durably(lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)):
                 try:
-                    while (question := await self.storage.next_pending(user_id)) is not None:
-                        await self.storage.try_acquire_turn(user_id, owner, self.lease_seconds)
+                    while question := await durably(lambda: storage.next_pending(user_id)):
+                        await durably(  # extend the lease for this answer
+                            lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
+                        )
                         await self._answer(user_id, question, presenter)
                 finally:
-                    await self.storage.release_turn(user_id, owner)
-                if not await self.storage.is_pending(user_id, waiting_for):
+                    await durably(lambda: storage.release_turn(user_id, owner))
+                if not await durably(lambda: storage.is_pending(user_id, waiting_for)):
                     return
-            elif not await self.storage.is_pending(user_id, waiting_for):
+            elif not await durably(lambda: storage.is_pending(user_id, waiting_for)):
                 return  # answered by the turn that holds the lease
             await asyncio.sleep(pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
 
+    async def _durably(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a storage call, riding out a database outage for a while (then raise)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.storage_patience_seconds
+        pause = 0.2
+        while True:
+            try:
+                return await call()
+            except STORAGE_ERRORS as exc:
+                if loop.time() + pause > deadline:
+                    raise
+                log.warning(
+                    "storage unavailable (%s); retrying in %.1fs", type(exc).__name__, pause
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
     async def _answer(self, user_id: int, question: Question, presenter: Presenter) -> None:
         started = time.monotonic()
-        context = await self.storage.load_context(user_id, upto_seq=question.seq)
+        storage, durably = self.storage, self._durably
+        context = await durably(lambda: storage.load_context(user_id, upto_seq=question.seq))
         messages = [{"role": "system", "content": context.system_prompt}, *context.history]
         result = TurnResult()
         pieces: list[str] = []
@@ -145,12 +173,14 @@ class ChatService:
                     raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
             except LLMError as exc:
                 result.error, result.partial = exc, "".join(pieces)
-                await self.storage.mark_failed(user_id, question)
+                await durably(lambda: storage.mark_failed(user_id, question))
             else:
                 usage = TokenUsage(
                     context.model, result.usage.prompt_tokens, result.usage.completion_tokens
                 )
-                result.reply = await self.storage.add_answer(user_id, question, reply, usage)
+                result.reply = await durably(
+                    lambda: storage.add_answer(user_id, question, reply, usage)
+                )
             await view.show(result)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "

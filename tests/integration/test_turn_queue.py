@@ -96,3 +96,14 @@ async def test_the_turn_lease_has_one_holder_and_expires(storage: Storage) -> No
     assert await storage.try_acquire_turn(USER, "late", 0.05)
     await asyncio.sleep(0.1)
     assert await storage.try_acquire_turn(USER, "after-expiry", 60), "a dead holder's lease ends"
+
+
+async def test_pending_questions_are_never_trimmed(storage: Storage) -> None:
+    await storage.set_max_history_messages(USER, 2)
+    for number in range(4):
+        await storage.add_message(USER, "user", f"q{number}", pending=True)
+    # Over the limit, but all four still wait for their answers.
+    assert len(await storage.load_history(USER)) == 4
+    while (question := await storage.next_pending(USER)) is not None:
+        await storage.add_answer(USER, question, f"a{question.content}")
+    assert [m["content"] for m in await storage.load_history(USER)] == ["q3", "aq3"]

@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +20,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 log = logging.getLogger(__name__)
+# What a database that is down or restarting raises, through SQLAlchemy or around it.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    DBAPIError,
+    PoolTimeoutError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option read by the SQLite `begin` hook: readers may use a deferred BEGIN.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,7 +117,12 @@ class StorageBase:
             .limit(1)
             .scalar_subquery()
         )
-        return await self._soft_delete(session, Message.user_id == user_id, Message.seq < keep_from)
+        # A question still waiting for its answer is never trimmed: it would be dropped
+        # unanswered. Once the queue drains, the last answer trims to the limit exactly.
+        not_waiting = or_(Message.status.is_(None), Message.status != "pending")
+        return await self._soft_delete(
+            session, Message.user_id == user_id, Message.seq < keep_from, not_waiting
+        )
 
     async def _soft_delete(self, session: AsyncSession, *conditions: Any) -> int:
         result = await session.execute(

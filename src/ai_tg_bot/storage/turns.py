@@ -84,11 +84,21 @@ class TurnsMixin(StorageBase):
         """Store the answer in the slot after its question and mark the question answered.
 
         If the question was cleared meanwhile (/reset, /role), the answer is kept as
-        already deleted: the history moved on, but nothing the LLM said is lost.
+        already deleted: the history moved on, but nothing the LLM said is lost. Storing
+        the same answer twice (a retried call) stores it once.
         """
         content = clean_text(content)
         async with self.database.session() as session:
             await self._lock_user(session, user_id)
+            existing = (
+                await session.execute(
+                    select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
+                )
+            ).scalar_one_or_none()
+            if existing is not None:
+                # Already stored: a retry after a commit whose reply was lost (a dropped
+                # connection). Storing it again would double the answer.
+                return str(existing)
             answered = await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == question.seq, Message.role == "user")

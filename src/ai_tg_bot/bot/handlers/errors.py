@@ -3,50 +3,71 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.db.database import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
-STORAGE_ERRORS = (OperationalError, DBAPIError, PoolTimeoutError, ConnectionError, OSError)
+# During an outage Telegram redelivers every failed webhook update; one line a minute
+# per chat says it all. (In polling mode each failure is a lost message: always say so.)
+NOTICE_INTERVAL_SECONDS = 60.0
 
 
-async def on_error(event: ErrorEvent, bot: Bot, redeliverable: bool = False) -> None:
-    """Log with context (never the message text) and answer with one short line.
+class ErrorReporter:
+    """Logs failures with context (never message text) and tells the user briefly."""
 
-    With `redeliverable` (webhook mode) a storage failure is raised again after telling
-    the user, so the webhook answers 500 and Telegram delivers the update again later.
-    """
-    update = event.update
-    message = update.message
-    user_id = message.from_user.id if message and message.from_user else None
-    storage_down = isinstance(event.exception, STORAGE_ERRORS)
-    log.error(
-        "update %s of user %s failed: %s",
-        update.update_id,
-        user_id,
-        type(event.exception).__name__,
-        exc_info=not storage_down,
-    )
-    if message is None:
-        return
-    try:
-        await bot.send_message(
-            message.chat.id, texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR
+    def __init__(self) -> None:
+        self._last_notice: dict[int, float] = {}
+
+    async def handle(self, event: ErrorEvent, bot: Bot, redeliverable: bool = False) -> None:
+        """Handle an error from any handler.
+
+        With `redeliverable` (webhook mode) a storage failure is raised again after telling
+        the user, so the webhook answers 500 and Telegram delivers the update again later.
+        """
+        update = event.update
+        message = update.message
+        user_id = message.from_user.id if message and message.from_user else None
+        storage_down = isinstance(event.exception, STORAGE_ERRORS)
+        log.error(
+            "update %s of user %s failed: %s",
+            update.update_id,
+            user_id,
+            type(event.exception).__name__,
+            exc_info=not storage_down,
         )
-    except TelegramAPIError:
-        log.warning("could not tell chat %s about the failure", message.chat.id)
-    if storage_down and redeliverable:
-        raise event.exception
+        if message is not None and (not redeliverable or self._should_notify(message.chat.id)):
+            try:
+                await bot.send_message(
+                    message.chat.id, texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR
+                )
+            except TelegramAPIError:
+                log.warning("could not tell chat %s about the failure", message.chat.id)
+        if storage_down and redeliverable:
+            raise event.exception
+
+    def _should_notify(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        if now - self._last_notice.get(chat_id, -NOTICE_INTERVAL_SECONDS) < NOTICE_INTERVAL_SECONDS:
+            return False
+        if len(self._last_notice) > 10_000:  # forget old chats; this is only politeness
+            self._last_notice = {
+                chat: at
+                for chat, at in self._last_notice.items()
+                if now - at < NOTICE_INTERVAL_SECONDS
+            }
+        self._last_notice[chat_id] = now
+        return True
 
 
 def make_router() -> Router:
     """A fresh Router with this feature's handlers (one per Dispatcher)."""
     router = Router(name=__name__)
-    router.errors.register(on_error)
+    # A bound coroutine method: aiogram awaits only what looks like a coroutine function.
+    router.errors.register(ErrorReporter().handle)
     return router
