@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 COMPOSE := docker compose --env-file .env.development
 DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config import load_settings; print(load_settings().database_url)')
 
-.PHONY: help install run test lint format typecheck bench check \
+.PHONY: help install run test lint format typecheck bench check load \
 	db-up db-down db-reset db-migrate db-rollback db-revision db-shell
 
 help: ## Show the targets
@@ -45,6 +45,9 @@ bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md
 	$(BIN)/python -m bench
 
 check: lint typecheck test ## Everything CI runs
+
+load: $(STAMP) ## Load run with injected faults (needs the test PostgreSQL): lost/doubled must be 0
+	$(BIN)/python -m scripts.load_run $(LOAD_ARGS)
 
 db-up: ## Start PostgreSQL in docker compose (waits until healthy)
 	$(COMPOSE) up -d --wait postgres

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return raw
 
+    @field_validator("health_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `HEALTH_PORT=` in .env means "not set", as for every other optional setting.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("webhook_path")
     @classmethod
     def _check_path(cls, value: str) -> str:
