@@ -39,6 +39,13 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     return False
 
 
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave SQLite's FTS5 tables (made by a migration, not the models) out of autogenerate."""
+    return not (type_ == "table" and name is not None and name.startswith("messages_fts"))
+
+
 def configure(url: str, connection: Connection | None = None) -> None:
     context.configure(
         url=url if connection is None else None,
@@ -47,6 +54,7 @@ def configure(url: str, connection: Connection | None = None) -> None:
         render_as_batch=url.startswith("sqlite"),
         compare_type=True,
         render_item=render_item,
+        include_object=include_object,
         literal_binds=connection is None,
     )
 

@@ -36,7 +36,7 @@ _turn_storage: ContextVar[list[float]] = ContextVar("bench_turn_storage")
 class Config:
     users: int = 1_000
     delay_seconds: float = 2.0
-    turns_per_user: int = 2
+    turns_per_user: int = 1
     pool_size: int = 10
     repeats: int = 3
 

@@ -405,11 +405,6 @@ async def test_with_group_chats_an_unaddressed_group_message_is_ignored(
             await assert_nothing_stored(bot, database)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scope.py: '@test_bot' anywhere in the text counts, so @test_bot_fan and @test_botanist"
-    " address the bot; match the mention entity or a whole word instead",
-)
 async def test_with_group_chats_a_mention_of_someone_else_is_not_for_the_bot(
     make_bot: HarnessFactory, database: Database
 ) -> None:
@@ -492,11 +487,6 @@ async def test_channel_posts_are_ignored(
             await assert_nothing_stored(bot, database)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scope.py/chat.py: anonymous admins of every group write as GroupAnonymousBot"
-    " (sender_chat set), so they share one dialogue and see each other's history",
-)
 async def test_anonymous_admins_of_different_groups_do_not_share_a_dialogue(
     make_bot: HarnessFactory, database: Database
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ai_tg_bot.db.types import UTCDateTime, utc_now
@@ -34,6 +37,9 @@ NAMING_CONVENTION = {
 }
 MESSAGE_ROLES = ("system", "user", "assistant")
 MESSAGE_STATUSES = ("pending", "answered", "failed")
+DELETED_REASONS = ("trimmed", "reset", "role", "retry", "expired")
+# What the user cleared themselves; search and export leave these out.
+CLEARED_REASONS = ("reset", "role", "retry")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 AutoIncrementId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -127,6 +133,14 @@ class Message(Base):
         UTCDateTime(), default=utc_now, server_default=func.now()
     )
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Why it left the history: trimmed (fell out of the window, still the user's and
+    # searchable), or cleared by the user (reset, role, retry), or aged out (expired).
+    deleted_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # text (default), photo or voice; photos keep what the image was in `attachments`.
+    kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql"), nullable=True
+    )
     # Usage accounting, on assistant messages: who wrote it and what it cost.
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -149,6 +163,18 @@ class Message(Base):
             sqlite_where=text("deleted_at IS NULL"),
         ),
         UniqueConstraint("telegram_chat_id", "telegram_message_id"),
+        CheckConstraint(
+            "deleted_reason IS NULL OR deleted_reason IN "
+            "('trimmed', 'reset', 'role', 'retry', 'expired')",
+            name="deleted_reason_valid",
+        ),
+        # Full-text search on PostgreSQL; the 'simple' configuration does not stem, so
+        # Russian and English (and any other language) are matched word for word.
+        Index(
+            "ix_messages_content_fts",
+            text("to_tsvector('simple', content)"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
         # Daily and per-minute quotas count a user's messages by time, deleted ones included.
         Index("ix_messages_user_id_created_at", "user_id", "created_at"),
     )

@@ -121,14 +121,14 @@ class StorageBase:
         # unanswered. Once the queue drains, the last answer trims to the limit exactly.
         not_waiting = or_(Message.status.is_(None), Message.status != "pending")
         return await self._soft_delete(
-            session, Message.user_id == user_id, Message.seq < keep_from, not_waiting
+            session, "trimmed", Message.user_id == user_id, Message.seq < keep_from, not_waiting
         )
 
-    async def _soft_delete(self, session: AsyncSession, *conditions: Any) -> int:
+    async def _soft_delete(self, session: AsyncSession, reason: str, *conditions: Any) -> int:
         result = await session.execute(
             update(Message)
             .where(Message.deleted_at.is_(None), *conditions)
-            .values(deleted_at=utc_now())
+            .values(deleted_at=utc_now(), deleted_reason=reason)
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

@@ -141,7 +141,7 @@ class Storage(TurnsMixin, StorageBase):
         """Soft-delete every active message (what `/reset` does); returns how many."""
         async with self.database.session() as session:
             await self._lock_user(session, user_id)
-            return await self._soft_delete(session, Message.user_id == user_id)
+            return await self._soft_delete(session, "reset", Message.user_id == user_id)
 
     async def get_system_prompt(self, user_id: int) -> str:
         """The user's system prompt, or the default when they have none."""
@@ -158,7 +158,7 @@ class Storage(TurnsMixin, StorageBase):
                 .where(UserSettings.user_id == user_id)
                 .values(system_prompt=stored, updated_at=utc_now())
             )
-            await self._soft_delete(session, Message.user_id == user_id)
+            await self._soft_delete(session, "role", Message.user_id == user_id)
 
     async def set_max_history_messages(self, user_id: int, limit: int | None) -> int:
         """Set the history limit (1..1000; None: the default) and trim at once.

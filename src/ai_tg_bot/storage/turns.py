@@ -117,6 +117,7 @@ class TurnsMixin(StorageBase):
                     content_length=len(content),
                     created_at=now,
                     deleted_at=None if still_active else now,
+                    deleted_reason=None if still_active else "reset",
                     model=usage.model if usage else None,
                     prompt_tokens=usage.prompt_tokens if usage else None,
                     completion_tokens=usage.completion_tokens if usage else None,
@@ -151,7 +152,9 @@ class TurnsMixin(StorageBase):
             ).first()
             if last is None:
                 return None
-            await self._soft_delete(session, Message.user_id == user_id, Message.seq > last.seq)
+            await self._soft_delete(
+                session, "retry", Message.user_id == user_id, Message.seq > last.seq
+            )
             await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == last.seq)

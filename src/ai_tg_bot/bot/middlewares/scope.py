@@ -32,6 +32,10 @@ class ChatScopeMiddleware(BaseMiddleware):
             return await handler(event, data)
         if event.chat.type == ChatType.CHANNEL or not self.group_chats:
             return None
+        if event.sender_chat is not None or event.is_automatic_forward:
+            # Anonymous admins, "send as channel" and linked-channel posts all arrive
+            # from one shared service account: they would mix many people's dialogues.
+            return None
         bot: Bot = data["bot"]
         if await _addressed(event, bot):
             return await handler(event, data)
@@ -45,5 +49,11 @@ async def _addressed(message: Message, bot: Bot) -> bool:
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
         return True
-    username = (await bot.me()).username
-    return bool(username) and f"@{username}".lower() in text.lower()
+    # Telegram marks mentions as entities: "@test_bot_fan" is not "@test_bot".
+    username = f"@{(await bot.me()).username or ''}".lower()
+    for entity in message.entities or message.caption_entities or []:
+        if entity.type == "mention" and entity.extract_from(text).lower() == username:
+            return True
+        if entity.type == "text_mention" and entity.user is not None and entity.user.id == bot.id:
+            return True
+    return False
