@@ -37,9 +37,9 @@ async def test_start_registers_greets_and_sets_commands(
 ) -> None:
     replies = await bot.say(ALICE, "/start")
     assert replies == [texts.GREETING]
-    assert [c["command"] for c in bot.tg.commands] == [
-        "start", "help", "role", "reset", "status", "retry", "model", "limits",
-    ]  # fmt: skip
+    assert [c["command"] for c in bot.tg.commands] == [name for name, _ in texts.COMMANDS]
+    for command in ["start", "help", "role", "reset", "status", "retry"]:
+        assert f"/{command} " in texts.HELP
     async with database.session(read_only=True) as session:
         settings = await session.execute(
             text("SELECT count(*) FROM user_settings WHERE user_id = :u"), {"u": ALICE}

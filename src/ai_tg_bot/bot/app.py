@@ -29,6 +29,7 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.search import MessageSearch
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,20 @@ class Application:
         accounts = Accounts(storage, settings)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
         dispatcher = Dispatcher(
-            store=storage, accounts=accounts, chat=ChatService(storage, llm), settings=settings
+            store=storage,
+            accounts=accounts,
+            chat=ChatService(storage, llm),
+            search=MessageSearch(database),
+            settings=settings,
         )
         dispatcher.update.outer_middleware(ordering)
         scope = ChatScopeMiddleware(group_chats=settings.group_chats)
         access = AccessMiddleware(settings, accounts)
-        for observer in (dispatcher.message, dispatcher.edited_message):
+        for observer in (
+            dispatcher.message,
+            dispatcher.edited_message,
+            dispatcher.callback_query,
+        ):
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))

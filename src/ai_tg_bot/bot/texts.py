@@ -13,6 +13,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("retry", "Answer your last message again"),
     ("model", "Show or switch your model: /model <name>"),
     ("limits", "Your limits and today's usage"),
+    ("search", "Find your messages: /search <words>"),
 ]
 ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("setlimit", "Set a user's limit: /setlimit <user_id> <history|daily|context> <n>"),

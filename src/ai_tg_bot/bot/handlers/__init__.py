@@ -13,6 +13,7 @@ from ai_tg_bot.bot.handlers import (
     fallback,
     history,
     role,
+    search,
     start,
     status,
 )
@@ -21,7 +22,7 @@ from ai_tg_bot.config import Settings
 
 def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
-    features = [errors, start, role, history, status, account, edits]
+    features = [errors, start, role, history, status, account, search, edits]
     return [
         *(module.make_router() for module in features),
         admin.make_router(settings),

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
@@ -49,3 +49,5 @@ class AccessMiddleware(BaseMiddleware):
 async def _answer(event: TelegramObject, text: str) -> None:
     if isinstance(event, Message):
         await event.answer(text)
+    elif isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
