@@ -172,7 +172,8 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
                 at_ten["cost_ratio"], 2.0,
             ))  # fmt: skip
     result.notes.append(
-        "A turn = add_message(user) + load_context + add_message(assistant), each its own "
+        "A turn = add_message(user, enforce_quotas=True) + load_context + "
+        "add_message(assistant, usage=...), as ChatService stores them, each its own "
         "transaction; every user starts with a full history, so both adds trim. "
         "cost ratio = (wall time per turn, project) / (same, floor), paired run by run; "
         "figures are medians over the repeats."
