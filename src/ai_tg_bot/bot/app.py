@@ -17,6 +17,7 @@ from aiogram.types import BotCommandScopeChat
 from aiohttp import web
 
 from ai_tg_bot.accounts import Accounts
+from ai_tg_bot.bot import responses  # noqa: F401 - pins aiogram's response models
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
