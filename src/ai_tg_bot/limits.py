@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
-from ai_tg_bot.db.models import UserSettings
 
 LimitName = Literal["history", "daily", "context"]
 LIMIT_NAMES: tuple[LimitName, ...] = ("history", "daily", "context")
@@ -24,7 +23,17 @@ class UserLimits:
     rate_limit_per_minute: int
 
 
-def resolve_limits(row: UserSettings | None, settings: Settings) -> UserLimits:
+class SettingsRow(Protocol):
+    """A user_settings row: the ORM object or a plain result row."""
+
+    max_history_messages: int | None
+    daily_message_limit: int | None
+    max_context_chars: int | None
+    model: str | None
+    system_prompt: str | None
+
+
+def resolve_limits(row: SettingsRow | None, settings: Settings) -> UserLimits:
     """Each NULL (or a missing row) takes the default from Settings.
 
     A model no longer listed in LLM_MODELS falls back to LLM_MODEL, so an operator can

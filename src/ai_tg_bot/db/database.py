@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -54,9 +55,8 @@ class Database:
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(
-            self.engine.execution_options(**{_SQLITE_READ_ONLY: True}), expire_on_commit=False
-        )
+        self._read_engine = self.engine.execution_options(**{_SQLITE_READ_ONLY: True})
+        self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -69,6 +69,16 @@ class Database:
         factory = self._read_sessions if read_only else self._sessions
         async with factory() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def connection(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction on a bare connection: the hot path's lighter `session()`.
+
+        Same commit/rollback and SQLite BEGIN rules; no ORM unit of work, which the
+        dialogue's Core statements do not need (measured: most of their CPU cost).
+        """
+        async with (self._read_engine if read_only else self.engine).begin() as connection:
+            yield connection
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
@@ -15,9 +15,13 @@ from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
     QuotaExceededError,
+    SettingsRow,
     day_start,
 )
 from ai_tg_bot.storage.records import HistoryMessage
+
+# Storage runs on bare connections; Accounts shares these helpers from an ORM session.
+Executor = AsyncConnection | AsyncSession
 
 
 class StorageBase:
@@ -27,10 +31,10 @@ class StorageBase:
         self.database = database
         self.settings = settings
 
-    async def _insert_user(self, session: AsyncSession, user_id: int) -> None:
+    async def _insert_user(self, session: Executor, user_id: int) -> None:
         await insert_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
-    async def _next_seq(self, session: AsyncSession, user_id: int) -> tuple[int, int, int]:
+    async def _next_seq(self, session: Executor, user_id: int) -> tuple[int, int, int]:
         """Take two sequence slots, locking the user's row until commit, in one statement.
 
         Returns the message's slot (the next one is reserved for its answer) and the
@@ -59,7 +63,7 @@ class StorageBase:
         daily = self.settings.daily_message_limit if row[2] is None else row[2]
         return int(row[0]) - 1, int(history), int(daily)
 
-    async def _history_limit(self, session: AsyncSession, user_id: int) -> int:
+    async def _history_limit(self, session: Executor, user_id: int) -> int:
         stored = (
             await session.execute(
                 select(UserSettings.max_history_messages).where(UserSettings.user_id == user_id)
@@ -67,7 +71,7 @@ class StorageBase:
         ).scalar_one_or_none()
         return self.settings.default_max_history_messages if stored is None else int(stored)
 
-    async def _seen(self, session: AsyncSession, chat_id: int | None, message_id: int) -> bool:
+    async def _seen(self, session: Executor, chat_id: int | None, message_id: int) -> bool:
         """Whether this Telegram message is already stored (by any instance)."""
         found = await session.execute(
             select(Message.id).where(
@@ -77,7 +81,7 @@ class StorageBase:
         return found.first() is not None
 
     async def _check_quotas(
-        self, session: AsyncSession, user_id: int, daily_limit: int, now: datetime
+        self, session: Executor, user_id: int, daily_limit: int, now: datetime
     ) -> None:
         """Raise QuotaExceededError when today's or this minute's user messages are used up."""
         per_minute = self.settings.rate_limit_per_minute
@@ -103,11 +107,11 @@ class StorageBase:
             oldest = as_utc(counts[2]) or now
             raise QuotaExceededError("rate", per_minute, oldest + timedelta(minutes=1))
 
-    async def _lock_user(self, session: AsyncSession, user_id: int) -> None:
+    async def _lock_user(self, session: Executor, user_id: int) -> None:
         """Take the user's row lock (creating the user if needed) for this transaction."""
         await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
-    async def _trim(self, session: AsyncSession, user_id: int, limit: int) -> int:
+    async def _trim(self, session: Executor, user_id: int, limit: int) -> int:
         # The seq of the limit-th newest active message; everything older goes.
         keep_from = (
             select(Message.seq)
@@ -124,7 +128,7 @@ class StorageBase:
             session, "trimmed", Message.user_id == user_id, Message.seq < keep_from, not_waiting
         )
 
-    async def _soft_delete(self, session: AsyncSession, reason: str, *conditions: Any) -> int:
+    async def _soft_delete(self, session: Executor, reason: str, *conditions: Any) -> int:
         result = await session.execute(
             update(Message)
             .where(Message.deleted_at.is_(None), *conditions)
@@ -133,18 +137,18 @@ class StorageBase:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _history(self, session: AsyncSession, user_id: int) -> list[HistoryMessage]:
+    async def _history(self, session: Executor, user_id: int) -> list[HistoryMessage]:
         rows = await session.execute(
             select(Message.role, Message.content).where(active(user_id)).order_by(Message.seq)
         )
         return [{"role": role, "content": content} for role, content in rows]
 
-    async def _settings_row(self, session: AsyncSession, user_id: int) -> UserSettings | None:
-        return (
-            await session.execute(select(UserSettings).where(UserSettings.user_id == user_id))
-        ).scalar_one_or_none()
+    async def _settings_row(self, session: Executor, user_id: int) -> SettingsRow | None:
+        table = UserSettings.__table__
+        row = (await session.execute(select(table).where(table.c.user_id == user_id))).first()
+        return cast("SettingsRow | None", row)
 
-    async def _prompt(self, session: AsyncSession, user_id: int) -> str:
+    async def _prompt(self, session: Executor, user_id: int) -> str:
         stored = (
             await session.execute(
                 select(UserSettings.system_prompt).where(UserSettings.user_id == user_id)
@@ -153,7 +157,7 @@ class StorageBase:
         return stored or self.settings.default_system_prompt
 
 
-async def insert_user(session: AsyncSession, user_id: int, *, is_sqlite: bool) -> None:
+async def insert_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None:
     """Create the `users` and `user_settings` rows unless they exist (NULL limits: defaults)."""
     make = sqlite.insert if is_sqlite else postgresql.insert
     now = utc_now()
@@ -167,7 +171,7 @@ async def insert_user(session: AsyncSession, user_id: int, *, is_sqlite: bool) -
     )
 
 
-async def lock_user(session: AsyncSession, user_id: int, *, is_sqlite: bool) -> None:
+async def lock_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None:
     """Lock the user's row for the transaction (SQLite: BEGIN IMMEDIATE already has)."""
     locked = select(User.id).where(User.id == user_id).with_for_update()
     if (await session.execute(locked)).first() is None:

@@ -31,7 +31,7 @@ class Storage(TurnsMixin, StorageBase):
 
     async def ensure_user(self, user_id: int) -> None:
         """Create the user's `users` and `user_settings` rows if missing (idempotent)."""
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await self._insert_user(session, user_id)
 
     async def add_message(
@@ -57,7 +57,7 @@ class Storage(TurnsMixin, StorageBase):
         if role not in MESSAGE_ROLES:
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
         content = clean_text(content)
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             seq, history_limit, daily_limit = await self._next_seq(session, user_id)
             now = utc_now()
             if telegram_message_id is not None and await self._seen(
@@ -88,7 +88,7 @@ class Storage(TurnsMixin, StorageBase):
 
     async def load_history(self, user_id: int) -> list[HistoryMessage]:
         """Active messages, oldest first, as `[{"role": ..., "content": ...}]`."""
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             return await self._history(session, user_id)
 
     async def load_context(self, user_id: int, upto_seq: int | None = None) -> Context:
@@ -99,7 +99,7 @@ class Storage(TurnsMixin, StorageBase):
         even alone over the budget; older ones are left out of the request (not deleted)
         once the budget is spent. The stored `content_length` lets the database count.
         """
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             row = await self._settings_row(session, user_id)
             limits = resolve_limits(row, self.settings)
             budget = limits.max_context_chars
@@ -139,19 +139,19 @@ class Storage(TurnsMixin, StorageBase):
 
     async def clear_history(self, user_id: int) -> int:
         """Soft-delete every active message (what `/reset` does); returns how many."""
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             return await self._soft_delete(session, "reset", Message.user_id == user_id)
 
     async def get_system_prompt(self, user_id: int) -> str:
         """The user's system prompt, or the default when they have none."""
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             return await self._prompt(session, user_id)
 
     async def set_system_prompt(self, user_id: int, prompt: str | None) -> None:
         """Set (or with None restore the default) prompt and start a clean history."""
         stored = None if prompt is None else clean_text(prompt, what="system prompt")
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             await session.execute(
                 update(UserSettings)
@@ -167,7 +167,7 @@ class Storage(TurnsMixin, StorageBase):
         """
         if limit is not None:
             check_limit_value("history", limit)
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             await session.execute(
                 update(UserSettings)
@@ -184,7 +184,7 @@ class Storage(TurnsMixin, StorageBase):
         tokens = func.coalesce(Message.prompt_tokens, 0) + func.coalesce(
             Message.completion_tokens, 0
         )
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             row = (
                 await session.execute(
                     select(

@@ -88,7 +88,7 @@ class MessageSearch:
         else:
             given, statement, counting = " ".join(words), _POSTGRES, _POSTGRES_COUNT
         parameters = {"words": given, "user_id": user_id, "limit": limit, "offset": offset}
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             rows = (await session.execute(statement, parameters)).all()
             total = int((await session.execute(counting, parameters)).scalar_one())
         hits = [

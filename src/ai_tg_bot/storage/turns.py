@@ -27,7 +27,7 @@ class TurnsMixin(StorageBase):
     async def try_acquire_turn(self, user_id: int, owner: str, ttl_seconds: float) -> bool:
         """Take (or extend, for the same owner) the user's turn lease; False if busy."""
         now = utc_now()
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             taken = await session.execute(
                 update(User)
                 .where(
@@ -48,7 +48,7 @@ class TurnsMixin(StorageBase):
 
     async def release_turn(self, user_id: int, owner: str) -> None:
         """Give the lease back (only if still ours)."""
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await session.execute(
                 update(User)
                 .where(User.id == user_id, User.turn_lease_owner == owner)
@@ -57,7 +57,7 @@ class TurnsMixin(StorageBase):
 
     async def next_pending(self, user_id: int) -> Question | None:
         """The user's oldest active question still waiting for an answer."""
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             row = (
                 await session.execute(
                     select(Message.seq, Message.content, Message.telegram_chat_id)
@@ -70,7 +70,7 @@ class TurnsMixin(StorageBase):
 
     async def is_pending(self, user_id: int, seq: int) -> bool:
         """Whether that question still waits (False once answered, failed or cleared)."""
-        async with self.database.session(read_only=True) as session:
+        async with self.database.connection(read_only=True) as session:
             found = await session.execute(
                 select(Message.id).where(
                     active(user_id), Message.seq == seq, Message.status == "pending"
@@ -88,7 +88,7 @@ class TurnsMixin(StorageBase):
         the same answer twice (a retried call) stores it once.
         """
         content = clean_text(content)
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             existing = (
                 await session.execute(
@@ -128,7 +128,7 @@ class TurnsMixin(StorageBase):
 
     async def mark_failed(self, user_id: int, question: Question) -> None:
         """The LLM could not answer: the question stays in history, `/retry` can re-ask it."""
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
@@ -140,7 +140,7 @@ class TurnsMixin(StorageBase):
 
         None when there is no user message to answer again.
         """
-        async with self.database.session() as session:
+        async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             last = (
                 await session.execute(
