@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ai_tg_bot.db.database import STORAGE_ERRORS
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
+from ai_tg_bot.media import FileFetcher, MediaPolicy, llm_messages, text_chars
 from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsage
+from ai_tg_bot.storage.records import Attachment
 
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02
@@ -58,10 +60,20 @@ class ChatService:
     """Store questions, answer each user's pending questions in order, store answers."""
 
     def __init__(
-        self, storage: Storage, llm: LLMClient, *, storage_patience_seconds: float = 30.0
+        self,
+        storage: Storage,
+        llm: LLMClient,
+        *,
+        storage_patience_seconds: float = 30.0,
+        media: MediaPolicy | None = None,
+        fetch_file: FileFetcher | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
+        # Photos: which models see them, and how their bytes are fetched when answering
+        # (without a fetcher every image goes to the LLM as its text stand-in).
+        self.media = media or MediaPolicy()
+        self.fetch_file = fetch_file
         # Once a question is stored (and acknowledged), a database blip must not strand
         # it: queue work retries storage errors for this long before giving up.
         self.storage_patience_seconds = storage_patience_seconds
@@ -78,6 +90,8 @@ class ChatService:
         telegram_chat_id: int | None = None,
         telegram_message_id: int | None = None,
         on_stored: Callable[[], None] | None = None,
+        kind: str | None = None,
+        attachments: list[Attachment] | None = None,
     ) -> None:
         """Store the question (so it is never lost), then see that it gets answered.
 
@@ -86,6 +100,7 @@ class ChatService:
         QuotaExceededError over a limit, and DuplicateMessageError for a redelivered
         Telegram message; in each case nothing is stored and the LLM is not called.
         """
+        owner = self._new_owner()
         try:
             stored = await self.storage.add_message(
                 user_id,
@@ -95,13 +110,19 @@ class ChatService:
                 pending=True,
                 telegram_chat_id=telegram_chat_id,
                 telegram_message_id=telegram_message_id,
+                kind=kind,
+                attachments=attachments,
+                turn_owner=owner,
+                lease_seconds=self.lease_seconds,
             )
         except (ValueError, QuotaExceededError, DuplicateMessageError) as exc:
             log.info("turn user_id=%s outcome=%s (nothing stored)", user_id, _refusal(exc))
             raise
         if on_stored is not None:
             on_stored()
-        await self.answer_pending(user_id, presenter, waiting_for=stored.seq)
+        await self.answer_pending(
+            user_id, presenter, waiting_for=stored.seq, owner=owner, holds_turn=stored.holds_turn
+        )
 
     async def retry(self, user_id: int, presenter: Presenter) -> bool:
         """Answer the last user message again; False when there is nothing to retry."""
@@ -111,30 +132,42 @@ class ChatService:
         await self.answer_pending(user_id, presenter, waiting_for=question.seq)
         return True
 
-    async def answer_pending(self, user_id: int, presenter: Presenter, waiting_for: int) -> None:
+    async def answer_pending(
+        self,
+        user_id: int,
+        presenter: Presenter,
+        waiting_for: int,
+        *,
+        owner: str | None = None,
+        holds_turn: bool = False,
+    ) -> None:
         """Answer the user's pending questions in order, or wait while another turn does.
 
-        Returns once the question `waiting_for` is no longer pending.
+        Returns once the question `waiting_for` is no longer pending. `holds_turn` says
+        the caller already took the lease as `owner` (while storing its question).
         """
-        owner = f"{self.instance}:{uuid.uuid4().hex[:8]}"
+        owner = owner or self._new_owner()
         storage, durably = self.storage, self._durably
         pause = POLL_START_SECONDS
         while True:
-            if await durably(lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)):
+            if holds_turn or await durably(
+                lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
+            ):
                 try:
-                    while question := await durably(lambda: storage.next_pending(user_id)):
-                        await durably(  # extend the lease for this answer
-                            lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
-                        )
-                        await self._answer(user_id, question, presenter)
+                    question = await durably(lambda: storage.next_pending(user_id))
+                    while question is not None:
+                        question = await self._answer(user_id, question, presenter, owner)
                 finally:
                     await durably(lambda: storage.release_turn(user_id, owner))
-                if not await durably(lambda: storage.is_pending(user_id, waiting_for)):
-                    return
-            elif not await durably(lambda: storage.is_pending(user_id, waiting_for)):
+                # Our question was stored before we took the lease, so the drain saw it.
+                return
+            if not await durably(lambda: storage.is_pending(user_id, waiting_for)):
                 return  # answered by the turn that holds the lease
             await asyncio.sleep(pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
+
+    def _new_owner(self) -> str:
+        return f"{self.instance}:{uuid.uuid4().hex[:8]}"
 
     async def _durably(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run a storage call, riding out a database outage for a while (then raise)."""
@@ -153,16 +186,20 @@ class ChatService:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
 
-    async def _answer(self, user_id: int, question: Question, presenter: Presenter) -> None:
+    async def _answer(
+        self, user_id: int, question: Question, presenter: Presenter, owner: str
+    ) -> Question | None:
+        """Answer one question; return the next pending one (read in the same transaction)."""
         started = time.monotonic()
         storage, durably = self.storage, self._durably
         context = await durably(lambda: storage.load_context(user_id, upto_seq=question.seq))
-        messages = [{"role": "system", "content": context.system_prompt}, *context.history]
+        messages: list[dict[str, Any]] = []
         result = TurnResult()
         pieces: list[str] = []
         async with presenter.view(question) as view:
             # No database session is open from here until the answer is complete.
             try:
+                messages = await llm_messages(context, self.media, self.fetch_file)
                 async for piece in self.llm.stream(
                     messages, model=context.model, usage=result.usage
                 ):
@@ -173,14 +210,17 @@ class ChatService:
                     raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
             except LLMError as exc:
                 result.error, result.partial = exc, "".join(pieces)
-                await durably(lambda: storage.mark_failed(user_id, question))
+                reply, usage = None, None
             else:
                 usage = TokenUsage(
                     context.model, result.usage.prompt_tokens, result.usage.completion_tokens
                 )
-                result.reply = await durably(
-                    lambda: storage.add_answer(user_id, question, reply, usage)
+            # Store the answer (or the failure), renew the lease, fetch the next question.
+            result.reply, following = await durably(
+                lambda: storage.complete(
+                    user_id, question, reply, usage, owner=owner, lease_seconds=self.lease_seconds
                 )
+            )
             await view.show(result)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
@@ -191,13 +231,14 @@ class ChatService:
             context.model,
             len(context.history),
             context.omitted,
-            sum(len(m["content"]) for m in messages),
+            text_chars(messages),
             len(result.reply or result.partial),
             result.usage.prompt_tokens,
             result.usage.completion_tokens,
         )
         if result.error is not None:
             log.debug("answer for user %s failed: %s", user_id, result.error.detail)
+        return following
 
 
 def _refusal(exc: Exception) -> str:

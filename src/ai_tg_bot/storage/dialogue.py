@@ -15,6 +15,7 @@ from ai_tg_bot.limits import (
 )
 from ai_tg_bot.storage.base import StorageBase, active, as_utc
 from ai_tg_bot.storage.records import (
+    Attachment,
     Context,
     DialogInfo,
     DuplicateMessageError,
@@ -23,7 +24,7 @@ from ai_tg_bot.storage.records import (
     TokenUsage,
     clean_text,
 )
-from ai_tg_bot.storage.turns import TurnsMixin
+from ai_tg_bot.storage.turns import TurnsMixin, take_lease
 
 
 class Storage(TurnsMixin, StorageBase):
@@ -45,6 +46,10 @@ class Storage(TurnsMixin, StorageBase):
         pending: bool = False,
         telegram_chat_id: int | None = None,
         telegram_message_id: int | None = None,
+        kind: str | None = None,
+        attachments: list[Attachment] | None = None,
+        turn_owner: str | None = None,
+        lease_seconds: float = 0.0,
     ) -> StoredMessage:
         """Store one message, then soft-delete the oldest active ones beyond the limit.
 
@@ -53,10 +58,12 @@ class Storage(TurnsMixin, StorageBase):
         over a limit QuotaExceededError is raised and nothing is stored. `pending` queues
         a user message for an answer (see TurnsMixin). A Telegram message stored before
         (a redelivered update) raises DuplicateMessageError and stores nothing.
+        `kind` ("photo", "voice"; None: text) and `attachments` describe media: content
+        is then the caption (may be empty) or the transcript, and counts alone.
         """
         if role not in MESSAGE_ROLES:
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
-        content = clean_text(content)
+        content = clean_text(content, allow_empty=bool(attachments))
         async with self.database.connection() as session:
             seq, history_limit, daily_limit = await self._next_seq(session, user_id)
             now = utc_now()
@@ -78,13 +85,19 @@ class Storage(TurnsMixin, StorageBase):
                     status=("pending" if pending else "answered") if role == "user" else None,
                     telegram_chat_id=telegram_chat_id,
                     telegram_message_id=telegram_message_id,
+                    kind=kind,
+                    attachments=attachments or None,
                     model=usage.model if usage else None,
                     prompt_tokens=usage.prompt_tokens if usage else None,
                     completion_tokens=usage.completion_tokens if usage else None,
                 )
             )
             trimmed = await self._trim(session, user_id, history_limit)
-        return StoredMessage(seq=seq, content=content, trimmed=trimmed)
+            # Trying for the turn lease here saves the turn a transaction of its own.
+            holds_turn = turn_owner is not None and await take_lease(
+                session, user_id, turn_owner, lease_seconds
+            )
+        return StoredMessage(seq=seq, content=content, trimmed=trimmed, holds_turn=holds_turn)
 
     async def load_history(self, user_id: int) -> list[HistoryMessage]:
         """Active messages, oldest first, as `[{"role": ..., "content": ...}]`."""
@@ -108,6 +121,7 @@ class Storage(TurnsMixin, StorageBase):
                     Message.seq,
                     Message.role,
                     Message.content,
+                    Message.attachments,
                     func.sum(Message.content_length)
                     .over(order_by=Message.seq.desc())
                     .label("running"),
@@ -124,17 +138,22 @@ class Storage(TurnsMixin, StorageBase):
             rows = (
                 await session.execute(
                     select(
-                        newest_first.c.role, newest_first.c.content, fits.label("fits")
+                        newest_first.c.role,
+                        newest_first.c.content,
+                        newest_first.c.attachments,
+                        fits.label("fits"),
                     ).order_by(newest_first.c.seq)
                 )
             ).all()
-        history = [{"role": r.role, "content": r.content} for r in rows if r.fits]
+        kept = [r for r in rows if r.fits]
+        history = [{"role": r.role, "content": r.content} for r in kept]
         return Context(
             system_prompt=(row.system_prompt if row else None)
             or self.settings.default_system_prompt,
             history=history,
             model=limits.model,
             omitted=len(rows) - len(history),
+            attachments={i: list(r.attachments) for i, r in enumerate(kept) if r.attachments},
         )
 
     async def clear_history(self, user_id: int) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ai_tg_bot.limits import UserLimits
 
 HistoryMessage = dict[str, str]
+# What a message carries besides its text (a photo, a voice note), as stored.
+Attachment = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,7 @@ class StoredMessage:
     seq: int
     content: str
     trimmed: int
+    holds_turn: bool = False  # whether the caller now holds the user's turn lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +28,15 @@ class Context:
     """What one LLM call needs: prompt, the history that fits the budget, and the model.
 
     `history` is oldest first; `omitted` counts active messages left out of this request
-    by the context budget (they stay stored).
+    by the context budget (they stay stored). `attachments` holds those of the history
+    messages that have any, by their position in `history`.
     """
 
     system_prompt: str
     history: list[HistoryMessage]
     model: str
     omitted: int = 0
+    attachments: dict[int, list[Attachment]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +65,17 @@ class DialogInfo:
     limits: UserLimits
 
 
-def clean_text(text: str, *, what: str = "content") -> str:
-    """Strip NUL (PostgreSQL TEXT cannot hold it); refuse text that is empty after that."""
+def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -> str:
+    """Strip NUL (PostgreSQL TEXT cannot hold it); refuse text that is empty after that.
+
+    With `allow_empty` (a photo without a caption) blank text becomes "" instead.
+    """
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a string, not {type(text).__name__}")
     cleaned = text.replace("\x00", "")
     if not cleaned.strip():
+        if allow_empty:
+            return ""
         raise ValueError(f"{what} must not be empty")
     return cleaned
 

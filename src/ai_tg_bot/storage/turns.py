@@ -17,7 +17,7 @@ from sqlalchemy import insert, or_, select, update
 
 from ai_tg_bot.db.models import Message, User
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.storage.base import StorageBase, active
+from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.records import Question, TokenUsage, clean_text
 
 
@@ -26,25 +26,8 @@ class TurnsMixin(StorageBase):
 
     async def try_acquire_turn(self, user_id: int, owner: str, ttl_seconds: float) -> bool:
         """Take (or extend, for the same owner) the user's turn lease; False if busy."""
-        now = utc_now()
         async with self.database.connection() as session:
-            taken = await session.execute(
-                update(User)
-                .where(
-                    User.id == user_id,
-                    or_(
-                        User.turn_lease_until.is_(None),
-                        User.turn_lease_until < now,
-                        User.turn_lease_owner == owner,
-                    ),
-                )
-                .values(
-                    turn_lease_owner=owner,
-                    turn_lease_until=now + timedelta(seconds=ttl_seconds),
-                )
-                .returning(User.id)
-            )
-            return taken.first() is not None
+            return await take_lease(session, user_id, owner, ttl_seconds)
 
     async def release_turn(self, user_id: int, owner: str) -> None:
         """Give the lease back (only if still ours)."""
@@ -58,15 +41,7 @@ class TurnsMixin(StorageBase):
     async def next_pending(self, user_id: int) -> Question | None:
         """The user's oldest active question still waiting for an answer."""
         async with self.database.connection(read_only=True) as session:
-            row = (
-                await session.execute(
-                    select(Message.seq, Message.content, Message.telegram_chat_id)
-                    .where(active(user_id), Message.status == "pending")
-                    .order_by(Message.seq)
-                    .limit(1)
-                )
-            ).first()
-        return None if row is None else Question(int(row[0]), str(row[1]), row[2])
+            return await oldest_pending(session, user_id)
 
     async def is_pending(self, user_id: int, seq: int) -> bool:
         """Whether that question still waits (False once answered, failed or cleared)."""
@@ -89,51 +64,87 @@ class TurnsMixin(StorageBase):
         """
         content = clean_text(content)
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            existing = (
-                await session.execute(
-                    select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
-                )
-            ).scalar_one_or_none()
-            if existing is not None:
-                # Already stored: a retry after a commit whose reply was lost (a dropped
-                # connection). Storing it again would double the answer.
-                return str(existing)
-            answered = await session.execute(
-                update(Message)
-                .where(active(user_id), Message.seq == question.seq, Message.role == "user")
-                .values(status="answered")
-                .returning(Message.id)
-            )
-            now = utc_now()
-            still_active = answered.first() is not None
-            await session.execute(
-                insert(Message).values(
-                    id=uuid.uuid4(),
-                    user_id=user_id,
-                    seq=question.seq + 1,
-                    role="assistant",
-                    content=content,
-                    content_length=len(content),
-                    created_at=now,
-                    deleted_at=None if still_active else now,
-                    deleted_reason=None if still_active else "reset",
-                    model=usage.model if usage else None,
-                    prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=usage.completion_tokens if usage else None,
-                )
-            )
-            await self._trim(session, user_id, await self._history_limit(session, user_id))
-        return content
+            return await self._store_answer(session, user_id, question, content, usage)
 
     async def mark_failed(self, user_id: int, question: Question) -> None:
         """The LLM could not answer: the question stays in history, `/retry` can re-ask it."""
         async with self.database.connection() as session:
+            await self._mark_failed(session, user_id, question)
+
+    async def complete(
+        self,
+        user_id: int,
+        question: Question,
+        content: str | None,
+        usage: TokenUsage | None,
+        *,
+        owner: str,
+        lease_seconds: float,
+    ) -> tuple[str | None, Question | None]:
+        """One transaction for the turn holder: store the answer (or mark the question
+        failed when `content` is None), renew the lease, and fetch the next pending question.
+        """
+        content = None if content is None else clean_text(content)
+        async with self.database.connection() as session:
+            if content is None:
+                await self._mark_failed(session, user_id, question)
+                stored = None
+            else:
+                stored = await self._store_answer(session, user_id, question, content, usage)
+            await take_lease(session, user_id, owner, lease_seconds)
+            return stored, await oldest_pending(session, user_id)
+
+    async def _store_answer(
+        self,
+        session: Executor,
+        user_id: int,
+        question: Question,
+        content: str,
+        usage: TokenUsage | None,
+    ) -> str:
+        await self._lock_user(session, user_id)
+        existing = (
             await session.execute(
-                update(Message)
-                .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
-                .values(status="failed")
+                select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
             )
+        ).scalar_one_or_none()
+        if existing is not None:
+            # Already stored: a retry after a commit whose reply was lost (a dropped
+            # connection). Storing it again would double the answer.
+            return str(existing)
+        answered = await session.execute(
+            update(Message)
+            .where(active(user_id), Message.seq == question.seq, Message.role == "user")
+            .values(status="answered")
+            .returning(Message.id)
+        )
+        now = utc_now()
+        still_active = answered.first() is not None
+        await session.execute(
+            insert(Message).values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                seq=question.seq + 1,
+                role="assistant",
+                content=content,
+                content_length=len(content),
+                created_at=now,
+                deleted_at=None if still_active else now,
+                deleted_reason=None if still_active else "reset",
+                model=usage.model if usage else None,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+            )
+        )
+        await self._trim(session, user_id, await self._history_limit(session, user_id))
+        return content
+
+    async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> None:
+        await session.execute(
+            update(Message)
+            .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
+            .values(status="failed")
+        )
 
     async def prepare_retry(self, user_id: int) -> Question | None:
         """Soft-delete the answer to the last active question and queue it again.
@@ -161,3 +172,35 @@ class TurnsMixin(StorageBase):
                 .values(status="pending")
             )
             return Question(int(last.seq), str(last.content), last.telegram_chat_id)
+
+
+async def take_lease(session: Executor, user_id: int, owner: str, ttl_seconds: float) -> bool:
+    """Take the user's turn lease if free, expired, or already `owner`'s; extend it."""
+    now = utc_now()
+    taken = await session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            or_(
+                User.turn_lease_until.is_(None),
+                User.turn_lease_until < now,
+                User.turn_lease_owner == owner,
+            ),
+        )
+        .values(turn_lease_owner=owner, turn_lease_until=now + timedelta(seconds=ttl_seconds))
+        .returning(User.id)
+    )
+    return taken.first() is not None
+
+
+async def oldest_pending(session: Executor, user_id: int) -> Question | None:
+    """The user's oldest active question still waiting for an answer."""
+    row = (
+        await session.execute(
+            select(Message.seq, Message.content, Message.telegram_chat_id)
+            .where(active(user_id), Message.status == "pending")
+            .order_by(Message.seq)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else Question(int(row[0]), str(row[1]), row[2])
