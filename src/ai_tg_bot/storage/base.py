@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -18,6 +18,7 @@ from ai_tg_bot.limits import (
     SettingsRow,
     day_start,
 )
+from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.records import HistoryMessage
 
 # Storage runs on bare connections; Accounts shares these helpers from an ORM session.
@@ -42,41 +43,25 @@ class StorageBase:
         user across processes, which keeps trimming and quota counting exact.
         """
 
-        def setting(column: Any) -> Any:
-            return select(column).where(UserSettings.user_id == user_id).scalar_subquery()
-
-        statement = (
-            update(User)
-            .where(User.id == user_id)
-            .values(message_seq=User.message_seq + 2)
-            .returning(
-                User.message_seq,
-                setting(UserSettings.max_history_messages),
-                setting(UserSettings.daily_message_limit),
-            )
-        )
-        row = (await session.execute(statement)).first()
+        parameters = {"b_user_id": user_id}
+        row = (await session.execute(statements.NEXT_SEQ, parameters)).first()
         if row is None:
             await self._insert_user(session, user_id)
-            row = (await session.execute(statement)).one()
+            row = (await session.execute(statements.NEXT_SEQ, parameters)).one()
         history = self.settings.default_max_history_messages if row[1] is None else row[1]
         daily = self.settings.daily_message_limit if row[2] is None else row[2]
         return int(row[0]) - 1, int(history), int(daily)
 
     async def _history_limit(self, session: Executor, user_id: int) -> int:
         stored = (
-            await session.execute(
-                select(UserSettings.max_history_messages).where(UserSettings.user_id == user_id)
-            )
+            await session.execute(statements.HISTORY_LIMIT, {"b_user_id": user_id})
         ).scalar_one_or_none()
         return self.settings.default_max_history_messages if stored is None else int(stored)
 
     async def _seen(self, session: Executor, chat_id: int | None, message_id: int) -> bool:
         """Whether this Telegram message is already stored (by any instance)."""
         found = await session.execute(
-            select(Message.id).where(
-                Message.telegram_chat_id == chat_id, Message.telegram_message_id == message_id
-            )
+            statements.SEEN, {"chat_id": chat_id, "message_id": message_id}
         )
         return found.first() is not None
 
@@ -90,15 +75,13 @@ class StorageBase:
         today, minute_ago = day_start(now), now - timedelta(minutes=1)
         counts = (
             await session.execute(
-                select(
-                    func.count().filter(Message.created_at >= today),
-                    func.count().filter(Message.created_at >= minute_ago),
-                    func.min(Message.created_at).filter(Message.created_at >= minute_ago),
-                ).where(
-                    Message.user_id == user_id,
-                    Message.role == "user",
-                    Message.created_at >= min(today, minute_ago),
-                )
+                statements.QUOTA_COUNTS,
+                {
+                    "b_user_id": user_id,
+                    "today": today,
+                    "minute_ago": minute_ago,
+                    "since": min(today, minute_ago),
+                },
             )
         ).one()
         if daily_limit and counts[0] >= daily_limit:
@@ -112,28 +95,20 @@ class StorageBase:
         await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
     async def _trim(self, session: Executor, user_id: int, limit: int) -> int:
-        # The seq of the limit-th newest active message; everything older goes.
-        keep_from = (
-            select(Message.seq)
-            .where(active(user_id))
-            .order_by(Message.seq.desc())
-            .offset(limit - 1)
-            .limit(1)
-            .scalar_subquery()
+        """Soft-delete active messages beyond the newest `limit` (never pending questions).
+
+        Once a queue of pending questions drains, the last answer trims to `limit` exactly.
+        """
+        result = await session.execute(
+            statements.TRIM, {"b_user_id": user_id, "skip": limit - 1, "b_now": utc_now()}
         )
-        # A question still waiting for its answer is never trimmed: it would be dropped
-        # unanswered. Once the queue drains, the last answer trims to the limit exactly.
-        not_waiting = or_(Message.status.is_(None), Message.status != "pending")
-        return await self._soft_delete(
-            session, "trimmed", Message.user_id == user_id, Message.seq < keep_from, not_waiting
-        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _soft_delete(self, session: Executor, reason: str, *conditions: Any) -> int:
         result = await session.execute(
             update(Message)
             .where(Message.deleted_at.is_(None), *conditions)
             .values(deleted_at=utc_now(), deleted_reason=reason)
-            .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -144,8 +119,7 @@ class StorageBase:
         return [{"role": role, "content": content} for role, content in rows]
 
     async def _settings_row(self, session: Executor, user_id: int) -> SettingsRow | None:
-        table = UserSettings.__table__
-        row = (await session.execute(select(table).where(table.c.user_id == user_id))).first()
+        row = (await session.execute(statements.SETTINGS_ROW, {"b_user_id": user_id})).first()
         return cast("SettingsRow | None", row)
 
     async def _prompt(self, session: Executor, user_id: int) -> str:

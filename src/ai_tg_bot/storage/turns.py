@@ -13,10 +13,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 
 from ai_tg_bot.db.models import Message, User
 from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.records import Question, TokenUsage, clean_text
 
@@ -102,7 +103,11 @@ class TurnsMixin(StorageBase):
         content: str,
         usage: TokenUsage | None,
     ) -> str:
-        await self._lock_user(session, user_id)
+        locked = select(User.id).where(User.id == user_id).with_for_update()
+        if (await session.execute(locked)).first() is None:
+            # The user was forgotten (/forget) while the LLM answered: storing the answer
+            # would bring their rows back. They are shown it; nothing is kept.
+            return content
         existing = (
             await session.execute(
                 select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
@@ -177,30 +182,12 @@ class TurnsMixin(StorageBase):
 async def take_lease(session: Executor, user_id: int, owner: str, ttl_seconds: float) -> bool:
     """Take the user's turn lease if free, expired, or already `owner`'s; extend it."""
     now = utc_now()
-    taken = await session.execute(
-        update(User)
-        .where(
-            User.id == user_id,
-            or_(
-                User.turn_lease_until.is_(None),
-                User.turn_lease_until < now,
-                User.turn_lease_owner == owner,
-            ),
-        )
-        .values(turn_lease_owner=owner, turn_lease_until=now + timedelta(seconds=ttl_seconds))
-        .returning(User.id)
-    )
-    return taken.first() is not None
+    until = now + timedelta(seconds=ttl_seconds)
+    parameters = {"b_user_id": user_id, "b_now": now, "b_owner": owner, "b_until": until}
+    return (await session.execute(statements.TAKE_LEASE, parameters)).first() is not None
 
 
 async def oldest_pending(session: Executor, user_id: int) -> Question | None:
     """The user's oldest active question still waiting for an answer."""
-    row = (
-        await session.execute(
-            select(Message.seq, Message.content, Message.telegram_chat_id)
-            .where(active(user_id), Message.status == "pending")
-            .order_by(Message.seq)
-            .limit(1)
-        )
-    ).first()
+    row = (await session.execute(statements.OLDEST_PENDING, {"b_user_id": user_id})).first()
     return None if row is None else Question(int(row[0]), str(row[1]), row[2])
