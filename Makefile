@@ -11,7 +11,7 @@ COMPOSE := docker compose --env-file .env.development
 DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config import load_settings; print(load_settings().database_url)')
 
 .PHONY: help install run test lint format typecheck bench check load \
-	db-up db-down db-reset db-migrate db-rollback db-revision db-shell
+	db-up db-down db-reset db-migrate db-rollback db-revision db-shell db-purge
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ db-rollback: $(STAMP) ## Undo the latest migration
 db-revision: $(STAMP) ## New migration from model changes: make db-revision message="add x"
 	@test -n "$(message)" || { echo 'usage: make db-revision message="what changed"'; exit 2; }
 	$(BIN)/alembic revision --autogenerate -m "$(message)"
+
+db-purge: $(STAMP) ## Delete soft-deleted messages older than RETENTION_DAYS (PURGE_ARGS="--days N")
+	$(BIN)/python -m ai_tg_bot.purge $(PURGE_ARGS)
 
 db-shell: $(STAMP) ## psql (or sqlite3) on DATABASE_URL
 	@url='$(DB_URL)'; case "$$url" in \

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
 
+    # Photos and voice messages
+    # Models that can see images (comma-separated); a photo for any other is refused.
+    vision_models: Annotated[list[str], NoDecode] = []
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1, le=1024**3)
+    # Send every photo still in the context again on each turn (else: a text stand-in).
+    resend_images: bool = False
+    transcription_model: str = Field(default="whisper-1", min_length=1)
+    max_voice_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=1024**3)
+
     # Access and per-user limits (each user's own value lives in user_settings; NULL there
     # means the default here)
     allowed_user_ids: Annotated[list[int], NoDecode] = []
@@ -67,6 +76,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=20, ge=0, le=10_000)
     system_prompt_max_chars: int = Field(default=4000, ge=1, le=1_000_000)
     llm_models: Annotated[list[str], NoDecode] = []
+
+    # Privacy: soft-deleted messages are purged this many days after deletion; None: never.
+    retention_days: int | None = Field(default=None, ge=1, le=100_000)
 
     log_level: str = "INFO"
 
@@ -82,7 +94,7 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("llm_models", mode="before")
+    @field_validator("llm_models", "vision_models", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -136,7 +148,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return raw
 
-    @field_validator("health_port", mode="before")
+    @field_validator("health_port", "retention_days", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `HEALTH_PORT=` in .env means "not set", as for every other optional setting.

@@ -16,7 +16,8 @@ from openai.types.chat import ChatCompletionMessageParam
 from ai_tg_bot.config import Settings
 
 log = logging.getLogger(__name__)
-ChatMessages = Sequence[dict[str, str]]
+# Content is text, or a list of content parts (text and images) for a photo.
+ChatMessages = Sequence[dict[str, Any]]
 # Servers such as Ollama or vLLM ignore the key, but the client insists on one.
 _PLACEHOLDER_API_KEY = "not-needed"
 
@@ -30,6 +31,7 @@ class LLMErrorKind(StrEnum):
     SERVER_ERROR = "server_error"
     REJECTED = "rejected"
     EMPTY = "empty"
+    ATTACHMENT = "attachment"
 
 
 _USER_MESSAGES = {
@@ -39,6 +41,7 @@ _USER_MESSAGES = {
     LLMErrorKind.SERVER_ERROR: "The language model failed with a server error.",
     LLMErrorKind.REJECTED: "The language model refused the request.",
     LLMErrorKind.EMPTY: "The language model returned an empty answer.",
+    LLMErrorKind.ATTACHMENT: "Your photo could not be downloaded from Telegram.",
 }
 
 
@@ -78,6 +81,7 @@ class LLMClient:
     def __init__(self, settings: Settings, client: AsyncOpenAI | None = None) -> None:
         self.model = settings.llm_model
         self.timeout_seconds = settings.llm_timeout_seconds
+        self.transcription_model = settings.transcription_model
         api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY
         self._client = client or AsyncOpenAI(
             api_key=api_key,
@@ -119,6 +123,24 @@ class LLMClient:
             raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
         except openai.APIError as exc:
             raise _map_error(exc) from exc
+
+    async def transcribe(self, audio: bytes, *, filename: str, mime: str | None = None) -> str:
+        """The words spoken in `audio` (TRANSCRIPTION_MODEL); raise LLMError on any failure.
+
+        Bounded by LLM_TIMEOUT_SECONDS like an answer. The server picks the decoder by the
+        file name's extension, so `filename` must end in one it knows (e.g. `.ogg`).
+        """
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                result = await self._client.audio.transcriptions.create(
+                    model=self.transcription_model, file=(filename, audio, mime)
+                )
+        except TimeoutError as exc:
+            detail = f"no transcript within {self.timeout_seconds}s"
+            raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
+        except openai.APIError as exc:
+            raise _map_error(exc) from exc
+        return result.text
 
     async def close(self) -> None:
         """Close the HTTP client."""

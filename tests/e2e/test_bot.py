@@ -221,8 +221,8 @@ async def test_unsupported_updates_get_a_polite_line(bot: BotHarness) -> None:
     sticker = {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
                "height": 512, "is_animated": False, "is_video": False}  # fmt: skip
     assert await bot.push(ALICE, sticker=sticker) == [texts.UNSUPPORTED]
-    voice = {"file_id": "v1", "file_unique_id": "u2", "duration": 3}
-    assert await bot.push(ALICE, voice=voice) == [texts.UNSUPPORTED]
+    audio = {"file_id": "a1", "file_unique_id": "u2", "duration": 3}  # music, not voice
+    assert await bot.push(ALICE, audio=audio) == [texts.UNSUPPORTED]
     assert await bot.say(ALICE, "/frobnicate") == [texts.UNKNOWN_COMMAND]
     assert await bot.say(ALICE, "/start@other_bot") == []
     assert await bot.say(ALICE, "/help@test_bot") == [texts.HELP]

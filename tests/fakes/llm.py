@@ -7,6 +7,8 @@ scripted (``queue_reply``) or computed (``responder``); failures and stalls can 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import math
 import time
@@ -44,6 +46,10 @@ def openai_error(
             "retry-after-ms": str(int(retry_after * 1000)),
         }
     return web.json_response(body, status=status, headers=headers)
+
+
+# What /audio/transcriptions decodes, judged by the uploaded file name's extension.
+AUDIO_FORMATS = frozenset({"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm"})
 
 
 def count_tokens(text: str) -> int:
@@ -98,15 +104,22 @@ class FakeLLM:
         self._replies: deque[str] = deque()
         self._faults: deque[_Fault] = deque()
         self._stalls: deque[_Stall] = deque()
+        # Speech to text: what /audio/transcriptions hears, and what it was sent.
+        self.transcript = "hello from a voice message"
+        self.transcriptions: list[Json] = []
+        self._transcription_faults: deque[_Fault] = deque()
+        # Models that accept image parts; None: every model does.
+        self.vision_models: set[str] | None = None
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._ids = 0
 
     async def start(self) -> Self:
         """Start serving on a free loopback port (``async with`` does this for you)."""
-        app = web.Application()
+        app = web.Application(client_max_size=26 * 1024 * 1024)  # uploads up to 25 MB
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         self._runner = web.AppRunner(
             app,
             handle_signals=False,
@@ -152,6 +165,10 @@ class FakeLLM:
         """Script the next reply; scripted replies are used first, in order."""
         self._replies.append(text)
 
+    def fail_next_transcription(self, status: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` transcription requests with an error of ``status``."""
+        self._transcription_faults.extend(_Fault(status, None, None) for _ in range(times))
+
     def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``times`` requests with an OpenAI-style error of ``status``."""
         self._faults.extend(_Fault(status, retry_after, None) for _ in range(times))
@@ -187,6 +204,61 @@ class FakeLLM:
         return self.requests
 
     # ---- HTTP handlers ------------------------------------------------------------------
+    def _content_problem(self, body: Json) -> str | None:
+        """What the real API would refuse in the messages' content parts, if anything."""
+        for message in body["messages"]:
+            content = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(content, list):
+                continue
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind == "text" and isinstance(part.get("text"), str):
+                    continue
+                if kind != "image_url":
+                    return f"Invalid content part type: {kind!r}."
+                if self.vision_models is not None and body["model"] not in self.vision_models:
+                    return "Invalid content type. image_url is only supported by certain models."
+                url = str((part.get("image_url") or {}).get("url") or "")
+                if url.startswith(("http://", "https://")):
+                    continue
+                head, _, data = url.partition(";base64,")
+                try:
+                    base64.b64decode(data, validate=True)
+                except (binascii.Error, ValueError):
+                    data = ""
+                if not head.startswith("data:image/") or not data:
+                    return "Invalid image URL: expected a URL or a base64 data URL."
+        return None
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        """Speech to text, multipart like OpenAI's: a ``file`` and a ``model`` field."""
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            return openai_error(401)
+        if request.content_type != "multipart/form-data":
+            return openai_error(400, "Expected a multipart/form-data request.")
+        form = await request.post()
+        upload, model = form.get("file"), form.get("model")
+        record: Json = {"model": model, "fields": {k: v for k, v in form.items() if k != "file"}}
+        if isinstance(upload, web.FileField):
+            data = upload.file.read()
+            record |= {"filename": upload.filename, "content_type": upload.content_type}
+            record["data"] = data
+        self.transcriptions.append(record)
+        if self._transcription_faults:
+            fault = self._transcription_faults.popleft()
+            return openai_error(fault.status, fault.message, fault.retry_after)
+        if not isinstance(upload, web.FileField):
+            return openai_error(400, "you must provide a file")
+        if not model:
+            return openai_error(400, "you must provide a model parameter")
+        extension = (upload.filename or "").rsplit(".", 1)[-1].lower()
+        if extension not in AUDIO_FORMATS:
+            formats = ", ".join(f"'{f}'" for f in sorted(AUDIO_FORMATS))
+            return openai_error(400, f"Invalid file format. Supported formats: [{formats}]")
+        if not record["data"]:
+            return openai_error(400, "Audio file is too short.")
+        return web.json_response({"text": self.transcript})
+
     async def _models(self, request: web.Request) -> web.Response:
         data = [
             {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake-llm"}
@@ -222,6 +294,9 @@ class FakeLLM:
             return openai_error(400, "you must provide a model parameter")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return openai_error(400, "[] is too short - 'messages'")
+        problem = self._content_problem(body)
+        if problem is not None:
+            return openai_error(400, problem)
         if body.get("stream_options") and not body.get("stream"):
             return openai_error(
                 400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."

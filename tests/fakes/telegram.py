@@ -106,6 +106,20 @@ class SentMessage:
 
 
 @dataclass
+class HostedFile:
+    """A file a user sent, as the Bot API keeps it (see ``add_file``)."""
+
+    file_id: str
+    file_unique_id: str
+    file_path: str
+    data: bytes
+
+
+# getFile refuses larger files ("file is too big"), as on Telegram's own Bot API server.
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
 class SentDocument:
     chat_id: int
     message_id: int
@@ -267,7 +281,11 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.sent: list[SentMessage] = []
         self.documents: list[SentDocument] = []
+        self.files: dict[str, HostedFile] = {}  # by file_id
+        self.downloads: list[str] = []  # file paths served by /file/bot<token>/<path>
         self.chat_actions: list[tuple[int, str]] = []
+        self.callback_answers: dict[str, Json] = {}  # answerCallbackQuery params by query id
+        self._next_callback_id = 1
         self.commands: list[Json] = []
         self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope
         self.webhook_url = ""
@@ -291,6 +309,7 @@ class FakeTelegram:
             "deletemessage": self._delete_message,
             "sendchataction": self._send_chat_action,
             "senddocument": self._send_document,
+            "getfile": self._get_file,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._set_my_commands,
@@ -341,7 +360,23 @@ class FakeTelegram:
 
     # ---- HTTP plumbing ------------------------------------------------------------------
     async def _file(self, request: web.Request) -> web.Response:
-        return TelegramError(404, "Not Found").response()
+        path = request.match_info["path"]
+        hosted = next((f for f in self.files.values() if f.file_path == path), None)
+        if hosted is None or request.method != "GET":
+            return TelegramError(404, "Not Found").response()
+        self.downloads.append(path)
+        return web.Response(body=hosted.data, content_type="application/octet-stream")
+
+    async def _get_file(self, params: Json) -> Json:
+        hosted = self.files.get(str(params.get("file_id") or ""))
+        if hosted is None:
+            raise bad_request("invalid file_id")
+        if len(hosted.data) > MAX_DOWNLOAD_BYTES:
+            raise bad_request("file is too big")
+        return {
+            "file_id": hosted.file_id, "file_unique_id": hosted.file_unique_id,
+            "file_size": len(hosted.data), "file_path": hosted.file_path,
+        }  # fmt: skip
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -577,13 +612,22 @@ class FakeTelegram:
         return info | {"pending_update_count": len(self._queue)}
 
     async def _answer_callback_query(self, params: Json) -> bool:
-        if not params.get("callback_query_id"):
+        query_id = str(params.get("callback_query_id") or "")
+        if not query_id or query_id in self.callback_answers:  # a query is answered once
             raise bad_request(
                 "query is too old and response timeout expired or query ID is invalid"
             )
+        self.callback_answers[query_id] = params
         return True
 
     # ---- test helpers -------------------------------------------------------------------
+    def add_file(self, file_id: str, data: bytes, file_path: str | None = None) -> HostedFile:
+        """Host a file a user sent (a photo size, a voice note) for getFile and download."""
+        path = file_path or f"files/file_{len(self.files) + 1}"
+        hosted = HostedFile(file_id, f"u-{file_id}", path, data)
+        self.files[file_id] = hosted
+        return hosted
+
     def make_message(
         self,
         user_id: int,
@@ -637,6 +681,36 @@ class FakeTelegram:
         """Queue a text message from a user (private chat unless chat_id says otherwise)."""
         kwargs: Json = {"chat_id": chat_id, "message_id": message_id, "first_name": first_name}
         return self.push_update({"message": self.make_message(user_id, text, **kwargs)})
+
+    def push_callback(
+        self,
+        user_id: int,
+        data: str,
+        message_id: int,
+        *,
+        chat_id: int | None = None,
+        message_date: int | None = None,
+        first_name: str = "User",
+    ) -> str:
+        """Queue a press of an inline button on a message the bot sent; returns the query id.
+
+        The update carries the message as it looks now (text, entities, keyboard), as on
+        Telegram. ``message_date`` backdates it (a button pressed long after the message).
+        """
+        chat_id = user_id if chat_id is None else chat_id
+        rec = self._messages.get((chat_id, message_id))
+        if rec is None:
+            raise AssertionError(f"the bot sent no message {message_id} to chat {chat_id}")
+        message = self._sent_json(rec)
+        if message_date is not None:
+            message["date"] = message_date
+        query_id = f"{user_id}-{self._next_callback_id}"
+        self._next_callback_id += 1
+        user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
+        query = {"id": query_id, "from": user, "message": message, "data": data}
+        query["chat_instance"] = f"ci-{chat_id}"
+        self.push_update({"callback_query": query})
+        return query_id
 
     def fail_next(
         self,

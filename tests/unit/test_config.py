@@ -27,6 +27,7 @@ def test_the_example_env_file_is_valid(in_empty_dir: Path) -> None:
     assert settings.telegram_bot_token is None
     assert settings.allowed_user_ids == []
     assert settings.health_port is None
+    assert settings.retention_days is None, "empty RETENTION_DAYS: keep forever"
     assert settings.llm_models == [settings.llm_model]
     documented = (ROOT / ".env.example").read_text()
     for name in Settings.model_fields:
@@ -44,6 +45,8 @@ def test_the_example_env_file_is_valid(in_empty_dir: Path) -> None:
         ({"webhook_url": "https://x.example", "webhook_secret": "has space"}, "WEBHOOK_SECRET"),
         ({"openai_base_url": "ftp://x"}, "OPENAI_BASE_URL"),
         ({"log_level": "loud"}, "LOG_LEVEL"),
+        ({"retention_days": 0}, "RETENTION_DAYS"),
+        ({"retention_days": "soon"}, "RETENTION_DAYS"),
     ],
 )
 def test_bad_values_are_named_in_one_line(

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import responses  # noqa: F401 - pins aiogram's response models
+from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
@@ -29,7 +30,10 @@ from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.media import MediaPolicy
+from ai_tg_bot.purge import purge_periodically
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,7 @@ class Application:
     dispatcher: Dispatcher
     ordering: UserOrderMiddleware
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _purging: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Application:
@@ -78,14 +83,21 @@ class Application:
         )
         storage = Storage(database, settings)
         llm = LLMClient(settings)
+        bot = build_bot(settings)
+        # Photos and voice are fetched through the Bot API by whichever turn needs them.
+        files = TelegramFiles(bot)
         ordering = UserOrderMiddleware()
         accounts = Accounts(storage, settings)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
         dispatcher = Dispatcher(
             store=storage,
             accounts=accounts,
-            chat=ChatService(storage, llm),
+            chat=ChatService(
+                storage, llm, media=MediaPolicy.from_settings(settings), fetch_file=files
+            ),
+            files=files,
             search=MessageSearch(database),
+            privacy=PrivacyStore(database, settings),
             settings=settings,
         )
         dispatcher.update.outer_middleware(ordering)
@@ -99,7 +111,7 @@ class Application:
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
-        return cls(settings, database, storage, llm, build_bot(settings), dispatcher, ordering)
+        return cls(settings, database, storage, llm, bot, dispatcher, ordering)
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
         """Serve until SIGTERM/SIGINT or `stop()`: webhook mode if WEBHOOK_URL is set."""
@@ -119,6 +131,7 @@ class Application:
                     self.settings.health_port,
                 )
             await self.register_commands()
+            self.start_purging()
             # A webhook left by an earlier deployment would make getUpdates fail.
             await self.bot.delete_webhook(drop_pending_updates=False)
             await self.dispatcher.start_polling(
@@ -145,6 +158,7 @@ class Application:
                 self.settings.webhook_listen_port,
             )
             await self.register_commands()
+            self.start_purging()
             await self.bot.set_webhook(
                 endpoint,
                 secret_token=secret.get_secret_value(),
@@ -171,6 +185,13 @@ class Application:
         except TelegramAPIError as exc:
             log.warning("could not register the command list: %s", exc)
 
+    def start_purging(self) -> None:
+        """With RETENTION_DAYS set, purge old soft-deleted messages now and hourly."""
+        days = self.settings.retention_days
+        if days is not None and self._purging is None:
+            store = PrivacyStore(self.database, self.settings)
+            self._purging = asyncio.create_task(purge_periodically(store, days))
+
     async def stop(self) -> None:
         """Stop taking updates; `run` then finishes in-flight turns and returns."""
         self._stopping.set()
@@ -188,6 +209,11 @@ class Application:
             log.warning("%d updates still running after %.0fs", self.ordering.in_flight, grace)
         if server is not None:
             await server.cleanup()
+        if self._purging is not None:
+            self._purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purging
+            self._purging = None
         await self.bot.session.close()
         await self.llm.close()
         await self.database.close()

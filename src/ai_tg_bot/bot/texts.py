@@ -14,6 +14,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("model", "Show or switch your model: /model <name>"),
     ("limits", "Your limits and today's usage"),
     ("search", "Find your messages: /search <words>"),
+    ("export", "Download your history (Markdown and JSON)"),
+    ("forget", "Delete everything I store about you"),
 ]
 ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("setlimit", "Set a user's limit: /setlimit <user_id> <history|daily|context> <n>"),
@@ -28,13 +30,14 @@ ADMIN_BOT_COMMANDS = BOT_COMMANDS + [
 ]
 
 HELP = "\n".join(f"/{name} — {text}" for name, text in COMMANDS) + (
-    "\n\nAny other text is a message to the assistant. I remember our dialogue "
+    "\n\nAny other text is a message to the assistant, and so are photos (with a "
+    "question in the caption) and voice messages. I remember our dialogue "
     "across restarts; /reset starts a new one."
 )
 GREETING = "Hello! I'm an AI assistant that remembers our conversation.\n\n" + HELP
 UNSUPPORTED = (
-    "I understand text messages and commands (see /help). "
-    "Stickers, voice messages, photos and files aren't supported yet."
+    "I understand text, photos, voice messages and commands (see /help). "
+    "Stickers, files and other media aren't supported yet."
 )
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I understand."
 EMPTY_MESSAGE = "That message has no text I can answer. Please send some text."
@@ -64,3 +67,74 @@ EDITED = (
     "✏️ I answer new messages only; editing one doesn't change our dialogue. "
     "Send the corrected text as a new message."
 )
+
+
+def no_vision(model: str, vision_models: list[str]) -> str:
+    """A photo for a model that cannot see images: which of the user's models can."""
+    if vision_models:
+        hint = "Switch to one that can with /model: " + ", ".join(vision_models) + "."
+    else:
+        hint = "None of the models here can, so please describe the picture in words."
+    return f"🖼 Your model {model} can't see images, so I didn't send your photo. {hint}"
+
+
+def _megabytes(limit_bytes: int) -> str:
+    return f"{limit_bytes / (1024 * 1024):.3g} MB"
+
+
+def image_too_large(limit_bytes: int) -> str:
+    """A photo over MAX_IMAGE_BYTES."""
+    return (
+        f"🖼 That image is too large for me (the limit is {_megabytes(limit_bytes)}). "
+        "Please send a smaller one."
+    )
+
+
+def voice_too_large(limit_bytes: int) -> str:
+    """A voice message over MAX_VOICE_BYTES."""
+    return (
+        f"🎤 That voice message is too long for me (the limit is {_megabytes(limit_bytes)}). "
+        "Please send a shorter one."
+    )
+
+
+TRANSCRIPTION_FAILED = (
+    "⚠️ I couldn't transcribe your voice message, so nothing was saved. "
+    "Please try again in a moment, or type your message."
+)
+NO_SPEECH = "🎤 I couldn't hear any words in that voice message, so nothing was saved."
+
+
+def transcript(text: str) -> str:
+    """What the user said in a voice message, shown before the answer."""
+    return f"🎤 {text}"
+
+
+# /export and /forget
+EXPORT_PRIVATE_ONLY = "For your privacy, /export works only in our private chat."
+NOTHING_TO_EXPORT = "There is nothing to export yet: your history is empty."
+FORGET_CONFIRM = (
+    "⚠️ This deletes everything I store about you, for good: every message (also those "
+    "out of the context window), your role, your settings and limits. It cannot be undone. "
+    "Use /export first if you want a copy.\n\nDelete everything?"
+)
+FORGET_CANCELLED = "Cancelled. Nothing was deleted."
+FORGET_NOT_YOURS = "Only the person who asked can answer this."
+FORGET_EXPIRED = "This confirmation has expired. Send /forget again if you still want it."
+
+
+def forgotten(messages: int) -> str:
+    """After /forget: what went."""
+    return (
+        f"🗑 Done: I deleted everything I stored about you ({messages:,} "
+        f"message{'' if messages == 1 else 's'}, your role and your settings). "
+        "If you write again, we start from scratch."
+    )
+
+
+def export_too_large(what: str, size: int, limit: int) -> str:
+    """An export file over Telegram's upload limit for bots."""
+    return (
+        f"Your history as {what} is {size / 2**20:.0f} MB, more than the {limit / 2**20:.0f} MB "
+        "Telegram lets me send. Ask the bot's operator for a copy."
+    )

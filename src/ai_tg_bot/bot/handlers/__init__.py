@@ -12,6 +12,8 @@ from ai_tg_bot.bot.handlers import (
     errors,
     fallback,
     history,
+    media,
+    privacy,
     role,
     search,
     start,
@@ -22,10 +24,11 @@ from ai_tg_bot.config import Settings
 
 def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
-    features = [errors, start, role, history, status, account, search, edits]
+    features = [errors, start, role, history, status, account, search, privacy, edits]
     return [
         *(module.make_router() for module in features),
         admin.make_router(settings),
         chat.make_router(),
+        media.make_router(),
         fallback.make_router(),
     ]

@@ -15,6 +15,7 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import DuplicateMessageError
+from ai_tg_bot.storage.records import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,14 @@ async def turn(
     chat: ChatService,
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
+    *,
+    kind: str | None = None,
+    attachments: list[Attachment] | None = None,
 ) -> None:
-    """Store the message, then stream its answer (and any queued before it)."""
+    """Store the message, then stream its answer (and any queued before it).
+
+    Photos and voice come through here too (bot/handlers/media.py), with their `kind`.
+    """
     presenter = TelegramPresenter(
         bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds
     )
@@ -49,6 +56,8 @@ async def turn(
             telegram_chat_id=message.chat.id,
             telegram_message_id=message.message_id,
             on_stored=on_stored,
+            kind=kind,
+            attachments=attachments,
         )
     except ValueError:
         await message.answer(texts.EMPTY_MESSAGE)

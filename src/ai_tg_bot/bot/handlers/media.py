@@ -1,0 +1,127 @@
+"""Photos and voice messages: checked here, then one chat turn each (voice via its transcript)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatAction
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message, PhotoSize, Voice
+
+from ai_tg_bot.accounts import Accounts
+from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.formatting import split_plain
+from ai_tg_bot.bot.handlers.chat import turn
+from ai_tg_bot.bot.middlewares.retry import best_effort
+from ai_tg_bot.chat import ChatService
+from ai_tg_bot.config import Settings
+from ai_tg_bot.llm import LLMError
+from ai_tg_bot.media import (
+    FileFetcher,
+    FileTooLargeError,
+    MediaError,
+    image_attachment,
+    transcribe_voice,
+    voice_attachment,
+)
+
+log = logging.getLogger(__name__)
+
+
+def pick_photo(sizes: Sequence[PhotoSize], max_bytes: int) -> PhotoSize | None:
+    """The largest rendition within `max_bytes`; None if even the smallest is over it.
+
+    Telegram sends every photo in several sizes; a smaller one is as good to a vision
+    model as an over-size original. A size Telegram did not state is capped at download.
+    """
+    fitting = [s for s in sizes if s.file_size is None or s.file_size <= max_bytes]
+    return max(fitting, key=lambda s: s.width * s.height, default=None)
+
+
+async def photo_turn(
+    message: Message,
+    user_id: int,
+    sizes: list[PhotoSize],
+    bot: Bot,
+    chat: ChatService,
+    accounts: Accounts,
+    settings: Settings,
+    on_stored: Callable[[], None] | None = None,
+) -> None:
+    """A photo, captioned or not: refused for a model that cannot see, else one turn."""
+    model = (await accounts.limits(user_id)).model
+    if not chat.media.can_see_images(model):
+        seeing = [m for m in settings.llm_models if chat.media.can_see_images(m)]
+        log.info("photo refused user_id=%s: model %s cannot see images", user_id, model)
+        await message.answer(texts.no_vision(model, seeing))
+        return
+    chosen = pick_photo(sizes, settings.max_image_bytes)
+    if chosen is None:
+        log.info("photo refused user_id=%s: over MAX_IMAGE_BYTES", user_id)
+        await message.answer(texts.image_too_large(settings.max_image_bytes))
+        return
+    attachment = image_attachment(
+        chosen.file_id, chosen.file_unique_id, chosen.file_size, chosen.width, chosen.height
+    )
+    caption = message.caption or ""
+    await turn(
+        message, user_id, caption, bot, chat, settings, on_stored,
+        kind="photo", attachments=[attachment],
+    )  # fmt: skip
+
+
+async def voice_turn(
+    message: Message,
+    user_id: int,
+    voice: Voice,
+    bot: Bot,
+    chat: ChatService,
+    files: FileFetcher,
+    settings: Settings,
+    on_stored: Callable[[], None] | None = None,
+) -> None:
+    """A voice message: transcribed, the transcript shown, then one turn with it."""
+    limit = settings.max_voice_bytes
+    if voice.file_size is not None and voice.file_size > limit:
+        await message.answer(texts.voice_too_large(limit))
+        return
+    with best_effort(), contextlib.suppress(TelegramAPIError):
+        await bot.send_chat_action(message.chat.id, ChatAction.TYPING)
+    try:
+        transcript = await transcribe_voice(
+            files, chat.llm, voice.file_id, max_bytes=limit, mime=voice.mime_type
+        )
+    except FileTooLargeError:
+        await message.answer(texts.voice_too_large(limit))
+        return
+    except (MediaError, LLMError) as exc:
+        # Nothing is stored: there is no text to store, and the user can simply resend.
+        log.warning("voice of user_id=%s not transcribed: %s", user_id, exc)
+        await message.answer(texts.TRANSCRIPTION_FAILED)
+        return
+    if not transcript:
+        await message.answer(texts.NO_SPEECH)
+        return
+    # Shown before it is stored: a redelivered update (rare) would show it twice, but
+    # the user sees what was heard before the answer that is based on it.
+    for line in split_plain(texts.transcript(transcript)):
+        await message.answer(line)
+    attachment = voice_attachment(
+        voice.file_id, voice.file_unique_id, voice.file_size, voice.duration, voice.mime_type
+    )
+    await turn(
+        message, user_id, transcript, bot, chat, settings, on_stored,
+        kind="voice", attachments=[attachment],
+    )  # fmt: skip
+
+
+def make_router() -> Router:
+    """A fresh Router with this feature's handlers (one per Dispatcher)."""
+    router = Router(name=__name__)
+    user = F.from_user.id.as_("user_id")
+    router.message.register(photo_turn, F.photo.as_("sizes"), user)
+    router.message.register(voice_turn, F.voice.as_("voice"), user)
+    return router
