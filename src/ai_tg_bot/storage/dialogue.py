@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import func, insert, select, update
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
 from ai_tg_bot.db.types import utc_now
@@ -13,7 +13,8 @@ from ai_tg_bot.limits import (
     day_start,
     resolve_limits,
 )
-from ai_tg_bot.storage.base import StorageBase, active, as_utc
+from ai_tg_bot.storage import statements
+from ai_tg_bot.storage.base import StorageBase, as_utc
 from ai_tg_bot.storage.records import (
     Attachment,
     Context,
@@ -115,36 +116,12 @@ class Storage(TurnsMixin, StorageBase):
         async with self.database.connection(read_only=True) as session:
             row = await self._settings_row(session, user_id)
             limits = resolve_limits(row, self.settings)
-            budget = limits.max_context_chars
-            newest_first = (
-                select(
-                    Message.seq,
-                    Message.role,
-                    Message.content,
-                    Message.attachments,
-                    func.sum(Message.content_length)
-                    .over(order_by=Message.seq.desc())
-                    .label("running"),
-                    func.row_number().over(order_by=Message.seq.desc()).label("position"),
-                )
-                .where(active(user_id), *([Message.seq <= upto_seq] if upto_seq else []))
-                .subquery()
-            )
-            fits = (
-                literal(True)
-                if budget == 0
-                else or_(newest_first.c.running <= budget, newest_first.c.position == 1)
-            )
-            rows = (
-                await session.execute(
-                    select(
-                        newest_first.c.role,
-                        newest_first.c.content,
-                        newest_first.c.attachments,
-                        fits.label("fits"),
-                    ).order_by(newest_first.c.seq)
-                )
-            ).all()
+            parameters = {
+                "b_user_id": user_id,
+                "b_upto": upto_seq if upto_seq is not None else 2**62,
+                "b_budget": limits.max_context_chars,  # 0: unlimited
+            }
+            rows = (await session.execute(statements.CONTEXT, parameters)).all()
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
         return Context(

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import BindParameter, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from ai_tg_bot.db.models import Message, User, UserSettings
 
@@ -95,3 +106,24 @@ OLDEST_PENDING = (
     .order_by(messages.c.seq)
     .limit(1)
 )
+
+# The history for one answer, newest budget-worth (the newest message always), oldest first.
+_window = (
+    select(
+        messages.c.seq,
+        messages.c.role,
+        messages.c.content,
+        messages.c.attachments,
+        func.sum(messages.c.content_length).over(order_by=messages.c.seq.desc()).label("running"),
+        func.row_number().over(order_by=messages.c.seq.desc()).label("position"),
+    )
+    .where(_active, messages.c.seq <= bindparam("b_upto", type_=BigInteger))
+    .subquery()
+)
+_budget = bindparam("b_budget", type_=Integer)
+CONTEXT = select(
+    _window.c.role,
+    _window.c.content,
+    _window.c.attachments,
+    or_(_budget == 0, _window.c.running <= _budget, _window.c.position == 1).label("fits"),
+).order_by(_window.c.seq)
