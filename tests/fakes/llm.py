@@ -20,6 +20,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.waiting import poll_until
+
 Json = dict[str, Any]
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {
@@ -189,15 +191,11 @@ class FakeLLM:
         what: str = "condition",
     ) -> None:
         """Poll ``predicate`` until true; on timeout fail, listing the requests received."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() >= deadline:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {what}; "
-                    f"{len(self.requests)} LLM requests: {self.requests!r:.2000}"
-                )
-            await asyncio.sleep(0.01)
+        await poll_until(
+            predicate,
+            timeout,
+            lambda: f"{what}; {len(self.requests)} LLM requests: {self.requests!r:.2000}",
+        )
 
     async def wait_for_requests(self, n: int, timeout: float = 10) -> list[Json]:  # noqa: ASYNC109
         await self.wait_for(lambda: len(self.requests) >= n, timeout, f"{n} requests")

@@ -22,6 +22,8 @@ from typing import Any, NamedTuple, Self
 
 from aiohttp import web
 
+from tests.fakes.waiting import poll_until
+
 Json = dict[str, Any]
 
 ENTITY_TYPES = frozenset({
@@ -754,14 +756,7 @@ class FakeTelegram:
         what: str = "condition",
     ) -> None:
         """Poll ``predicate`` until true; on timeout fail with a dump of the traffic."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() >= deadline:
-                raise AssertionError(
-                    f"timed out after {timeout}s waiting for {what}\n{self.dump()}"
-                )
-            await asyncio.sleep(0.01)
+        await poll_until(predicate, timeout, lambda: f"{what}\n{self.dump()}")
 
     async def wait_for_messages(
         self,
