@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
 from ai_tg_bot.db.types import utc_now
@@ -75,23 +75,26 @@ class Storage(TurnsMixin, StorageBase):
             if enforce_quotas:
                 await self._check_quotas(session, user_id, daily_limit, now)
             await session.execute(
-                insert(Message).values(
-                    id=uuid.uuid4(),
-                    user_id=user_id,
-                    seq=seq,
-                    role=role,
-                    content=content,
-                    content_length=len(content),
-                    created_at=now,
-                    status=("pending" if pending else "answered") if role == "user" else None,
-                    telegram_chat_id=telegram_chat_id,
-                    telegram_message_id=telegram_message_id,
-                    kind=kind,
-                    attachments=attachments or None,
-                    model=usage.model if usage else None,
-                    prompt_tokens=usage.prompt_tokens if usage else None,
-                    completion_tokens=usage.completion_tokens if usage else None,
-                )
+                statements.INSERT_MESSAGE,
+                {
+                    "id": uuid.uuid4(),
+                    "user_id": user_id,
+                    "seq": seq,
+                    "role": role,
+                    "content": content,
+                    "content_length": len(content),
+                    "created_at": now,
+                    "status": ("pending" if pending else "answered") if role == "user" else None,
+                    "telegram_chat_id": telegram_chat_id,
+                    "telegram_message_id": telegram_message_id,
+                    "kind": kind,
+                    "attachments": attachments or None,
+                    "model": usage.model if usage else None,
+                    "prompt_tokens": usage.prompt_tokens if usage else None,
+                    "completion_tokens": usage.completion_tokens if usage else None,
+                    "deleted_at": None,
+                    "deleted_reason": None,
+                },
             )
             trimmed = await self._trim(session, user_id, history_limit)
             # Trying for the turn lease here saves the turn a transaction of its own.

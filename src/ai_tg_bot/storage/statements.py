@@ -17,6 +17,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    insert,
     or_,
     select,
     update,
@@ -47,6 +48,9 @@ NEXT_SEQ = (
         .scalar_subquery(),
     )
 )
+
+# Every column given as a parameter: one compiled INSERT serves every message.
+INSERT_MESSAGE = insert(messages)
 
 SEEN = select(messages.c.id).where(
     messages.c.telegram_chat_id == bindparam("chat_id"),
