@@ -13,6 +13,7 @@ from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import LimitName, UserLimits, check_limit_value, day_start, resolve_limits
 from ai_tg_bot.storage import Storage, lock_user
+from ai_tg_bot.storage.statements import TOKENS
 
 _COLUMNS = {"daily": "daily_message_limit", "context": "max_context_chars"}
 
@@ -47,10 +48,6 @@ class BotStats:
     active_today: int
     blocked: int
     usage: Usage
-
-
-def _tokens() -> Any:
-    return func.coalesce(Message.prompt_tokens, 0) + func.coalesce(Message.completion_tokens, 0)
 
 
 class Accounts:
@@ -109,8 +106,8 @@ class Accounts:
         statement = select(
             func.count().filter(today & is_user),
             func.count().filter(is_user),
-            func.coalesce(func.sum(_tokens()).filter(today), 0),
-            func.coalesce(func.sum(_tokens()), 0),
+            func.coalesce(func.sum(TOKENS).filter(today), 0),
+            func.coalesce(func.sum(TOKENS), 0),
         )
         if user_id is not None:
             statement = statement.where(Message.user_id == user_id)

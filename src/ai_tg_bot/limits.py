@@ -57,6 +57,11 @@ def resolve_limits(row: SettingsRow | None, settings: Settings) -> UserLimits:
     )
 
 
+def resolve_prompt(stored: str | None, settings: Settings) -> str:
+    """The user's system prompt; NULL (or none set) means DEFAULT_SYSTEM_PROMPT."""
+    return stored or settings.default_system_prompt
+
+
 def check_limit_value(name: LimitName, value: int) -> None:
     """Raise ValueError with a clear message when `value` is out of range for `name`."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -10,6 +10,7 @@ import time
 from aiogram import Bot
 from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.types import Message
 
 from ai_tg_bot.bot.formatting import (
     TELEGRAM_MESSAGE_LIMIT,
@@ -21,6 +22,7 @@ from ai_tg_bot.bot.formatting import (
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.chat import TurnResult
+from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Question
 
 log = logging.getLogger(__name__)
@@ -165,6 +167,11 @@ class TelegramPresenter:
         self.bot = bot
         self.chat_id = chat_id
         self.edit_interval = edit_interval
+
+    @classmethod
+    def for_message(cls, bot: Bot, message: Message, settings: Settings) -> TelegramPresenter:
+        """Answers shown in the chat `message` came from, at the configured edit pace."""
+        return cls(bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds)
 
     def view(self, question: Question) -> StreamingReply:
         """A streaming reply for this question's answer."""

@@ -122,14 +122,6 @@ class StorageBase:
         row = (await session.execute(statements.SETTINGS_ROW, {"b_user_id": user_id})).first()
         return cast("SettingsRow | None", row)
 
-    async def _prompt(self, session: Executor, user_id: int) -> str:
-        stored = (
-            await session.execute(
-                select(UserSettings.system_prompt).where(UserSettings.user_id == user_id)
-            )
-        ).scalar_one_or_none()
-        return stored or self.settings.default_system_prompt
-
 
 async def insert_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None:
     """Create the `users` and `user_settings` rows unless they exist (NULL limits: defaults)."""

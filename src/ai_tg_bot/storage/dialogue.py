@@ -12,6 +12,7 @@ from ai_tg_bot.limits import (
     check_limit_value,
     day_start,
     resolve_limits,
+    resolve_prompt,
 )
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase, as_utc
@@ -128,8 +129,7 @@ class Storage(TurnsMixin, StorageBase):
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
         return Context(
-            system_prompt=(row.system_prompt if row else None)
-            or self.settings.default_system_prompt,
+            system_prompt=resolve_prompt(row.system_prompt if row else None, self.settings),
             history=history,
             model=limits.model,
             omitted=len(rows) - len(history),
@@ -145,7 +145,8 @@ class Storage(TurnsMixin, StorageBase):
     async def get_system_prompt(self, user_id: int) -> str:
         """The user's system prompt, or the default when they have none."""
         async with self.database.connection(read_only=True) as session:
-            return await self._prompt(session, user_id)
+            row = await self._settings_row(session, user_id)
+        return resolve_prompt(row.system_prompt if row else None, self.settings)
 
     async def set_system_prompt(self, user_id: int, prompt: str | None) -> None:
         """Set (or with None restore the default) prompt and start a clean history."""
@@ -180,9 +181,6 @@ class Storage(TurnsMixin, StorageBase):
         """Counts, sizes, times, today's usage and limits (what `/status` shows)."""
         active = Message.deleted_at.is_(None)
         today = (Message.role == "user") & (Message.created_at >= day_start(utc_now()))
-        tokens = func.coalesce(Message.prompt_tokens, 0) + func.coalesce(
-            Message.completion_tokens, 0
-        )
         async with self.database.connection(read_only=True) as session:
             row = (
                 await session.execute(
@@ -193,7 +191,7 @@ class Storage(TurnsMixin, StorageBase):
                         func.min(Message.created_at).filter(active),
                         func.max(Message.created_at).filter(active),
                         func.count().filter(today),
-                        func.coalesce(func.sum(tokens), 0),
+                        func.coalesce(func.sum(statements.TOKENS), 0),
                     ).where(Message.user_id == user_id)
                 )
             ).one()
@@ -207,7 +205,7 @@ class Storage(TurnsMixin, StorageBase):
             first_message_at=as_utc(row[3]),
             last_message_at=as_utc(row[4]),
             max_history_messages=limits.max_history_messages,
-            system_prompt=stored_prompt or self.settings.default_system_prompt,
+            system_prompt=resolve_prompt(stored_prompt, self.settings),
             is_default_prompt=stored_prompt is None,
             messages_today=int(row[5]),
             total_tokens=int(row[6]),

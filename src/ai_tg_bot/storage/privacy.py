@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncResult
 
 from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import resolve_prompt
 from ai_tg_bot.storage.base import StorageBase
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
@@ -94,7 +95,7 @@ class PrivacyStore(StorageBase):
             try:
                 yield HistoryExport(
                     user_id=user_id,
-                    system_prompt=stored_prompt or self.settings.default_system_prompt,
+                    system_prompt=resolve_prompt(stored_prompt, self.settings),
                     is_default_prompt=stored_prompt is None,
                     messages=_exported(rows),
                 )

@@ -49,6 +49,9 @@ NEXT_SEQ = (
     )
 )
 
+# Tokens an answer cost (NULL for messages that cost none).
+TOKENS = func.coalesce(messages.c.prompt_tokens, 0) + func.coalesce(messages.c.completion_tokens, 0)
+
 # Every column given as a parameter: one compiled INSERT serves every message.
 INSERT_MESSAGE = insert(messages)
 

@@ -45,9 +45,7 @@ async def turn(
 
     Photos and voice come through here too (bot/handlers/media.py), with their `kind`.
     """
-    presenter = TelegramPresenter(
-        bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds
-    )
+    presenter = TelegramPresenter.for_message(bot, message, settings)
     try:
         await chat.turn(
             user_id,

@@ -27,9 +27,7 @@ async def retry(
     message: Message, user_id: int, bot: Bot, chat: ChatService, settings: Settings
 ) -> None:
     """Answer the last user message again; its previous answer is dropped."""
-    presenter = TelegramPresenter(
-        bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds
-    )
+    presenter = TelegramPresenter.for_message(bot, message, settings)
     if not await chat.retry(user_id, presenter):
         await message.answer(texts.NOTHING_TO_RETRY)
 
