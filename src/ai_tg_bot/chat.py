@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -15,7 +16,7 @@ from ai_tg_bot.db.database import STORAGE_ERRORS
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
 from ai_tg_bot.media import FileFetcher, MediaPolicy, llm_messages, text_chars
-from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsage
+from ai_tg_bot.storage import Context, DuplicateMessageError, Question, Storage, TokenUsage
 from ai_tg_bot.storage.records import Attachment
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,10 @@ class ChatService:
         # A crashed lease holder's lease runs out after one answer's worst case.
         self.lease_seconds = llm.timeout_seconds + 60
         self.instance = uuid.uuid4().hex[:12]
+        # Turns of this process waiting while another of its turns answers their user:
+        # woken after each answer instead of only polling the database (other processes'
+        # answers are still found by polling).
+        self._progress: dict[int, asyncio.Event] = {}
 
     async def turn(
         self,
@@ -121,7 +126,13 @@ class ChatService:
         if on_stored is not None:
             on_stored()
         await self.answer_pending(
-            user_id, presenter, waiting_for=stored.seq, owner=owner, holds_turn=stored.holds_turn
+            user_id,
+            presenter,
+            waiting_for=stored.seq,
+            owner=owner,
+            holds_turn=stored.holds_turn,
+            first=stored.first,
+            context=stored.context,
         )
 
     async def retry(self, user_id: int, presenter: Presenter) -> bool:
@@ -140,11 +151,14 @@ class ChatService:
         *,
         owner: str | None = None,
         holds_turn: bool = False,
+        first: Question | None = None,
+        context: Context | None = None,
     ) -> None:
         """Answer the user's pending questions in order, or wait while another turn does.
 
         Returns once the question `waiting_for` is no longer pending. `holds_turn` says
-        the caller already took the lease as `owner` (while storing its question).
+        the caller already took the lease as `owner` (while storing its question), and
+        `first` and `context` are what that transaction read to answer first.
         """
         owner = owner or self._new_owner()
         storage, durably = self.storage, self._durably
@@ -153,18 +167,38 @@ class ChatService:
             if holds_turn or await durably(
                 lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
             ):
+                released = False
                 try:
-                    question = await durably(lambda: storage.next_pending(user_id))
+                    question = first or await durably(lambda: storage.next_pending(user_id))
                     while question is not None:
-                        question = await self._answer(user_id, question, presenter, owner)
+                        question = await self._answer(user_id, question, presenter, owner, context)
+                        context = None
+                        # The last answer's transaction gave the lease back.
+                        released = question is None
                 finally:
-                    await durably(lambda: storage.release_turn(user_id, owner))
+                    if not released:
+                        await durably(lambda: storage.release_turn(user_id, owner))
+                    self._wake(user_id)
                 # Our question was stored before we took the lease, so the drain saw it.
                 return
             if not await durably(lambda: storage.is_pending(user_id, waiting_for)):
+                self._wake(user_id)  # nothing left behind: other waiters look again
                 return  # answered by the turn that holds the lease
-            await asyncio.sleep(pause)
+            await self._wait_for_progress(user_id, pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
+
+    def _wake(self, user_id: int) -> None:
+        """Tell this process's turns waiting on `user_id` to look again."""
+        event = self._progress.pop(user_id, None)
+        if event is not None:
+            event.set()
+
+    async def _wait_for_progress(self, user_id: int, seconds: float) -> None:
+        """Sleep up to `seconds`, less if a turn of this process answers for the user."""
+        event = self._progress.setdefault(user_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
     def _new_owner(self) -> str:
         return f"{self.instance}:{uuid.uuid4().hex[:8]}"
@@ -187,12 +221,21 @@ class ChatService:
                 pause = min(pause * 2, 2.0)
 
     async def _answer(
-        self, user_id: int, question: Question, presenter: Presenter, owner: str
+        self,
+        user_id: int,
+        question: Question,
+        presenter: Presenter,
+        owner: str,
+        context: Context | None = None,
     ) -> Question | None:
-        """Answer one question; return the next pending one (read in the same transaction)."""
+        """Answer one question; return the next pending one (read in the same transaction).
+
+        `context` is the question's context when the caller already read it.
+        """
         started = time.monotonic()
         storage, durably = self.storage, self._durably
-        context = await durably(lambda: storage.load_context(user_id, upto_seq=question.seq))
+        if context is None:
+            context = await durably(lambda: storage.load_context(user_id, upto_seq=question.seq))
         messages: list[dict[str, Any]] = []
         result = TurnResult()
         pieces: list[str] = []
@@ -221,6 +264,7 @@ class ChatService:
                     user_id, question, reply, usage, owner=owner, lease_seconds=self.lease_seconds
                 )
             )
+            self._wake(user_id)
             await view.show(result)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "

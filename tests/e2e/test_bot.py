@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import text
 
 from ai_tg_bot.bot import texts
@@ -207,14 +208,21 @@ async def test_markdown_is_rendered_as_telegram_entities(bot: BotHarness) -> Non
     assert {"bold", "code", "pre"} <= types
 
 
-async def test_rejected_formatting_falls_back_to_plain_text(make_bot: HarnessFactory) -> None:
-    bot = await make_bot(stream_edit_interval_seconds=60)
-    bot.tg.fail_next(
-        "editMessageText", status=400, description="Bad Request: can't parse entities: boom"
+@pytest.mark.parametrize("final_call", ["sendMessage", "editMessageText"])
+async def test_rejected_formatting_falls_back_to_plain_text(
+    make_bot: HarnessFactory, final_call: str
+) -> None:
+    # A quick answer is sent as one message; a slow one replaces its preview by an edit.
+    bot = await make_bot(
+        stream_edit_interval_seconds=0.05 if final_call == "editMessageText" else 60
     )
+    if final_call == "editMessageText":
+        bot.llm.chunk_delay = 0.1
+    bot.tg.fail_next(final_call, status=400, description="Bad Request: can't parse entities: boom")
     bot.llm.queue_reply("Some **bold** words")
     assert await bot.say(ALICE, "go") == ["Some bold words"]
     assert not bot.messages(ALICE)[-1].entities
+    assert bot.tg.method_calls(final_call)
 
 
 async def test_unsupported_updates_get_a_polite_line(bot: BotHarness) -> None:

@@ -27,6 +27,9 @@ from ai_tg_bot.storage import Question
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
+# No preview before the answer has streamed this long (or the edit interval, if shorter):
+# an answer complete by then arrives as one formatted message, not a preview and an edit.
+FIRST_PREVIEW_SECONDS = 1.0
 _ELLIPSIS = " …"
 
 
@@ -53,6 +56,7 @@ class StreamingReply:
 
     async def __aenter__(self) -> StreamingReply:
         self._typing = asyncio.create_task(self._keep_typing())
+        self._next_edit_at = time.monotonic() + min(self.edit_interval, FIRST_PREVIEW_SECONDS)
         return self
 
     async def __aexit__(self, *_: object) -> None:

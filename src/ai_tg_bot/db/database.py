@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,12 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled connection given back less than this long ago is not pinged again on checkout
+# (HikariCP's "alive bypass window"): under load every checkout would otherwise pay the
+# pre-ping's three round trips (asyncpg pings inside BEGIN ... ROLLBACK). A connection
+# that died within the window fails its first statement as a disconnect, is discarded
+# by the pool, and the caller's retry gets a fresh one (ADR 0010).
+PRE_PING_BYPASS_SECONDS = 0.5
 # Execution option read by the SQLite `begin` hook: readers may use a deferred BEGIN.
 _SQLITE_READ_ONLY = "ai_tg_bot_read_only"
 
@@ -54,6 +61,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)
+        else:
+            _install_ping_bypass(self.engine, PRE_PING_BYPASS_SECONDS)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(**{_SQLITE_READ_ONLY: True})
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
@@ -103,6 +112,36 @@ def ensure_sqlite_directory(url: str) -> None:
         return
     if database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _install_ping_bypass(engine: AsyncEngine, window_seconds: float) -> None:
+    """Pre-ping only connections that sat idle in the pool for `window_seconds` or more."""
+    dialect: Any = engine.dialect
+    ping = dialect.do_ping
+    returned: dict[int, float] = {}  # id(DBAPI connection) -> when it was last checked in
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            returned[id(dbapi_connection)] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        returned.pop(id(dbapi_connection), None)
+
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        returned.pop(id(dbapi_connection), None)
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        last = returned.get(id(dbapi_connection))
+        recent = last is not None and time.monotonic() - last < window_seconds
+        if recent and not dbapi_connection._connection.is_closed():
+            return True
+        # The real ping: a dead connection raises and is replaced, the pool kept.
+        return bool(ping(dbapi_connection))
+
+    dialect.do_ping = do_ping
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:

@@ -15,7 +15,7 @@ from ai_tg_bot.limits import (
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import StorageBase, as_utc
+from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
 from ai_tg_bot.storage.records import (
     Attachment,
     Context,
@@ -26,7 +26,7 @@ from ai_tg_bot.storage.records import (
     TokenUsage,
     clean_text,
 )
-from ai_tg_bot.storage.turns import TurnsMixin, take_lease
+from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, take_lease
 
 
 class Storage(TurnsMixin, StorageBase):
@@ -98,11 +98,15 @@ class Storage(TurnsMixin, StorageBase):
                 },
             )
             trimmed = await self._trim(session, user_id, history_limit)
-            # Trying for the turn lease here saves the turn a transaction of its own.
-            holds_turn = turn_owner is not None and await take_lease(
+            # Taking the turn lease and reading what to answer first here saves the turn
+            # two transactions of its own.
+            if turn_owner is None or not await take_lease(
                 session, user_id, turn_owner, lease_seconds
-            )
-        return StoredMessage(seq=seq, content=content, trimmed=trimmed, holds_turn=holds_turn)
+            ):
+                return StoredMessage(seq=seq, content=content, trimmed=trimmed)
+            first = await oldest_pending(session, user_id)
+            context = None if first is None else await self._context(session, user_id, first.seq)
+        return StoredMessage(seq, content, trimmed, holds_turn=True, first=first, context=context)
 
     async def load_history(self, user_id: int) -> list[HistoryMessage]:
         """Active messages, oldest first, as `[{"role": ..., "content": ...}]`."""
@@ -118,14 +122,17 @@ class Storage(TurnsMixin, StorageBase):
         once the budget is spent. The stored `content_length` lets the database count.
         """
         async with self.database.connection(read_only=True) as session:
-            row = await self._settings_row(session, user_id)
-            limits = resolve_limits(row, self.settings)
-            parameters = {
-                "b_user_id": user_id,
-                "b_upto": upto_seq if upto_seq is not None else 2**62,
-                "b_budget": limits.max_context_chars,  # 0: unlimited
-            }
-            rows = (await session.execute(statements.CONTEXT, parameters)).all()
+            return await self._context(session, user_id, upto_seq)
+
+    async def _context(self, session: Executor, user_id: int, upto_seq: int | None) -> Context:
+        row = await self._settings_row(session, user_id)
+        limits = resolve_limits(row, self.settings)
+        parameters = {
+            "b_user_id": user_id,
+            "b_upto": upto_seq if upto_seq is not None else 2**62,
+            "b_budget": limits.max_context_chars,  # 0: unlimited
+        }
+        rows = (await session.execute(statements.CONTEXT, parameters)).all()
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
         return Context(

@@ -14,16 +14,6 @@ Attachment = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """What `add_message` stored."""
-
-    seq: int
-    content: str
-    trimmed: int
-    holds_turn: bool = False  # whether the caller now holds the user's turn lease
-
-
-@dataclass(frozen=True, slots=True)
 class Context:
     """What one LLM call needs: prompt, the history that fits the budget, and the model.
 
@@ -87,6 +77,23 @@ class Question:
     seq: int
     content: str
     telegram_chat_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """What `add_message` stored.
+
+    With a `turn_owner` that got the lease, the same transaction also read the user's
+    oldest pending question (this one, unless older ones wait) and its context: the
+    turn then starts answering without another transaction.
+    """
+
+    seq: int
+    content: str
+    trimmed: int
+    holds_turn: bool = False  # whether the caller now holds the user's turn lease
+    first: Question | None = None
+    context: Context | None = None
 
 
 class DuplicateMessageError(Exception):

@@ -107,6 +107,15 @@ TAKE_LEASE = (
     .returning(users.c.id)
 )
 
+# The user's row lock for this transaction (SQLite: BEGIN IMMEDIATE already holds one).
+LOCK_USER = select(users.c.id).where(users.c.id == _user).with_for_update()
+
+RELEASE_LEASE = (
+    update(users)
+    .where(users.c.id == _user, users.c.turn_lease_owner == bindparam("b_owner"))
+    .values(turn_lease_owner=None, turn_lease_until=None)
+)
+
 OLDEST_PENDING = (
     select(messages.c.seq, messages.c.content, messages.c.telegram_chat_id)
     .where(_active, messages.c.status == "pending")

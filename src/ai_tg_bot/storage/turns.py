@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select, update
 
-from ai_tg_bot.db.models import Message, User
+from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
@@ -34,9 +34,7 @@ class TurnsMixin(StorageBase):
         """Give the lease back (only if still ours)."""
         async with self.database.connection() as session:
             await session.execute(
-                update(User)
-                .where(User.id == user_id, User.turn_lease_owner == owner)
-                .values(turn_lease_owner=None, turn_lease_until=None)
+                statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner}
             )
 
     async def next_pending(self, user_id: int) -> Question | None:
@@ -83,17 +81,29 @@ class TurnsMixin(StorageBase):
         lease_seconds: float,
     ) -> tuple[str | None, Question | None]:
         """One transaction for the turn holder: store the answer (or mark the question
-        failed when `content` is None), renew the lease, and fetch the next pending question.
+        failed when `content` is None) and fetch the next pending question; renew the
+        lease for it, or give the lease back when none is left.
+
+        A question stored meanwhile by another process waits on the user's row lock
+        (taken here first) or is already visible here: either this call returns it, or
+        its own turn finds the lease free.
         """
         content = None if content is None else clean_text(content)
         async with self.database.connection() as session:
             if content is None:
+                await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
                 await self._mark_failed(session, user_id, question)
                 stored = None
             else:
                 stored = await self._store_answer(session, user_id, question, content, usage)
-            await take_lease(session, user_id, owner, lease_seconds)
-            return stored, await oldest_pending(session, user_id)
+            following = await oldest_pending(session, user_id)
+            if following is None:
+                await session.execute(
+                    statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner}
+                )
+            else:
+                await take_lease(session, user_id, owner, lease_seconds)
+            return stored, following
 
     async def _store_answer(
         self,
@@ -103,8 +113,8 @@ class TurnsMixin(StorageBase):
         content: str,
         usage: TokenUsage | None,
     ) -> str:
-        locked = select(User.id).where(User.id == user_id).with_for_update()
-        if (await session.execute(locked)).first() is None:
+        locked = await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
+        if locked.first() is None:
             # The user was forgotten (/forget) while the LLM answered: storing the answer
             # would bring their rows back. They are shown it; nothing is kept.
             return content
@@ -185,6 +195,11 @@ async def take_lease(session: Executor, user_id: int, owner: str, ttl_seconds: f
     until = now + timedelta(seconds=ttl_seconds)
     parameters = {"b_user_id": user_id, "b_now": now, "b_owner": owner, "b_until": until}
     return (await session.execute(statements.TAKE_LEASE, parameters)).first() is not None
+
+
+async def release_lease(session: Executor, user_id: int, owner: str) -> None:
+    """Give the user's turn lease back, only if `owner` still holds it."""
+    await session.execute(statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner})
 
 
 async def oldest_pending(session: Executor, user_id: int) -> Question | None:
