@@ -62,6 +62,7 @@ async def test_slow_llm(backends: tuple[str, ...]) -> None:
     assert found["completed"] == [24]
     assert found["history_ok"]
     assert found["rss_peak_mb"] > 0
+    assert found["floor"]["storage_p99_ms"] > 0
 
 
 async def test_end_to_end(backends: tuple[str, ...]) -> None:
