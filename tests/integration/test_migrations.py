@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import command
@@ -22,6 +24,8 @@ from tests.dbs import (
     drop_pg_database,
     migrate,
 )
+
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -90,3 +94,31 @@ async def test_concurrent_upgrades_do_not_collide(pg_server: None) -> None:
         assert "users" in await table_names(url)
     finally:
         await drop_pg_database(url)
+
+
+async def test_json_null_attachments_become_sql_null(empty_url: str) -> None:
+    await migrate(empty_url, "35313cf1db1b")
+    engine = create_async_engine(empty_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO users (id, message_seq, is_blocked, created_at, updated_at) "
+                     "VALUES (1, 2, false, :now, :now)"),
+                {"now": NOW},
+            )  # fmt: skip
+            for seq, attachments in ((1, "null"), (2, '[{"type": "image"}]')):
+                await connection.execute(
+                    text("INSERT INTO messages (id, user_id, seq, role, content, content_length, "
+                         f"created_at, attachments) VALUES (:id, 1, {seq}, 'user', 'hi', 2, :now, "
+                         f"{'CAST(:a AS jsonb)' if 'postgresql' in empty_url else ':a'})"),
+                    {"id": str(uuid.uuid4()) if "sqlite" in empty_url else uuid.uuid4(),
+                     "now": NOW, "a": attachments},
+                )  # fmt: skip
+        await migrate(empty_url)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT seq, attachments IS NULL FROM messages ORDER BY seq")
+            )
+            assert [tuple(row) for row in rows] == [(1, True), (2, False)]
+    finally:
+        await engine.dispose()

@@ -223,3 +223,14 @@ async def test_timestamps_are_utc_aware(storage: Storage, database: Database) ->
     assert message.created_at.tzinfo == UTC
     assert user.created_at.tzinfo == UTC
     assert message.content_length == 1
+
+
+async def test_no_attachments_is_stored_as_sql_null(storage: Storage, database: Database) -> None:
+    await storage.add_message(USER, "user", "plain text")
+    await storage.add_message(USER, "user", "", attachments=[{"type": "image", "file_id": "f"}])
+    async with database.session() as session:
+        rows = await session.execute(
+            text("SELECT attachments IS NULL FROM messages WHERE user_id = :u ORDER BY seq"),
+            {"u": USER},
+        )
+        assert [row[0] for row in rows] == [True, False]

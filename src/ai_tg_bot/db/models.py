@@ -138,8 +138,10 @@ class Message(Base):
     deleted_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # text (default), photo or voice; photos keep what the image was in `attachments`.
     kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # None is SQL NULL, not JSON 'null': nothing to decode for the messages without any.
     attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(
-        JSON().with_variant(JSONB(), "postgresql"), nullable=True
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"),
+        nullable=True,
     )
     # Usage accounting, on assistant messages: who wrote it and what it cost.
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
