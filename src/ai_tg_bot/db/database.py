@@ -35,10 +35,11 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled connection given back less than this long ago is not pinged again on checkout
-# (HikariCP's "alive bypass window"): under load every checkout would otherwise pay the
-# pre-ping's three round trips (asyncpg pings inside BEGIN ... ROLLBACK). A connection
-# that died within the window fails its first statement as a disconnect, is discarded
-# by the pool, and the caller's retry gets a fresh one (ADR 0010).
+# unless the driver saw it close (HikariCP's "alive bypass window"): under load every
+# checkout would otherwise pay the pre-ping's three round trips (asyncpg pings inside
+# BEGIN ... ROLLBACK). One that died silently within the window fails its first
+# statement as a disconnect, is discarded by the pool, and the caller's retry gets a
+# fresh one (ADR 0010).
 PRE_PING_BYPASS_SECONDS = 0.5
 # Execution option read by the SQLite `begin` hook: readers may use a deferred BEGIN.
 _SQLITE_READ_ONLY = "ai_tg_bot_read_only"

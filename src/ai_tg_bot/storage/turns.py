@@ -33,9 +33,7 @@ class TurnsMixin(StorageBase):
     async def release_turn(self, user_id: int, owner: str) -> None:
         """Give the lease back (only if still ours)."""
         async with self.database.connection() as session:
-            await session.execute(
-                statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner}
-            )
+            await release_lease(session, user_id, owner)
 
     async def next_pending(self, user_id: int) -> Question | None:
         """The user's oldest active question still waiting for an answer."""
@@ -98,9 +96,7 @@ class TurnsMixin(StorageBase):
                 stored = await self._store_answer(session, user_id, question, content, usage)
             following = await oldest_pending(session, user_id)
             if following is None:
-                await session.execute(
-                    statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner}
-                )
+                await release_lease(session, user_id, owner)
             else:
                 await take_lease(session, user_id, owner, lease_seconds)
             return stored, following
