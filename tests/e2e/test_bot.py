@@ -208,6 +208,14 @@ async def test_markdown_is_rendered_as_telegram_entities(bot: BotHarness) -> Non
     assert {"bold", "code", "pre"} <= types
 
 
+async def test_a_quick_answer_is_one_message_with_no_preview(make_bot: HarnessFactory) -> None:
+    bot = await make_bot(stream_edit_interval_seconds=60)  # first preview after 1 s
+    bot.llm.queue_reply("Short and **quick**.")
+    assert await bot.say(ALICE, "hi") == ["Short and quick."]
+    assert len(bot.tg.method_calls("sendMessage")) == 1
+    assert not bot.tg.method_calls("editMessageText")
+
+
 @pytest.mark.parametrize("final_call", ["sendMessage", "editMessageText"])
 async def test_rejected_formatting_falls_back_to_plain_text(
     make_bot: HarnessFactory, final_call: str
