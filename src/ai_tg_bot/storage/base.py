@@ -139,10 +139,10 @@ async def insert_user(session: Executor, user_id: int, *, is_sqlite: bool) -> No
 
 async def lock_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None:
     """Lock the user's row for the transaction (SQLite: BEGIN IMMEDIATE already has)."""
-    locked = select(User.id).where(User.id == user_id).with_for_update()
-    if (await session.execute(locked)).first() is None:
+    parameters = {"b_user_id": user_id}
+    if (await session.execute(statements.LOCK_USER, parameters)).first() is None:
         await insert_user(session, user_id, is_sqlite=is_sqlite)
-        await session.execute(locked)
+        await session.execute(statements.LOCK_USER, parameters)
 
 
 def active(user_id: int) -> Any:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncResult
 from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import resolve_prompt
+from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
@@ -110,7 +111,7 @@ class PrivacyStore(StorageBase):
         relying on the cascade alone: SQLite's full-text index is kept by delete triggers.
         """
         async with self.database.connection() as connection:
-            await connection.execute(select(User.id).where(User.id == user_id).with_for_update())
+            await connection.execute(statements.LOCK_USER, {"b_user_id": user_id})
             deleted = await connection.execute(delete(Message).where(Message.user_id == user_id))
             await connection.execute(delete(UserSettings).where(UserSettings.user_id == user_id))
             await connection.execute(delete(User).where(User.id == user_id))
