@@ -280,3 +280,38 @@ async def test_shutdown_waits_for_a_turn_in_flight(bot: BotHarness, database: Da
         ("assistant", "Echo: slow one"),
     ]
     bot.app, bot._task = None, None
+
+
+async def test_a_burst_longer_than_the_history_limit_keeps_every_previous_turn(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    """Six questions at once with a history limit of 4: each answer saw the turn before."""
+    bot = await make_bot(default_max_history_messages=4)
+    assert await bot.say(ALICE, "warm up") == ["Echo: warm up"]
+    bot.llm.hold()  # the first question of the burst is answered only once all are stored
+    for number in range(6):
+        bot.tg.push_text(ALICE, f"burst {number}")
+
+    async def pending() -> int:
+        async with database.session(read_only=True) as session:
+            found = await session.execute(
+                text("SELECT count(*) FROM messages WHERE user_id = :u AND status = 'pending'"),
+                {"u": ALICE},
+            )
+            return int(found.scalar_one())
+
+    while await pending() < 6:
+        await bot.tg.wait_for(lambda: bot.tg.updates_pending() == 0, 10, "updates taken")
+        await asyncio.sleep(0.01)
+    bot.llm.release()
+    await bot.settle()
+    burst = [r for r in bot.llm.requests if "burst" in str(r["messages"])]
+    assert len(burst) == 6
+    for number, request in enumerate(burst):
+        history = history_of(request)[1:]
+        assert len(history) <= 4
+        assert history[-1] == ("user", f"burst {number}")
+        previous = f"burst {number - 1}" if number else "warm up"
+        assert history[-3:-1] == [("user", previous), ("assistant", f"Echo: {previous}")]
+    assert [m.text for m in bot.messages(ALICE)][1:] == [f"Echo: burst {n}" for n in range(6)]
+    assert len(await active_rows(database, ALICE)) == 4

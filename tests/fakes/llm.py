@@ -113,6 +113,8 @@ class FakeLLM:
         # Models that accept image parts; None: every model does.
         self.vision_models: set[str] | None = None
         self._closing = asyncio.Event()
+        # While set and not released, chat completions wait before answering (`hold`).
+        self._gate: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self._ids = 0
 
@@ -174,6 +176,16 @@ class FakeLLM:
     def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``times`` requests with an OpenAI-style error of ``status``."""
         self._faults.extend(_Fault(status, retry_after, None) for _ in range(times))
+
+    def hold(self) -> None:
+        """Make chat completions wait, once received, until `release()`."""
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        """Let held (and later) chat completions answer."""
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
 
     def stall_next(self, seconds: float, *, after_chunks: int = 0, times: int = 1) -> None:
         """Pause the next ``times`` replies for ``seconds``.
@@ -285,6 +297,14 @@ class FakeLLM:
         if not isinstance(body, dict):
             return openai_error(400, "The request body must be a JSON object.")
         self.requests.append(body)
+        gate = self._gate
+        if gate is not None:  # held: until released, or the server shuts down
+            waiters = {asyncio.ensure_future(e.wait()) for e in (gate, self._closing)}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
         if self._faults:
             fault = self._faults.popleft()
             return openai_error(fault.status, fault.message, fault.retry_after)

@@ -107,3 +107,58 @@ async def test_pending_questions_are_never_trimmed(storage: Storage) -> None:
     while (question := await storage.next_pending(USER)) is not None:
         await storage.add_answer(USER, question, f"a{question.content}")
     assert [m["content"] for m in await storage.load_history(USER)] == ["q3", "aq3"]
+
+
+async def _contexts_answering(storage: Storage, user_id: int, burst: list[str]) -> list[list[str]]:
+    """Answer every pending question in order; the history each one was answered with."""
+    seen = []
+    while (question := await storage.next_pending(user_id)) is not None:
+        context = await storage.load_context(user_id, upto_seq=question.seq)
+        seen.append([m["content"] for m in context.history])
+        await storage.add_answer(user_id, question, f"a{question.content}")
+    return seen
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 5])
+async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
+    storage: Storage, limit: int
+) -> None:
+    """Each queued question sees what it would have seen had the user waited (issue 19)."""
+    sequential_user, burst_user = USER, USER + 1
+    earlier, burst = ["q0", "q1"], [f"q{n}" for n in range(2, 8)]
+    for user_id in (sequential_user, burst_user):
+        await storage.set_max_history_messages(user_id, limit)
+        for text in earlier:
+            await storage.add_message(user_id, "user", text, pending=True)
+            await _contexts_answering(storage, user_id, [])
+    # Sequential: each question sent only after the previous answer arrived.
+    expected = []
+    for text in burst:
+        await storage.add_message(sequential_user, "user", text, pending=True)
+        expected += await _contexts_answering(storage, sequential_user, [text])
+    # Burst: every question stored before the first of them is answered.
+    for text in burst:
+        await storage.add_message(burst_user, "user", text, pending=True)
+    assert await _contexts_answering(storage, burst_user, burst) == expected
+    for context in expected:
+        assert len(context) == min(limit, len(context)) <= limit
+    # Drained: trimmed to the limit exactly, as in the sequential case.
+    assert await storage.load_history(burst_user) == await storage.load_history(sequential_user)
+    assert len(await storage.load_history(burst_user)) == limit
+
+
+async def test_a_failed_answer_in_a_burst_does_not_widen_the_next_context(
+    storage: Storage,
+) -> None:
+    await storage.set_max_history_messages(USER, 3)
+    for text in ("q1", "q2", "q3", "q4"):
+        await storage.add_message(USER, "user", text, pending=True)
+    first = await storage.next_pending(USER)
+    assert first is not None
+    await storage.mark_failed(USER, first)  # no answer stored, so nothing trimmed here
+    for expected in (["q1", "q2"], ["q1", "q2", "aq2", "q3"][-3:], ["q3", "aq3", "q4"]):
+        question = await storage.next_pending(USER)
+        assert question is not None
+        context = await storage.load_context(USER, upto_seq=question.seq)
+        assert [m["content"] for m in context.history] == expected
+        await storage.add_answer(USER, question, f"a{question.content}")

@@ -95,7 +95,8 @@ class StorageBase:
         await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
     async def _trim(self, session: Executor, user_id: int, limit: int) -> int:
-        """Soft-delete active messages beyond the newest `limit` (never pending questions).
+        """Soft-delete active messages beyond the newest `limit` up to the oldest pending
+        question (never pending questions): a queued question keeps its whole window.
 
         Once a queue of pending questions drains, the last answer trims to `limit` exactly.
         """

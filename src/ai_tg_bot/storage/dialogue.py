@@ -131,6 +131,7 @@ class Storage(TurnsMixin, StorageBase):
             "b_user_id": user_id,
             "b_upto": upto_seq if upto_seq is not None else 2**62,
             "b_budget": limits.max_context_chars,  # 0: unlimited
+            "b_limit": limits.max_history_messages,
         }
         rows = (await session.execute(statements.CONTEXT, parameters)).all()
         kept = [r for r in rows if r.fits]

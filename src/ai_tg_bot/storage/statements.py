@@ -75,15 +75,24 @@ HISTORY_LIMIT = select(user_settings.c.max_history_messages).where(user_settings
 
 SETTINGS_ROW = select(user_settings).where(user_settings.c.user_id == _user)
 
-# Soft-delete what is older than the `keep`-th newest active message, except questions
-# still waiting for their answer (they would be dropped unanswered).
+# The oldest question still waiting for its answer (NULL when none waits).
+_oldest_pending_seq = (
+    select(func.min(messages.c.seq))
+    .where(_active, messages.c.status == "pending")
+    .scalar_subquery()
+)
+# Soft-delete what is older than the `keep`-th newest active message at or before the
+# oldest pending question (the newest overall when none waits). That window is the
+# context the pending question is answered with, so a burst longer than the limit keeps
+# each queued question's context; once the queue drains, the last answer trims to the
+# limit exactly. Questions still waiting are never trimmed (they would go unanswered).
 TRIM = (
     update(messages)
     .where(
         _active,
         messages.c.seq
         < select(messages.c.seq)
-        .where(_active)
+        .where(_active, messages.c.seq <= func.coalesce(_oldest_pending_seq, 2**62))
         .order_by(messages.c.seq.desc())
         .offset(bindparam("skip"))
         .limit(1)
@@ -137,9 +146,15 @@ _window = (
     .subquery()
 )
 _budget = bindparam("b_budget", type_=Integer)
-CONTEXT = select(
-    _window.c.role,
-    _window.c.content,
-    _window.c.attachments,
-    or_(_budget == 0, _window.c.running <= _budget, _window.c.position == 1).label("fits"),
-).order_by(_window.c.seq)
+# At most the user's history limit: a question queued behind others in a burst is
+# answered with the newest `max_history_messages` up to itself, as if sent alone.
+CONTEXT = (
+    select(
+        _window.c.role,
+        _window.c.content,
+        _window.c.attachments,
+        or_(_budget == 0, _window.c.running <= _budget, _window.c.position == 1).label("fits"),
+    )
+    .where(_window.c.position <= bindparam("b_limit", type_=Integer))
+    .order_by(_window.c.seq)
+)
