@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Answer in groups and supergroups (when addressed); off: private chats only.
     group_chats: bool = False
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How long a turn lease outlives its last heartbeat (renewed every third of it): a
+    # question stranded by a crash is taken over within about this plus half of it.
+    turn_lease_seconds: float = Field(default=20.0, ge=1, le=3600)
 
     # LLM
     openai_api_key: SecretStr = SecretStr("")

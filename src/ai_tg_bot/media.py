@@ -49,12 +49,16 @@ class MediaPolicy:
     vision_models: frozenset[str] = frozenset()
     max_image_bytes: int = 5 * 1024 * 1024
     resend_images: bool = False
+    max_voice_bytes: int = 20 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MediaPolicy:
-        """VISION_MODELS, MAX_IMAGE_BYTES and RESEND_IMAGES."""
+        """VISION_MODELS, MAX_IMAGE_BYTES, RESEND_IMAGES and MAX_VOICE_BYTES."""
         return cls(
-            frozenset(settings.vision_models), settings.max_image_bytes, settings.resend_images
+            frozenset(settings.vision_models),
+            settings.max_image_bytes,
+            settings.resend_images,
+            settings.max_voice_bytes,
         )
 
     def can_see_images(self, model: str) -> bool:

@@ -227,26 +227,41 @@ async def test_a_voice_message_is_transcribed_shown_stored_and_answered(
     ]  # fmt: skip
 
 
-async def test_a_voice_message_that_cannot_be_transcribed_stores_nothing(
+async def test_a_voice_message_that_cannot_be_transcribed_is_kept_for_retry(
     make_bot: HarnessFactory, database: Database, subtests: pytest.Subtests
 ) -> None:
+    """Stored (and counted) before any download; a failure can be retried, silence is not kept."""
     bot = await make_bot(max_voice_bytes=len(OGG))
     bot.tg.add_file("v1", OGG, "voice/file_1.oga")
     bot.tg.add_file("v-long", OGG + b"more", "voice/file_2.oga")
     voice = {"file_id": "v1", "file_unique_id": "uv1", "duration": 3}
-    cases: dict[str, tuple[dict[str, Any], str]] = {
-        "server-error": (voice, texts.TRANSCRIPTION_FAILED),
-        "file-gone": (voice | {"file_id": "missing"}, texts.TRANSCRIPTION_FAILED),
-        "silence": (voice, texts.NO_SPEECH),
-        "too-large-said": (voice | {"file_size": len(OGG) + 1}, texts.voice_too_large(len(OGG))),
-        "too-large-found": (voice | {"file_id": "v-long"}, texts.voice_too_large(len(OGG))),
+    # (fields, the line the user gets, whether a failed question waits for /retry)
+    cases: dict[str, tuple[dict[str, Any], str, bool]] = {
+        "server-error": (voice, texts.TRANSCRIPTION_FAILED, True),
+        "file-gone": (voice | {"file_id": "missing"}, texts.TRANSCRIPTION_FAILED, True),
+        "silence": (voice, texts.NO_SPEECH, False),
+        "too-large-said": (
+            voice | {"file_size": len(OGG) + 1},
+            texts.voice_too_large(len(OGG)),
+            False,
+        ),
+        "too-large-found": (voice | {"file_id": "v-long"}, texts.voice_too_large(len(OGG)), True),
     }
-    for user_id, (case, (fields, line)) in enumerate(cases.items(), FIRST_USER):
+    for user_id, (case, (fields, line, kept)) in enumerate(cases.items(), FIRST_USER):
         with subtests.test(case):
             bot.llm.transcript = "" if case == "silence" else "hello"
             if case == "server-error":
                 bot.llm.fail_next_transcription(500)
             assert await bot.push(user_id, voice=fields) == [line]
-            assert await stored(database, user_id) == []
+            rows = await stored(database, user_id)
+            assert [(r.kind, r.content, r.status) for r in rows] == (
+                [("voice", "", "failed")] if kept else []
+            )
     assert bot.llm.calls == 0
     assert len(bot.llm.transcriptions) == 2, "only the server error and the silence got there"
+    # The server error's voice message is transcribed and answered on /retry.
+    assert await bot.say(FIRST_USER, "/retry") == ["🎤 hello", "Echo: hello"]
+    assert [(r.kind, r.content, r.status) for r in await stored(database, FIRST_USER)] == [
+        ("voice", "hello", "answered"),
+        (None, "Echo: hello", None),
+    ]

@@ -78,8 +78,11 @@ async def test_a_failed_question_stays_in_history_and_can_be_retried(storage: St
     assert await storage.next_pending(USER) is None
     assert not await storage.is_pending(USER, question.seq)
     retried = await storage.prepare_retry(USER)
-    assert retried == question
-    assert await storage.next_pending(USER) == question
+    assert retried is not None
+    assert (retried.content, retried.telegram_chat_id) == (question.content, None)
+    assert retried.seq > question.seq, "asked again in a new slot (counted like a message)"
+    assert await storage.next_pending(USER) == retried
+    assert [m["content"] for m in await storage.load_history(USER)] == ["q"]
 
 
 async def test_the_turn_lease_has_one_holder_and_expires(storage: Storage) -> None:

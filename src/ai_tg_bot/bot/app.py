@@ -24,11 +24,12 @@ from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
+from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.bot.texts import ADMIN_BOT_COMMANDS, BOT_COMMANDS
 from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
-from ai_tg_bot.db.database import Database
+from ai_tg_bot.db.database import STORAGE_ERRORS, Database
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.purge import purge_periodically
@@ -69,8 +70,10 @@ class Application:
     bot: Bot
     dispatcher: Dispatcher
     ordering: UserOrderMiddleware
+    chat: ChatService
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _purging: asyncio.Task[None] | None = None
+    _recovering: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Application:
@@ -88,13 +91,18 @@ class Application:
         files = TelegramFiles(bot)
         ordering = UserOrderMiddleware()
         accounts = Accounts(storage, settings)
+        chat = ChatService(
+            storage,
+            llm,
+            media=MediaPolicy.from_settings(settings),
+            fetch_file=files,
+            lease_seconds=settings.turn_lease_seconds,
+        )
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
         dispatcher = Dispatcher(
             store=storage,
             accounts=accounts,
-            chat=ChatService(
-                storage, llm, media=MediaPolicy.from_settings(settings), fetch_file=files
-            ),
+            chat=chat,
             files=files,
             search=MessageSearch(database),
             privacy=PrivacyStore(database, settings),
@@ -111,7 +119,7 @@ class Application:
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
-        return cls(settings, database, storage, llm, bot, dispatcher, ordering)
+        return cls(settings, database, storage, llm, bot, dispatcher, ordering, chat)
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
         """Serve until SIGTERM/SIGINT or `stop()`: webhook mode if WEBHOOK_URL is set."""
@@ -132,6 +140,7 @@ class Application:
                 )
             await self.register_commands()
             self.start_purging()
+            self.start_recovering()
             # A webhook left by an earlier deployment would make getUpdates fail.
             await self.bot.delete_webhook(drop_pending_updates=False)
             await self.dispatcher.start_polling(
@@ -159,6 +168,7 @@ class Application:
             )
             await self.register_commands()
             self.start_purging()
+            self.start_recovering()
             await self.bot.set_webhook(
                 endpoint,
                 secret_token=secret.get_secret_value(),
@@ -192,6 +202,27 @@ class Application:
             store = PrivacyStore(self.database, self.settings)
             self._purging = asyncio.create_task(purge_periodically(store, days))
 
+    def start_recovering(self) -> None:
+        """Answer questions stranded by a crashed instance: now, then every half lease."""
+        if self._recovering is None:
+            self._recovering = asyncio.create_task(self._recover_periodically())
+
+    async def _recover_periodically(self) -> None:
+        interval = self.settings.turn_lease_seconds / 2
+        edit_interval = self.settings.stream_edit_interval_seconds
+
+        def presenter_for(user_id: int) -> TelegramPresenter:
+            # Each question is shown in the chat it came from (a private chat's id is
+            # the user's id, the fallback for a question that has none).
+            return TelegramPresenter(self.bot, user_id, edit_interval=edit_interval)
+
+        while True:
+            try:
+                await self.chat.recover_stranded(presenter_for)
+            except STORAGE_ERRORS as exc:
+                log.warning("stranded-question sweep skipped (%s)", type(exc).__name__)
+            await asyncio.sleep(interval)
+
     async def stop(self) -> None:
         """Stop taking updates; `run` then finishes in-flight turns and returns."""
         self._stopping.set()
@@ -207,6 +238,14 @@ class Application:
         grace = self.settings.shutdown_grace_seconds
         if self.ordering.in_flight and not await self.ordering.wait_idle(grace):
             log.warning("%d updates still running after %.0fs", self.ordering.in_flight, grace)
+        if self._recovering is not None:
+            self._recovering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovering
+            self._recovering = None
+        if not await self.chat.wait_recovered(grace):
+            log.warning("recovered answers still running after %.0fs", grace)
+        await self.chat.close()
         if server is not None:
             await server.cleanup()
         if self._purging is not None:

@@ -12,6 +12,7 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import Message
 
+from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.formatting import (
     TELEGRAM_MESSAGE_LIMIT,
     Chunk,
@@ -21,7 +22,7 @@ from ai_tg_bot.bot.formatting import (
     utf16_length,
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.chat import TurnResult
+from ai_tg_bot.chat import TurnResult, VoiceProblem
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Question
 
@@ -61,6 +62,11 @@ class StreamingReply:
 
     async def __aexit__(self, *_: object) -> None:
         await self._stop_typing()
+
+    async def heard(self, transcript: str) -> None:
+        """Show what was heard in a voice question (before the answer streams)."""
+        for line in split_plain(texts.transcript(transcript)):
+            await self.bot.send_message(self.chat_id, line)
 
     async def feed(self, piece: str) -> None:
         """Add streamed text; show it if the last edit was long enough ago."""
@@ -156,12 +162,22 @@ class StreamingReply:
         if result.reply is not None:
             await self.finish(result.reply)
             return
+        if result.voice_problem is not None:
+            await self.send_notice(voice_notice(result.voice_problem))
+            return
         shown_partly = bool(result.partial.strip())
         if shown_partly:
             await self.finish(result.partial)
         if result.error is not None:
             error = result.error
             await self.send_notice(error.cut_off_message if shown_partly else error.user_message)
+
+
+def voice_notice(problem: VoiceProblem) -> str:
+    """What the user is told when a voice question got no answer."""
+    if problem.kind == "too_large":
+        return texts.voice_too_large(problem.limit_bytes)
+    return texts.NO_SPEECH if problem.kind == "no_speech" else texts.TRANSCRIPTION_FAILED
 
 
 class TelegramPresenter:

@@ -99,10 +99,10 @@ def voice_too_large(limit_bytes: int) -> str:
 
 
 TRANSCRIPTION_FAILED = (
-    "⚠️ I couldn't transcribe your voice message, so nothing was saved. "
-    "Please try again in a moment, or type your message."
+    "⚠️ I couldn't transcribe your voice message. It is saved: send /retry to try again, "
+    "or type your message."
 )
-NO_SPEECH = "🎤 I couldn't hear any words in that voice message, so nothing was saved."
+NO_SPEECH = "🎤 I couldn't hear any words in that voice message."
 
 
 def transcript(text: str) -> str:

@@ -11,7 +11,15 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -23,15 +31,55 @@ from sqlalchemy.ext.asyncio import (
 
 log = logging.getLogger(__name__)
 # What a database that is down or restarting raises, through SQLAlchemy or around it.
+# Catch these, then ask `is_outage` whether waiting could help (a constraint or a bad
+# value is a DBAPIError too, and fails the same way however often it is retried).
 STORAGE_ERRORS: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
     DBAPIError,
     PoolTimeoutError,
     ConnectionError,
     OSError,
     TimeoutError,
 )
+# SQLSTATE classes of a server that is unreachable, restarting or overloaded (08
+# connection, 53 resources, 57 operator intervention, 58 system) and the codes of a
+# conflict that a second attempt resolves (serialization failure, deadlock, lock
+# not available).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "58"})
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+# SQLite's OperationalError covers both "database is locked" and "no such table": only
+# these are about the file's availability rather than the statement.
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o", "readonly database")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database is unavailable for now (worth waiting out).
+
+    Connection failures, a pool with no free connection, a server shutting down or a
+    lock conflict are; a constraint violation, bad data or a wrong statement are not:
+    they are logged and reported once instead of retried.
+    """
+    if isinstance(exc, PoolTimeoutError | ConnectionError | OSError | TimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES or sqlstate in _TRANSIENT_SQLSTATES
+    if isinstance(exc, IntegrityError | DataError | ProgrammingError | NotSupportedError):
+        return False
+    if isinstance(exc, InterfaceError):
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        return not _is_sqlite(exc) or any(marker in text for marker in _SQLITE_TRANSIENT)
+    return False
+
+
+def _is_sqlite(exc: DBAPIError) -> bool:
+    return type(exc.orig).__module__.startswith(("sqlite3", "aiosqlite"))
+
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled connection given back less than this long ago is not pinged again on checkout

@@ -179,4 +179,31 @@ class Message(Base):
         ).ddl_if(dialect="postgresql"),
         # Daily and per-minute quotas count a user's messages by time, deleted ones included.
         Index("ix_messages_user_id_created_at", "user_id", "created_at"),
+        # Questions waiting for an answer (few at any time): the stranded-question sweep.
+        Index(
+            "ix_messages_pending",
+            "user_id",
+            postgresql_where=text("status = 'pending' AND deleted_at IS NULL"),
+            sqlite_where=text("status = 'pending' AND deleted_at IS NULL"),
+        ),
     )
+
+
+class UsageEvent(Base):
+    """Something a user did that costs the operator but is not a message (an export).
+
+    Counted by the per-minute guard beside the user's messages; `finished_at` is NULL
+    while it runs, which keeps a second one from starting (across instances).
+    """
+
+    __tablename__ = "usage_events"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_usage_events_user_id_created_at", "user_id", "created_at"),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ from ai_tg_bot.limits import (
     day_start,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.records import HistoryMessage
+from ai_tg_bot.storage.records import DuplicateMessageError, HistoryMessage, TokenUsage
 
 # Storage runs on bare connections; Accounts shares these helpers from an ORM session.
 Executor = AsyncConnection | AsyncSession
@@ -58,12 +59,56 @@ class StorageBase:
         ).scalar_one_or_none()
         return self.settings.default_max_history_messages if stored is None else int(stored)
 
-    async def _seen(self, session: Executor, chat_id: int | None, message_id: int) -> bool:
-        """Whether this Telegram message is already stored (by any instance)."""
-        found = await session.execute(
-            statements.SEEN, {"chat_id": chat_id, "message_id": message_id}
+    async def _refuse_seen(self, session: Executor, chat_id: int | None, message_id: int) -> None:
+        """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""
+        found = (
+            await session.execute(statements.SEEN, {"chat_id": chat_id, "message_id": message_id})
+        ).first()
+        if found is not None:
+            pending = int(found.seq) if found.waiting else None
+            raise DuplicateMessageError(f"{chat_id}/{message_id}", pending_seq=pending)
+
+    async def _insert_message(
+        self,
+        session: Executor,
+        *,
+        user_id: int,
+        seq: int,
+        role: str,
+        content: str,
+        created_at: datetime,
+        status: str | None = None,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+        kind: str | None = None,
+        attachments: Any = None,
+        usage: TokenUsage | None = None,
+        deleted_at: datetime | None = None,
+        deleted_reason: str | None = None,
+    ) -> None:
+        """One message row (statements.INSERT_MESSAGE: every column a parameter)."""
+        await session.execute(
+            statements.INSERT_MESSAGE,
+            {
+                "id": uuid.uuid4(),
+                "user_id": user_id,
+                "seq": seq,
+                "role": role,
+                "content": content,
+                "content_length": len(content),
+                "created_at": created_at,
+                "status": status,
+                "telegram_chat_id": telegram_chat_id,
+                "telegram_message_id": telegram_message_id,
+                "kind": kind,
+                "attachments": list(attachments) if attachments else None,
+                "model": usage.model if usage else None,
+                "prompt_tokens": usage.prompt_tokens if usage else None,
+                "completion_tokens": usage.completion_tokens if usage else None,
+                "deleted_at": deleted_at,
+                "deleted_reason": deleted_reason,
+            },
         )
-        return found.first() is not None
 
     async def _check_quotas(
         self, session: Executor, user_id: int, daily_limit: int, now: datetime

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import func, select, update
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
@@ -20,7 +18,6 @@ from ai_tg_bot.storage.records import (
     Attachment,
     Context,
     DialogInfo,
-    DuplicateMessageError,
     HistoryMessage,
     StoredMessage,
     TokenUsage,
@@ -60,6 +57,7 @@ class Storage(TurnsMixin, StorageBase):
         over a limit QuotaExceededError is raised and nothing is stored. `pending` queues
         a user message for an answer (see TurnsMixin). A Telegram message stored before
         (a redelivered update) raises DuplicateMessageError and stores nothing.
+        A voice message is stored before its transcript exists (`content` empty).
         `kind` ("photo", "voice"; None: text) and `attachments` describe media: content
         is then the caption (may be empty) or the transcript, and counts alone.
         """
@@ -69,33 +67,23 @@ class Storage(TurnsMixin, StorageBase):
         async with self.database.connection() as session:
             seq, history_limit, daily_limit = await self._next_seq(session, user_id)
             now = utc_now()
-            if telegram_message_id is not None and await self._seen(
-                session, telegram_chat_id, telegram_message_id
-            ):
-                raise DuplicateMessageError(f"{telegram_chat_id}/{telegram_message_id}")
+            if telegram_message_id is not None:
+                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             if enforce_quotas:
                 await self._check_quotas(session, user_id, daily_limit, now)
-            await session.execute(
-                statements.INSERT_MESSAGE,
-                {
-                    "id": uuid.uuid4(),
-                    "user_id": user_id,
-                    "seq": seq,
-                    "role": role,
-                    "content": content,
-                    "content_length": len(content),
-                    "created_at": now,
-                    "status": ("pending" if pending else "answered") if role == "user" else None,
-                    "telegram_chat_id": telegram_chat_id,
-                    "telegram_message_id": telegram_message_id,
-                    "kind": kind,
-                    "attachments": attachments or None,
-                    "model": usage.model if usage else None,
-                    "prompt_tokens": usage.prompt_tokens if usage else None,
-                    "completion_tokens": usage.completion_tokens if usage else None,
-                    "deleted_at": None,
-                    "deleted_reason": None,
-                },
+            await self._insert_message(
+                session,
+                user_id=user_id,
+                seq=seq,
+                role=role,
+                content=content,
+                created_at=now,
+                status=("pending" if pending else "answered") if role == "user" else None,
+                telegram_chat_id=telegram_chat_id,
+                telegram_message_id=telegram_message_id,
+                kind=kind,
+                attachments=attachments,
+                usage=usage,
             )
             trimmed = await self._trim(session, user_id, history_limit)
             # Taking the turn lease and reading what to answer first here saves the turn

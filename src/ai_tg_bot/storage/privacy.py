@@ -9,20 +9,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
-from ai_tg_bot.db.models import Message, User, UserSettings
+from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.limits import resolve_prompt
+from ai_tg_bot.limits import QuotaExceededError, resolve_prompt
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.base import StorageBase, as_utc
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
 EXPORT_FETCH_ROWS = 500
 # Rows hard-deleted per purge transaction: short transactions, short row locks.
 PURGE_BATCH_ROWS = 5000
+# An export still marked running after this long was left by a crashed process.
+EXPORT_STALE_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,70 @@ def exportable(user_id: int) -> Any:
     )
 
 
+class ExportBusyError(Exception):
+    """The user's previous export is still being made; one runs at a time."""
+
+
 class PrivacyStore(StorageBase):
     """Export, forget and purge: each one transaction (purge: one per batch)."""
+
+    @asynccontextmanager
+    async def export_slot(self, user_id: int) -> AsyncIterator[None]:
+        """Hold the user's one export slot for the block (the whole export and upload).
+
+        Under the user's lock: ExportBusyError while another export of theirs runs (on
+        any instance; one left unfinished by a crash frees itself after
+        EXPORT_STALE_AFTER), and QuotaExceededError("rate") when their messages and
+        exports of the last minute reach RATE_LIMIT_PER_MINUTE.
+        """
+        event_id = await self._begin_export(user_id)
+        try:
+            yield
+        finally:
+            async with self.database.connection() as session:
+                await session.execute(
+                    update(UsageEvent)
+                    .where(UsageEvent.id == event_id)
+                    .values(finished_at=utc_now())
+                )
+
+    async def _begin_export(self, user_id: int) -> int:
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            now = utc_now()
+            mine = (UsageEvent.user_id == user_id) & (UsageEvent.kind == "export")
+            running = await session.execute(
+                select(UsageEvent.id).where(
+                    mine,
+                    UsageEvent.finished_at.is_(None),
+                    UsageEvent.created_at > now - EXPORT_STALE_AFTER,
+                )
+            )
+            if running.first() is not None:
+                raise ExportBusyError(f"an export of user {user_id} is running")
+            per_minute = self.settings.rate_limit_per_minute
+            minute_ago = now - timedelta(minutes=1)
+            if per_minute:
+                recent = union_all(
+                    select(Message.created_at).where(
+                        Message.user_id == user_id,
+                        Message.role == "user",
+                        Message.created_at >= minute_ago,
+                    ),
+                    select(UsageEvent.created_at).where(mine, UsageEvent.created_at >= minute_ago),
+                ).subquery()
+                count, oldest = (
+                    await session.execute(select(func.count(), func.min(recent.c.created_at)))
+                ).one()
+                if count >= per_minute:
+                    start = as_utc(oldest) or now
+                    raise QuotaExceededError("rate", per_minute, start + timedelta(minutes=1))
+            inserted = await session.execute(
+                insert(UsageEvent)
+                .values(user_id=user_id, kind="export", created_at=now)
+                .returning(UsageEvent.id)
+            )
+            return int(inserted.scalar_one())
 
     @asynccontextmanager
     async def export_history(self, user_id: int) -> AsyncIterator[HistoryExport]:
@@ -114,6 +178,7 @@ class PrivacyStore(StorageBase):
             await connection.execute(statements.LOCK_USER, {"b_user_id": user_id})
             deleted = await connection.execute(delete(Message).where(Message.user_id == user_id))
             await connection.execute(delete(UserSettings).where(UserSettings.user_id == user_id))
+            await connection.execute(delete(UsageEvent).where(UsageEvent.user_id == user_id))
             await connection.execute(delete(User).where(User.id == user_id))
         return deleted.rowcount
 

@@ -72,11 +72,23 @@ def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """A user message waiting for (or being given) an answer."""
+    """A user message waiting for (or being given) an answer.
+
+    A voice question is stored before it is transcribed (so a user over a limit costs
+    nothing and a crash loses nothing): its `content` stays empty until the turn that
+    answers it has the transcript.
+    """
 
     seq: int
     content: str
     telegram_chat_id: int | None
+    kind: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def needs_transcript(self) -> bool:
+        """A voice message not transcribed yet."""
+        return self.kind == "voice" and not self.content
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +109,12 @@ class StoredMessage:
 
 
 class DuplicateMessageError(Exception):
-    """This Telegram message was stored before (a redelivered update); nothing was stored."""
+    """This Telegram message was stored before (a redelivered update); nothing was stored.
+
+    `pending_seq` is the stored question's slot while it still waits for its answer
+    (a crash between storing and answering): the redelivery resumes it.
+    """
+
+    def __init__(self, what: str, pending_seq: int | None = None) -> None:
+        super().__init__(what)
+        self.pending_seq = pending_seq

@@ -55,7 +55,11 @@ TOKENS = func.coalesce(messages.c.prompt_tokens, 0) + func.coalesce(messages.c.c
 # Every column given as a parameter: one compiled INSERT serves every message.
 INSERT_MESSAGE = insert(messages)
 
-SEEN = select(messages.c.id).where(
+# A stored Telegram message: its slot, and whether it still waits for an answer.
+SEEN = select(
+    messages.c.seq,
+    and_(messages.c.status == "pending", messages.c.deleted_at.is_(None)).label("waiting"),
+).where(
     messages.c.telegram_chat_id == bindparam("chat_id"),
     messages.c.telegram_message_id == bindparam("message_id"),
 )
@@ -119,14 +123,45 @@ TAKE_LEASE = (
 # The user's row lock for this transaction (SQLite: BEGIN IMMEDIATE already holds one).
 LOCK_USER = select(users.c.id).where(users.c.id == _user).with_for_update()
 
+# The heartbeat: extend the leases this process holds (each only while still its own).
+RENEW_LEASES = (
+    update(users)
+    .where(
+        users.c.id.in_(bindparam("b_user_ids", expanding=True)),
+        users.c.turn_lease_owner.in_(bindparam("b_owners", expanding=True)),
+    )
+    .values(turn_lease_until=bindparam("b_until"))
+)
+
+# Users with a question waiting under no live lease: its answerer died (or never began).
+STRANDED = (
+    select(messages.c.user_id)
+    .join(users, users.c.id == messages.c.user_id)
+    .where(
+        messages.c.status == "pending",
+        messages.c.deleted_at.is_(None),
+        or_(users.c.turn_lease_until.is_(None), users.c.turn_lease_until < bindparam("b_now")),
+    )
+    .group_by(messages.c.user_id)
+    .order_by(func.min(messages.c.created_at))
+    .limit(bindparam("b_limit"))
+)
+
 RELEASE_LEASE = (
     update(users)
     .where(users.c.id == _user, users.c.turn_lease_owner == bindparam("b_owner"))
     .values(turn_lease_owner=None, turn_lease_until=None)
 )
 
+QUESTION_COLUMNS = (
+    messages.c.seq,
+    messages.c.content,
+    messages.c.telegram_chat_id,
+    messages.c.kind,
+    messages.c.attachments,
+)
 OLDEST_PENDING = (
-    select(messages.c.seq, messages.c.content, messages.c.telegram_chat_id)
+    select(*QUESTION_COLUMNS)
     .where(_active, messages.c.status == "pending")
     .order_by(messages.c.seq)
     .limit(1)

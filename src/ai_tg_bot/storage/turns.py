@@ -10,10 +10,12 @@ lease simply runs out.
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
@@ -131,21 +133,16 @@ class TurnsMixin(StorageBase):
         )
         now = utc_now()
         still_active = answered.first() is not None
-        await session.execute(
-            insert(Message).values(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                seq=question.seq + 1,
-                role="assistant",
-                content=content,
-                content_length=len(content),
-                created_at=now,
-                deleted_at=None if still_active else now,
-                deleted_reason=None if still_active else "reset",
-                model=usage.model if usage else None,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-            )
+        await self._insert_message(
+            session,
+            user_id=user_id,
+            seq=question.seq + 1,
+            role="assistant",
+            content=content,
+            created_at=now,
+            usage=usage,
+            deleted_at=None if still_active else now,
+            deleted_reason=None if still_active else "reset",
         )
         await self._trim(session, user_id, await self._history_limit(session, user_id))
         return content
@@ -157,16 +154,30 @@ class TurnsMixin(StorageBase):
             .values(status="failed")
         )
 
-    async def prepare_retry(self, user_id: int) -> Question | None:
-        """Soft-delete the answer to the last active question and queue it again.
+    async def prepare_retry(
+        self,
+        user_id: int,
+        *,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+    ) -> Question | None:
+        """Ask the last active question again: it counts as a new message.
 
-        None when there is no user message to answer again.
+        Under the user's lock: the daily and per-minute limits are checked
+        (QuotaExceededError over one; nothing changes), the last question and its
+        answer are soft-deleted ("retry"), and a copy of the question is queued in a new
+        slot, so the retry is counted like any message. The /retry command's own
+        Telegram ids go on the copy: a redelivered /retry raises DuplicateMessageError
+        (resumed if still pending) instead of asking twice. None when there is no
+        question to ask again.
         """
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
+            seq, history_limit, daily_limit = await self._next_seq(session, user_id)
+            if telegram_message_id is not None:
+                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             last = (
                 await session.execute(
-                    select(Message.seq, Message.content, Message.telegram_chat_id)
+                    select(*statements.QUESTION_COLUMNS)
                     .where(active(user_id), Message.role == "user")
                     .order_by(Message.seq.desc())
                     .limit(1)
@@ -174,15 +185,69 @@ class TurnsMixin(StorageBase):
             ).first()
             if last is None:
                 return None
+            now = utc_now()
+            await self._check_quotas(session, user_id, daily_limit, now)
             await self._soft_delete(
-                session, "retry", Message.user_id == user_id, Message.seq > last.seq
+                session, "retry", Message.user_id == user_id, Message.seq >= last.seq
             )
+            await self._insert_message(
+                session,
+                user_id=user_id,
+                seq=seq,
+                role="user",
+                content=last.content,
+                created_at=now,
+                status="pending",
+                telegram_chat_id=telegram_chat_id or last.telegram_chat_id,
+                telegram_message_id=telegram_message_id,
+                kind=last.kind,
+                attachments=last.attachments,
+            )
+            await self._trim(session, user_id, history_limit)
+            return question_of((seq, *last[1:]))
+
+    async def renew_turns(self, held: dict[int, str], ttl_seconds: float) -> int:
+        """Extend the turn leases in `held` (user id -> owner) still held by their owner.
+
+        The heartbeat of a process answering: its leases stay short (a crashed holder's
+        lapses within seconds) but never lapse under a live one. Returns how many.
+        """
+        if not held:
+            return 0
+        until = utc_now() + timedelta(seconds=ttl_seconds)
+        parameters = {"b_user_ids": list(held), "b_owners": list(held.values()), "b_until": until}
+        async with self.database.connection() as session:
+            result = await session.execute(statements.RENEW_LEASES, parameters)
+        return int(result.rowcount)
+
+    async def stranded_users(self, limit: int = 100) -> list[int]:
+        """Users whose pending questions sit under a lapsed (or no) lease, longest first."""
+        parameters = {"b_now": utc_now(), "b_limit": limit}
+        async with self.database.connection(read_only=True) as session:
+            return [int(row[0]) for row in await session.execute(statements.STRANDED, parameters)]
+
+    async def set_transcript(self, user_id: int, question: Question, transcript: str) -> Question:
+        """Store a voice question's transcript as its content (what search and export see)."""
+        content = clean_text(transcript)
+        async with self.database.connection() as session:
             await session.execute(
                 update(Message)
-                .where(active(user_id), Message.seq == last.seq)
-                .values(status="pending")
+                .where(active(user_id), Message.seq == question.seq, Message.role == "user")
+                .values(content=content, content_length=len(content))
             )
-            return Question(int(last.seq), str(last.content), last.telegram_chat_id)
+        return replace(question, content=content)
+
+    async def drop_unheard(self, user_id: int, question: Question) -> None:
+        """A voice question with no speech in it: out of the history (still counted).
+
+        Cleared as if the user had reset that one message: there is nothing in it to keep.
+        """
+        async with self.database.connection() as session:
+            await session.execute(
+                update(Message)
+                .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
+                .values(status="failed", deleted_at=utc_now(), deleted_reason="reset")
+            )
 
 
 async def take_lease(session: Executor, user_id: int, owner: str, ttl_seconds: float) -> bool:
@@ -201,4 +266,10 @@ async def release_lease(session: Executor, user_id: int, owner: str) -> None:
 async def oldest_pending(session: Executor, user_id: int) -> Question | None:
     """The user's oldest active question still waiting for an answer."""
     row = (await session.execute(statements.OLDEST_PENDING, {"b_user_id": user_id})).first()
-    return None if row is None else Question(int(row[0]), str(row[1]), row[2])
+    return None if row is None else question_of(row)
+
+
+def question_of(row: Sequence[Any]) -> Question:
+    """A Question from a row of statements.QUESTION_COLUMNS."""
+    seq, content, chat_id, kind, attachments = row
+    return Question(int(seq), str(content), chat_id, kind, tuple(attachments or ()))

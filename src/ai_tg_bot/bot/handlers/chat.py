@@ -62,8 +62,9 @@ async def turn(
     except QuotaExceededError as exc:
         await message.answer(exc.user_message(utc_now()))
     except DuplicateMessageError:
-        # Telegram sent this update again (slow answer, a restart, another instance):
-        # it is already stored and being answered; answering twice would double it.
+        # Telegram sent this update again (slow answer, a restart, another instance)
+        # and it was answered already: answering twice would double it. (One still
+        # pending is resumed by ChatService instead.)
         log.info("duplicate update ignored: user_id=%s message_id=%s", user_id, message.message_id)
 
 

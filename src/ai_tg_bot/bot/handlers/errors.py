@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.db.database import STORAGE_ERRORS
+from ai_tg_bot.db.database import STORAGE_ERRORS, is_outage
 
 log = logging.getLogger(__name__)
 # During an outage Telegram redelivers every failed webhook update; one line a minute
@@ -33,7 +33,9 @@ class ErrorReporter:
         update = event.update
         message = update.message
         user_id = message.from_user.id if message and message.from_user else None
-        storage_down = isinstance(event.exception, STORAGE_ERRORS)
+        # Only an outage is worth Telegram's redelivery; an error that would recur (a
+        # constraint, bad data) is reported once and the update acknowledged.
+        storage_down = isinstance(event.exception, STORAGE_ERRORS) and is_outage(event.exception)
         log.error(
             "update %s of user %s failed: %s",
             update.update_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
@@ -10,6 +12,8 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import Storage
 
 
@@ -24,11 +28,30 @@ async def reset(message: Message, user_id: int, store: Storage) -> None:
 
 
 async def retry(
-    message: Message, user_id: int, bot: Bot, chat: ChatService, settings: Settings
+    message: Message,
+    user_id: int,
+    bot: Bot,
+    chat: ChatService,
+    settings: Settings,
+    on_stored: Callable[[], None] | None = None,
 ) -> None:
-    """Answer the last user message again; its previous answer is dropped."""
+    """Answer the last user message again; its previous answer is dropped.
+
+    Counted like a message against the daily and per-minute limits.
+    """
     presenter = TelegramPresenter.for_message(bot, message, settings)
-    if not await chat.retry(user_id, presenter):
+    try:
+        retried = await chat.retry(
+            user_id,
+            presenter,
+            telegram_chat_id=message.chat.id,
+            telegram_message_id=message.message_id,
+            on_stored=on_stored,
+        )
+    except QuotaExceededError as exc:
+        await message.answer(exc.user_message(utc_now()))
+        return
+    if not retried:
         await message.answer(texts.NOTHING_TO_RETRY)
 
 

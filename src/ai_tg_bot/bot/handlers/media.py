@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatAction
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message, PhotoSize, Voice
 
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.formatting import split_plain
 from ai_tg_bot.bot.handlers.chat import turn
-from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
-from ai_tg_bot.llm import LLMError
 from ai_tg_bot.media import (
-    FileFetcher,
-    FileTooLargeError,
-    MediaError,
     image_attachment,
-    transcribe_voice,
     voice_attachment,
 )
 
@@ -79,41 +69,24 @@ async def voice_turn(
     voice: Voice,
     bot: Bot,
     chat: ChatService,
-    files: FileFetcher,
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
 ) -> None:
-    """A voice message: transcribed, the transcript shown, then one turn with it."""
+    """A voice message: stored and counted first, then transcribed and answered.
+
+    Nothing is downloaded or transcribed before the question is stored under the
+    user's limits: a user over a limit costs nothing. The turn that answers it fetches
+    the audio, shows the transcript, and answers that (ChatService).
+    """
     limit = settings.max_voice_bytes
     if voice.file_size is not None and voice.file_size > limit:
         await message.answer(texts.voice_too_large(limit))
         return
-    with best_effort(), contextlib.suppress(TelegramAPIError):
-        await bot.send_chat_action(message.chat.id, ChatAction.TYPING)
-    try:
-        transcript = await transcribe_voice(
-            files, chat.llm, voice.file_id, max_bytes=limit, mime=voice.mime_type
-        )
-    except FileTooLargeError:
-        await message.answer(texts.voice_too_large(limit))
-        return
-    except (MediaError, LLMError) as exc:
-        # Nothing is stored: there is no text to store, and the user can simply resend.
-        log.warning("voice of user_id=%s not transcribed: %s", user_id, exc)
-        await message.answer(texts.TRANSCRIPTION_FAILED)
-        return
-    if not transcript:
-        await message.answer(texts.NO_SPEECH)
-        return
-    # Shown before it is stored: a redelivered update (rare) would show it twice, but
-    # the user sees what was heard before the answer that is based on it.
-    for line in split_plain(texts.transcript(transcript)):
-        await message.answer(line)
     attachment = voice_attachment(
         voice.file_id, voice.file_unique_id, voice.file_size, voice.duration, voice.mime_type
     )
     await turn(
-        message, user_id, transcript, bot, chat, settings, on_stored,
+        message, user_id, "", bot, chat, settings, on_stored,
         kind="voice", attachments=[attachment],
     )  # fmt: skip
 
