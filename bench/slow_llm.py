@@ -51,6 +51,9 @@ class _View:
     def __init__(self, outcomes: list[bool]) -> None:
         self.outcomes = outcomes
 
+    async def heard(self, transcript: str) -> None:
+        """Nothing to show."""
+
     async def feed(self, piece: str) -> None:
         return None
 

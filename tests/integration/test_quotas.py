@@ -102,6 +102,9 @@ class RecordingView:
     async def __aexit__(self, *_: object) -> None:
         self.sink.append(self.text)
 
+    async def heard(self, transcript: str) -> None:
+        self.sink.append(f"heard: {transcript}")
+
     async def feed(self, piece: str) -> None:
         self.text += piece
 
