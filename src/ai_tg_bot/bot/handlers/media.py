@@ -99,7 +99,7 @@ async def voice_turn(
         return
     except (MediaError, LLMError) as exc:
         # Nothing is stored: there is no text to store, and the user can simply resend.
-        log.warning("voice of user_id=%s not transcribed: %s", user_id, exc)
+        log.warning("voice of user_id=%s not transcribed: %s: %s", user_id, type(exc).__name__, exc)
         await message.answer(texts.TRANSCRIPTION_FAILED)
         return
     if not transcript:
