@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ai_tg_bot.config import Settings, SettingsError, load_settings
+from ai_tg_bot.redaction import install_redaction, redact
 
 log = logging.getLogger("ai_tg_bot")
 EXIT_CONFIG_ERROR = 2
@@ -51,10 +52,12 @@ async def serve(settings: Settings) -> None:
 
 def main() -> int:
     """Start the bot; exit 2 on configuration errors, 0 after a clean stop."""
+    install_redaction()  # before anything can log: the rules that need no settings
     try:
         settings = load_settings()
     except SettingsError as exc:
         return fail(str(exc))
+    install_redaction(settings)  # now the configured secrets too
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -69,7 +72,7 @@ def main() -> int:
         try:
             migrate(settings)
         except Exception as exc:  # the database is unreachable or the schema is broken
-            return fail(f"could not apply migrations to DATABASE_URL: {exc}")
+            return fail(redact(f"could not apply migrations to DATABASE_URL: {exc}"))
     log.info(
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )

@@ -380,8 +380,10 @@ class ChatService:
         except FileTooLargeError:
             result.voice_problem = VoiceProblem("too_large", limit)
         except (MediaError, LLMError) as exc:
-            # The type only: a download error's text holds the file URL, with the token.
-            log.warning("voice of user_id=%s not transcribed: %s", user_id, type(exc).__name__)
+            # Download errors carry no URL (bot/files.py), and the redactor masks any left.
+            log.warning(
+                "voice of user_id=%s not transcribed: %s: %s", user_id, type(exc).__name__, exc
+            )
             result.voice_problem = VoiceProblem("failed", limit)
         else:
             if not transcript:

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1, le=100_000)
 
     log_level: str = "INFO"
+    # The HTTP clients' one INFO line per request (URL included, redacted); off: WARNING.
+    log_http_requests: bool = False
 
     @field_validator("allowed_user_ids", "admin_user_ids", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 from openai import AsyncOpenAI
@@ -82,9 +83,11 @@ class LLMClient:
         self.timeout_seconds = settings.llm_timeout_seconds
         self.transcription_model = settings.transcription_model
         api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY
+        base_url, query = _split_query(settings.openai_base_url)
         self._client = client or AsyncOpenAI(
             api_key=api_key,
-            base_url=settings.openai_base_url,
+            base_url=base_url,
+            default_query=query,
             # The per-read timeout; the whole answer is bounded by `timeout_seconds` below.
             timeout=min(settings.llm_timeout_seconds, 60.0),
             max_retries=settings.llm_max_retries,
@@ -148,6 +151,19 @@ class LLMClient:
     async def close(self) -> None:
         """Close the HTTP client."""
         await self._client.close()
+
+
+def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """A base URL without its query, and the query (a gateway's `?api_key=`) apart.
+
+    openai appends each endpoint's path after the whole base URL, query included
+    (`/v1?k=v` + `chat/completions` would become `/v1/?k=vchat/completions`).
+    """
+    if url is None or "?" not in url:
+        return url, None
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit(parts._replace(query="", fragment="")), query or None
 
 
 async def _bounded(stream: Any, deadline: float) -> AsyncIterator[Any]:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from ai_tg_bot.config import Settings, SettingsError, load_settings
 from ai_tg_bot.db.database import Database
+from ai_tg_bot.redaction import install_redaction, redact
 from ai_tg_bot.storage.privacy import PrivacyStore
 
 log = logging.getLogger("ai_tg_bot.purge")  # also when run as __main__
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ai_tg_bot.purge", description=__doc__)
     parser.add_argument("--days", type=int, help="override RETENTION_DAYS (at least 1)")
     args = parser.parse_args(argv)
+    install_redaction()
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"ai-tg-bot: {exc}", file=sys.stderr)
         return 2
+    install_redaction(settings)
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(run(settings, days))
     except Exception as exc:  # unreachable database, schema not migrated, ...
-        reason = str(exc).splitlines()[0] if str(exc) else ""
+        reason = redact(str(exc).splitlines()[0]) if str(exc) else ""
         print(f"ai-tg-bot: purge failed: {type(exc).__name__}: {reason}", file=sys.stderr)
         return 1
     return 0

@@ -94,11 +94,18 @@ class FakeLLM:
         chunk_delay: float = 0.0,
         models: tuple[str, ...] = ("fake-model", "gpt-4o-mini"),
         api_key: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        required_query: dict[str, str] | None = None,
     ) -> None:
         self.chunk_size = chunk_size
         self.chunk_delay = chunk_delay
         self.models = models
         self.api_key = api_key  # when set, other keys get 401 like the real service
+        # Behind a reverse proxy with Basic auth: the client sends a base URL's user:pass
+        # as `Authorization: Basic ...` instead of the Bearer key; only these pass.
+        self.basic_auth = basic_auth
+        # A gateway's credentials in the query (`/v1?api_key=...`): required on every call.
+        self.required_query = required_query
         self.base_url = ""
         self.requests: list[Json] = []
         self.responder: Callable[[Json], str] = echo_responder
@@ -214,6 +221,19 @@ class FakeLLM:
         return self.requests
 
     # ---- HTTP handlers ------------------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        """The credentials check of the service (or of the proxy in front of it)."""
+        for name, value in (self.required_query or {}).items():
+            if request.query.get(name) != value:
+                return False
+        auth = request.headers.get("Authorization", "")
+        if self.basic_auth is not None:
+            pair = ":".join(self.basic_auth).encode()
+            return auth == f"Basic {base64.b64encode(pair).decode()}"
+        return auth.startswith("Bearer ") and (
+            self.api_key is None or auth == f"Bearer {self.api_key}"
+        )
+
     def _content_problem(self, body: Json) -> str | None:
         """What the real API would refuse in the messages' content parts, if anything."""
         for message in body["messages"]:
@@ -242,7 +262,7 @@ class FakeLLM:
 
     async def _transcriptions(self, request: web.Request) -> web.Response:
         """Speech to text, multipart like OpenAI's: a ``file`` and a ``model`` field."""
-        if not request.headers.get("Authorization", "").startswith("Bearer "):
+        if not self._authorized(request):
             return openai_error(401)
         if request.content_type != "multipart/form-data":
             return openai_error(400, "Expected a multipart/form-data request.")
@@ -285,10 +305,7 @@ class FakeLLM:
         return False
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or (
-            self.api_key is not None and auth != f"Bearer {self.api_key}"
-        ):
+        if not self._authorized(request):
             return openai_error(401)
         try:
             body = await request.json()

@@ -285,6 +285,8 @@ class FakeTelegram:
         self.documents: list[SentDocument] = []
         self.files: dict[str, HostedFile] = {}  # by file_id
         self.downloads: list[str] = []  # file paths served by /file/bot<token>/<path>
+        self.failed_downloads: list[str] = []  # file paths refused by an injected fault
+        self._download_faults: list[TelegramError] = []
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: dict[str, Json] = {}  # answerCallbackQuery params by query id
         self._next_callback_id = 1
@@ -366,6 +368,9 @@ class FakeTelegram:
         hosted = next((f for f in self.files.values() if f.file_path == path), None)
         if hosted is None or request.method != "GET":
             return TelegramError(404, "Not Found").response()
+        if self._download_faults:  # only a real file's download is failed on purpose
+            self.failed_downloads.append(path)
+            return self._download_faults.pop(0).response()
         self.downloads.append(path)
         return web.Response(body=hosted.data, content_type="application/octet-stream")
 
@@ -730,6 +735,11 @@ class FakeTelegram:
             description = _DEFAULT_FAULTS.get(status, HTTPStatus(status).phrase)
         error = TelegramError(status, description, retry_after if status == 429 else None)
         self._faults[method.lower()].extend([error] * times)
+
+    def fail_next_download(self, status: int = 500, *, times: int = 1) -> None:
+        """Make the file server refuse the next ``times`` downloads of hosted files."""
+        description = _DEFAULT_FAULTS.get(status, HTTPStatus(status).phrase)
+        self._download_faults.extend([TelegramError(status, description)] * times)
 
     def updates_pending(self) -> int:
         """Updates queued and not yet confirmed by a getUpdates offset."""

@@ -33,6 +33,7 @@ from ai_tg_bot.db.database import STORAGE_ERRORS, Database
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.purge import purge_periodically
+from ai_tg_bot.redaction import install_redaction
 from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
@@ -78,6 +79,7 @@ class Application:
     @classmethod
     def create(cls, settings: Settings) -> Application:
         """Build every component from Settings (nothing connects yet)."""
+        install_redaction(settings)  # also when embedded or tested: no secret in a log
         database = Database(
             settings.database_url,
             echo=settings.db_echo,

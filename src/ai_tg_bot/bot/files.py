@@ -56,6 +56,9 @@ class TelegramFiles:
         sink = _CappedBuffer(max_bytes)
         try:
             await self.bot.download_file(file.file_path, sink, timeout=self.timeout_seconds)
+        except aiohttp.ClientResponseError as exc:
+            # Its text holds the request URL, and with it the token: /file/bot<token>/...
+            raise MediaError(f"download: {type(exc).__name__} status={exc.status}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise MediaError(f"download: {type(exc).__name__}: {exc}") from exc
+            raise MediaError(f"download: {type(exc).__name__}") from exc
         return sink.getvalue()
