@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.storage.search import MessageSearch, SearchPage, search_words
 
 PAGE_SIZE = 5
@@ -41,17 +42,20 @@ def pager(page: SearchPage, number: int) -> InlineKeyboardMarkup | None:
 
 
 async def search(
-    message: Message, user_id: int, command: CommandObject, search: MessageSearch
+    message: Message, user_id: int, command: CommandObject, search: MessageSearch, bot: Bot
 ) -> None:
-    """`/search <words>`: the first page of the user's matching messages."""
+    """`/search <words>`: the first page of the user's matching messages, privately."""
     # Only the words count; shown in the header, they are read back when paging.
     query = " ".join(search_words(command.args or ""))
-    try:
-        page = await search.search(user_id, query, limit=PAGE_SIZE)
-    except ValueError:
+    if not query:
         await message.answer(USAGE)
         return
-    await message.answer(render_page(query, page, 1), reply_markup=pager(page, 1))
+    page = await search.search(user_id, query, limit=PAGE_SIZE)
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(render_page(query, page, 1), reply_markup=pager(page, 1))
+
+    await answer_privately(message, user_id, bot, deliver)
 
 
 async def turn_page(callback: CallbackQuery, user_id: int, search: MessageSearch) -> None:
