@@ -149,3 +149,9 @@ def open_private_chat(link: str) -> str:
         "🔒 That answer is private, and I can't write to you privately yet. "
         f"Open {link}, press Start, then send the command again."
     )
+
+
+# Inline buttons
+BUTTON_NOT_YOURS = "Only the person who asked can use these buttons."
+BUTTON_EXPIRED = "This button has expired."
+SEARCH_EXPIRED = "This search has expired; run /search again."
