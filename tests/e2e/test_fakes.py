@@ -14,6 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramForbiddenError,
     TelegramRetryAfter,
     TelegramServerError,
 )
@@ -57,6 +58,7 @@ async def test_get_me_and_send_message(tg: FakeTelegram, bot: Bot) -> None:
     assert (me.id, me.username, me.is_bot) == (123456, "test_bot", True)  # id from the token
     assert me.id == bot.id
 
+    tg.start_private_chat(100)
     first = await bot.send_message(100, "hello")
     bold = [MessageEntity(type="bold", offset=0, length=2)]
     second = await bot.send_message(100, "😀 world  ", entities=bold)
@@ -69,6 +71,7 @@ async def test_get_me_and_send_message(tg: FakeTelegram, bot: Bot) -> None:
 
 
 async def test_send_message_is_validated_like_telegram(tg: FakeTelegram, bot: Bot) -> None:
+    tg.start_private_chat(1)
     with pytest.raises(TelegramBadRequest, match="message is too long"):
         await bot.send_message(1, "😀" * 2049)  # 2049 characters, 4098 UTF-16 units
     await bot.send_message(1, "😀" * 2048)
@@ -88,6 +91,7 @@ async def test_send_message_is_validated_like_telegram(tg: FakeTelegram, bot: Bo
 
 
 async def test_injected_failures_take_no_effect(tg: FakeTelegram, bot: Bot) -> None:
+    tg.start_private_chat(5)
     tg.fail_next("sendMessage", retry_after=3)
     with pytest.raises(TelegramRetryAfter) as caught:
         await bot.send_message(5, "x")
@@ -102,6 +106,7 @@ async def test_injected_failures_take_no_effect(tg: FakeTelegram, bot: Bot) -> N
 
 
 async def test_edit_message_text(tg: FakeTelegram, bot: Bot) -> None:
+    tg.start_private_chat(9)
     sent = await bot.send_message(9, "draft")
     edited = await bot.edit_message_text("draft, longer", chat_id=9, message_id=sent.message_id)
     assert isinstance(edited, Message)
@@ -118,6 +123,7 @@ async def test_edit_message_text(tg: FakeTelegram, bot: Bot) -> None:
 
 
 async def test_chat_action_commands_and_document(tg: FakeTelegram, bot: Bot) -> None:
+    tg.start_private_chat(3)
     assert await bot.send_chat_action(3, "typing")
     assert tg.chat_actions == [(3, "typing")]
     assert await bot.delete_webhook(drop_pending_updates=True)
@@ -129,6 +135,49 @@ async def test_chat_action_commands_and_document(tg: FakeTelegram, bot: Bot) -> 
     assert message.document.file_name == "notes.md"
     assert (tg.documents[0].filename, tg.documents[0].data) == ("notes.md", b"# notes\n")
     assert tg.documents[0].caption == "your export"
+
+
+async def test_a_private_chat_exists_only_once_the_user_started_it(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    group = -100_321
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(11, "who are you?")  # a user the bot has never seen
+    tg.push_update({"message": tg.make_message(11, "hi all", chat_id=group, chat_type="group")})
+    for attempt in (
+        bot.send_message(11, "psst"),
+        bot.send_document(11, BufferedInputFile(b"x", filename="x.txt")),
+        bot.send_chat_action(11, "typing"),
+    ):
+        with pytest.raises(TelegramForbiddenError, match="can't initiate conversation"):
+            await attempt
+    await bot.send_message(group, "the group is fine")
+    tg.push_text(11, "/start")  # a private message starts the chat
+    await bot.send_message(11, "hello")
+    tg.blocked_by.add(11)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(11, "still there?")
+    assert tg.texts(11) == ["hello"]
+    assert tg.texts(group) == ["the group is fine"]
+    assert tg.documents == []
+
+
+async def test_a_group_button_can_be_pressed_by_anyone_in_the_group(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    group = -100_321
+    tg.push_update({"message": tg.make_message(11, "hi", chat_id=group, chat_type="supergroup")})
+    keyboard = {"inline_keyboard": [[{"text": "Next", "callback_data": "page:2"}]]}
+    earlier = tg.add_bot_message(group, "left by an older release", keyboard)
+    query_id = tg.push_callback(12, "page:2", earlier.message_id, chat_id=group)
+    (update,) = [u for u in await bot.get_updates() if u.callback_query is not None]
+    query = update.callback_query
+    assert query is not None
+    assert (query.id, query.from_user.id, query.data) == (query_id, 12, "page:2")
+    assert isinstance(query.message, Message)
+    assert (query.message.chat.id, query.message.chat.type) == (group, "supergroup")
+    assert query.message.text == "left by an older release"
+    assert query.message.reply_markup is not None
 
 
 async def test_polling_dispatcher_receives_pushed_text(tg: FakeTelegram, bot: Bot) -> None:

@@ -154,7 +154,7 @@ async def test_an_empty_history_exports_a_clear_line(bot: BotHarness) -> None:
     assert bot.tg.documents == []
 
 
-async def test_export_is_refused_in_groups(make_bot: HarnessFactory) -> None:
+async def test_export_asked_in_a_group_goes_to_the_private_chat(make_bot: HarnessFactory) -> None:
     bot = await make_bot(group_chats=True)
     await bot.say(ALICE, "private matters")
     group = -100123
@@ -162,8 +162,9 @@ async def test_export_is_refused_in_groups(make_bot: HarnessFactory) -> None:
         {"message": bot.tg.make_message(ALICE, "/export", chat_id=group, chat_type="supergroup")}
     )
     await bot.settle()
-    assert bot.tg.texts(group) == [texts.EXPORT_PRIVATE_ONLY]
-    assert bot.tg.documents == []
+    assert bot.tg.texts(group) == [texts.SENT_PRIVATELY]
+    assert {d.chat_id for d in bot.tg.documents} == {ALICE}
+    assert len(bot.tg.documents) == 2
 
 
 async def test_a_large_export_is_streamed_from_disk(

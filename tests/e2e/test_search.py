@@ -18,7 +18,7 @@ async def test_search_shows_ranked_hits_and_pages(bot: BotHarness) -> None:
     results = bot.messages(USER)[-1]
     assert results.reply_markup is not None
     buttons = results.reply_markup["inline_keyboard"][0]
-    assert [b["callback_data"] for b in buttons] == ["search:2"]
+    assert [b["callback_data"] for b in buttons] == [f"search:{USER}:2"]
 
     bot.tg.push_update(
         {
@@ -26,7 +26,7 @@ async def test_search_shows_ranked_hits_and_pages(bot: BotHarness) -> None:
                 "id": "cb-1",
                 "from": {"id": USER, "is_bot": False, "first_name": "User"},
                 "chat_instance": "ci-1",
-                "data": "search:3",
+                "data": f"search:{USER}:3",
                 "message": {
                     "message_id": results.message_id,
                     "date": int(time.time()),

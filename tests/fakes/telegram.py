@@ -50,9 +50,13 @@ POLL_CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
+# Telegram's answers when a bot writes to a user's private chat it may not write to.
+CANT_INITIATE = "Forbidden: bot can't initiate conversation with a user"
+BLOCKED = "Forbidden: bot was blocked by the user"
+CHAT_NOT_FOUND = "Bad Request: chat not found"
 _DEFAULT_FAULTS = {
     400: "Bad Request: injected failure",
-    403: "Forbidden: bot was blocked by the user",
+    403: BLOCKED,
     409: POLL_CONFLICT,
     500: "Internal Server Error",
 }
@@ -303,6 +307,11 @@ class FakeTelegram:
         self._messages: dict[tuple[int, int], SentMessage] = {}
         self._incoming: set[tuple[int, int]] = set()
         self._chats: dict[int, Json] = {}  # as introduced by make_message
+        # A private chat takes a user's first message to the bot (/start) to exist; until
+        # then writing to it is refused, as it is after they block the bot.
+        self.started: set[int] = set()  # users who have written to the bot privately
+        self.blocked_by: set[int] = set()  # users who have blocked the bot
+        self._users_seen: set[int] = set()  # anywhere: a group, a button press
         self._faults: dict[str, list[TelegramError]] = defaultdict(list)
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, Callable[[Json], Awaitable[Any]]] = {
@@ -523,8 +532,20 @@ class FakeTelegram:
         markup = json.dumps(params.get("reply_markup"), sort_keys=True)
         return text, json.dumps(entities, sort_keys=True), raw, markup
 
+    def _check_can_write(self, chat_id: int) -> None:
+        """A user's private chat (a positive id) only once they started, and not blocked."""
+        if chat_id <= 0:
+            return
+        if chat_id in self.blocked_by:
+            raise TelegramError(403, BLOCKED)
+        if chat_id not in self.started:
+            if chat_id in self._users_seen:
+                raise TelegramError(403, CANT_INITIATE)
+            raise TelegramError(400, CHAT_NOT_FOUND)
+
     async def _send_message(self, params: Json) -> Json:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        self._check_can_write(chat_id)
         text, entities = self._formatted(params, "text", 4096)
         rec = SentMessage(chat_id, self._next_message_id(chat_id), text, entities, None)
         rec.parse_mode, rec.reply_markup = params.get("parse_mode"), params.get("reply_markup")
@@ -568,11 +589,13 @@ class FakeTelegram:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
         if params.get("action") not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
+        self._check_can_write(chat_id)
         self.chat_actions.append((chat_id, params["action"]))
         return True
 
     async def _send_document(self, params: Json) -> Json:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        self._check_can_write(chat_id)
         document = params.get("document")
         if not document:
             raise bad_request("there is no document in the request")
@@ -659,6 +682,10 @@ class FakeTelegram:
             chat = {"id": chat_id, "type": chat_type, "first_name": first_name}
             chat |= {"username": username} if username else {}
         self._chats[chat_id] = chat
+        self._users_seen.add(user_id)
+        if chat_type == "private" and chat_id == user_id:
+            self.started.add(user_id)  # writing to the bot starts it (and undoes a block)
+            self.blocked_by.discard(user_id)
         message = {"message_id": message_id, "from": user, "chat": chat, "date": int(time.time())}
         if text is not None:
             message["text"] = text
@@ -703,6 +730,8 @@ class FakeTelegram:
 
         The update carries the message as it looks now (text, entities, keyboard), as on
         Telegram. ``message_date`` backdates it (a button pressed long after the message).
+        In a group (``chat_id`` the group's) every member sees the buttons and any of them
+        may press one: the presser is ``user_id``, whoever the buttons were made for.
         """
         chat_id = user_id if chat_id is None else chat_id
         rec = self._messages.get((chat_id, message_id))
@@ -711,6 +740,7 @@ class FakeTelegram:
         message = self._sent_json(rec)
         if message_date is not None:
             message["date"] = message_date
+        self._users_seen.add(user_id)
         query_id = f"{user_id}-{self._next_callback_id}"
         self._next_callback_id += 1
         user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
@@ -718,6 +748,23 @@ class FakeTelegram:
         query["chat_instance"] = f"ci-{chat_id}"
         self.push_update({"callback_query": query})
         return query_id
+
+    def start_private_chat(self, *user_ids: int) -> None:
+        """Users press Start in their private chat with the bot, without an update."""
+        self._users_seen.update(user_ids)
+        self.started.update(user_ids)
+        self.blocked_by.difference_update(user_ids)
+
+    def add_bot_message(
+        self, chat_id: int, text: str, reply_markup: Json | None = None
+    ) -> SentMessage:
+        """A message the bot sent earlier (say, an older release), with its buttons."""
+        rec = SentMessage(chat_id, self._next_message_id(chat_id), text, None, None)
+        rec.reply_markup = reply_markup
+        rec.key = (text, json.dumps(None), "", json.dumps(reply_markup, sort_keys=True))
+        self.sent.append(rec)
+        self._messages[chat_id, rec.message_id] = rec
+        return rec
 
     def fail_next(
         self,

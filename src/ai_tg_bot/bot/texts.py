@@ -111,7 +111,6 @@ def transcript(text: str) -> str:
 
 
 # /export and /forget
-EXPORT_PRIVATE_ONLY = "For your privacy, /export works only in our private chat."
 NOTHING_TO_EXPORT = "There is nothing to export yet: your history is empty."
 FORGET_CONFIRM = (
     "⚠️ This deletes everything I store about you, for good: every message (also those "
@@ -138,3 +137,21 @@ def export_too_large(what: str, size: int, limit: int) -> str:
         f"Your history as {what} is {size / 2**20:.0f} MB, more than the {limit / 2**20:.0f} MB "
         "Telegram lets me send. Ask the bot's operator for a copy."
     )
+
+
+# Answers with a user's own data, asked for in a group (see bot/private.py)
+SENT_PRIVATELY = "📬 I've sent it to you in a private chat."
+
+
+def open_private_chat(link: str) -> str:
+    """Asked in a group, but the bot may not write to the user privately yet."""
+    return (
+        "🔒 That answer is private, and I can't write to you privately yet. "
+        f"Open {link}, press Start, then send the command again."
+    )
+
+
+# Inline buttons
+BUTTON_NOT_YOURS = "Only the person who asked can use these buttons."
+BUTTON_EXPIRED = "This button has expired."
+SEARCH_EXPIRED = "This search has expired; run /search again."

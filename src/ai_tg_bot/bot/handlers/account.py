@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.accounts import Accounts
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import UserLimits
 
@@ -50,11 +51,15 @@ async def model(
     await message.answer(f"Model switched to {wanted}.")
 
 
-async def limits(message: Message, user_id: int, accounts: Accounts) -> None:
-    """The user's limits and today's usage against them."""
+async def limits(message: Message, user_id: int, accounts: Accounts, bot: Bot) -> None:
+    """The user's limits and today's usage against them (privately)."""
     usage = await accounts.usage(user_id)
     text = render_limits(await accounts.limits(user_id), usage.messages_today)
-    await message.answer(f"📏 Your limits\n{text}")
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(f"📏 Your limits\n{text}")
+
+    await answer_privately(message, user_id, bot, deliver)
 
 
 def make_router() -> Router:

@@ -1,4 +1,4 @@
-"""/export and /forget: the user's data, taken away or erased."""
+"""/export and /forget: the user's data, taken away or erased (always in the private chat)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Literal
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatAction, ChatType
+from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
@@ -24,6 +24,7 @@ from aiogram.types import (
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.middlewares.retry import best_effort
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.db.database import STORAGE_ERRORS
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.export import ExportFile, write_export
@@ -70,37 +71,38 @@ async def export(
     privacy: PrivacyStore,
     on_stored: Callable[[], None] | None = None,
 ) -> None:
-    """Send the user's history as Markdown and JSON documents."""
-    if message.chat.type != ChatType.PRIVATE:
-        await message.answer(texts.EXPORT_PRIVATE_ONLY)
-        return
+    """Send the user's history as Markdown and JSON documents, privately."""
     if on_stored is not None:
         # Nothing to store: acknowledge now (webhook mode), so a long upload is not taken
         # for a failure and the files sent twice. Losing the request costs a new /export.
         on_stored()
-    with best_effort(), contextlib.suppress(TelegramAPIError):
-        await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_DOCUMENT)
-    async with privacy.export_history(user_id) as history:
-        files = await write_export(history, utc_now())
-    try:
-        if not files.count:
-            await message.answer(texts.NOTHING_TO_EXPORT)
-            return
-        noun = "message" if files.count == 1 else "messages"
-        for file, what in ((files.markdown, "Markdown"), (files.json, "JSON")):
-            if file.size > MAX_UPLOAD_BYTES:
-                await message.answer(texts.export_too_large(what, file.size, MAX_UPLOAD_BYTES))
-                continue
-            await message.answer_document(
-                upload(file), caption=f"Your history as {what}: {files.count:,} {noun}."
-            )
-        log.info("export user_id=%s messages=%d", user_id, files.count)
-    finally:
-        files.close()
+
+    async def deliver(chat: PrivateChat) -> None:
+        with best_effort(), contextlib.suppress(TelegramAPIError):
+            await bot.send_chat_action(chat.chat_id, ChatAction.UPLOAD_DOCUMENT)
+        async with privacy.export_history(user_id) as history:
+            files = await write_export(history, utc_now())
+        try:
+            if not files.count:
+                await chat.answer(texts.NOTHING_TO_EXPORT)
+                return
+            noun = "message" if files.count == 1 else "messages"
+            for file, what in ((files.markdown, "Markdown"), (files.json, "JSON")):
+                if file.size > MAX_UPLOAD_BYTES:
+                    await chat.answer(texts.export_too_large(what, file.size, MAX_UPLOAD_BYTES))
+                    continue
+                await chat.answer_document(
+                    upload(file), caption=f"Your history as {what}: {files.count:,} {noun}."
+                )
+            log.info("export user_id=%s messages=%d", user_id, files.count)
+        finally:
+            files.close()
+
+    await answer_privately(message, user_id, bot, deliver)
 
 
-async def forget(message: Message, user_id: int) -> None:
-    """Ask, with buttons, before deleting everything."""
+async def forget(message: Message, user_id: int, bot: Bot) -> None:
+    """Ask, with buttons and in the private chat, before deleting everything."""
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -116,7 +118,11 @@ async def forget(message: Message, user_id: int) -> None:
             ],
         ]
     )
-    await message.answer(texts.FORGET_CONFIRM, reply_markup=keyboard)
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(texts.FORGET_CONFIRM, reply_markup=keyboard)
+
+    await answer_privately(message, user_id, bot, deliver)
 
 
 async def confirm_forget(

@@ -1,12 +1,17 @@
-"""/role: show, set or restore the system prompt."""
+"""/role: show, set or restore the system prompt.
+
+The prompt is shown only in the private chat. Setting or restoring it from a group is
+confirmed there, without echoing the prompt (the user typed it there themselves).
+"""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Storage
 
@@ -14,18 +19,27 @@ PREVIEW_CHARS = 3000
 
 
 async def role(
-    message: Message, user_id: int, command: CommandObject, store: Storage, settings: Settings
+    message: Message,
+    user_id: int,
+    command: CommandObject,
+    store: Storage,
+    settings: Settings,
+    bot: Bot,
 ) -> None:
     """`/role` shows the prompt; `/role <text>` sets it; `/role default` restores it."""
     args = (command.args or "").replace("\x00", "").strip()
     if not args:
         prompt = await store.get_system_prompt(user_id)
         shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
-        await message.answer(
-            f"My current role:\n\n{shown}\n\n"
-            "Change it with /role <text> (this starts a new dialogue), "
-            "or restore the default with /role default."
-        )
+
+        async def deliver(chat: PrivateChat) -> None:
+            await chat.answer(
+                f"My current role:\n\n{shown}\n\n"
+                "Change it with /role <text> (this starts a new dialogue), "
+                "or restore the default with /role default."
+            )
+
+        await answer_privately(message, user_id, bot, deliver)
         return
     if args.lower() == "default":
         await store.set_system_prompt(user_id, None)

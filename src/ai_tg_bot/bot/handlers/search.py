@@ -3,76 +3,126 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from pydantic import Field
 
+from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.storage.search import MessageSearch, SearchPage, search_words
 
 PAGE_SIZE = 5
+# Paging stops here (50,000 hits); a button asking for more is forged or garbage.
+MAX_PAGE = 10_000
 USAGE = "Usage: /search <words>: finds your messages (also those out of the context window)."
 _HEADER = re.compile(r"^🔎 «(?P<query>.*)»", re.DOTALL)
 _ROLES = {"user": "You", "assistant": "Bot"}
+
+
+class SearchCallback(CallbackData, prefix="search"):
+    """`search:<user_id>:<page>`: a paging button; only that user may press it."""
+
+    user_id: int
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)]
+
+
+def parse_callback(data: str | None) -> SearchCallback | None:
+    """The button's data, or None for garbage, an out-of-range page or an older format."""
+    try:
+        return SearchCallback.unpack(data or "")
+    except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+        return None
 
 
 def render_page(query: str, page: SearchPage, number: int) -> str:
     """The results message; its first line carries the query, which paging reads back."""
     if not page.total:
         return f"🔎 «{query}»: nothing found."
-    pages = (page.total + PAGE_SIZE - 1) // PAGE_SIZE
-    lines = [f"🔎 «{query}»: {page.total} found, page {number} of {pages}"]
+    lines = [f"🔎 «{query}»: {page.total} found, page {number} of {page_count(page)}"]
     for hit in page.hits:
         who = _ROLES.get(hit.role, hit.role)
         lines.append(f"\n{hit.created_at:%Y-%m-%d %H:%M} · {who}\n{hit.snippet}")
     return "\n".join(lines)
 
 
-def pager(page: SearchPage, number: int) -> InlineKeyboardMarkup | None:
-    """Previous/next buttons, when there is more than one page."""
+def page_count(page: SearchPage) -> int:
+    """How many pages the hits fill (never more than MAX_PAGE are offered)."""
+    return min((page.total + PAGE_SIZE - 1) // PAGE_SIZE, MAX_PAGE)
+
+
+def pager(page: SearchPage, number: int, user_id: int) -> InlineKeyboardMarkup | None:
+    """Previous/next buttons bound to the user, when there is more than one page."""
     buttons = []
     if number > 1:
-        buttons.append(
-            InlineKeyboardButton(text="◀ Previous", callback_data=f"search:{number - 1}")
-        )
-    if number * PAGE_SIZE < page.total:
-        buttons.append(InlineKeyboardButton(text="Next ▶", callback_data=f"search:{number + 1}"))
+        data = SearchCallback(user_id=user_id, page=number - 1).pack()
+        buttons.append(InlineKeyboardButton(text="◀ Previous", callback_data=data))
+    if number < page_count(page):
+        data = SearchCallback(user_id=user_id, page=number + 1).pack()
+        buttons.append(InlineKeyboardButton(text="Next ▶", callback_data=data))
     return InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
 
 
 async def search(
-    message: Message, user_id: int, command: CommandObject, search: MessageSearch
+    message: Message, user_id: int, command: CommandObject, search: MessageSearch, bot: Bot
 ) -> None:
-    """`/search <words>`: the first page of the user's matching messages."""
+    """`/search <words>`: the first page of the user's matching messages, privately."""
     # Only the words count; shown in the header, they are read back when paging.
     query = " ".join(search_words(command.args or ""))
-    try:
-        page = await search.search(user_id, query, limit=PAGE_SIZE)
-    except ValueError:
+    if not query:
         await message.answer(USAGE)
         return
-    await message.answer(render_page(query, page, 1), reply_markup=pager(page, 1))
+    page = await search.search(user_id, query, limit=PAGE_SIZE)
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(render_page(query, page, 1), reply_markup=pager(page, 1, user_id))
+
+    await answer_privately(message, user_id, bot, deliver)
 
 
-async def turn_page(callback: CallbackQuery, user_id: int, search: MessageSearch) -> None:
-    """A Previous/Next button: show that page in the same message."""
+async def turn_page(callback: CallbackQuery, search: MessageSearch) -> None:
+    """A Previous/Next button: show that page in the same message, to its owner only."""
+    data = parse_callback(callback.data)
+    if data is None:
+        await callback.answer(texts.SEARCH_EXPIRED, show_alert=True)
+        return
+    user_id = callback.from_user.id
+    if data.user_id != user_id:
+        await callback.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
+        return
     shown = callback.message
     match = _HEADER.match(shown.text or "") if isinstance(shown, Message) else None
-    number = int((callback.data or "search:1").split(":", 1)[1] or 1)
-    if not isinstance(shown, Message) or match is None:
-        await callback.answer("This search has expired; run /search again.")
+    query = " ".join(search_words(match["query"].split("»", 1)[0])) if match else ""
+    # Results live only in their owner's private chat (whose id is the user's): a search
+    # button anywhere else was left by an older version and must not show anything there.
+    if not isinstance(shown, Message) or not query or shown.chat.id != user_id:
+        await callback.answer(texts.SEARCH_EXPIRED, show_alert=True)
         return
-    query = match["query"].split("»", 1)[0]
+    number = data.page
     page = await search.search(user_id, query, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    if not page.hits and page.total and number > page_count(page):
+        # Fewer hits than when the button was made (trimmed, cleared): the last page.
+        number = page_count(page)
+        offset = (number - 1) * PAGE_SIZE
+        page = await search.search(user_id, query, limit=PAGE_SIZE, offset=offset)
     await callback.answer()
-    await shown.edit_text(render_page(query, page, number), reply_markup=pager(page, number))
+    try:
+        await shown.edit_text(
+            render_page(query, page, number), reply_markup=pager(page, number, user_id)
+        )
+    except TelegramBadRequest as error:
+        if "message is not modified" not in error.message:  # a double tap: already shown
+            raise
 
 
 def make_router() -> Router:
     """A fresh Router with this feature's handlers (one per Dispatcher)."""
     router = Router(name=__name__)
     router.message.register(search, Command("search"), F.from_user.id.as_("user_id"))
-    router.callback_query.register(
-        turn_page, F.data.regexp(r"^search:\d+$"), F.from_user.id.as_("user_id")
-    )
+    # Every search button, whatever its data: garbage and older formats get an answer too.
+    router.callback_query.register(turn_page, F.data.startswith("search:"))
     return router

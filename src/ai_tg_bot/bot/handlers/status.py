@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.storage import DialogInfo, Storage
 
 PROMPT_PREVIEW_CHARS = 200
@@ -40,10 +41,14 @@ def render_status(info: DialogInfo) -> str:
     )
 
 
-async def status(message: Message, user_id: int, store: Storage) -> None:
-    """Show the dialogue's size, times, the role and the model."""
+async def status(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
+    """Show the dialogue's size, times, the role and the model (privately)."""
     info = await store.get_dialog_info(user_id)
-    await message.answer(render_status(info))
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(render_status(info))
+
+    await answer_privately(message, user_id, bot, deliver)
 
 
 def make_router() -> Router:
