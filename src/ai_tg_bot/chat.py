@@ -183,6 +183,7 @@ class ChatService:
         telegram_chat_id: int | None = None,
         telegram_message_id: int | None = None,
         on_stored: Callable[[], None] | None = None,
+        same_chat_only: bool = False,
     ) -> bool:
         """Answer the last user message again; False when there is nothing to retry.
 
@@ -191,7 +192,10 @@ class ChatService:
         """
         try:
             question = await self.storage.prepare_retry(
-                user_id, telegram_chat_id=telegram_chat_id, telegram_message_id=telegram_message_id
+                user_id,
+                telegram_chat_id=telegram_chat_id,
+                telegram_message_id=telegram_message_id,
+                same_chat_only=same_chat_only,
             )
         except DuplicateMessageError as exc:
             if on_stored is not None:

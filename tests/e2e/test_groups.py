@@ -343,3 +343,17 @@ async def test_a_page_past_the_end_shows_the_last_page(
     await press(bot, ALICE, f"search:{ALICE}:3", results)
     assert results.text.startswith("🔎 «kiwi»: 2 found, page 1 of 1")
     assert results.reply_markup is None
+
+
+async def test_retry_in_the_group_never_answers_a_private_question_there(
+    make_bot: HarnessFactory,
+) -> None:
+    bot = await alice_and_bob(make_bot)
+    calls = bot.llm.calls
+    assert await in_group(bot, ALICE, "/retry") == [texts.RETRY_ELSEWHERE]
+    assert bot.llm.calls == calls, "nothing re-asked, nothing spent"
+    nothing_private_in_the_group(bot)
+    # A question asked in the group may be retried there.
+    assert await in_group(bot, ALICE, "@test_bot what is 2+2?") == ["Echo: @test_bot what is 2+2?"]
+    assert await in_group(bot, ALICE, "/retry") == ["Echo: @test_bot what is 2+2?"]
+    nothing_private_in_the_group(bot)

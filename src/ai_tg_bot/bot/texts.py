@@ -41,6 +41,10 @@ UNSUPPORTED = (
 )
 UNKNOWN_COMMAND = "I don't know that command. /help lists the ones I understand."
 EMPTY_MESSAGE = "That message has no text I can answer. Please send some text."
+RETRY_ELSEWHERE = (
+    "Your last message was in another chat, so I won't answer it again here. "
+    "Send /retry in that chat."
+)
 NOTHING_TO_RETRY = "There is nothing to retry yet: send me a message first."
 STORAGE_DOWN = (
     "⚠️ My storage is temporarily unavailable, so I couldn't handle that. "
@@ -111,6 +115,7 @@ def transcript(text: str) -> str:
 
 
 # /export and /forget
+EXPORT_RUNNING = "⏳ Your previous export is still being made; it will arrive in a moment."
 NOTHING_TO_EXPORT = "There is nothing to export yet: your history is empty."
 FORGET_CONFIRM = (
     "⚠️ This deletes everything I store about you, for good: every message (also those "

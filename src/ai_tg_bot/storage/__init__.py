@@ -3,6 +3,7 @@
 from ai_tg_bot.storage.base import insert_user, lock_user
 from ai_tg_bot.storage.dialogue import Storage
 from ai_tg_bot.storage.records import (
+    AskedElsewhereError,
     Context,
     DialogInfo,
     DuplicateMessageError,
@@ -14,6 +15,7 @@ from ai_tg_bot.storage.records import (
 )
 
 __all__ = [
+    "AskedElsewhereError",
     "Context",
     "DialogInfo",
     "DuplicateMessageError",

@@ -118,3 +118,8 @@ class DuplicateMessageError(Exception):
     def __init__(self, what: str, pending_seq: int | None = None) -> None:
         super().__init__(what)
         self.pending_seq = pending_seq
+
+
+class AskedElsewhereError(Exception):
+    """/retry in a group for a question asked in another chat: answering it there would
+    show that chat's question in the group. Nothing was changed."""

@@ -21,7 +21,7 @@ from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
-from ai_tg_bot.storage.records import Question, TokenUsage, clean_text
+from ai_tg_bot.storage.records import AskedElsewhereError, Question, TokenUsage, clean_text
 
 
 class TurnsMixin(StorageBase):
@@ -160,6 +160,7 @@ class TurnsMixin(StorageBase):
         *,
         telegram_chat_id: int | None = None,
         telegram_message_id: int | None = None,
+        same_chat_only: bool = False,
     ) -> Question | None:
         """Ask the last active question again: it counts as a new message.
 
@@ -169,7 +170,8 @@ class TurnsMixin(StorageBase):
         slot, so the retry is counted like any message. The /retry command's own
         Telegram ids go on the copy: a redelivered /retry raises DuplicateMessageError
         (resumed if still pending) instead of asking twice. None when there is no
-        question to ask again.
+        question to ask again. With `same_chat_only` (a /retry sent in a group) a question
+        asked in another chat raises AskedElsewhereError and nothing changes.
         """
         async with self.database.connection() as session:
             seq, history_limit, daily_limit = await self._next_seq(session, user_id)
@@ -185,6 +187,8 @@ class TurnsMixin(StorageBase):
             ).first()
             if last is None:
                 return None
+            if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
+                raise AskedElsewhereError(f"user {user_id} asked in another chat")
             now = utc_now()
             await self._check_quotas(session, user_id, daily_limit, now)
             await self._soft_delete(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.types import Message
 
@@ -14,7 +15,7 @@ from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import AskedElsewhereError, Storage
 
 
 async def reset(message: Message, user_id: int, store: Storage) -> None:
@@ -47,7 +48,13 @@ async def retry(
             telegram_chat_id=message.chat.id,
             telegram_message_id=message.message_id,
             on_stored=on_stored,
+            # In a group, only a question asked in that group: another chat's question
+            # (a private one) and its answer must not appear there.
+            same_chat_only=message.chat.type != ChatType.PRIVATE,
         )
+    except AskedElsewhereError:
+        await message.answer(texts.RETRY_ELSEWHERE)
+        return
     except QuotaExceededError as exc:
         await message.answer(exc.user_message(utc_now()))
         return

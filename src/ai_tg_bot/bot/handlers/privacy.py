@@ -28,7 +28,8 @@ from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.db.database import STORAGE_ERRORS
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.export import ExportFile, write_export
-from ai_tg_bot.storage.privacy import PrivacyStore
+from ai_tg_bot.limits import QuotaExceededError
+from ai_tg_bot.storage.privacy import ExportBusyError, PrivacyStore
 
 log = logging.getLogger(__name__)
 # Bots may upload documents of up to 50 MB through the official Bot API server.
@@ -98,7 +99,15 @@ async def export(
         finally:
             files.close()
 
-    await answer_privately(message, user_id, bot, deliver)
+    try:
+        # One export at a time per user, and counted by the per-minute guard: building
+        # the files reads the whole history, so it is not free to repeat.
+        async with privacy.export_slot(user_id):
+            await answer_privately(message, user_id, bot, deliver)
+    except ExportBusyError:
+        await message.answer(texts.EXPORT_RUNNING)
+    except QuotaExceededError as exc:
+        await message.answer(exc.user_message(utc_now()))
 
 
 async def forget(message: Message, user_id: int, bot: Bot) -> None:
