@@ -417,6 +417,41 @@ async def test_one_users_stream_over_both_processes_is_answered_in_order_with_ex
     cluster.assert_clean_logs()
 
 
+async def test_retry_and_voice_are_acknowledged_before_any_llm_or_speech_work(
+    cluster: Cluster,
+) -> None:
+    """The POST returns once the effect is stored; a slow LLM holds no webhook reply."""
+    user, bot = 5_701, cluster.bots[0]
+    assert await cluster.post(bot, cluster.update(user, "first question")) == 200
+    await cluster.wait_answered(user, 1)
+    await cluster.wait_settled(user)
+    cluster.llm.hold()
+    try:
+        requests = len(cluster.llm.requests)
+        retry = cluster.update(user, "/retry")
+        # Answered while the LLM has not answered (held): no timeout, no redelivery.
+        assert await asyncio.wait_for(cluster.post(bot, retry), 30) == 200
+        await cluster.llm.wait_for_requests(requests + 1, 30)
+        # Telegram delivers the /retry again (to the other process): asked once only.
+        assert await asyncio.wait_for(cluster.post(cluster.bots[1], retry), 30) == 200
+
+        cluster.tg.add_file("wv1", b"OggS\x00\x02" + bytes(range(100)), "voice/w1.oga")
+        voice = {"file_id": "wv1", "file_unique_id": "uwv1", "duration": 2, "file_size": 106}
+        message = cluster.tg.make_message(user, voice=voice)
+        update = {"update_id": next(_update_ids), "message": message}
+        transcriptions = len(cluster.llm.transcriptions)
+        assert await asyncio.wait_for(cluster.post(bot, update), 30) == 200
+    finally:
+        cluster.llm.release()
+    await cluster.wait_settled(user)
+    assert len(cluster.llm.transcriptions) == transcriptions + 1
+    said = cluster.llm.transcript
+    expected = ["Echo: first question", "Echo: first question", f"🎤 {said}", f"Echo: {said}"]
+    await cluster.tg.wait_for(texts_are(cluster.tg, user, expected), 30)
+    assert len(cluster.llm.requests) == requests + 2, "the redelivered /retry asked nothing"
+    cluster.assert_clean_logs()
+
+
 async def test_sigterm_during_a_slow_turn_delivers_the_answer_and_exits_0(
     cluster: Cluster,
 ) -> None:

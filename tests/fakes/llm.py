@@ -185,7 +185,7 @@ class FakeLLM:
         self._faults.extend(_Fault(status, retry_after, None) for _ in range(times))
 
     def hold(self) -> None:
-        """Make chat completions wait, once received, until `release()`."""
+        """Make chat completions and transcriptions wait, once received, until `release()`."""
         self._gate = asyncio.Event()
 
     def release(self) -> None:
@@ -193,6 +193,18 @@ class FakeLLM:
         if self._gate is not None:
             self._gate.set()
             self._gate = None
+
+    async def _wait_while_held(self) -> None:
+        """While `hold()` is on: until released, or the server shuts down."""
+        gate = self._gate
+        if gate is None:
+            return
+        waiters = {asyncio.ensure_future(e.wait()) for e in (gate, self._closing)}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     def stall_next(self, seconds: float, *, after_chunks: int = 0, times: int = 1) -> None:
         """Pause the next ``times`` replies for ``seconds``.
@@ -274,6 +286,7 @@ class FakeLLM:
             record |= {"filename": upload.filename, "content_type": upload.content_type}
             record["data"] = data
         self.transcriptions.append(record)
+        await self._wait_while_held()
         if self._transcription_faults:
             fault = self._transcription_faults.popleft()
             return openai_error(fault.status, fault.message, fault.retry_after)
@@ -314,14 +327,7 @@ class FakeLLM:
         if not isinstance(body, dict):
             return openai_error(400, "The request body must be a JSON object.")
         self.requests.append(body)
-        gate = self._gate
-        if gate is not None:  # held: until released, or the server shuts down
-            waiters = {asyncio.ensure_future(e.wait()) for e in (gate, self._closing)}
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+        await self._wait_while_held()
         if self._faults:
             fault = self._faults.popleft()
             return openai_error(fault.status, fault.message, fault.retry_after)
