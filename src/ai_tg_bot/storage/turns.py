@@ -194,6 +194,8 @@ class TurnsMixin(StorageBase):
             await self._soft_delete(
                 session, "retry", Message.user_id == user_id, Message.seq >= last.seq
             )
+            # Answered where /retry was sent.
+            chat_id = telegram_chat_id or last.telegram_chat_id
             await self._insert_message(
                 session,
                 user_id=user_id,
@@ -202,13 +204,13 @@ class TurnsMixin(StorageBase):
                 content=last.content,
                 created_at=now,
                 status="pending",
-                telegram_chat_id=telegram_chat_id or last.telegram_chat_id,
+                telegram_chat_id=chat_id,
                 telegram_message_id=telegram_message_id,
                 kind=last.kind,
                 attachments=last.attachments,
             )
             await self._trim(session, user_id, history_limit)
-            return question_of((seq, *last[1:]))
+            return question_of((seq, last.content, chat_id, last.kind, last.attachments))
 
     async def renew_turns(self, held: dict[int, str], ttl_seconds: float) -> int:
         """Extend the turn leases in `held` (user id -> owner) still held by their owner.
