@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     webhook_listen_host: str = "0.0.0.0"
     webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
     health_port: int | None = Field(default=None, ge=1, le=65535)
+    # Polling start with a webhook registered: delete it and poll (true), or stop (false).
+    polling_takeover: bool = False
     # Answer in groups and supergroups (when addressed); off: private chats only.
     group_chats: bool = False
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
