@@ -51,7 +51,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
-    """Start the bot; exit 2 on configuration errors, 0 after a clean stop."""
+    """Start the bot; exit 2 on configuration errors (or a webhook in the way of polling)."""
     install_redaction()  # before anything can log: the rules that need no settings
     try:
         settings = load_settings()
@@ -76,8 +76,13 @@ def main() -> int:
     log.info(
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    from ai_tg_bot.bot.polling import WebhookRegisteredError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except WebhookRegisteredError as exc:
+        return fail(str(exc))
     return 0
 
 

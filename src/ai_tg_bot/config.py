@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     webhook_listen_host: str = "0.0.0.0"
     webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
     health_port: int | None = Field(default=None, ge=1, le=65535)
+    # Polling start with a webhook registered: delete it and poll (true), or stop (false).
+    polling_takeover: bool = False
     # Answer in groups and supergroups (when addressed); off: private chats only.
     group_chats: bool = False
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
     llm_model: str = Field(default="gpt-4o-mini", min_length=1)
     llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    # Longest answer, in tokens, sent with every chat request; 0: no limit is sent.
+    llm_max_tokens: int = Field(default=4096, ge=0, le=10_000_000)
+    # The request field carrying it: OpenAI's newer models take only max_completion_tokens,
+    # many other servers only max_tokens. auto: by server, switching once if refused.
+    llm_max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
 
     # Photos and voice messages
     # Models that can see images (comma-separated); a photo for any other is refused.
@@ -181,6 +188,11 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("llm_max_tokens_param", mode="before")
+    @classmethod
+    def _lower_choice(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

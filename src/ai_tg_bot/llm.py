@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 ChatMessages = Sequence[dict[str, Any]]
 # Servers such as Ollama or vLLM ignore the key, but the client insists on one.
 _PLACEHOLDER_API_KEY = "not-needed"
+OPENAI_API_HOST = "api.openai.com"
+LimitParam = Literal["max_tokens", "max_completion_tokens"]
 
 
 class LLMErrorKind(StrEnum):
@@ -82,6 +84,10 @@ class LLMClient:
         self.model = settings.llm_model
         self.timeout_seconds = settings.llm_timeout_seconds
         self.transcription_model = settings.transcription_model
+        self.max_tokens = settings.llm_max_tokens
+        self.max_tokens_param = limit_param_for(settings)
+        # Only a guessed field name is switched when refused; a configured one is kept.
+        self._adapt_max_tokens_param = settings.llm_max_tokens_param == "auto"
         api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY
         base_url, query = _split_query(settings.openai_base_url)
         self._client = client or AsyncOpenAI(
@@ -104,16 +110,7 @@ class LLMClient:
         deadline = loop.time() + self.timeout_seconds
         try:
             async with asyncio.timeout_at(deadline):
-                stream = await self._client.chat.completions.create(
-                    model=model or self.model,
-                    # The client walks every message through its typed transform, about
-                    # 15 ms of CPU for a 50-message history (measured); the messages are
-                    # built here as plain JSON already, so they go in the body as they are.
-                    messages=[],
-                    extra_body={"messages": list(messages)},
-                    stream=True,
-                    stream_options={"include_usage": True},
-                )
+                stream = await self._open_stream(messages, model or self.model)
             try:
                 async for chunk in _bounded(stream, deadline):
                     if chunk.usage is not None and usage is not None:
@@ -129,6 +126,37 @@ class LLMClient:
             raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
         except openai.APIError as exc:
             raise _map_error(exc) from exc
+
+    async def _open_stream(self, messages: ChatMessages, model: str) -> Any:
+        """Start a streamed completion; retry once with the other limit field if refused."""
+        param = self.max_tokens_param
+        try:
+            return await self._create(messages, model, param)
+        except openai.BadRequestError as exc:
+            if not (self._adapt_max_tokens_param and self.max_tokens and refuses(exc, param)):
+                raise
+            other: LimitParam = (
+                "max_tokens" if param == "max_completion_tokens" else "max_completion_tokens"
+            )
+            # Remembered for the process: every later request sends the accepted field.
+            self.max_tokens_param = other
+            log.warning("the LLM server does not take %s; sending %s instead", param, other)
+            return await self._create(messages, model, other)
+
+    async def _create(self, messages: ChatMessages, model: str, param: LimitParam) -> Any:
+        # The client walks every message through its typed transform, about 15 ms of CPU
+        # for a 50-message history (measured); the messages are built here as plain JSON
+        # already, so they go in the body as they are, beside the answer's token limit.
+        body: dict[str, Any] = {"messages": list(messages)}
+        if self.max_tokens:
+            body[param] = self.max_tokens
+        return await self._client.chat.completions.create(
+            model=model,
+            messages=[],
+            extra_body=body,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
 
     async def transcribe(self, audio: bytes, *, filename: str, mime: str | None = None) -> str:
         """The words spoken in `audio` (TRANSCRIPTION_MODEL); raise LLMError on any failure.
@@ -164,6 +192,34 @@ def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     return urlunsplit(parts._replace(query="", fragment="")), query or None
+
+
+def limit_param_for(settings: Settings) -> LimitParam:
+    """The request field for the answer's token limit (LLM_MAX_TOKENS_PARAM).
+
+    auto: OpenAI's own API takes max_completion_tokens (its reasoning models refuse
+    max_tokens); other OpenAI-compatible servers (Ollama, vLLM, ...) know max_tokens.
+    """
+    if settings.llm_max_tokens_param != "auto":
+        return settings.llm_max_tokens_param
+    base_url = settings.openai_base_url
+    host = urlsplit(base_url).hostname if base_url else OPENAI_API_HOST
+    return "max_completion_tokens" if host == OPENAI_API_HOST else "max_tokens"
+
+
+def refuses(exc: openai.BadRequestError, param: str) -> bool:
+    """Whether a 400 says the server does not know the request field `param`.
+
+    OpenAI: "Unsupported parameter: 'max_tokens' is not supported with this model. ..."
+    (code unsupported_parameter, param max_tokens); servers validating with pydantic:
+    "Extra inputs are not permitted" naming the field.
+    """
+    message = str(exc.message)
+    if exc.code == "unsupported_parameter" and exc.param == param:
+        return True
+    if f"Unsupported parameter: '{param}'" in message:
+        return True
+    return "Extra inputs are not permitted" in message and f"'{param}'" in message
 
 
 async def _bounded(stream: Any, deadline: float) -> AsyncIterator[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -54,12 +55,21 @@ async def proxied_bot(
             await harness.stop()
 
 
-async def health(port: int) -> int:
+async def health(port: int, path: str = "/healthz") -> int:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}/healthz") as response,
+        session.get(f"http://127.0.0.1:{port}{path}") as response,
     ):
         return response.status
+
+
+async def wait_ready(port: int, expected: int) -> None:
+    """Until /readyz answers `expected`: it may repeat a result up to a second old."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while (status := await health(port, "/readyz")) != expected:
+        assert loop.time() < deadline, f"/readyz still {status}, expected {expected}"
+        await asyncio.sleep(0.05)
 
 
 async def test_the_bot_survives_a_database_outage_and_recovers_by_itself(
@@ -70,17 +80,20 @@ async def test_the_bot_survives_a_database_outage_and_recovers_by_itself(
     assert port is not None
     assert await bot.say(USER, "before the outage") == ["Echo: before the outage"]
     assert await health(port) == 200
+    await wait_ready(port, 200)
 
     proxy.cut()
     for attempt in range(3):
         assert await bot.say(USER, f"during the outage {attempt}") == [texts.STORAGE_DOWN]
-    assert await health(port) == 503
+    await wait_ready(port, 503)
+    assert await health(port) == 200, "the process is alive: no restart wanted"
     assert bot.llm.calls == 1, "no LLM call without a stored question"
     tracebacks = [r for r in caplog.records if r.exc_info and r.levelname == "ERROR"]
     assert not tracebacks, "storage errors are one line each, not tracebacks"
 
     proxy.restore()
     assert await bot.say(USER, "after the outage") == ["Echo: after the outage"]
+    await wait_ready(port, 200)
     assert await health(port) == 200
     history = [m["content"] for m in bot.llm.last_request["messages"][1:]]
     assert history == ["before the outage", "Echo: before the outage", "after the outage"]

@@ -166,7 +166,7 @@ class Cluster:
         return bot
 
     async def wait_ready(self, bot: BotProcess, webhooks_set: int) -> None:
-        """Until /healthz answers 200 and Telegram has `webhooks_set` setWebhook calls."""
+        """Until /readyz answers 200 and Telegram has `webhooks_set` setWebhook calls."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT
         while True:
@@ -175,7 +175,7 @@ class Cluster:
                     f"{bot.name} exited with {bot.process.returncode}:\n{bot.log()[-3000:]}"
                 )
             with contextlib.suppress(aiohttp.ClientError):
-                async with self.http.get(bot.base_url + "/healthz") as response:
+                async with self.http.get(bot.base_url + "/readyz") as response:
                     if (
                         response.status == 200
                         and len(self.tg.method_calls("setWebhook")) >= webhooks_set
@@ -324,12 +324,15 @@ async def test_updates_without_the_right_secret_get_401_and_store_nothing(
     assert cluster.llm.calls == llm_calls + 1
 
 
-async def test_healthz_answers_200_on_every_process(cluster: Cluster) -> None:
+async def test_healthz_and_readyz_answer_200_on_every_process(cluster: Cluster) -> None:
     for bot in cluster.bots[:2]:
         async with cluster.http.get(bot.base_url + "/healthz") as response:
             assert response.status == 200
             assert await response.json() == {"status": "ok"}
-    # /healthz needs no secret, and the webhook path does not answer GET.
+        async with cluster.http.get(bot.base_url + "/readyz") as response:
+            assert response.status == 200
+            assert await response.json() == {"status": "ready"}
+    # The probes need no secret, and the webhook path does not answer GET.
     async with cluster.http.get(cluster.bots[0].webhook_url) as response:
         assert response.status == 405
 

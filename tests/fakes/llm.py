@@ -36,11 +36,17 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
 
 
 def openai_error(
-    status: int, message: str | None = None, retry_after: float | None = None
+    status: int,
+    message: str | None = None,
+    retry_after: float | None = None,
+    *,
+    param: str | None = None,
+    code: str | None = None,
 ) -> web.Response:
     """An error response shaped like OpenAI's: ``{"error": {message, type, param, code}}``."""
-    kind, code, default = _ERRORS.get(status, ("api_error", None, f"Error {status}."))
-    body = {"error": {"message": message or default, "type": kind, "param": None, "code": code}}
+    kind, default_code, default = _ERRORS.get(status, ("api_error", None, f"Error {status}."))
+    error = {"message": message or default, "type": kind, "param": param}
+    body = {"error": error | {"code": code or default_code}}
     headers = {}
     if retry_after is not None:
         headers = {
@@ -48,6 +54,40 @@ def openai_error(
             "retry-after-ms": str(int(retry_after * 1000)),
         }
     return web.json_response(body, status=status, headers=headers)
+
+
+# The two names of the answer's token limit: OpenAI's reasoning models refuse the first.
+LIMIT_PARAMS = ("max_tokens", "max_completion_tokens")
+
+
+def unsupported_param(name: str) -> web.Response:
+    """OpenAI's answer to a limit field the model does not take (its real text and codes)."""
+    other = next(p for p in LIMIT_PARAMS if p != name)
+    message = (
+        f"Unsupported parameter: '{name}' is not supported with this model. Use '{other}' instead."
+    )
+    return openai_error(400, message, param=name, code="unsupported_parameter")
+
+
+def limit_problem(body: Json) -> web.Response | None:
+    """OpenAI's refusal of a malformed token limit, if the body has one."""
+    given = [name for name in LIMIT_PARAMS if body.get(name) is not None]
+    if len(given) == 2:
+        message = (
+            "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported."
+        )
+        return openai_error(400, message, param="max_tokens", code="invalid_parameter_combination")
+    for name in given:
+        value = body[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            return openai_error(400, f"Invalid type for '{name}': expected an integer.", param=name)
+        if value < 1:
+            message = (
+                f"Invalid '{name}': integer below minimum value. "
+                f"Expected a value >= 1, but got {value} instead."
+            )
+            return openai_error(400, message, param=name, code="integer_below_min_value")
+    return None
 
 
 # What /audio/transcriptions decodes, judged by the uploaded file name's extension.
@@ -119,6 +159,9 @@ class FakeLLM:
         self._transcription_faults: deque[_Fault] = deque()
         # Models that accept image parts; None: every model does.
         self.vision_models: set[str] | None = None
+        # Token limit fields refused as unsupported, as OpenAI's reasoning models refuse
+        # max_tokens (see ``reject_param``).
+        self.unsupported_params: set[str] = set()
         self._closing = asyncio.Event()
         # While set and not released, chat completions wait before answering (`hold`).
         self._gate: asyncio.Event | None = None
@@ -175,6 +218,12 @@ class FakeLLM:
     def queue_reply(self, text: str) -> None:
         """Script the next reply; scripted replies are used first, in order."""
         self._replies.append(text)
+
+    def reject_param(self, name: str) -> None:
+        """Refuse every request carrying ``name`` (a token limit field) like OpenAI does."""
+        if name not in LIMIT_PARAMS:
+            raise ValueError(f"not a token limit field: {name}")
+        self.unsupported_params.add(name)
 
     def fail_next_transcription(self, status: int, *, times: int = 1) -> None:
         """Answer the next ``times`` transcription requests with an error of ``status``."""
@@ -335,6 +384,14 @@ class FakeLLM:
             return openai_error(400, "you must provide a model parameter")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return openai_error(400, "[] is too short - 'messages'")
+        refused = next(
+            (p for p in LIMIT_PARAMS if p in body and p in self.unsupported_params), None
+        )
+        if refused is not None:
+            return unsupported_param(refused)
+        limit_error = limit_problem(body)
+        if limit_error is not None:
+            return limit_error
         problem = self._content_problem(body)
         if problem is not None:
             return openai_error(400, problem)
@@ -345,7 +402,7 @@ class FakeLLM:
 
         text = self._replies.popleft() if self._replies else self.responder(body)
         finish = "stop"
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        limit = next((body[p] for p in LIMIT_PARAMS if body.get(p) is not None), None)
         if isinstance(limit, int) and count_tokens(text) > limit:
             text, finish = text[: limit * 4], "length"
         prompt = "".join(_text_of(m.get("content")) for m in body["messages"])

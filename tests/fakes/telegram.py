@@ -296,7 +296,11 @@ class FakeTelegram:
         self._next_callback_id = 1
         self.commands: list[Json] = []
         self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope
+        # The webhook as Telegram keeps it: set by setWebhook, cleared by deleteWebhook (or
+        # setWebhook with an empty url); while set, getUpdates is refused with 409.
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] | None = None
         self._queue: list[Json] = []
         self._next_update_id = 1
         self._allowed: frozenset[str] | None = None  # None: Telegram's default set
@@ -327,7 +331,7 @@ class FakeTelegram:
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._set_my_commands,
             "setwebhook": self._set_webhook,
-            "deletewebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "answercallbackquery": self._answer_callback_query,
             "close": self._ok,
@@ -512,6 +516,8 @@ class FakeTelegram:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(max(timeout or 0, 0), self.max_poll_seconds)
         while True:
+            if self.webhook_url:  # set meanwhile: updates now go to the webhook
+                return []
             self._queue = [u for u in self._queue if self._is_allowed(u)]
             batch = self._queue[: min(max(limit or 100, 1), 100)]
             if batch or self._closing or loop.time() >= deadline:
@@ -632,14 +638,38 @@ class FakeTelegram:
         return self.commands
 
     async def _set_webhook(self, params: Json) -> bool:
-        self.webhook_url = str(params.get("url") or "")  # deleteWebhook sends no url
-        if str(params.get("drop_pending_updates")).lower() == "true":
-            self._queue.clear()
+        url = str(params.get("url") or "")
+        if not url:  # "Use an empty string to remove webhook integration"
+            return await self._delete_webhook(params)
+        if not url.lower().startswith("https://"):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook_url = url
+        self.webhook_secret = str(params["secret_token"]) if params.get("secret_token") else None
+        allowed = params.get("allowed_updates")
+        self.webhook_allowed_updates = list(allowed) if isinstance(allowed, list) else None
+        self._drop_pending(params)
+        self._wake()  # a waiting long poll returns; the next getUpdates is refused
         return True
 
+    async def _delete_webhook(self, params: Json) -> bool:
+        self.webhook_url = ""
+        self.webhook_secret = None
+        self.webhook_allowed_updates = None
+        self._drop_pending(params)
+        return True
+
+    def _drop_pending(self, params: Json) -> None:
+        if str(params.get("drop_pending_updates")).lower() == "true":
+            self._queue.clear()
+
     async def _get_webhook_info(self, params: Json) -> Json:
-        info = {"url": self.webhook_url, "has_custom_certificate": False}
-        return info | {"pending_update_count": len(self._queue)}
+        info: Json = {"url": self.webhook_url, "has_custom_certificate": False}
+        info["pending_update_count"] = len(self._queue)
+        if self.webhook_url:
+            info["max_connections"] = 40  # Telegram's default
+            if self.webhook_allowed_updates is not None:
+                info["allowed_updates"] = self.webhook_allowed_updates
+        return info
 
     async def _answer_callback_query(self, params: Json) -> bool:
         query_id = str(params.get("callback_query_id") or "")

@@ -24,6 +24,7 @@ from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
+from ai_tg_bot.bot.polling import claim_updates
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.bot.texts import ADMIN_BOT_COMMANDS, BOT_COMMANDS
 from ai_tg_bot.bot.webhook import build_web_app, start_site
@@ -134,6 +135,7 @@ class Application:
         """Long-poll until stopped, then shut down cleanly (health on HEALTH_PORT if set)."""
         health = None
         try:
+            await claim_updates(self.bot, takeover=self.settings.polling_takeover)
             if self.settings.health_port:
                 health = await start_site(
                     build_web_app(self, webhook=False),
@@ -143,8 +145,6 @@ class Application:
             await self.register_commands()
             self.start_purging()
             self.start_recovering()
-            # A webhook left by an earlier deployment would make getUpdates fail.
-            await self.bot.delete_webhook(drop_pending_updates=False)
             await self.dispatcher.start_polling(
                 self.bot,
                 handle_signals=handle_signals,

@@ -1,4 +1,4 @@
-"""Webhook mode: acknowledge an update only once its message is stored; /healthz."""
+"""Webhook mode: acknowledge an update only once its message is stored; the probes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
+
+from ai_tg_bot.bot.health import add_probes
 
 if TYPE_CHECKING:
     from ai_tg_bot.bot.app import Application
@@ -70,19 +72,11 @@ class WebhookHandler:
             log.debug("update task ended with %r", task.exception())
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers, 503 when not."""
-    app = request.app[APPLICATION]
-    if await app.database.ping():
-        return web.json_response({"status": "ok"})
-    return web.json_response({"status": "database unavailable"}, status=503)
-
-
 def build_web_app(app: Application, *, webhook: bool) -> web.Application:
-    """The aiohttp app: /healthz always, the webhook path in webhook mode."""
+    """The aiohttp app: /healthz and /readyz always, the webhook path in webhook mode."""
     web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     web_app[APPLICATION] = app
-    web_app.router.add_get("/healthz", healthz)
+    add_probes(web_app, app.database.ping)
     if webhook:
         web_app.router.add_post(app.settings.webhook_path, WebhookHandler(app).handle)
     return web_app
