@@ -71,10 +71,12 @@ class LLMError(Exception):
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts the server reported for one answer (zeros when it reported none)."""
+    """Token counts the server reported for one answer (zeros when it reported none),
+    and whether the answer was cut at LLM_MAX_TOKENS (finish_reason "length")."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cut_at_limit: bool = False
 
 
 class LLMClient:
@@ -117,6 +119,8 @@ class LLMClient:
                         usage.prompt_tokens = chunk.usage.prompt_tokens
                         usage.completion_tokens = chunk.usage.completion_tokens
                     for choice in chunk.choices:
+                        if choice.finish_reason == "length" and usage is not None:
+                            usage.cut_at_limit = True
                         if choice.delta is not None and choice.delta.content:
                             yield choice.delta.content
             finally:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
+from ai_tg_bot.bot import texts
 from ai_tg_bot.llm import LLMError, LLMErrorKind
 from tests.e2e.conftest import HarnessFactory
 from tests.fakes.llm import FakeLLM
@@ -37,8 +38,9 @@ async def test_every_chat_request_carries_the_limit(make_bot: HarnessFactory) ->
 async def test_a_long_answer_ends_at_the_limit(make_bot: HarnessFactory) -> None:
     bot = await make_bot(llm_max_tokens=5)
     bot.llm.queue_reply("word " * 500)
-    (reply,) = await bot.say(USER, "talk forever")
+    reply, note = await bot.say(USER, "talk forever")
     assert reply == ("word " * 4).strip(), "the server stopped at 5 tokens (20 characters)"
+    assert note == texts.ANSWER_AT_LIMIT, "the user is told the answer was cut at the limit"
 
 
 async def test_zero_sends_no_limit(make_bot: HarnessFactory) -> None:

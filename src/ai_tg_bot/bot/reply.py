@@ -174,6 +174,8 @@ class StreamingReply:
         """Show how an answer ended: the answer, or what arrived and a line about the error."""
         if result.reply is not None:
             await self.finish(result.reply)
+            if result.usage.cut_at_limit:
+                await self.send_notice(texts.ANSWER_AT_LIMIT)
             return
         if result.voice_problem is not None:
             await self.send_notice(voice_notice(result.voice_problem))

@@ -45,6 +45,10 @@ RETRY_ELSEWHERE = (
     "Your last message was in another chat, so I won't answer it again here. "
     "Send /retry in that chat."
 )
+ANSWER_AT_LIMIT = (
+    "✂️ The answer above reached the length limit and stops there. "
+    "Ask me to continue if you need the rest."
+)
 NOTHING_TO_RETRY = "There is nothing to retry yet: send me a message first."
 STORAGE_DOWN = (
     "⚠️ My storage is temporarily unavailable, so I couldn't handle that. "
