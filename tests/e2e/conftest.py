@@ -82,6 +82,26 @@ class BotHarness:
 HarnessFactory = Callable[..., Awaitable[BotHarness]]
 
 
+def harness_settings(
+    tg: FakeTelegram, llm: FakeLLM, database_url: str, **overrides: Any
+) -> Settings:
+    """Settings for a bot on the test database, talking to these fakes."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "telegram_bot_token": TOKEN,
+        "telegram_api_url": tg.base_url,
+        "openai_api_key": "test-key",
+        "openai_base_url": llm.base_url,
+        "llm_model": "fake-model",
+        "llm_timeout_seconds": 10,
+        "llm_max_retries": 0,
+        "stream_edit_interval_seconds": 0.05,
+        "shutdown_grace_seconds": 10,
+        "auto_migrate": False,
+    }
+    return Settings(_env_file=None, **(values | overrides))
+
+
 @pytest.fixture
 async def make_bot(database: Database, database_url: str) -> AsyncIterator[HarnessFactory]:
     """Start a bot on the test database with optional setting overrides."""
@@ -90,20 +110,7 @@ async def make_bot(database: Database, database_url: str) -> AsyncIterator[Harne
     async def factory(**overrides: Any) -> BotHarness:
         tg = await FakeTelegram().start()
         llm = await FakeLLM(chunk_size=overrides.pop("chunk_size", 20)).start()
-        values: dict[str, Any] = {
-            "database_url": database_url,
-            "telegram_bot_token": TOKEN,
-            "telegram_api_url": tg.base_url,
-            "openai_api_key": "test-key",
-            "openai_base_url": llm.base_url,
-            "llm_model": "fake-model",
-            "llm_timeout_seconds": 10,
-            "llm_max_retries": 0,
-            "stream_edit_interval_seconds": 0.05,
-            "shutdown_grace_seconds": 10,
-            "auto_migrate": False,
-        }
-        settings = Settings(_env_file=None, **(values | overrides))
+        settings = harness_settings(tg, llm, database_url, **overrides)
         harness = BotHarness(tg, llm, settings)
         started.append((harness, tg, llm))
         await harness.start()
@@ -114,6 +121,13 @@ async def make_bot(database: Database, database_url: str) -> AsyncIterator[Harne
         await harness.stop()
         await tg.close()
         await llm.close()
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeLLM]]:
+    """A fake Telegram and a fake LLM for a bot started as a real process."""
+    async with FakeTelegram() as tg, FakeLLM() as llm:
+        yield tg, llm
 
 
 @pytest.fixture

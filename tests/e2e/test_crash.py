@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,12 +25,6 @@ from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
 
 USER = 4242
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeLLM]]:
-    async with FakeTelegram() as tg, FakeLLM() as llm:
-        yield tg, llm
 
 
 async def test_a_question_stranded_by_sigkill_is_answered_once_by_the_next_process(
@@ -94,18 +87,17 @@ async def strand(database: Database, settings: Settings, user_id: int, text_: st
     return stored.seq
 
 
-async def test_every_instance_answers_stranded_questions_at_start_up(
+async def test_a_running_instance_answers_stranded_questions_by_itself(
     make_bot: HarnessFactory, database: Database, database_url: str
 ) -> None:
+    bot = await make_bot(turn_lease_seconds=2)  # swept every second
+    bot.tg.start_private_chat(USER, USER + 1)
     settings = Settings(_env_file=None, database_url=database_url)
     await strand(database, settings, USER, "left behind")
     await strand(database, settings, USER + 1, "also left behind")
-    bot = await make_bot()
     await bot.tg.wait_for(
-        lambda: (
-            bot.tg.texts(USER) == ["Echo: left behind"]
-            and bot.tg.texts(USER + 1) == ["Echo: also left behind"]
-        ),
+        lambda: bot.tg.texts(USER) == ["Echo: left behind"]
+        and bot.tg.texts(USER + 1) == ["Echo: also left behind"],
         30,
         "the stranded questions answered",
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiogram import Bot
@@ -20,9 +19,8 @@ from aiogram.exceptions import TelegramBadRequest, TelegramConflictError
 
 from ai_tg_bot.bot.app import Application
 from ai_tg_bot.bot.polling import WebhookRegisteredError
-from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
-from tests.e2e.conftest import TOKEN, BotHarness
+from tests.e2e.conftest import TOKEN, BotHarness, harness_settings
 from tests.e2e.test_process import bot_env, run_bot
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
@@ -37,35 +35,12 @@ REFUSAL = (
 
 
 @pytest.fixture
-async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeLLM]]:
-    async with FakeTelegram() as tg, FakeLLM() as llm:
-        yield tg, llm
-
-
-@pytest.fixture
 async def api(fakes: tuple[FakeTelegram, FakeLLM]) -> AsyncIterator[Bot]:
     """The Bot API as another deployment (or an operator) uses it."""
     tg, _ = fakes
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
     yield bot
     await bot.session.close()
-
-
-def polling_settings(
-    tg: FakeTelegram, llm: FakeLLM, database_url: str, **overrides: Any
-) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "telegram_bot_token": TOKEN,
-        "telegram_api_url": tg.base_url,
-        "openai_api_key": "test-key",
-        "openai_base_url": llm.base_url,
-        "llm_model": "fake-model",
-        "llm_max_retries": 0,
-        "stream_edit_interval_seconds": 0.05,
-        "auto_migrate": False,
-    }
-    return Settings(_env_file=None, **(values | overrides))
 
 
 async def test_a_registered_webhook_stops_a_polling_start(
@@ -75,7 +50,7 @@ async def test_a_registered_webhook_stops_a_polling_start(
     await api.set_webhook(WEBHOOK, secret_token=SECRET)
     tg.push_text(USER, "for the webhook deployment")
 
-    app = Application.create(polling_settings(tg, llm, database_url))
+    app = Application.create(harness_settings(tg, llm, database_url))
     with pytest.raises(WebhookRegisteredError) as refused:
         await app.run_polling(handle_signals=False, polling_timeout=1)
 
@@ -96,7 +71,7 @@ async def test_polling_takeover_deletes_the_webhook_and_polls(
     await api.set_webhook(WEBHOOK, secret_token=SECRET)
     tg.push_text(USER, "sent before the takeover")
 
-    harness = BotHarness(tg, llm, polling_settings(tg, llm, database_url, polling_takeover=True))
+    harness = BotHarness(tg, llm, harness_settings(tg, llm, database_url, polling_takeover=True))
     await harness.start()
     try:
         await harness.settle()
@@ -114,7 +89,7 @@ async def test_without_a_webhook_nothing_is_deleted(
     database: Database, database_url: str, fakes: tuple[FakeTelegram, FakeLLM]
 ) -> None:
     tg, llm = fakes
-    harness = BotHarness(tg, llm, polling_settings(tg, llm, database_url))
+    harness = BotHarness(tg, llm, harness_settings(tg, llm, database_url))
     await harness.start()
     try:
         assert await harness.say(USER, "hello") == ["Echo: hello"]

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -61,12 +60,6 @@ async def test_an_invalid_setting_is_named(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert "DEFAULT_MAX_HISTORY_MESSAGES" in stderr.decode()
-
-
-@pytest.fixture
-async def fakes() -> AsyncIterator[tuple[FakeTelegram, FakeLLM]]:
-    async with FakeTelegram() as tg, FakeLLM() as llm:
-        yield tg, llm
 
 
 async def test_the_process_migrates_answers_and_stops_cleanly_on_sigterm(

@@ -8,11 +8,8 @@ run is one transaction on both backends, and leftovers from older versions are d
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import command
-from tests.dbs import ROOT, alembic_config, create_pg_database, drop_pg_database, migrate
+from tests.dbs import ROOT, alembic_config, migrate
+from tests.integration.test_migrations import upgrade_at_once
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 REAL_HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
@@ -54,20 +52,6 @@ def downgrade():
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("must_have")
 """
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A brand-new, unmigrated database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-        return
-    request.getfixturevalue("pg_server")
-    url = await create_pg_database("ai_tg_bot_migration_failure")
-    try:
-        yield url
-    finally:
-        await drop_pg_database(url)
 
 
 def scripts_with_extra_revision(tmp_path: Path, url: str, *, fixed: bool) -> Config:
@@ -202,23 +186,6 @@ async def test_a_copy_whose_table_is_gone_stops_the_upgrade_and_is_kept(tmp_path
 
 async def test_processes_migrating_one_sqlite_file_at_once_take_turns(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-    env = {**os.environ, "DATABASE_URL": url}
-    processes = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "alembic",
-            "upgrade",
-            "head",
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        for _ in range(3)
-    ]
-    outputs = [await process.communicate() for process in processes]
-    for process, (output, _) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, output.decode()
+    await upgrade_at_once(url, processes=3)
     _, version, _ = await snapshot(url)
     assert version == REAL_HEAD

@@ -6,11 +6,8 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -26,20 +23,6 @@ from tests.dbs import (
 )
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A brand-new, unmigrated database of each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-        return
-    request.getfixturevalue("pg_server")
-    url = await create_pg_database("ai_tg_bot_migrations")
-    try:
-        yield url
-    finally:
-        await drop_pg_database(url)
 
 
 async def table_names(url: str) -> set[str]:
@@ -70,27 +53,32 @@ async def test_models_and_migrations_do_not_drift(empty_url: str) -> None:
     await asyncio.to_thread(command.check, alembic_config(empty_url))
 
 
+async def upgrade_at_once(url: str, *, processes: int) -> None:
+    """`alembic upgrade head` in several processes started together; each must exit 0."""
+    env = {**os.environ, "DATABASE_URL": url}
+    started = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "alembic",
+            "upgrade",
+            "head",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(processes)
+    ]
+    outputs = [await process.communicate() for process in started]
+    for process, (output, _) in zip(started, outputs, strict=True):
+        assert process.returncode == 0, output.decode()
+
+
 async def test_concurrent_upgrades_do_not_collide(pg_server: None) -> None:
     url = await create_pg_database("ai_tg_bot_race")
-    env = {**os.environ, "DATABASE_URL": url}
     try:
-        processes = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "alembic",
-                "upgrade",
-                "head",
-                cwd=ROOT,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            for _ in range(3)
-        ]
-        outputs = [await process.communicate() for process in processes]
-        for process, (output, _) in zip(processes, outputs, strict=True):
-            assert process.returncode == 0, output.decode()
+        await upgrade_at_once(url, processes=3)
         assert "users" in await table_names(url)
     finally:
         await drop_pg_database(url)
