@@ -56,6 +56,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 @pytest.fixture
 async def tg_bot() -> AsyncIterator[tuple[FakeTelegram, Bot]]:
     async with FakeTelegram() as tg:
+        tg.start_private_chat(CHAT)  # the user has talked to the bot before
         session = AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url))
         bot = Bot("123456:STREAM-test", session=session)
         try:
