@@ -96,8 +96,10 @@ async def test_a_running_instance_answers_stranded_questions_by_itself(
     await strand(database, settings, USER, "left behind")
     await strand(database, settings, USER + 1, "also left behind")
     await bot.tg.wait_for(
-        lambda: bot.tg.texts(USER) == ["Echo: left behind"]
-        and bot.tg.texts(USER + 1) == ["Echo: also left behind"],
+        lambda: (
+            bot.tg.texts(USER) == ["Echo: left behind"]
+            and bot.tg.texts(USER + 1) == ["Echo: also left behind"]
+        ),
         30,
         "the stranded questions answered",
     )

@@ -23,6 +23,9 @@ from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.records import AskedElsewhereError, Question, TokenUsage, clean_text
 
+# Leases renewed per heartbeat statement.
+RENEW_BATCH = 500
+
 
 class TurnsMixin(StorageBase):
     """Pending questions, their answers, and the per-user turn lease."""
@@ -221,10 +224,20 @@ class TurnsMixin(StorageBase):
         if not held:
             return 0
         until = utc_now() + timedelta(seconds=ttl_seconds)
-        parameters = {"b_user_ids": list(held), "b_owners": list(held.values()), "b_until": until}
+        items = list(held.items())
+        renewed = 0
         async with self.database.connection() as session:
-            result = await session.execute(statements.RENEW_LEASES, parameters)
-        return int(result.rowcount)
+            # In slices: two bind parameters per lease, well under any driver's limit.
+            for start in range(0, len(items), RENEW_BATCH):
+                batch = dict(items[start : start + RENEW_BATCH])
+                parameters = {
+                    "b_user_ids": list(batch),
+                    "b_owners": list(batch.values()),
+                    "b_until": until,
+                }
+                result = await session.execute(statements.RENEW_LEASES, parameters)
+                renewed += int(result.rowcount)
+        return renewed
 
     async def stranded_users(self, limit: int = 100) -> list[int]:
         """Users whose pending questions sit under a lapsed (or no) lease, longest first."""
