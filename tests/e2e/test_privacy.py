@@ -20,6 +20,7 @@ from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.fakes.telegram import SentDocument, SentMessage
 
 ALICE = 7101
+ADMIN = 7909
 BOB = 7202
 HEADING = re.compile(r"^### (\S+) · (user|assistant)(.*)$")
 
@@ -58,6 +59,22 @@ async def rows_of(database: Database, user_id: int) -> dict[str, int]:
             table: int((await session.execute(text(sql), {"u": user_id})).scalar_one())
             for table, sql in queries.items()
         }
+
+
+async def assert_no_words_left(database: Database, user_id: int) -> None:
+    """After /forget: no prompt, no model choice, no message; usage only as timestamps."""
+    async with database.session(read_only=True) as session:
+        settings = (
+            await session.execute(
+                text("SELECT system_prompt, model FROM user_settings WHERE user_id = :u"),
+                {"u": user_id},
+            )
+        ).one()
+        kinds = await session.execute(
+            text("SELECT DISTINCT kind FROM usage_events WHERE user_id = :u"), {"u": user_id}
+        )
+        assert tuple(settings) == (None, None)
+        assert set(kinds.scalars()) <= {"message", "export"}
 
 
 async def ask_to_forget(bot: BotHarness, user_id: int) -> SentMessage:
@@ -201,7 +218,7 @@ async def test_forget_deletes_every_row_of_the_user_and_no_one_else(
         ("Yes, delete everything", f"forget:yes:{ALICE}"),
         ("Cancel", f"forget:no:{ALICE}"),
     ]
-    assert await rows_of(database, ALICE) != {"users": 0, "user_settings": 0, "messages": 0}
+    assert (await rows_of(database, ALICE))["messages"] > 0
 
     answer = await press(bot, ALICE, f"forget:yes:{ALICE}", question)
     assert not answer.get("show_alert")
@@ -209,7 +226,9 @@ async def test_forget_deletes_every_row_of_the_user_and_no_one_else(
     assert shown.message_id == question.message_id
     assert shown.text == texts.forgotten(4)
     assert shown.reply_markup is None, "the buttons are gone"
-    assert await rows_of(database, ALICE) == {"users": 0, "user_settings": 0, "messages": 0}
+    # What stays holds none of her words: the account row and the limits.
+    assert await rows_of(database, ALICE) == {"users": 1, "user_settings": 1, "messages": 0}
+    await assert_no_words_left(database, ALICE)
     assert await rows_of(database, BOB) == before_bob
     if database.is_sqlite:  # the full-text index forgot too (its triggers ran)
         async with database.session() as session:
@@ -253,7 +272,7 @@ async def test_nobody_else_can_confirm(bot: BotHarness, database: Database) -> N
     await bot.say(BOB, "bob's")
     await press(bot, BOB, f"forget:yes:{BOB}", question, chat_id=ALICE)
     assert await rows_of(database, ALICE) == before
-    assert await rows_of(database, BOB) == {"users": 0, "user_settings": 0, "messages": 0}
+    assert await rows_of(database, BOB) == {"users": 1, "user_settings": 1, "messages": 0}
     assert bot.messages(ALICE)[-1].text == texts.forgotten(2)
 
 
@@ -285,7 +304,8 @@ async def test_forget_during_an_answer_leaves_no_row(bot: BotHarness, database: 
     )
     await bot.settle()
     assert "Echo: a slow question" in bot.tg.texts(ALICE), "the answer is still shown"
-    assert await rows_of(database, ALICE) == {"users": 0, "user_settings": 0, "messages": 0}
+    assert await rows_of(database, ALICE) == {"users": 1, "user_settings": 1, "messages": 0}
+    await assert_no_words_left(database, ALICE)
 
 
 async def test_the_running_bot_purges_old_soft_deleted_messages(
@@ -316,3 +336,18 @@ async def test_the_running_bot_purges_old_soft_deleted_messages(
             break
         await asyncio.sleep(0.05)
     assert await contents() == ["recent", "Echo: recent", "active", "Echo: active"]
+
+
+async def test_forgetting_refunds_no_quota_and_lifts_no_limit(make_bot: HarnessFactory) -> None:
+    bot = await make_bot(daily_message_limit=5, admin_user_ids=[ADMIN])
+    await bot.say(ADMIN, f"/setlimit {ALICE} daily 2")
+    await bot.say(ALICE, "one")
+    await bot.say(ALICE, "two")
+    (refused,) = await bot.say(ALICE, "three")
+    assert "daily limit of 2" in refused
+    question = await ask_to_forget(bot, ALICE)
+    await press(bot, ALICE, f"forget:yes:{ALICE}", question)
+    calls = bot.llm.calls
+    (still,) = await bot.say(ALICE, "fresh start?")
+    assert "daily limit of 2" in still, "a forget is not a new day"
+    assert bot.llm.calls == calls

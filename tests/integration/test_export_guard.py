@@ -63,3 +63,21 @@ async def test_exports_count_toward_the_per_minute_guard(
     async with database.session(read_only=True) as session:
         count = await session.execute(text("SELECT count(*) FROM usage_events"))
         assert count.scalar_one() == 2, "a refused export is not recorded"
+
+
+async def test_exports_count_against_messages_per_minute_but_not_per_day(
+    database: Database, settings: Settings
+) -> None:
+    config = settings.model_copy(update={"rate_limit_per_minute": 2, "daily_message_limit": 1})
+    store, storage = PrivacyStore(database, config), Storage(database, config)
+    async with store.export_slot(USER):
+        pass
+    await storage.add_message(USER, "user", "one", enforce_quotas=True)  # the export left it
+    with pytest.raises(QuotaExceededError) as rate:
+        await storage.add_message(USER, "user", "two", enforce_quotas=True)
+    # Both limits are reached now; the day counts one message, the minute counts two.
+    assert rate.value.kind == "daily"
+    roomy = config.model_copy(update={"daily_message_limit": 0})
+    with pytest.raises(QuotaExceededError) as minute:
+        await Storage(database, roomy).add_message(USER, "user", "two", enforce_quotas=True)
+    assert minute.value.kind == "rate", "one export and one message fill a minute of 2"

@@ -122,8 +122,10 @@ def transcript(text: str) -> str:
 EXPORT_RUNNING = "⏳ Your previous export is still being made; it will arrive in a moment."
 NOTHING_TO_EXPORT = "There is nothing to export yet: your history is empty."
 FORGET_CONFIRM = (
-    "⚠️ This deletes everything I store about you, for good: every message (also those "
-    "out of the context window), your role, your settings and limits. It cannot be undone. "
+    "⚠️ This deletes what you told me, for good: every message (also those out of the "
+    "context window), your role and your model choice. It cannot be undone. Only what "
+    "holds none of your words stays: the limits the administrator set, and how many "
+    "messages you sent today (so your daily limit still counts them). "
     "Use /export first if you want a copy.\n\nDelete everything?"
 )
 FORGET_CANCELLED = "Cancelled. Nothing was deleted."
@@ -134,8 +136,8 @@ FORGET_EXPIRED = "This confirmation has expired. Send /forget again if you still
 def forgotten(messages: int) -> str:
     """After /forget: what went."""
     return (
-        f"🗑 Done: I deleted everything I stored about you ({messages:,} "
-        f"message{'' if messages == 1 else 's'}, your role and your settings). "
+        f"🗑 Done: I deleted your messages ({messages:,} "
+        f"message{'' if messages == 1 else 's'}), your role and your model choice. "
         "If you write again, we start from scratch."
     )
 

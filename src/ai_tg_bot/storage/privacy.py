@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, union_all, update
+from sqlalchemy import delete, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
 from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.limits import QuotaExceededError, resolve_prompt
+from ai_tg_bot.limits import day_start, resolve_prompt
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import StorageBase, as_utc
+from ai_tg_bot.storage.base import StorageBase
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
 EXPORT_FETCH_ROWS = 500
@@ -103,23 +103,8 @@ class PrivacyStore(StorageBase):
             )
             if running.first() is not None:
                 raise ExportBusyError(f"an export of user {user_id} is running")
-            per_minute = self.settings.rate_limit_per_minute
-            minute_ago = now - timedelta(minutes=1)
-            if per_minute:
-                recent = union_all(
-                    select(Message.created_at).where(
-                        Message.user_id == user_id,
-                        Message.role == "user",
-                        Message.created_at >= minute_ago,
-                    ),
-                    select(UsageEvent.created_at).where(mine, UsageEvent.created_at >= minute_ago),
-                ).subquery()
-                count, oldest = (
-                    await session.execute(select(func.count(), func.min(recent.c.created_at)))
-                ).one()
-                if count >= per_minute:
-                    start = as_utc(oldest) or now
-                    raise QuotaExceededError("rate", per_minute, start + timedelta(minutes=1))
+            # The per-minute guard, counting messages and exports alike (no daily limit).
+            await self._check_quotas(session, user_id, 0, now)
             inserted = await session.execute(
                 insert(UsageEvent)
                 .values(user_id=user_id, kind="export", created_at=now)
@@ -168,18 +153,47 @@ class PrivacyStore(StorageBase):
                 await rows.close()
 
     async def forget_user(self, user_id: int) -> int:
-        """Hard-delete every row of the user (messages, settings, the user); returns messages.
+        """Hard-delete the user's messages and their prompt and model; returns messages.
 
+        What is kept holds none of their words: the `users` row (blocking, the message
+        sequence), the limits an administrator set, and today's questions as
+        content-free usage events, so that forgetting refunds no quota and lifts no limit.
         Takes the user's row lock first, so a turn writing for this user finishes before
-        (and is deleted too) or starts after (as a new user). Explicit deletes rather than
-        relying on the cascade alone: SQLite's full-text index is kept by delete triggers.
+        (and is deleted too) or stores nothing after. Explicit deletes rather than relying
+        on the cascade alone: SQLite's full-text index is kept by delete triggers.
         """
+        now = utc_now()
+        since = min(day_start(now), now - timedelta(minutes=1))
         async with self.database.connection() as connection:
-            await connection.execute(statements.LOCK_USER, {"b_user_id": user_id})
+            locked = await connection.execute(statements.LOCK_USER, {"b_user_id": user_id})
+            if locked.first() is None:
+                return 0
+            await connection.execute(
+                delete(UsageEvent).where(
+                    UsageEvent.user_id == user_id, UsageEvent.created_at < since
+                )
+            )
+            await connection.execute(
+                insert(UsageEvent).from_select(
+                    ["user_id", "kind", "created_at"],
+                    select(Message.user_id, literal("message"), Message.created_at).where(
+                        Message.user_id == user_id,
+                        Message.role == "user",
+                        Message.created_at >= since,
+                    ),
+                )
+            )
             deleted = await connection.execute(delete(Message).where(Message.user_id == user_id))
-            await connection.execute(delete(UserSettings).where(UserSettings.user_id == user_id))
-            await connection.execute(delete(UsageEvent).where(UsageEvent.user_id == user_id))
-            await connection.execute(delete(User).where(User.id == user_id))
+            await connection.execute(
+                update(UserSettings)
+                .where(UserSettings.user_id == user_id)
+                .values(system_prompt=None, model=None, updated_at=now)
+            )
+            await connection.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(turn_lease_owner=None, turn_lease_until=None, updated_at=now)
+            )
         return deleted.rowcount
 
     async def purge_deleted(self, older_than: timedelta) -> int:

@@ -18,16 +18,19 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal,
     or_,
     select,
+    union_all,
     update,
 )
 
-from ai_tg_bot.db.models import Message, User, UserSettings
+from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
 
 messages = cast(Table, Message.__table__)
 users = cast(Table, User.__table__)
 user_settings = cast(Table, UserSettings.__table__)
+usage_events = cast(Table, UsageEvent.__table__)
 
 _user: BindParameter[int] = bindparam("b_user_id")
 _active = and_(messages.c.user_id == _user, messages.c.deleted_at.is_(None))
@@ -64,15 +67,24 @@ SEEN = select(
     messages.c.telegram_message_id == bindparam("message_id"),
 )
 
-# Today's and this minute's user messages (deleted ones count: /reset refunds nothing).
+# What the quotas count since `since`: the user's messages (deleted ones count: /reset
+# refunds nothing) and their usage events (exports; and, after /forget, the questions
+# it erased, kept without their words so that forgetting refunds nothing either).
+# Exports count toward the per-minute guard only.
+_counted = union_all(
+    select(messages.c.created_at, literal("message").label("kind")).where(
+        messages.c.user_id == _user,
+        messages.c.role == "user",
+        messages.c.created_at >= bindparam("since"),
+    ),
+    select(usage_events.c.created_at, usage_events.c.kind).where(
+        usage_events.c.user_id == _user, usage_events.c.created_at >= bindparam("since")
+    ),
+).subquery()
 QUOTA_COUNTS = select(
-    func.count().filter(messages.c.created_at >= bindparam("today")),
-    func.count().filter(messages.c.created_at >= bindparam("minute_ago")),
-    func.min(messages.c.created_at).filter(messages.c.created_at >= bindparam("minute_ago")),
-).where(
-    messages.c.user_id == _user,
-    messages.c.role == "user",
-    messages.c.created_at >= bindparam("since"),
+    func.count().filter(_counted.c.created_at >= bindparam("today"), _counted.c.kind == "message"),
+    func.count().filter(_counted.c.created_at >= bindparam("minute_ago")),
+    func.min(_counted.c.created_at).filter(_counted.c.created_at >= bindparam("minute_ago")),
 )
 
 HISTORY_LIMIT = select(user_settings.c.max_history_messages).where(user_settings.c.user_id == _user)

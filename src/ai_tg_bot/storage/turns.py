@@ -102,8 +102,10 @@ class TurnsMixin(StorageBase):
             following = await oldest_pending(session, user_id)
             if following is None:
                 await release_lease(session, user_id, owner)
-            else:
-                await take_lease(session, user_id, owner, lease_seconds)
+            elif not await take_lease(session, user_id, owner, lease_seconds):
+                # The lease lapsed (a heartbeat could not reach the database) and another
+                # turn took it: that turn answers the rest; going on would answer twice.
+                following = None
             return stored, following
 
     async def _store_answer(
@@ -116,9 +118,7 @@ class TurnsMixin(StorageBase):
     ) -> str:
         locked = await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
         if locked.first() is None:
-            # The user was forgotten (/forget) while the LLM answered: storing the answer
-            # would bring their rows back. They are shown it; nothing is kept.
-            return content
+            return content  # forgotten (see below), user row and all
         existing = (
             await session.execute(
                 select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
@@ -136,6 +136,10 @@ class TurnsMixin(StorageBase):
         )
         now = utc_now()
         still_active = answered.first() is not None
+        if not still_active and not await _exists(session, user_id, question.seq):
+            # The user was forgotten (/forget) while the LLM answered: storing the answer
+            # would bring their words back. They are shown it; nothing is kept.
+            return content
         await self._insert_message(
             session,
             user_id=user_id,
@@ -286,6 +290,14 @@ async def oldest_pending(session: Executor, user_id: int) -> Question | None:
     """The user's oldest active question still waiting for an answer."""
     row = (await session.execute(statements.OLDEST_PENDING, {"b_user_id": user_id})).first()
     return None if row is None else question_of(row)
+
+
+async def _exists(session: Executor, user_id: int, seq: int) -> bool:
+    """Whether the user's message in slot `seq` is stored at all (deleted or not)."""
+    found = await session.execute(
+        select(Message.id).where(Message.user_id == user_id, Message.seq == seq).limit(1)
+    )
+    return found.first() is not None
 
 
 def question_of(row: Sequence[Any]) -> Question:
