@@ -13,6 +13,7 @@ from ai_tg_bot.redaction import install_redaction, redact
 
 log = logging.getLogger("ai_tg_bot")
 EXIT_CONFIG_ERROR = 2
+EXIT_UNEXPECTED = 1
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
@@ -83,6 +84,10 @@ def main() -> int:
             asyncio.run(serve(settings))
     except WebhookRegisteredError as exc:
         return fail(str(exc))
+    except Exception:
+        # Through logging, so the redactor sees it (an uncaught traceback would not).
+        log.exception("the bot stopped on an unexpected error")
+        return EXIT_UNEXPECTED
     return 0
 
 

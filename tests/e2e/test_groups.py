@@ -357,3 +357,25 @@ async def test_retry_in_the_group_never_answers_a_private_question_there(
     assert await in_group(bot, ALICE, "@test_bot what is 2+2?") == ["Echo: @test_bot what is 2+2?"]
     assert await in_group(bot, ALICE, "/retry") == ["Echo: @test_bot what is 2+2?"]
     nothing_private_in_the_group(bot)
+
+
+async def test_limits_models_and_counts_are_never_named_in_the_group(
+    make_bot: HarnessFactory,
+) -> None:
+    """A refusal naming her limit, /model, /reset's count, an admin's /user and /stats."""
+    bot = await make_bot(group_chats=True, daily_message_limit=1, admin_user_ids=[BOB])
+    assert await bot.say(ALICE, SECRET) == [f"Echo: {SECRET}"]  # her one message today
+    await bot.say(BOB, "hello")
+    private_before = len(bot.messages(ALICE))
+    for command in ("@test_bot one more?", "/model", "/model gpt-4o-mini", "/reset"):
+        assert await in_group(bot, ALICE, command) == [texts.SENT_PRIVATELY], command
+    for command in (f"/user {ALICE}", "/stats"):
+        assert await in_group(bot, BOB, command) == [texts.SENT_PRIVATELY], command
+    nothing_private_in_the_group(bot)
+    group = "\n".join(bot.tg.texts(GROUP))
+    for bit in ("daily limit", "Models", "forgotten", "Tokens", "Messages today"):
+        assert bit not in group, bit
+    private = [m.text for m in bot.messages(ALICE)[private_before:]]
+    assert "daily limit of 1" in private[0]
+    assert any(text.startswith("Models:") for text in private)
+    assert any("/user" not in t and "Tokens" in t for t in bot.tg.texts(BOB))

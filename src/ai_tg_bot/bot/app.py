@@ -223,6 +223,9 @@ class Application:
                 await self.chat.recover_stranded(presenter_for)
             except STORAGE_ERRORS as exc:
                 log.warning("stranded-question sweep skipped (%s)", type(exc).__name__)
+            except Exception:
+                # The sweep must outlive any one failure: it is what answers after a crash.
+                log.exception("stranded-question sweep failed")
             await asyncio.sleep(interval)
 
     async def stop(self) -> None:

@@ -1,6 +1,8 @@
 """Answers that carry a user's own data go to their private chat, never to a group.
 
-One rule for every such command (/search, /status, /role, /limits, /export, /forget):
+One rule for every such command (/search, /status, /role, /limits, /export, /forget,
+/model, /reset's count, an admin's /user and /stats) and for a refusal that names the
+user's own limit or model:
 asked in a private chat, the answer goes there, exactly as any other answer. Asked in a
 group, it goes to the asker's private chat and the group sees one neutral line: that it
 was sent, or, when Telegram will not let the bot write there (the user never pressed
@@ -73,3 +75,12 @@ async def answer_privately(message: Message, user_id: int, bot: Bot, deliver: De
     # A reply, so the group sees whom the line is for (and nothing else).
     reply = ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
     await message.answer(notice, reply_parameters=reply)
+
+
+async def say_privately(message: Message, user_id: int, bot: Bot, text: str) -> None:
+    """One line about the user's own usage or settings, by the same rule."""
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(text)
+
+    await answer_privately(message, user_id, bot, deliver)

@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.accounts import Accounts
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import UserLimits
 
@@ -33,22 +33,27 @@ def render_limits(limits: UserLimits, messages_today: int) -> str:
 
 
 async def model(
-    message: Message, user_id: int, command: CommandObject, accounts: Accounts, settings: Settings
+    message: Message,
+    user_id: int,
+    command: CommandObject,
+    accounts: Accounts,
+    settings: Settings,
+    bot: Bot,
 ) -> None:
-    """`/model` lists the allowed models; `/model <name>` switches."""
+    """`/model` lists the allowed models; `/model <name>` switches (answered privately)."""
     wanted = (command.args or "").strip()
     current = (await accounts.limits(user_id)).model
     listing = "\n".join(
         f"{'✅' if name == current else '▫️'} {name}" for name in settings.llm_models
     )
     if not wanted:
-        await message.answer(f"Models:\n{listing}\n\nSwitch with /model <name>.")
-        return
-    if wanted not in settings.llm_models:
-        await message.answer(f"Unknown model “{wanted[:100]}”. Choose one of:\n{listing}")
-        return
-    await accounts.set_model(user_id, wanted)
-    await message.answer(f"Model switched to {wanted}.")
+        reply = f"Models:\n{listing}\n\nSwitch with /model <name>."
+    elif wanted not in settings.llm_models:
+        reply = f"Unknown model “{wanted[:100]}”. Choose one of:\n{listing}"
+    else:
+        await accounts.set_model(user_id, wanted)
+        reply = f"Model switched to {wanted}."
+    await say_privately(message, user_id, bot, reply)
 
 
 async def limits(message: Message, user_id: int, accounts: Accounts, bot: Bot) -> None:

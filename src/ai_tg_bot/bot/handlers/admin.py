@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.handlers.account import render_limits
+from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import LIMIT_NAMES, LimitName
 
@@ -46,8 +47,8 @@ async def set_limit(message: Message, command: CommandObject, accounts: Accounts
     await message.answer(f"The {limit_name} limit of user {user_id} is now {shown}.")
 
 
-async def show_user(message: Message, command: CommandObject, accounts: Accounts) -> None:
-    """`/user <user_id>`: settings and usage."""
+async def show_user(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
+    """`/user <user_id>`: settings and usage (to the admin's private chat)."""
     user_id = parse_user_id(command.args or "")
     if user_id is None:
         await message.answer(USAGE["user"])
@@ -58,7 +59,10 @@ async def show_user(message: Message, command: CommandObject, accounts: Accounts
         return
     custom = ", ".join(f"{k}={v}" for k, v in profile.custom.items()) or "none (all defaults)"
     usage = profile.usage
-    await message.answer(
+    await say_privately(
+        message,
+        _asker(message),
+        bot,
         "\n".join(
             [
                 f"👤 User {user_id}{' (blocked)' if profile.is_blocked else ''}",
@@ -68,15 +72,18 @@ async def show_user(message: Message, command: CommandObject, accounts: Accounts
                 f"Messages: {usage.messages_total:,} in total",
                 f"Tokens: {usage.tokens_today:,} today, {usage.tokens_total:,} in total",
             ]
-        )
+        ),
     )
 
 
-async def stats(message: Message, accounts: Accounts) -> None:
-    """`/stats`: users, active today, messages and tokens today."""
+async def stats(message: Message, accounts: Accounts, bot: Bot) -> None:
+    """`/stats`: users, active today, messages and tokens today (privately)."""
     bot_stats = await accounts.stats()
     usage = bot_stats.usage
-    await message.answer(
+    await say_privately(
+        message,
+        _asker(message),
+        bot,
         "\n".join(
             [
                 "📈 Bot statistics (UTC day)",
@@ -85,8 +92,13 @@ async def stats(message: Message, accounts: Accounts) -> None:
                 f"Messages today: {usage.messages_today:,} ({usage.messages_total:,} in total)",
                 f"Tokens today: {usage.tokens_today:,} ({usage.tokens_total:,} in total)",
             ]
-        )
+        ),
     )
+
+
+def _asker(message: Message) -> int:
+    """The admin who asked (admin commands only pass the access check with a sender)."""
+    return message.from_user.id if message.from_user else message.chat.id
 
 
 async def block(message: Message, command: CommandObject, accounts: Accounts) -> None:

@@ -9,6 +9,7 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
@@ -60,7 +61,7 @@ async def turn(
     except ValueError:
         await message.answer(texts.EMPTY_MESSAGE)
     except QuotaExceededError as exc:
-        await message.answer(exc.user_message(utc_now()))
+        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
     except DuplicateMessageError:
         # Telegram sent this update again (slow answer, a restart, another instance)
         # and it was answered already: answering twice would double it. (One still

@@ -32,7 +32,9 @@ class ErrorReporter:
         """
         update = event.update
         message = update.message
-        user_id = message.from_user.id if message and message.from_user else None
+        callback = update.callback_query
+        sender = message.from_user if message else (callback.from_user if callback else None)
+        user_id = sender.id if sender else None
         # Only an outage is worth Telegram's redelivery; an error that would recur (a
         # constraint, bad data) is reported once and the update acknowledged.
         storage_down = isinstance(event.exception, STORAGE_ERRORS) and is_outage(event.exception)
@@ -50,6 +52,14 @@ class ErrorReporter:
                 )
             except TelegramAPIError:
                 log.warning("could not tell chat %s about the failure", message.chat.id)
+        if callback is not None:
+            # A pressed button shows a spinner until answered: end it with the notice.
+            try:
+                await callback.answer(
+                    texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR, show_alert=True
+                )
+            except TelegramAPIError:
+                log.warning("could not answer the button press of user %s", user_id)
         if storage_down and redeliverable:
             raise event.exception
 

@@ -10,6 +10,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
@@ -18,13 +19,16 @@ from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import AskedElsewhereError, Storage
 
 
-async def reset(message: Message, user_id: int, store: Storage) -> None:
+async def reset(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
     """Forget the dialogue (soft delete), keep the role."""
     cleared = await store.clear_history(user_id)
-    await message.answer(
+    await say_privately(
+        message,
+        user_id,
+        bot,
         f"Done: I've forgotten our dialogue ({cleared} messages). Your role is unchanged."
         if cleared
-        else "Our dialogue is already empty. Your role is unchanged."
+        else "Our dialogue is already empty. Your role is unchanged.",
     )
 
 
@@ -56,7 +60,7 @@ async def retry(
         await message.answer(texts.RETRY_ELSEWHERE)
         return
     except QuotaExceededError as exc:
-        await message.answer(exc.user_message(utc_now()))
+        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
         return
     if not retried:
         await message.answer(texts.NOTHING_TO_RETRY)

@@ -11,6 +11,7 @@ from aiogram.types import Message, PhotoSize, Voice
 from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.handlers.chat import turn
+from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.media import (
@@ -46,7 +47,7 @@ async def photo_turn(
     if not chat.media.can_see_images(model):
         seeing = [m for m in settings.llm_models if chat.media.can_see_images(m)]
         log.info("photo refused user_id=%s: model %s cannot see images", user_id, model)
-        await message.answer(texts.no_vision(model, seeing))
+        await say_privately(message, user_id, bot, texts.no_vision(model, seeing))
         return
     chosen = pick_photo(sizes, settings.max_image_bytes)
     if chosen is None:

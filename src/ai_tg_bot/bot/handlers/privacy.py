@@ -24,7 +24,7 @@ from aiogram.types import (
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.db.database import STORAGE_ERRORS
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.export import ExportFile, write_export
@@ -107,7 +107,7 @@ async def export(
     except ExportBusyError:
         await message.answer(texts.EXPORT_RUNNING)
     except QuotaExceededError as exc:
-        await message.answer(exc.user_message(utc_now()))
+        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
 
 
 async def forget(message: Message, user_id: int, bot: Bot) -> None:
