@@ -155,10 +155,7 @@ class ChatService:
             if exc.pending_seq is None:
                 log.info("turn user_id=%s outcome=duplicate (nothing stored)", user_id)
                 raise
-            log.info("turn user_id=%s outcome=resumed (redelivered while pending)", user_id)
-            if on_stored is not None:
-                on_stored()
-            await self.answer_pending(user_id, presenter, waiting_for=exc.pending_seq)
+            await self._resume(user_id, presenter, exc.pending_seq, on_stored)
             return
         except (ValueError, QuotaExceededError) as exc:
             log.info("turn user_id=%s outcome=%s (nothing stored)", user_id, _refusal(exc))
@@ -197,11 +194,8 @@ class ChatService:
                 telegram_message_id=telegram_message_id,
                 same_chat_only=same_chat_only,
             )
-        except DuplicateMessageError as exc:
-            if on_stored is not None:
-                on_stored()
-            if exc.pending_seq is not None:
-                await self.answer_pending(user_id, presenter, waiting_for=exc.pending_seq)
+        except DuplicateMessageError as exc:  # this /retry was delivered before
+            await self._resume(user_id, presenter, exc.pending_seq, on_stored)
             return True
         except QuotaExceededError as exc:
             log.info("retry user_id=%s outcome=%s (nothing spent)", user_id, _refusal(exc))
@@ -212,6 +206,21 @@ class ChatService:
             return False
         await self.answer_pending(user_id, presenter, waiting_for=question.seq)
         return True
+
+    async def _resume(
+        self,
+        user_id: int,
+        presenter: Presenter,
+        pending_seq: int | None,
+        on_stored: Callable[[], None] | None,
+    ) -> None:
+        """A redelivered update: already stored, so acknowledge it; if its question still
+        waits (its answerer crashed, or is still at it), see that it gets answered."""
+        if on_stored is not None:
+            on_stored()
+        if pending_seq is not None:
+            log.info("user_id=%s redelivered while pending: resumed", user_id)
+            await self.answer_pending(user_id, presenter, waiting_for=pending_seq)
 
     async def answer_pending(
         self,
