@@ -1,82 +1,35 @@
-"""ChatService: turns, transport-free (no Telegram here, no session across the LLM)."""
+"""ChatService: turns, transport-free (no Telegram here, no session across the LLM).
+
+A turn stores its question (under the user's limits), then either answers the user's
+pending questions in order, holding their turn lease (`answering.Answerer` answers
+each), or waits while another turn does. The lease's heartbeat and the sweep for
+questions whose holder died are in leases.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TypeVar
 
+from ai_tg_bot.answering import Answerer
+from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
 from ai_tg_bot.db.database import STORAGE_ERRORS, is_outage
+from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, Usage
-from ai_tg_bot.media import (
-    FileFetcher,
-    FileTooLargeError,
-    MediaError,
-    MediaPolicy,
-    llm_messages,
-    text_chars,
-    transcribe_voice,
-)
-from ai_tg_bot.storage import Context, DuplicateMessageError, Question, Storage, TokenUsage
+from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.media import FileFetcher, MediaPolicy
+from ai_tg_bot.storage import Context, DuplicateMessageError, Question, Storage
 from ai_tg_bot.storage.records import Attachment
 
+__all__ = ["AnswerView", "ChatService", "Presenter", "TurnResult", "VoiceProblem"]
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02
 POLL_MAX_SECONDS = 0.5
-# Users whose stranded questions one sweep takes on (the rest wait for the next sweep).
-RECOVERY_BATCH = 100
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceProblem:
-    """Why a voice question got no answer: not transcribed, too large, or silent."""
-
-    kind: Literal["failed", "too_large", "no_speech"]
-    limit_bytes: int = 0
-
-
-@dataclass(slots=True)
-class TurnResult:
-    """How an answer ended: the stored reply, or the error and whatever arrived before it."""
-
-    reply: str | None = None
-    error: LLMError | None = None
-    partial: str = ""
-    usage: Usage = field(default_factory=Usage)
-    voice_problem: VoiceProblem | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether a complete reply was stored."""
-        return self.reply is not None
-
-
-class AnswerView(Protocol):
-    """Where one answer is shown while it streams and when it ends."""
-
-    async def heard(self, transcript: str) -> None:
-        """Show what was heard in a voice question, before its answer."""
-
-    async def feed(self, piece: str) -> None:
-        """Show more of the answer."""
-
-    async def show(self, result: TurnResult) -> None:
-        """Show the final answer, or what arrived and the error."""
-
-
-class Presenter(Protocol):
-    """Makes a view for each question answered (the bot shows them in Telegram)."""
-
-    def view(self, question: Question) -> AbstractAsyncContextManager[AnswerView]:
-        """A view for this question's answer."""
 
 
 class ChatService:
@@ -110,10 +63,17 @@ class ChatService:
         # woken after each answer instead of only polling the database (other processes'
         # answers are still found by polling).
         self._progress: dict[int, asyncio.Event] = {}
-        # The leases this process holds now (user id -> owner), renewed by the heartbeat.
-        self._held: dict[int, str] = {}
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._recovering: dict[int, asyncio.Task[None]] = {}
+        self.leases = LeaseKeeper(storage, lease_seconds)
+        self.sweeper = Sweeper(storage, self._drain_stranded)
+        self.answerer = Answerer(
+            storage,
+            llm,
+            self.media,
+            fetch_file,
+            durably=self._durably,
+            answered=self._wake,
+            lease_seconds=lease_seconds,
+        )
 
     async def turn(
         self,
@@ -248,16 +208,18 @@ class ChatService:
                 lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
             ):
                 released = False
-                self._hold(user_id, owner)
+                self.leases.hold(user_id, owner)
                 try:
                     question = first or await durably(lambda: storage.next_pending(user_id))
                     while question is not None:
-                        question = await self._answer(user_id, question, presenter, owner, context)
+                        question = await self.answerer.answer(
+                            user_id, question, presenter, owner, context
+                        )
                         context = None
                         # The last answer's transaction gave the lease back.
                         released = question is None
                 finally:
-                    self._held.pop(user_id, None)
+                    self.leases.let_go(user_id)
                     if not released:
                         await durably(lambda: storage.release_turn(user_id, owner))
                     self._wake(user_id)
@@ -278,58 +240,19 @@ class ChatService:
         lease (so exactly once, even with every instance sweeping). `presenter_for`
         makes the presenter for a user. Returns how many users were taken on.
         """
-        stranded = await self.storage.stranded_users(RECOVERY_BATCH)
-        started = 0
-        for user_id in stranded:
-            if user_id in self._recovering:
-                continue
-            log.info("recovering stranded questions of user_id=%s", user_id)
-            task = asyncio.create_task(self._recover(user_id, presenter_for(user_id)))
-            self._recovering[user_id] = task
-            started += 1
-        return started
+        return await self.sweeper.sweep(presenter_for)
 
-    async def _recover(self, user_id: int, presenter: Presenter) -> None:
-        try:
-            await self.answer_pending(user_id, presenter, waiting_for=None)
-        except Exception:
-            log.exception("recovering the questions of user_id=%s failed", user_id)
-        finally:
-            self._recovering.pop(user_id, None)
+    async def _drain_stranded(self, user_id: int, presenter: Presenter) -> None:
+        await self.answer_pending(user_id, presenter, waiting_for=None)
 
     async def wait_recovered(self, grace_seconds: float) -> bool:
         """Wait for recovery drains in flight; False if some still ran after the grace."""
-        tasks = list(self._recovering.values())
-        if not tasks:
-            return True
-        _, running = await asyncio.wait(tasks, timeout=grace_seconds)
-        return not running
+        return await self.sweeper.wait(grace_seconds)
 
     async def close(self) -> None:
         """Stop background work: recovery drains still running and the heartbeat."""
-        tasks = [*self._recovering.values(), *([self._heartbeat] if self._heartbeat else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._heartbeat = None
-
-    def _hold(self, user_id: int, owner: str) -> None:
-        """Note a lease this process now holds; the heartbeat keeps it alive."""
-        self._held[user_id] = owner
-        if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.create_task(self._beat())
-
-    async def _beat(self) -> None:
-        """Renew every lease this process holds, a few times per lease, while it holds any."""
-        interval = self.lease_seconds / 3
-        while self._held:
-            await asyncio.sleep(interval)
-            try:
-                await self.storage.renew_turns(dict(self._held), self.lease_seconds)
-            except STORAGE_ERRORS as exc:
-                # The next beat tries again; a lease that lapses meanwhile may be taken
-                # over, and the answer is then stored once all the same.
-                log.warning("could not renew turn leases (%s)", type(exc).__name__)
+        await self.sweeper.close()
+        await self.leases.close()
 
     def _wake(self, user_id: int) -> None:
         """Tell this process's turns waiting on `user_id` to look again."""
@@ -367,132 +290,6 @@ class ChatService:
                 )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
-
-    async def _transcribed(
-        self, user_id: int, question: Question, view: AnswerView, result: TurnResult
-    ) -> Question | None:
-        """A voice question with its transcript stored and shown; None if it has none.
-
-        The question was stored (and counted against the user's limits) before any
-        download or speech-to-text call. On failure `result` says why; a failed question
-        can be retried, a silent one leaves the history.
-        """
-        audio = question.attachments[0] if question.attachments else {}
-        limit = self.media.max_voice_bytes
-        transcript = ""
-        try:
-            if self.fetch_file is None:
-                raise MediaError("no way to fetch files")
-            transcript = await transcribe_voice(
-                self.fetch_file,
-                self.llm,
-                str(audio.get("file_id", "")),
-                max_bytes=limit,
-                mime=audio.get("mime"),
-            )
-        except FileTooLargeError:
-            result.voice_problem = VoiceProblem("too_large", limit)
-        except (MediaError, LLMError) as exc:
-            # Download errors carry no URL (bot/files.py), and the redactor masks any left.
-            log.warning(
-                "voice of user_id=%s not transcribed: %s: %s", user_id, type(exc).__name__, exc
-            )
-            result.voice_problem = VoiceProblem("failed", limit)
-        else:
-            if not transcript:
-                result.voice_problem = VoiceProblem("no_speech", limit)
-        if result.voice_problem is not None:
-            if result.voice_problem.kind == "no_speech":
-                await self._durably(lambda: self.storage.drop_unheard(user_id, question))
-            return None
-        heard = await self._durably(
-            lambda: self.storage.set_transcript(user_id, question, transcript)
-        )
-        await view.heard(heard.content)
-        return heard
-
-    async def _answer(
-        self,
-        user_id: int,
-        question: Question,
-        presenter: Presenter,
-        owner: str,
-        context: Context | None = None,
-    ) -> Question | None:
-        """Answer one question; return the next pending one (read in the same transaction).
-
-        `context` is the question's context when the caller already read it.
-        """
-        started = time.monotonic()
-        storage, durably = self.storage, self._durably
-        messages: list[dict[str, Any]] = []
-        result = TurnResult()
-        pieces: list[str] = []
-        model = "-"
-        history = omitted = 0
-        async with presenter.view(question) as view:
-            # No database session is open from here until the answer is complete.
-            asked: Question | None = question
-            if question.needs_transcript:
-                asked, context = await self._transcribed(user_id, question, view, result), None
-            reply: str | None = None
-            usage: TokenUsage | None = None
-            if asked is not None:
-                if context is None:
-                    context = await durably(
-                        lambda: storage.load_context(user_id, upto_seq=question.seq)
-                    )
-                model, history, omitted = context.model, len(context.history), context.omitted
-                try:
-                    messages = await llm_messages(context, self.media, self.fetch_file)
-                    async for piece in self.llm.stream(
-                        messages, model=context.model, usage=result.usage
-                    ):
-                        pieces.append(piece)
-                        await view.feed(piece)
-                    reply = "".join(pieces)
-                    if not reply.strip():
-                        raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
-                except LLMError as exc:
-                    result.error, result.partial = exc, "".join(pieces)
-                    reply = None
-                else:
-                    usage = TokenUsage(
-                        context.model, result.usage.prompt_tokens, result.usage.completion_tokens
-                    )
-            # Store the answer (or the failure), renew the lease, fetch the next question.
-            result.reply, following = await durably(
-                lambda: storage.complete(
-                    user_id, question, reply, usage, owner=owner, lease_seconds=self.lease_seconds
-                )
-            )
-            self._wake(user_id)
-            await view.show(result)
-        log.info(
-            "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
-            "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
-            user_id,
-            _outcome(result),
-            (time.monotonic() - started) * 1000,
-            model,
-            history,
-            omitted,
-            text_chars(messages),
-            len(result.reply or result.partial),
-            result.usage.prompt_tokens,
-            result.usage.completion_tokens,
-        )
-        if result.error is not None:
-            log.debug("answer for user %s failed: %s", user_id, result.error.detail)
-        return following
-
-
-def _outcome(result: TurnResult) -> str:
-    if result.ok:
-        return "ok"
-    if result.voice_problem is not None:
-        return f"voice_{result.voice_problem.kind}"
-    return result.error.kind.value if result.error else "unknown"
 
 
 def _refusal(exc: Exception) -> str:

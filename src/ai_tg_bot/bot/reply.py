@@ -12,6 +12,7 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.types import Message
 
+from ai_tg_bot.answers import TurnResult, VoiceProblem
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.formatting import (
     TELEGRAM_MESSAGE_LIMIT,
@@ -22,7 +23,6 @@ from ai_tg_bot.bot.formatting import (
     utf16_length,
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.chat import TurnResult, VoiceProblem
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Question
 

@@ -1,0 +1,186 @@
+"""One answer: a question in, the LLM's reply (or the failure) stored, the next one out.
+
+The turn holder (ChatService, chat.py) calls `Answerer.answer` for each pending question
+of a user, in order. No database session is open while the LLM (or speech to text)
+works: storage calls are short transactions, each run through `durably`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
+from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
+from ai_tg_bot.media import (
+    FileFetcher,
+    FileTooLargeError,
+    MediaError,
+    MediaPolicy,
+    llm_messages,
+    text_chars,
+    transcribe_voice,
+)
+from ai_tg_bot.storage import Context, Question, Storage, TokenUsage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Durably(Protocol):
+    """Runs a storage call, riding out a database outage (ChatService._durably)."""
+
+    def __call__(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """The call's result, once the database answered."""
+
+
+class Answerer:
+    """Answers one question at a time for the turn holder."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        llm: LLMClient,
+        media: MediaPolicy,
+        fetch_file: FileFetcher | None,
+        *,
+        durably: Durably,
+        answered: Callable[[int], None],
+        lease_seconds: float,
+    ) -> None:
+        self.storage = storage
+        self.llm = llm
+        self.media = media
+        self.fetch_file = fetch_file
+        self._durably = durably
+        # Called once an answer is stored: this process's waiters for the user look again.
+        self._answered = answered
+        self.lease_seconds = lease_seconds
+
+    async def _transcribed(
+        self, user_id: int, question: Question, view: AnswerView, result: TurnResult
+    ) -> Question | None:
+        """A voice question with its transcript stored and shown; None if it has none.
+
+        The question was stored (and counted against the user's limits) before any
+        download or speech-to-text call. On failure `result` says why; a failed question
+        can be retried, a silent one leaves the history.
+        """
+        audio = question.attachments[0] if question.attachments else {}
+        limit = self.media.max_voice_bytes
+        transcript = ""
+        try:
+            if self.fetch_file is None:
+                raise MediaError("no way to fetch files")
+            transcript = await transcribe_voice(
+                self.fetch_file,
+                self.llm,
+                str(audio.get("file_id", "")),
+                max_bytes=limit,
+                mime=audio.get("mime"),
+            )
+        except FileTooLargeError:
+            result.voice_problem = VoiceProblem("too_large", limit)
+        except (MediaError, LLMError) as exc:
+            # Download errors carry no URL (bot/files.py), and the redactor masks any left.
+            log.warning(
+                "voice of user_id=%s not transcribed: %s: %s", user_id, type(exc).__name__, exc
+            )
+            result.voice_problem = VoiceProblem("failed", limit)
+        else:
+            if not transcript:
+                result.voice_problem = VoiceProblem("no_speech", limit)
+        if result.voice_problem is not None:
+            if result.voice_problem.kind == "no_speech":
+                await self._durably(lambda: self.storage.drop_unheard(user_id, question))
+            return None
+        heard = await self._durably(
+            lambda: self.storage.set_transcript(user_id, question, transcript)
+        )
+        await view.heard(heard.content)
+        return heard
+
+    async def answer(
+        self,
+        user_id: int,
+        question: Question,
+        presenter: Presenter,
+        owner: str,
+        context: Context | None = None,
+    ) -> Question | None:
+        """Answer one question; return the next pending one (read in the same transaction).
+
+        `context` is the question's context when the caller already read it.
+        """
+        started = time.monotonic()
+        storage, durably = self.storage, self._durably
+        messages: list[dict[str, Any]] = []
+        result = TurnResult()
+        pieces: list[str] = []
+        model = "-"
+        history = omitted = 0
+        async with presenter.view(question) as view:
+            # No database session is open from here until the answer is complete.
+            asked: Question | None = question
+            if question.needs_transcript:
+                asked, context = await self._transcribed(user_id, question, view, result), None
+            reply: str | None = None
+            usage: TokenUsage | None = None
+            if asked is not None:
+                if context is None:
+                    context = await durably(
+                        lambda: storage.load_context(user_id, upto_seq=question.seq)
+                    )
+                model, history, omitted = context.model, len(context.history), context.omitted
+                try:
+                    messages = await llm_messages(context, self.media, self.fetch_file)
+                    async for piece in self.llm.stream(
+                        messages, model=context.model, usage=result.usage
+                    ):
+                        pieces.append(piece)
+                        await view.feed(piece)
+                    reply = "".join(pieces)
+                    if not reply.strip():
+                        raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
+                except LLMError as exc:
+                    result.error, result.partial = exc, "".join(pieces)
+                    reply = None
+                else:
+                    usage = TokenUsage(
+                        context.model, result.usage.prompt_tokens, result.usage.completion_tokens
+                    )
+            # Store the answer (or the failure), renew the lease, fetch the next question.
+            result.reply, following = await durably(
+                lambda: storage.complete(
+                    user_id, question, reply, usage, owner=owner, lease_seconds=self.lease_seconds
+                )
+            )
+            self._answered(user_id)
+            await view.show(result)
+        log.info(
+            "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
+            "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
+            user_id,
+            _outcome(result),
+            (time.monotonic() - started) * 1000,
+            model,
+            history,
+            omitted,
+            text_chars(messages),
+            len(result.reply or result.partial),
+            result.usage.prompt_tokens,
+            result.usage.completion_tokens,
+        )
+        if result.error is not None:
+            log.debug("answer for user %s failed: %s", user_id, result.error.detail)
+        return following
+
+
+def _outcome(result: TurnResult) -> str:
+    if result.ok:
+        return "ok"
+    if result.voice_problem is not None:
+        return f"voice_{result.voice_problem.kind}"
+    return result.error.kind.value if result.error else "unknown"

@@ -1,0 +1,58 @@
+"""What an answer looks like to whoever shows it: the result, and the view protocols.
+
+ChatService (chat.py) produces answers; the bot (bot/reply.py) shows them in Telegram;
+tests and benchmarks show them nowhere. Nothing here knows about either side.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from ai_tg_bot.llm import LLMError, Usage
+from ai_tg_bot.storage import Question
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceProblem:
+    """Why a voice question got no answer: not transcribed, too large, or silent."""
+
+    kind: Literal["failed", "too_large", "no_speech"]
+    limit_bytes: int = 0
+
+
+@dataclass(slots=True)
+class TurnResult:
+    """How an answer ended: the stored reply, or the error and whatever arrived before it."""
+
+    reply: str | None = None
+    error: LLMError | None = None
+    partial: str = ""
+    usage: Usage = field(default_factory=Usage)
+    voice_problem: VoiceProblem | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether a complete reply was stored."""
+        return self.reply is not None
+
+
+class AnswerView(Protocol):
+    """Where one answer is shown while it streams and when it ends."""
+
+    async def heard(self, transcript: str) -> None:
+        """Show what was heard in a voice question, before its answer."""
+
+    async def feed(self, piece: str) -> None:
+        """Show more of the answer."""
+
+    async def show(self, result: TurnResult) -> None:
+        """Show the final answer, or what arrived and the error."""
+
+
+class Presenter(Protocol):
+    """Makes a view for each question answered (the bot shows them in Telegram)."""
+
+    def view(self, question: Question) -> AbstractAsyncContextManager[AnswerView]:
+        """A view for this question's answer."""
