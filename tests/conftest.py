@@ -13,6 +13,7 @@ from sqlalchemy import text
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.accounts import Accounts
 from tests.dbs import create_pg_database, drop_pg_database, in_ci, migrate, pg_reachable
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -102,3 +103,9 @@ def settings(database_url: str) -> Settings:
 def storage(database: Database, settings: Settings) -> Storage:
     """Storage over the test database."""
     return Storage(database, settings)
+
+
+@pytest.fixture
+def accounts(database: Database, settings: Settings) -> Accounts:
+    """Accounts (limits, blocking, usage) over the test database."""
+    return Accounts(database, settings)

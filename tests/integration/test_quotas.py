@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot.handlers.status import render_status
 from ai_tg_bot.chat import ChatService, TurnResult
 from ai_tg_bot.config import Settings
@@ -18,6 +17,7 @@ from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.storage import Question, Storage
+from ai_tg_bot.storage.accounts import Accounts
 from tests.fakes.llm import FakeLLM
 
 USER = 4242
@@ -70,7 +70,7 @@ async def test_limits_fall_back_to_settings_and_can_be_restored(
     database: Database, settings: Settings
 ) -> None:
     storage = storage_with(database, settings, default_max_history_messages=3)
-    accounts = Accounts(storage, storage.settings)
+    accounts = Accounts(storage.database, storage.settings)
     for n in range(5):
         await storage.add_message(USER, "user", f"m{n}")
     assert len(await storage.load_history(USER)) == 3
@@ -163,7 +163,7 @@ async def test_tenants_never_see_each_other(
         }
     )
     storage = Storage(database, config)
-    accounts = Accounts(storage, config)
+    accounts = Accounts(database, config)
     chat = ChatService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
     shown = RecordingPresenter()
     seen_before = len(isolation_llm.requests)

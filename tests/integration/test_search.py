@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.search import MessageSearch
 
 USER = 7070
@@ -39,9 +40,9 @@ async def test_russian_and_english_alike(storage: Storage, search: MessageSearch
 
 
 async def test_scope_trimmed_found_cleared_not_others_never(
-    storage: Storage, search: MessageSearch
+    storage: Storage, search: MessageSearch, accounts: Accounts
 ) -> None:
-    await storage.set_max_history_messages(USER, 1)
+    await accounts.set_max_history_messages(USER, 1)
     await storage.add_message(USER, "user", "alpha trimmed away")
     await storage.add_message(USER, "user", "alpha still active")
     await storage.add_message(OTHER, "user", "alpha belongs to someone else")

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message, User
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.accounts import Accounts
 
 USER = 1001
 OTHER = 2002
@@ -39,8 +40,10 @@ async def test_ensure_user_is_idempotent(storage: Storage, database: Database) -
         assert settings.one() == (None, None)  # NULL: the defaults from Settings
 
 
-async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(storage: Storage) -> None:
-    await storage.set_max_history_messages(USER, 5)
+async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(
+    storage: Storage, accounts: Accounts
+) -> None:
+    await accounts.set_max_history_messages(USER, 5)
     for number in range(12):
         await storage.add_message(USER, "user" if number % 2 == 0 else "assistant", f"m{number}")
     history = await storage.load_history(USER)
@@ -48,8 +51,10 @@ async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(storage: Stor
     assert [m["role"] for m in history] == ["assistant", "user", "assistant", "user", "assistant"]
 
 
-async def test_soft_delete_keeps_every_row(storage: Storage, database: Database) -> None:
-    await storage.set_max_history_messages(USER, 3)
+async def test_soft_delete_keeps_every_row(
+    storage: Storage, database: Database, accounts: Accounts
+) -> None:
+    await accounts.set_max_history_messages(USER, 3)
     for number in range(10):
         await storage.add_message(USER, "user", f"m{number}")
     assert await count_rows(database, USER) == 10
@@ -57,23 +62,25 @@ async def test_soft_delete_keeps_every_row(storage: Storage, database: Database)
     assert await count_rows(database, USER, active=False) == 7
 
 
-async def test_lowering_the_limit_trims_at_once(storage: Storage) -> None:
+async def test_lowering_the_limit_trims_at_once(storage: Storage, accounts: Accounts) -> None:
     for number in range(8):
         await storage.add_message(USER, "user", f"m{number}")
-    assert await storage.set_max_history_messages(USER, 2) == 6
+    assert await accounts.set_max_history_messages(USER, 2) == 6
     assert [m["content"] for m in await storage.load_history(USER)] == ["m6", "m7"]
 
 
 @pytest.mark.parametrize("bad_limit", [0, -1, 1001])
-async def test_limit_bounds_are_enforced(storage: Storage, bad_limit: int) -> None:
+async def test_limit_bounds_are_enforced(
+    storage: Storage, bad_limit: int, accounts: Accounts
+) -> None:
     with pytest.raises(ValueError, match="between 1 and 1000"):
-        await storage.set_max_history_messages(USER, bad_limit)
+        await accounts.set_max_history_messages(USER, bad_limit)
 
 
 async def test_concurrent_writers_leave_exactly_the_limit(
-    storage: Storage, database: Database
+    storage: Storage, database: Database, accounts: Accounts
 ) -> None:
-    await storage.set_max_history_messages(USER, 10)
+    await accounts.set_max_history_messages(USER, 10)
     await asyncio.gather(*(storage.add_message(USER, "user", f"c{n}") for n in range(50)))
     assert await count_rows(database, USER) == 50
     assert await count_rows(database, USER, active=True) == 10
@@ -112,13 +119,14 @@ async def test_clear_history_soft_deletes_and_keeps_the_prompt(
 
 async def test_system_prompt_is_not_history_and_setting_it_clears_history(
     storage: Storage,
+    accounts: Accounts,
 ) -> None:
     await storage.add_message(USER, "user", "before")
     await storage.set_system_prompt(USER, "You are terse.")
     context = await storage.load_context(USER)
     assert context.system_prompt == "You are terse."
     assert context.history == []
-    await storage.set_max_history_messages(USER, 1)
+    await accounts.set_max_history_messages(USER, 1)
     for number in range(3):
         await storage.add_message(USER, "user", f"m{number}")
     assert await storage.get_system_prompt(USER) == "You are terse."
@@ -180,10 +188,12 @@ async def test_a_settings_change_made_with_sql_takes_effect(
     assert [m["content"] for m in await storage.load_history(USER)] == ["m5", "next"]
 
 
-async def test_dialog_info_reports_counts_sizes_and_times(storage: Storage) -> None:
+async def test_dialog_info_reports_counts_sizes_and_times(
+    storage: Storage, accounts: Accounts
+) -> None:
     empty = await storage.get_dialog_info(USER)
     assert (empty.active_count, empty.total_characters, empty.first_message_at) == (0, 0, None)
-    await storage.set_max_history_messages(USER, 2)
+    await accounts.set_max_history_messages(USER, 2)
     for content in ["one", "three", "sixsix"]:
         await storage.add_message(USER, "user", content)
     info = await storage.get_dialog_info(USER)

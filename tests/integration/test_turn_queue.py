@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from ai_tg_bot.storage import DuplicateMessageError, Storage, TokenUsage
+from ai_tg_bot.storage.accounts import Accounts
 
 USER = 5151
 CHAT = 5151
@@ -101,8 +102,8 @@ async def test_the_turn_lease_has_one_holder_and_expires(storage: Storage) -> No
     assert await storage.try_acquire_turn(USER, "after-expiry", 60), "a dead holder's lease ends"
 
 
-async def test_pending_questions_are_never_trimmed(storage: Storage) -> None:
-    await storage.set_max_history_messages(USER, 2)
+async def test_pending_questions_are_never_trimmed(storage: Storage, accounts: Accounts) -> None:
+    await accounts.set_max_history_messages(USER, 2)
     for number in range(4):
         await storage.add_message(USER, "user", f"q{number}", pending=True)
     # Over the limit, but all four still wait for their answers.
@@ -124,13 +125,13 @@ async def _contexts_answering(storage: Storage, user_id: int, burst: list[str]) 
 
 @pytest.mark.parametrize("limit", [1, 2, 4, 5])
 async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
-    storage: Storage, limit: int
+    storage: Storage, limit: int, accounts: Accounts
 ) -> None:
     """Each queued question sees what it would have seen had the user waited (issue 19)."""
     sequential_user, burst_user = USER, USER + 1
     earlier, burst = ["q0", "q1"], [f"q{n}" for n in range(2, 8)]
     for user_id in (sequential_user, burst_user):
-        await storage.set_max_history_messages(user_id, limit)
+        await accounts.set_max_history_messages(user_id, limit)
         for text in earlier:
             await storage.add_message(user_id, "user", text, pending=True)
             await _contexts_answering(storage, user_id, [])
@@ -152,8 +153,9 @@ async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
 
 async def test_a_failed_answer_in_a_burst_does_not_widen_the_next_context(
     storage: Storage,
+    accounts: Accounts,
 ) -> None:
-    await storage.set_max_history_messages(USER, 3)
+    await accounts.set_max_history_messages(USER, 3)
     for text in ("q1", "q2", "q3", "q4"):
         await storage.add_message(USER, "user", text, pending=True)
     first = await storage.next_pending(USER)

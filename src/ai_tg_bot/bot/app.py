@@ -16,7 +16,6 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat
 from aiohttp import web
 
-from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import responses  # noqa: F401 - pins aiogram's response models
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers import routers
@@ -36,6 +35,7 @@ from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.purge import purge_periodically
 from ai_tg_bot.redaction import install_redaction
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
 
@@ -93,7 +93,7 @@ class Application:
         # Photos and voice are fetched through the Bot API by whichever turn needs them.
         files = TelegramFiles(bot)
         ordering = UserOrderMiddleware()
-        accounts = Accounts(storage, settings)
+        accounts = Accounts(database, settings)
         chat = ChatService(
             storage,
             llm,

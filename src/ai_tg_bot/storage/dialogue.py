@@ -7,7 +7,6 @@ from sqlalchemy import func, select, update
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
-    check_limit_value,
     day_start,
     resolve_limits,
     resolve_prompt,
@@ -155,23 +154,6 @@ class Storage(TurnsMixin, StorageBase):
                 .values(system_prompt=stored, updated_at=utc_now())
             )
             await self._soft_delete(session, "role", Message.user_id == user_id)
-
-    async def set_max_history_messages(self, user_id: int, limit: int | None) -> int:
-        """Set the history limit (1..1000; None: the default) and trim at once.
-
-        Returns how many messages the new limit soft-deleted.
-        """
-        if limit is not None:
-            check_limit_value("history", limit)
-        async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            await session.execute(
-                update(UserSettings)
-                .where(UserSettings.user_id == user_id)
-                .values(max_history_messages=limit, updated_at=utc_now())
-            )
-            effective = self.settings.default_max_history_messages if limit is None else limit
-            return await self._trim(session, user_id, effective)
 
     async def get_dialog_info(self, user_id: int) -> DialogInfo:
         """Counts, sizes, times, today's usage and limits (what `/status` shows)."""

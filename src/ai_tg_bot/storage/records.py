@@ -123,3 +123,35 @@ class DuplicateMessageError(Exception):
 class AskedElsewhereError(Exception):
     """/retry in a group for a question asked in another chat: answering it there would
     show that chat's question in the group. Nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A user's (or everyone's) usage: messages and tokens, today and in total."""
+
+    messages_today: int
+    messages_total: int
+    tokens_today: int
+    tokens_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What `/user` shows an admin."""
+
+    user_id: int
+    created_at: datetime
+    is_blocked: bool
+    limits: UserLimits
+    custom: dict[str, Any]
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class BotStats:
+    """What `/stats` shows: the whole bot today."""
+
+    users: int
+    active_today: int
+    blocked: int
+    usage: Usage

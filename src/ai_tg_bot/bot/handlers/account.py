@@ -6,10 +6,10 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import UserLimits
+from ai_tg_bot.storage.accounts import Accounts
 
 
 def amount(value: int, unit: str) -> str:

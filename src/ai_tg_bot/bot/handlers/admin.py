@@ -6,12 +6,12 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.handlers.account import render_limits
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import LIMIT_NAMES, LimitName
+from ai_tg_bot.storage.accounts import Accounts
 
 ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock")
 USAGE = {

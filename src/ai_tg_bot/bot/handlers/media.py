@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from aiogram import Bot, F, Router
 from aiogram.types import Message, PhotoSize, Voice
 
-from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.handlers.chat import turn
 from ai_tg_bot.bot.private import say_privately
@@ -18,6 +17,7 @@ from ai_tg_bot.media import (
     image_attachment,
     voice_attachment,
 )
+from ai_tg_bot.storage.accounts import Accounts
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
-from ai_tg_bot.accounts import Accounts
 from ai_tg_bot.bot import texts
 from ai_tg_bot.config import Settings
+from ai_tg_bot.storage.accounts import Accounts
 
 log = logging.getLogger(__name__)
 

@@ -1,62 +1,26 @@
-"""Accounts: the operator's view of users: limits, model, blocking, usage and totals."""
+"""Accounts: the operator's view of users: limits, model, blocking, usage and totals.
+
+The one writer of a user's limits and model (`user_settings`) and of `users.is_blocked`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ai_tg_bot.config import Settings
 from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import LimitName, UserLimits, check_limit_value, day_start, resolve_limits
-from ai_tg_bot.storage import Storage, lock_user
+from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.records import BotStats, Usage, UserProfile
 from ai_tg_bot.storage.statements import TOKENS
 
 _COLUMNS = {"daily": "daily_message_limit", "context": "max_context_chars"}
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """A user's (or everyone's) usage: messages and tokens, today and in total."""
-
-    messages_today: int
-    messages_total: int
-    tokens_today: int
-    tokens_total: int
-
-
-@dataclass(frozen=True, slots=True)
-class UserProfile:
-    """What `/user` shows an admin."""
-
-    user_id: int
-    created_at: datetime
-    is_blocked: bool
-    limits: UserLimits
-    custom: dict[str, Any]
-    usage: Usage
-
-
-@dataclass(frozen=True, slots=True)
-class BotStats:
-    """What `/stats` shows: the whole bot today."""
-
-    users: int
-    active_today: int
-    blocked: int
-    usage: Usage
-
-
-class Accounts:
+class Accounts(StorageBase):
     """Limits, models, blocking and usage, all read from and written to the database."""
-
-    def __init__(self, storage: Storage, settings: Settings) -> None:
-        self.storage = storage
-        self.database = storage.database
-        self.settings = settings
 
     async def is_blocked(self, user_id: int) -> bool:
         """Whether an admin blocked the user (unknown users are not blocked)."""
@@ -69,7 +33,7 @@ class Accounts:
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         """Block or unblock a user (creating their rows if they never wrote)."""
         async with self.database.session() as session:
-            await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
+            await self._lock_user(session, user_id)
             await session.execute(
                 update(User)
                 .where(User.id == user_id)
@@ -89,9 +53,26 @@ class Accounts:
         if value is not None:
             check_limit_value(name, value)
         if name == "history":
-            await self.storage.set_max_history_messages(user_id, value)
+            await self.set_max_history_messages(user_id, value)
         else:
             await self._update_settings(user_id, **{_COLUMNS[name]: value})
+
+    async def set_max_history_messages(self, user_id: int, limit: int | None) -> int:
+        """Set the history limit (1..1000; None: the default) and trim at once.
+
+        Returns how many messages the new limit soft-deleted.
+        """
+        if limit is not None:
+            check_limit_value("history", limit)
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            await session.execute(
+                update(UserSettings)
+                .where(UserSettings.user_id == user_id)
+                .values(max_history_messages=limit, updated_at=utc_now())
+            )
+            effective = self.settings.default_max_history_messages if limit is None else limit
+            return await self._trim(session, user_id, effective)
 
     async def set_model(self, user_id: int, model: str) -> None:
         """Switch the user's model; it must be one of LLM_MODELS."""
@@ -174,7 +155,7 @@ class Accounts:
 
     async def _update_settings(self, user_id: int, **values: Any) -> None:
         async with self.database.session() as session:
-            await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
+            await self._lock_user(session, user_id)
             await session.execute(
                 update(UserSettings)
                 .where(UserSettings.user_id == user_id)
