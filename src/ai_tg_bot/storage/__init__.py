@@ -1,6 +1,9 @@
-"""Storage: the dialogue API over Database (dialogue.py), its turn queue (turns.py)."""
+"""Storage: every SQL statement of the bot. The dialogue (dialogue.py), its turn queue
+(turns.py), accounts (accounts.py), privacy, search; and, for the layers above, what
+they need to know of the database: its outage errors and its clock."""
 
-from ai_tg_bot.storage.base import insert_user, lock_user
+from ai_tg_bot.db.database import STORAGE_ERRORS, is_outage
+from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage.dialogue import Storage
 from ai_tg_bot.storage.records import (
     AskedElsewhereError,
@@ -15,6 +18,7 @@ from ai_tg_bot.storage.records import (
 )
 
 __all__ = [
+    "STORAGE_ERRORS",
     "AskedElsewhereError",
     "Context",
     "DialogInfo",
@@ -25,6 +29,6 @@ __all__ = [
     "StoredMessage",
     "TokenUsage",
     "clean_text",
-    "insert_user",
-    "lock_user",
+    "is_outage",
+    "utc_now",
 ]

@@ -13,9 +13,8 @@ from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
-from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import DuplicateMessageError
+from ai_tg_bot.storage import DuplicateMessageError, utc_now
 from ai_tg_bot.storage.records import Attachment
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.db.database import STORAGE_ERRORS, is_outage
+from ai_tg_bot.storage import STORAGE_ERRORS, is_outage
 
 log = logging.getLogger(__name__)
 # During an outage Telegram redelivers every failed webhook update; one line a minute

@@ -14,9 +14,8 @@ from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
-from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import AskedElsewhereError, Storage
+from ai_tg_bot.storage import AskedElsewhereError, Storage, utc_now
 
 
 async def reset(message: Message, user_id: int, store: Storage, bot: Bot) -> None:

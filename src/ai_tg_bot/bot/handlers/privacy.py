@@ -25,10 +25,9 @@ from aiogram.types import (
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
-from ai_tg_bot.db.database import STORAGE_ERRORS
-from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.export import ExportFile, write_export
 from ai_tg_bot.limits import QuotaExceededError
+from ai_tg_bot.storage import STORAGE_ERRORS, utc_now
 from ai_tg_bot.storage.privacy import ExportBusyError, PrivacyStore
 
 log = logging.getLogger(__name__)
