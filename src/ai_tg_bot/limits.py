@@ -23,18 +23,28 @@ class UserLimits:
     rate_limit_per_minute: int
 
 
-class SettingsRow(Protocol):
-    """A user_settings row: the ORM object or a plain result row."""
+# The user_settings columns resolve_limits reads: what the write path's first statement
+# (storage/statements.NEXT_SEQ) returns, so a new per-user limit is listed here only.
+LIMIT_COLUMNS = ("max_history_messages", "daily_message_limit", "max_context_chars", "model")
+
+
+class LimitsRow(Protocol):
+    """The limit columns of a user_settings row (the ORM object or a result row)."""
 
     max_history_messages: int | None
     daily_message_limit: int | None
     max_context_chars: int | None
     model: str | None
+
+
+class SettingsRow(LimitsRow, Protocol):
+    """A whole user_settings row."""
+
     system_prompt: str | None
 
 
-def resolve_limits(row: SettingsRow | None, settings: Settings) -> UserLimits:
-    """Each NULL (or a missing row) takes the default from Settings.
+def resolve_limits(row: LimitsRow | None, settings: Settings) -> UserLimits:
+    """Each NULL (or a missing row) takes the default from Settings: the one place.
 
     A model no longer listed in LLM_MODELS falls back to LLM_MODEL, so an operator can
     withdraw a model without touching the database.

@@ -71,8 +71,8 @@ class Accounts(StorageBase):
                 .where(UserSettings.user_id == user_id)
                 .values(max_history_messages=limit, updated_at=utc_now())
             )
-            effective = self.settings.default_max_history_messages if limit is None else limit
-            return await self._trim(session, user_id, effective)
+            limits = await self._limits(session, user_id)
+            return await self._trim(session, user_id, limits.max_history_messages)
 
     async def set_model(self, user_id: int, model: str) -> None:
         """Switch the user's model; it must be one of LLM_MODELS."""

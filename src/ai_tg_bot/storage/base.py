@@ -15,9 +15,12 @@ from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
+    LimitsRow,
     QuotaExceededError,
     SettingsRow,
+    UserLimits,
     day_start,
+    resolve_limits,
 )
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.records import DuplicateMessageError, HistoryMessage, TokenUsage
@@ -36,12 +39,12 @@ class StorageBase:
     async def _insert_user(self, session: Executor, user_id: int) -> None:
         await insert_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
-    async def _next_seq(self, session: Executor, user_id: int) -> tuple[int, int, int]:
+    async def _next_seq(self, session: Executor, user_id: int) -> tuple[int, UserLimits]:
         """Take two sequence slots, locking the user's row until commit, in one statement.
 
         Returns the message's slot (the next one is reserved for its answer) and the
-        user's history and daily limits. The row lock serializes every writer of this
-        user across processes, which keeps trimming and quota counting exact.
+        user's limits, read by the same statement. The row lock serializes every writer
+        of this user across processes, which keeps trimming and quota counting exact.
         """
 
         parameters = {"b_user_id": user_id}
@@ -49,15 +52,11 @@ class StorageBase:
         if row is None:
             await self._insert_user(session, user_id)
             row = (await session.execute(statements.NEXT_SEQ, parameters)).one()
-        history = self.settings.default_max_history_messages if row[1] is None else row[1]
-        daily = self.settings.daily_message_limit if row[2] is None else row[2]
-        return int(row[0]) - 1, int(history), int(daily)
+        return int(row.message_seq) - 1, resolve_limits(cast(LimitsRow, row), self.settings)
 
-    async def _history_limit(self, session: Executor, user_id: int) -> int:
-        stored = (
-            await session.execute(statements.HISTORY_LIMIT, {"b_user_id": user_id})
-        ).scalar_one_or_none()
-        return self.settings.default_max_history_messages if stored is None else int(stored)
+    async def _limits(self, session: Executor, user_id: int) -> UserLimits:
+        """The user's limits in force, read in this transaction."""
+        return resolve_limits(await self._settings_row(session, user_id), self.settings)
 
     async def _refuse_seen(self, session: Executor, chat_id: int | None, message_id: int) -> None:
         """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""

@@ -64,12 +64,12 @@ class Storage(TurnsMixin, StorageBase):
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
         content = clean_text(content, allow_empty=bool(attachments))
         async with self.database.connection() as session:
-            seq, history_limit, daily_limit = await self._next_seq(session, user_id)
+            seq, limits = await self._next_seq(session, user_id)
             now = utc_now()
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             if enforce_quotas:
-                await self._check_quotas(session, user_id, daily_limit, now)
+                await self._check_quotas(session, user_id, limits.daily_message_limit, now)
             await self._insert_message(
                 session,
                 user_id=user_id,
@@ -84,7 +84,7 @@ class Storage(TurnsMixin, StorageBase):
                 attachments=attachments,
                 usage=usage,
             )
-            trimmed = await self._trim(session, user_id, history_limit)
+            trimmed = await self._trim(session, user_id, limits.max_history_messages)
             # Taking the turn lease and reading what to answer first here saves the turn
             # two transactions of its own.
             if turn_owner is None or not await take_lease(

@@ -7,7 +7,7 @@ at import with bind parameters and reused; each keeps its memoized cache key.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
+from ai_tg_bot.limits import LIMIT_COLUMNS
 
 messages = cast(Table, Message.__table__)
 users = cast(Table, User.__table__)
@@ -36,20 +37,23 @@ _user: BindParameter[int] = bindparam("b_user_id")
 _active = and_(messages.c.user_id == _user, messages.c.deleted_at.is_(None))
 
 
-# Take two sequence slots (locking the user's row) and read the two write-path limits.
+def _setting(column: str) -> Any:
+    """One column of the user's settings row, as a scalar subquery named like it."""
+    return (
+        select(user_settings.c[column])
+        .where(user_settings.c.user_id == _user)
+        .scalar_subquery()
+        .label(column)
+    )
+
+
+# Take two sequence slots (locking the user's row) and read the user's limit columns,
+# which limits.resolve_limits turns into the limits in force.
 NEXT_SEQ = (
     update(users)
     .where(users.c.id == _user)
     .values(message_seq=users.c.message_seq + 2)
-    .returning(
-        users.c.message_seq,
-        select(user_settings.c.max_history_messages)
-        .where(user_settings.c.user_id == _user)
-        .scalar_subquery(),
-        select(user_settings.c.daily_message_limit)
-        .where(user_settings.c.user_id == _user)
-        .scalar_subquery(),
-    )
+    .returning(users.c.message_seq, *(_setting(column) for column in LIMIT_COLUMNS))
 )
 
 # Tokens an answer cost (NULL for messages that cost none).
@@ -86,8 +90,6 @@ QUOTA_COUNTS = select(
     func.count().filter(_counted.c.created_at >= bindparam("minute_ago")),
     func.min(_counted.c.created_at).filter(_counted.c.created_at >= bindparam("minute_ago")),
 )
-
-HISTORY_LIMIT = select(user_settings.c.max_history_messages).where(user_settings.c.user_id == _user)
 
 SETTINGS_ROW = select(user_settings).where(user_settings.c.user_id == _user)
 

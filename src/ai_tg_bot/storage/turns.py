@@ -151,7 +151,8 @@ class TurnsMixin(StorageBase):
             deleted_at=None if still_active else now,
             deleted_reason=None if still_active else "reset",
         )
-        await self._trim(session, user_id, await self._history_limit(session, user_id))
+        limits = await self._limits(session, user_id)
+        await self._trim(session, user_id, limits.max_history_messages)
         return content
 
     async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> None:
@@ -181,7 +182,7 @@ class TurnsMixin(StorageBase):
         asked in another chat raises AskedElsewhereError and nothing changes.
         """
         async with self.database.connection() as session:
-            seq, history_limit, daily_limit = await self._next_seq(session, user_id)
+            seq, limits = await self._next_seq(session, user_id)
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             last = (
@@ -197,7 +198,7 @@ class TurnsMixin(StorageBase):
             if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
                 raise AskedElsewhereError(f"user {user_id} asked in another chat")
             now = utc_now()
-            await self._check_quotas(session, user_id, daily_limit, now)
+            await self._check_quotas(session, user_id, limits.daily_message_limit, now)
             await self._soft_delete(
                 session, "retry", Message.user_id == user_id, Message.seq >= last.seq
             )
@@ -216,7 +217,7 @@ class TurnsMixin(StorageBase):
                 kind=last.kind,
                 attachments=last.attachments,
             )
-            await self._trim(session, user_id, history_limit)
+            await self._trim(session, user_id, limits.max_history_messages)
             return question_of((seq, last.content, chat_id, last.kind, last.attachments))
 
     async def renew_turns(self, held: dict[int, str], ttl_seconds: float) -> int:
