@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -217,11 +216,6 @@ class Settings(BaseSettings):
         """The full URL Telegram posts updates to, or None in polling mode."""
         return f"{self.webhook_url}{self.webhook_path}" if self.webhook_url else None
 
-    @property
-    def is_sqlite(self) -> bool:
-        """Whether the configured database is the embedded SQLite file."""
-        return self.database_url.startswith("sqlite")
-
 
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning validation errors into one line that names the setting."""
@@ -233,9 +227,3 @@ def load_settings(**overrides: Any) -> Settings:
         message = first["msg"].removeprefix("Value error, ")
         where = f"setting {name}" if name else "settings"
         raise SettingsError(f"Invalid {where}: {message}") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide Settings (configuration, not state: safe to cache)."""
-    return load_settings()

@@ -6,11 +6,23 @@ import asyncio
 
 import pytest
 
-from ai_tg_bot.storage import DuplicateMessageError, Storage, TokenUsage
+from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsage
 from ai_tg_bot.storage.accounts import Accounts
 
 USER = 5151
 CHAT = 5151
+
+
+async def answer(
+    storage: Storage, user_id: int, question: Question, text: str, usage: TokenUsage | None = None
+) -> None:
+    """Store an answer as the turn holder does (the production `complete`)."""
+    await storage.complete(user_id, question, text, usage, owner="test", lease_seconds=60)
+
+
+async def fail(storage: Storage, user_id: int, question: Question) -> None:
+    """The LLM failed: the turn holder marks the question failed (`complete` with None)."""
+    await storage.complete(user_id, question, None, None, owner="test", lease_seconds=60)
 
 
 async def test_a_redelivered_telegram_message_is_stored_once(storage: Storage) -> None:
@@ -50,13 +62,13 @@ async def test_answers_sit_after_their_question_even_when_more_arrived(storage: 
     assert first.content == "q1"
     context = await storage.load_context(USER, upto_seq=first.seq)
     assert [m["content"] for m in context.history] == ["q1"], "q2 is not part of q1's turn"
-    await storage.add_answer(USER, first, "a1", TokenUsage("m", 3, 4))
+    await answer(storage, USER, first, "a1", TokenUsage("m", 3, 4))
     second = await storage.next_pending(USER)
     assert second is not None
     assert second.content == "q2"
     context = await storage.load_context(USER, upto_seq=second.seq)
     assert [m["content"] for m in context.history] == ["q1", "a1", "q2"]
-    await storage.add_answer(USER, second, "a2")
+    await answer(storage, USER, second, "a2")
     assert await storage.next_pending(USER) is None
     assert [m["content"] for m in await storage.load_history(USER)] == ["q1", "a1", "q2", "a2"]
 
@@ -66,7 +78,7 @@ async def test_an_answer_to_a_cleared_question_is_kept_deleted(storage: Storage)
     question = await storage.next_pending(USER)
     assert question is not None
     await storage.clear_history(USER)
-    await storage.add_answer(USER, question, "late answer")
+    await answer(storage, USER, question, "late answer")
     assert await storage.load_history(USER) == []
     assert (await storage.get_dialog_info(USER)).deleted_count == 2
 
@@ -75,7 +87,7 @@ async def test_a_failed_question_stays_in_history_and_can_be_retried(storage: St
     await storage.add_message(USER, "user", "q", pending=True)
     question = await storage.next_pending(USER)
     assert question is not None
-    await storage.mark_failed(USER, question)
+    await fail(storage, USER, question)
     assert await storage.next_pending(USER) is None
     assert not await storage.is_pending(USER, question.seq)
     retried = await storage.prepare_retry(USER)
@@ -109,7 +121,7 @@ async def test_pending_questions_are_never_trimmed(storage: Storage, accounts: A
     # Over the limit, but all four still wait for their answers.
     assert len(await storage.load_history(USER)) == 4
     while (question := await storage.next_pending(USER)) is not None:
-        await storage.add_answer(USER, question, f"a{question.content}")
+        await answer(storage, USER, question, f"a{question.content}")
     assert [m["content"] for m in await storage.load_history(USER)] == ["q3", "aq3"]
 
 
@@ -119,7 +131,7 @@ async def _contexts_answering(storage: Storage, user_id: int, burst: list[str]) 
     while (question := await storage.next_pending(user_id)) is not None:
         context = await storage.load_context(user_id, upto_seq=question.seq)
         seen.append([m["content"] for m in context.history])
-        await storage.add_answer(user_id, question, f"a{question.content}")
+        await answer(storage, user_id, question, f"a{question.content}")
     return seen
 
 
@@ -160,13 +172,13 @@ async def test_a_failed_answer_in_a_burst_does_not_widen_the_next_context(
         await storage.add_message(USER, "user", text, pending=True)
     first = await storage.next_pending(USER)
     assert first is not None
-    await storage.mark_failed(USER, first)  # no answer stored, so nothing trimmed here
+    await fail(storage, USER, first)  # no answer stored, so nothing trimmed here
     for expected in (["q1", "q2"], ["q1", "q2", "aq2", "q3"][-3:], ["q3", "aq3", "q4"]):
         question = await storage.next_pending(USER)
         assert question is not None
         context = await storage.load_context(USER, upto_seq=question.seq)
         assert [m["content"] for m in context.history] == expected
-        await storage.add_answer(USER, question, f"a{question.content}")
+        await answer(storage, USER, question, f"a{question.content}")
 
 
 async def test_the_heartbeat_renews_only_leases_still_held_by_their_owner(

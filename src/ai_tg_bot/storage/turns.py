@@ -55,24 +55,6 @@ class TurnsMixin(StorageBase):
             )
             return found.first() is not None
 
-    async def add_answer(
-        self, user_id: int, question: Question, content: str, usage: TokenUsage | None = None
-    ) -> str:
-        """Store the answer in the slot after its question and mark the question answered.
-
-        If the question was cleared meanwhile (/reset, /role), the answer is kept as
-        already deleted: the history moved on, but nothing the LLM said is lost. Storing
-        the same answer twice (a retried call) stores it once.
-        """
-        content = clean_text(content)
-        async with self.database.connection() as session:
-            return await self._store_answer(session, user_id, question, content, usage)
-
-    async def mark_failed(self, user_id: int, question: Question) -> None:
-        """The LLM could not answer: the question stays in history, `/retry` can re-ask it."""
-        async with self.database.connection() as session:
-            await self._mark_failed(session, user_id, question)
-
     async def complete(
         self,
         user_id: int,
