@@ -22,7 +22,13 @@ from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import FileFetcher, MediaPolicy
-from ai_tg_bot.storage import Context, DuplicateMessageError, Question, Storage
+from ai_tg_bot.storage import (
+    DuplicateMessageError,
+    NewQuestion,
+    Question,
+    Storage,
+    TurnHandoff,
+)
 from ai_tg_bot.storage.records import Attachment
 
 __all__ = ["AnswerView", "ChatService", "Presenter", "TurnResult", "VoiceProblem"]
@@ -96,20 +102,12 @@ class ChatService:
         nothing is spent. A redelivery of a question still pending (its answerer
         crashed, or is still at it) resumes it: answered once, by whoever holds the turn.
         """
-        owner = self._new_owner()
+        question = NewQuestion(
+            user_id, text, telegram_chat_id, telegram_message_id, kind, tuple(attachments or ())
+        )
         try:
-            stored = await self.storage.add_message(
-                user_id,
-                "user",
-                text,
-                enforce_quotas=True,
-                pending=True,
-                telegram_chat_id=telegram_chat_id,
-                telegram_message_id=telegram_message_id,
-                kind=kind,
-                attachments=attachments,
-                turn_owner=owner,
-                lease_seconds=self.lease_seconds,
+            stored = await self.storage.ask(
+                question, owner=self._new_owner(), lease_seconds=self.lease_seconds
             )
         except DuplicateMessageError as exc:
             if exc.pending_seq is None:
@@ -122,15 +120,7 @@ class ChatService:
             raise
         if on_stored is not None:
             on_stored()
-        await self.answer_pending(
-            user_id,
-            presenter,
-            waiting_for=stored.seq,
-            owner=owner,
-            holds_turn=stored.holds_turn,
-            first=stored.first,
-            context=stored.context,
-        )
+        await self.answer_pending(user_id, presenter, stored.seq, handoff=stored.handoff)
 
     async def retry(
         self,
@@ -188,29 +178,30 @@ class ChatService:
         presenter: Presenter,
         waiting_for: int | None,
         *,
-        owner: str | None = None,
-        holds_turn: bool = False,
-        first: Question | None = None,
-        context: Context | None = None,
+        handoff: TurnHandoff | None = None,
     ) -> None:
         """Answer the user's pending questions in order, or wait while another turn does.
 
         Returns once the question `waiting_for` is no longer pending (None: at once if
-        another turn holds the lease). `holds_turn` says the caller already took the
-        lease as `owner` (while storing its question), and `first` and `context` are
-        what that transaction read to answer first.
+        another turn holds the lease). `handoff` is the lease the caller took while
+        storing its question, with what that transaction read to answer first.
         """
-        owner = owner or self._new_owner()
+        owner = handoff.owner if handoff else self._new_owner()
+        context = handoff.context if handoff else None
         storage, durably = self.storage, self._durably
         pause = POLL_START_SECONDS
         while True:
-            if holds_turn or await durably(
+            if handoff is not None or await durably(
                 lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
             ):
                 released = False
                 self.leases.hold(user_id, owner)
                 try:
-                    question = first or await durably(lambda: storage.next_pending(user_id))
+                    question: Question | None = (
+                        handoff.question
+                        if handoff
+                        else await durably(lambda: storage.next_pending(user_id))
+                    )
                     while question is not None:
                         question = await self.answerer.answer(
                             user_id, question, presenter, owner, context

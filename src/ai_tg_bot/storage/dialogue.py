@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import func, select, update
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
@@ -18,11 +20,13 @@ from ai_tg_bot.storage.records import (
     Context,
     DialogInfo,
     HistoryMessage,
+    NewQuestion,
     StoredMessage,
     TokenUsage,
+    TurnHandoff,
     clean_text,
 )
-from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, take_lease
+from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, release_lease, take_lease
 
 
 class Storage(TurnsMixin, StorageBase):
@@ -46,8 +50,6 @@ class Storage(TurnsMixin, StorageBase):
         telegram_message_id: int | None = None,
         kind: str | None = None,
         attachments: list[Attachment] | None = None,
-        turn_owner: str | None = None,
-        lease_seconds: float = 0.0,
     ) -> StoredMessage:
         """Store one message, then soft-delete the oldest active ones beyond the limit.
 
@@ -56,7 +58,6 @@ class Storage(TurnsMixin, StorageBase):
         over a limit QuotaExceededError is raised and nothing is stored. `pending` queues
         a user message for an answer (see TurnsMixin). A Telegram message stored before
         (a redelivered update) raises DuplicateMessageError and stores nothing.
-        A voice message is stored before its transcript exists (`content` empty).
         `kind` ("photo", "voice"; None: text) and `attachments` describe media: content
         is then the caption (may be empty) or the transcript, and counts alone.
         """
@@ -64,36 +65,77 @@ class Storage(TurnsMixin, StorageBase):
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
         content = clean_text(content, allow_empty=bool(attachments))
         async with self.database.connection() as session:
-            seq, limits = await self._next_seq(session, user_id)
-            now = utc_now()
-            if telegram_message_id is not None:
-                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
-            if enforce_quotas:
-                await self._check_quotas(session, user_id, limits.daily_message_limit, now)
-            await self._insert_message(
+            seq, trimmed = await self._store(
                 session,
-                user_id=user_id,
-                seq=seq,
+                NewQuestion(user_id, content, telegram_chat_id, telegram_message_id, kind,
+                            tuple(attachments or ())),
                 role=role,
-                content=content,
-                created_at=now,
-                status=("pending" if pending else "answered") if role == "user" else None,
-                telegram_chat_id=telegram_chat_id,
-                telegram_message_id=telegram_message_id,
-                kind=kind,
-                attachments=attachments,
                 usage=usage,
+                enforce_quotas=enforce_quotas,
+                status=("pending" if pending else "answered") if role == "user" else None,
+            )  # fmt: skip
+        return StoredMessage(seq, content, trimmed)
+
+    async def ask(
+        self, question: NewQuestion, *, owner: str, lease_seconds: float
+    ) -> StoredMessage:
+        """Store a user's question to be answered, under their limits, in one transaction.
+
+        As `add_message` with quotas enforced and the question pending (a voice message
+        is stored before its transcript exists: `content` empty). The same transaction
+        tries to take the user's turn lease as `owner`; when it gets it, it also reads
+        what to answer first, and the result carries that hand-off, saving the turn two
+        transactions of its own.
+        """
+        content = clean_text(question.content, allow_empty=bool(question.attachments))
+        question = replace(question, content=content)
+        user_id = question.user_id
+        async with self.database.connection() as session:
+            seq, trimmed = await self._store(
+                session, question, role="user", enforce_quotas=True, status="pending"
             )
-            trimmed = await self._trim(session, user_id, limits.max_history_messages)
-            # Taking the turn lease and reading what to answer first here saves the turn
-            # two transactions of its own.
-            if turn_owner is None or not await take_lease(
-                session, user_id, turn_owner, lease_seconds
-            ):
-                return StoredMessage(seq=seq, content=content, trimmed=trimmed)
+            if not await take_lease(session, user_id, owner, lease_seconds):
+                return StoredMessage(seq, content, trimmed)
             first = await oldest_pending(session, user_id)
-            context = None if first is None else await self._context(session, user_id, first.seq)
-        return StoredMessage(seq, content, trimmed, holds_turn=True, first=first, context=context)
+            if first is None:  # cannot be: ours is pending; keep the lease honest anyway
+                await release_lease(session, user_id, owner)
+                return StoredMessage(seq, content, trimmed)
+            context = await self._context(session, user_id, first.seq)
+        return StoredMessage(seq, content, trimmed, TurnHandoff(owner, first, context))
+
+    async def _store(
+        self,
+        session: Executor,
+        message: NewQuestion,
+        *,
+        role: str,
+        status: str | None,
+        enforce_quotas: bool,
+        usage: TokenUsage | None = None,
+    ) -> tuple[int, int]:
+        """Insert one (cleaned) message and trim; its slot and how many were trimmed."""
+        user_id = message.user_id
+        seq, limits = await self._next_seq(session, user_id)
+        now = utc_now()
+        if message.telegram_message_id is not None:
+            await self._refuse_seen(session, message.telegram_chat_id, message.telegram_message_id)
+        if enforce_quotas:
+            await self._check_quotas(session, user_id, limits.daily_message_limit, now)
+        await self._insert_message(
+            session,
+            user_id=user_id,
+            seq=seq,
+            role=role,
+            content=message.content,
+            created_at=now,
+            status=status,
+            telegram_chat_id=message.telegram_chat_id,
+            telegram_message_id=message.telegram_message_id,
+            kind=message.kind,
+            attachments=message.attachments,
+            usage=usage,
+        )
+        return seq, await self._trim(session, user_id, limits.max_history_messages)
 
     async def load_history(self, user_id: int) -> list[HistoryMessage]:
         """Active messages, oldest first, as `[{"role": ..., "content": ...}]`."""

@@ -92,20 +92,38 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """What `add_message` stored.
+class NewQuestion:
+    """A user's message arriving to be answered (text, or a photo's caption, or a voice
+    message before its transcript), with where it came from in Telegram."""
 
-    With a `turn_owner` that got the lease, the same transaction also read the user's
-    oldest pending question (this one, unless older ones wait) and its context: the
-    turn then starts answering without another transaction.
-    """
+    user_id: int
+    content: str
+    telegram_chat_id: int | None = None
+    telegram_message_id: int | None = None
+    kind: str | None = None  # "photo", "voice"; None: text
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TurnHandoff:
+    """The user's turn lease, taken by `owner` in the transaction that stored a question,
+    with what that transaction read to answer first: the oldest pending question (this
+    one, unless older ones wait) and its context."""
+
+    owner: str
+    question: Question
+    context: Context
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """What was stored: its slot, its cleaned text, how many messages the trim removed,
+    and, for a question stored with `Storage.ask` that got the lease, the hand-off."""
 
     seq: int
     content: str
     trimmed: int
-    holds_turn: bool = False  # whether the caller now holds the user's turn lease
-    first: Question | None = None
-    context: Context | None = None
+    handoff: TurnHandoff | None = None
 
 
 class DuplicateMessageError(Exception):
