@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from ai_tg_bot.llm import LLMError, Usage
+from ai_tg_bot.llm import LLMError, StreamReport
 from ai_tg_bot.storage import Question
 
 
@@ -29,7 +29,7 @@ class TurnResult:
     reply: str | None = None
     error: LLMError | None = None
     partial: str = ""
-    usage: Usage = field(default_factory=Usage)
+    usage: StreamReport = field(default_factory=StreamReport)
     voice_problem: VoiceProblem | None = None
 
     @property

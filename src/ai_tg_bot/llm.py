@@ -70,7 +70,7 @@ class LLMError(Exception):
 
 
 @dataclass(slots=True)
-class Usage:
+class StreamReport:
     """Token counts the server reported for one answer (zeros when it reported none),
     and whether the answer was cut at LLM_MAX_TOKENS (finish_reason "length")."""
 
@@ -102,7 +102,7 @@ class LLMClient:
         )
 
     async def stream(
-        self, messages: ChatMessages, *, model: str | None = None, usage: Usage | None = None
+        self, messages: ChatMessages, *, model: str | None = None, usage: StreamReport | None = None
     ) -> AsyncIterator[str]:
         """Yield the answer's text as it arrives; raise LLMError on any failure.
 

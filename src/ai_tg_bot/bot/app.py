@@ -94,10 +94,11 @@ class Application:
         files = TelegramFiles(bot)
         ordering = UserOrderMiddleware()
         accounts = Accounts(database, settings)
+        media = MediaPolicy.from_settings(settings)
         chat = ChatService(
             storage,
             llm,
-            media=MediaPolicy.from_settings(settings),
+            media=media,
             fetch_file=files,
             lease_seconds=settings.turn_lease_seconds,
         )
@@ -106,7 +107,7 @@ class Application:
             store=storage,
             accounts=accounts,
             chat=chat,
-            files=files,
+            media=media,
             search=MessageSearch(database),
             privacy=PrivacyStore(database, settings),
             settings=settings,

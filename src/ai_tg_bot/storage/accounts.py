@@ -13,7 +13,7 @@ from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import LimitName, UserLimits, check_limit_value, day_start, resolve_limits
 from ai_tg_bot.storage.base import StorageBase
-from ai_tg_bot.storage.records import BotStats, Usage, UserProfile
+from ai_tg_bot.storage.records import BotStats, UsageTotals, UserProfile
 from ai_tg_bot.storage.statements import TOKENS
 
 _COLUMNS = {"daily": "daily_message_limit", "context": "max_context_chars"}
@@ -80,7 +80,7 @@ class Accounts(StorageBase):
             raise ValueError(f"unknown model {model!r}")
         await self._update_settings(user_id, model=model)
 
-    async def usage(self, user_id: int | None = None) -> Usage:
+    async def usage(self, user_id: int | None = None) -> UsageTotals:
         """Messages and tokens today and in total, of one user or of everyone."""
         today = Message.created_at >= day_start(utc_now())
         is_user = Message.role == "user"
@@ -94,7 +94,7 @@ class Accounts(StorageBase):
             statement = statement.where(Message.user_id == user_id)
         async with self.database.session(read_only=True) as session:
             row = (await session.execute(statement)).one()
-        return Usage(*(int(value) for value in row))
+        return UsageTotals(*(int(value) for value in row))
 
     async def profile(self, user_id: int) -> UserProfile | None:
         """Everything an admin wants to know about one user; None if they never wrote."""

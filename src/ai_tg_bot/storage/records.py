@@ -144,7 +144,7 @@ class AskedElsewhereError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
+class UsageTotals:
     """A user's (or everyone's) usage: messages and tokens, today and in total."""
 
     messages_today: int
@@ -162,7 +162,7 @@ class UserProfile:
     is_blocked: bool
     limits: UserLimits
     custom: dict[str, Any]
-    usage: Usage
+    usage: UsageTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,4 +172,4 @@ class BotStats:
     users: int
     active_today: int
     blocked: int
-    usage: Usage
+    usage: UsageTotals

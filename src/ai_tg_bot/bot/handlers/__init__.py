@@ -7,7 +7,6 @@ from aiogram import Router
 from ai_tg_bot.bot.handlers import (
     account,
     admin,
-    chat,
     edits,
     errors,
     fallback,
@@ -18,6 +17,7 @@ from ai_tg_bot.bot.handlers import (
     search,
     start,
     status,
+    text,
 )
 from ai_tg_bot.config import Settings
 
@@ -28,7 +28,7 @@ def routers(settings: Settings) -> list[Router]:
     return [
         *(module.make_router() for module in features),
         admin.make_router(settings),
-        chat.make_router(),
+        text.make_router(),
         media.make_router(),
         fallback.make_router(),
     ]

@@ -9,11 +9,12 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message, PhotoSize, Voice
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.handlers.chat import turn
+from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.media import (
+    MediaPolicy,
     image_attachment,
     voice_attachment,
 )
@@ -39,13 +40,14 @@ async def photo_turn(
     bot: Bot,
     chat: ChatService,
     accounts: Accounts,
+    media: MediaPolicy,
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
 ) -> None:
     """A photo, captioned or not: refused for a model that cannot see, else one turn."""
     model = (await accounts.limits(user_id)).model
-    if not chat.media.can_see_images(model):
-        seeing = [m for m in settings.llm_models if chat.media.can_see_images(m)]
+    if not media.can_see_images(model):
+        seeing = [m for m in settings.llm_models if media.can_see_images(m)]
         log.info("photo refused user_id=%s: model %s cannot see images", user_id, model)
         await say_privately(message, user_id, bot, texts.no_vision(model, seeing))
         return

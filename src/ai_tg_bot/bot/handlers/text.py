@@ -1,4 +1,7 @@
-"""Plain text: one chat turn. Unknown commands are answered here too, not sent to the LLM."""
+"""Plain text: one chat turn (ChatService, ai_tg_bot/chat.py, does the turn itself).
+
+Unknown commands are answered here too, not sent to the LLM.
+"""
 
 from __future__ import annotations
 
