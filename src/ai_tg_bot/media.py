@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
-from ai_tg_bot.storage.records import Attachment, Context
+from ai_tg_bot.storage.records import Attachment, Context, without_nul
 
 log = logging.getLogger(__name__)
 IMAGE_MIME = "image/jpeg"  # Telegram re-encodes every photo as JPEG
@@ -169,4 +169,4 @@ async def transcribe_voice(
     """
     audio = await fetch(file_id, max_bytes=max_bytes)
     transcript = await llm.transcribe(audio, filename=VOICE_FILENAME, mime=mime or VOICE_MIME)
-    return transcript.replace("\x00", "").strip()
+    return without_nul(transcript).strip()

@@ -152,7 +152,7 @@ class StorageBase:
     async def _soft_delete(self, session: Executor, reason: str, *conditions: Any) -> int:
         result = await session.execute(
             update(Message)
-            .where(Message.deleted_at.is_(None), *conditions)
+            .where(statements.IS_ACTIVE, *conditions)
             .values(deleted_at=utc_now(), deleted_reason=reason)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
@@ -191,7 +191,8 @@ async def lock_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None
 
 
 def active(user_id: int) -> Any:
-    return (Message.user_id == user_id) & Message.deleted_at.is_(None)
+    """The user's messages still in the history."""
+    return (Message.user_id == user_id) & statements.IS_ACTIVE
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -199,7 +199,7 @@ class Storage(TurnsMixin, StorageBase):
 
     async def get_dialog_info(self, user_id: int) -> DialogInfo:
         """Counts, sizes, times, today's usage and limits (what `/status` shows)."""
-        active = Message.deleted_at.is_(None)
+        active = statements.IS_ACTIVE
         today = (Message.role == "user") & (Message.created_at >= day_start(utc_now()))
         async with self.database.connection(read_only=True) as session:
             row = (

@@ -58,7 +58,7 @@ def exportable(user_id: int) -> Any:
     What the user cleared (/reset, /role, /retry) and what expired are left out.
     """
     return (Message.user_id == user_id) & or_(
-        Message.deleted_at.is_(None), Message.deleted_reason == "trimmed"
+        statements.IS_ACTIVE, Message.deleted_reason == "trimmed"
     )
 
 
@@ -132,7 +132,7 @@ class PrivacyStore(StorageBase):
                     Message.role,
                     Message.content,
                     Message.created_at,
-                    Message.deleted_at.is_(None).label("in_context"),
+                    statements.IS_ACTIVE.label("in_context"),
                     Message.kind,
                     Message.status,
                     Message.model,

@@ -55,6 +55,12 @@ class DialogInfo:
     limits: UserLimits
 
 
+def without_nul(text: str) -> str:
+    """The text without NUL characters, which PostgreSQL's TEXT cannot hold (the one place
+    they are stripped; clean_text and every input path use it)."""
+    return text.replace("\x00", "")
+
+
 def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -> str:
     """Strip NUL (PostgreSQL TEXT cannot hold it); refuse text that is empty after that.
 
@@ -62,7 +68,7 @@ def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -
     """
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a string, not {type(text).__name__}")
-    cleaned = text.replace("\x00", "")
+    cleaned = without_nul(text)
     if not cleaned.strip():
         if allow_empty:
             return ""

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.storage.base import as_utc
+from ai_tg_bot.storage.records import without_nul
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 12
@@ -65,7 +66,7 @@ class SearchPage:
 
 def search_words(query: str) -> list[str]:
     """The words of a query (punctuation and operators are not syntax here)."""
-    return _WORD.findall(query.replace("\x00", ""))[:MAX_QUERY_WORDS]
+    return _WORD.findall(without_nul(query))[:MAX_QUERY_WORDS]
 
 
 class MessageSearch:

@@ -34,7 +34,10 @@ user_settings = cast(Table, UserSettings.__table__)
 usage_events = cast(Table, UsageEvent.__table__)
 
 _user: BindParameter[int] = bindparam("b_user_id")
-_active = and_(messages.c.user_id == _user, messages.c.deleted_at.is_(None))
+# A message still in the history (not trimmed, cleared, retried or expired): the one
+# definition; `base.active(user_id)` and the statements below build on it.
+IS_ACTIVE = messages.c.deleted_at.is_(None)
+_active = and_(messages.c.user_id == _user, IS_ACTIVE)
 
 
 def _setting(column: str) -> Any:
@@ -65,7 +68,7 @@ INSERT_MESSAGE = insert(messages)
 # A stored Telegram message: its slot, and whether it still waits for an answer.
 SEEN = select(
     messages.c.seq,
-    and_(messages.c.status == "pending", messages.c.deleted_at.is_(None)).label("waiting"),
+    and_(messages.c.status == "pending", IS_ACTIVE).label("waiting"),
 ).where(
     messages.c.telegram_chat_id == bindparam("chat_id"),
     messages.c.telegram_message_id == bindparam("message_id"),
@@ -153,7 +156,7 @@ STRANDED = (
     .join(users, users.c.id == messages.c.user_id)
     .where(
         messages.c.status == "pending",
-        messages.c.deleted_at.is_(None),
+        IS_ACTIVE,
         or_(users.c.turn_lease_until.is_(None), users.c.turn_lease_until < bindparam("b_now")),
     )
     .group_by(messages.c.user_id)

@@ -14,6 +14,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.records import without_nul
 
 PREVIEW_CHARS = 3000
 
@@ -27,7 +28,7 @@ async def role(
     bot: Bot,
 ) -> None:
     """`/role` shows the prompt; `/role <text>` sets it; `/role default` restores it."""
-    args = (command.args or "").replace("\x00", "").strip()
+    args = without_nul(command.args or "").strip()
     if not args:
         prompt = await store.get_system_prompt(user_id)
         shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
