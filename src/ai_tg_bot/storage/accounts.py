@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import LimitName, UserLimits, check_limit_value, day_start, resolve_limits
+from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase
 from ai_tg_bot.storage.records import BotStats, UsageTotals, UserProfile
-from ai_tg_bot.storage.statements import TOKENS
 
 _COLUMNS = {"daily": "daily_message_limit", "context": "max_context_chars"}
 
@@ -82,14 +82,7 @@ class Accounts(StorageBase):
 
     async def usage(self, user_id: int | None = None) -> UsageTotals:
         """Messages and tokens today and in total, of one user or of everyone."""
-        today = Message.created_at >= day_start(utc_now())
-        is_user = Message.role == "user"
-        statement = select(
-            func.count().filter(today & is_user),
-            func.count().filter(is_user),
-            func.coalesce(func.sum(TOKENS).filter(today), 0),
-            func.coalesce(func.sum(TOKENS), 0),
-        )
+        statement = select(*statements.usage_totals(day_start(utc_now())))
         if user_id is not None:
             statement = statement.where(Message.user_id == user_id)
         async with self.database.session(read_only=True) as session:

@@ -200,7 +200,6 @@ class Storage(TurnsMixin, StorageBase):
     async def get_dialog_info(self, user_id: int) -> DialogInfo:
         """Counts, sizes, times, today's usage and limits (what `/status` shows)."""
         active = statements.IS_ACTIVE
-        today = (Message.role == "user") & (Message.created_at >= day_start(utc_now()))
         async with self.database.connection(read_only=True) as session:
             row = (
                 await session.execute(
@@ -210,8 +209,7 @@ class Storage(TurnsMixin, StorageBase):
                         func.count().filter(Message.deleted_at.is_not(None)),
                         func.min(Message.created_at).filter(active),
                         func.max(Message.created_at).filter(active),
-                        func.count().filter(today),
-                        func.coalesce(func.sum(statements.TOKENS), 0),
+                        *statements.usage_totals(day_start(utc_now())),
                     ).where(Message.user_id == user_id)
                 )
             ).one()
@@ -228,6 +226,6 @@ class Storage(TurnsMixin, StorageBase):
             system_prompt=resolve_prompt(stored_prompt, self.settings),
             is_default_prompt=stored_prompt is None,
             messages_today=int(row[5]),
-            total_tokens=int(row[6]),
+            total_tokens=int(row[8]),
             limits=limits,
         )

@@ -7,6 +7,7 @@ at import with bind parameters and reused; each keeps its memoized cache key.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -61,6 +62,20 @@ NEXT_SEQ = (
 
 # Tokens an answer cost (NULL for messages that cost none).
 TOKENS = func.coalesce(messages.c.prompt_tokens, 0) + func.coalesce(messages.c.completion_tokens, 0)
+
+
+def usage_totals(today: datetime) -> tuple[Any, ...]:
+    """Messages and tokens today and in total over the rows selected (one user's, or
+    everyone's): the columns of a `UsageTotals`, used by /status, /limits, /user, /stats."""
+    is_today = messages.c.created_at >= today
+    is_question = messages.c.role == "user"
+    return (
+        func.count().filter(is_today & is_question),
+        func.count().filter(is_question),
+        func.coalesce(func.sum(TOKENS).filter(is_today), 0),
+        func.coalesce(func.sum(TOKENS), 0),
+    )
+
 
 # Every column given as a parameter: one compiled INSERT serves every message.
 INSERT_MESSAGE = insert(messages)
