@@ -10,6 +10,7 @@ from sqlalchemy import text
 from ai_tg_bot.bot import texts
 from ai_tg_bot.db.database import Database
 from tests.e2e.conftest import BotHarness, HarnessFactory
+from tests.fakes.waiting import poll_until_async
 
 ALICE = 111
 BOB = 222
@@ -301,9 +302,10 @@ async def test_a_burst_longer_than_the_history_limit_keeps_every_previous_turn(
             )
             return int(found.scalar_one())
 
-    while await pending() < 6:
-        await bot.tg.wait_for(lambda: bot.tg.updates_pending() == 0, 10, "updates taken")
-        await asyncio.sleep(0.01)
+    async def all_stored() -> bool:
+        return await pending() == 6
+
+    await poll_until_async(all_stored, 15, lambda: "six questions stored as pending")
     bot.llm.release()
     await bot.settle()
     burst = [r for r in bot.llm.requests if "burst" in str(r["messages"])]

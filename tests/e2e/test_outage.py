@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -15,6 +14,7 @@ from tests.e2e.conftest import TOKEN, BotHarness
 from tests.fakes.llm import FakeLLM
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.waiting import poll_until_async
 
 USER = 31337
 
@@ -65,11 +65,11 @@ async def health(port: int, path: str = "/healthz") -> int:
 
 async def wait_ready(port: int, expected: int) -> None:
     """Until /readyz answers `expected`: it may repeat a result up to a second old."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while (status := await health(port, "/readyz")) != expected:
-        assert loop.time() < deadline, f"/readyz still {status}, expected {expected}"
-        await asyncio.sleep(0.05)
+
+    async def answers() -> bool:
+        return await health(port, "/readyz") == expected
+
+    await poll_until_async(answers, 15, lambda: f"/readyz never answered {expected}")
 
 
 async def test_the_bot_survives_a_database_outage_and_recovers_by_itself(

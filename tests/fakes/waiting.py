@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 async def poll_until(
@@ -15,6 +15,20 @@ async def poll_until(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s: {explain()}")
+        await asyncio.sleep(0.01)
+
+
+async def poll_until_async(
+    predicate: Callable[[], Awaitable[bool]],
+    timeout: float,  # noqa: ASYNC109
+    explain: Callable[[], str],
+) -> None:
+    """`poll_until` for a condition that must be awaited (a database query, an HTTP probe)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
         if loop.time() >= deadline:
             raise AssertionError(f"timed out after {timeout}s: {explain()}")
         await asyncio.sleep(0.01)

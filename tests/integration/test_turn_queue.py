@@ -187,10 +187,10 @@ async def test_the_heartbeat_renews_only_leases_still_held_by_their_owner(
     users = [USER + n for n in range(3)]
     for user in users:
         await storage.ensure_user(user)
-        assert await storage.try_acquire_turn(user, f"me:{user}", 0.05)
+        # A lease that ended a second ago: lapsed, as if its heartbeat had stopped.
+        assert await storage.try_acquire_turn(user, f"me:{user}", -1)
     held = {user: f"me:{user}" for user in users}
     held[USER + 9] = "me:gone"  # a user forgotten meanwhile: nothing to renew
-    await asyncio.sleep(0.1)  # every lease lapses
     assert await storage.try_acquire_turn(users[0], "another", 60), "taken over"
     assert await storage.renew_turns(held, 60) == 2, "the taken-over lease is not ours"
     for user in users[1:]:
@@ -205,9 +205,8 @@ async def test_stranded_users_are_those_with_a_question_under_a_lapsed_lease(
     for user in (stranded, alive, fresh):
         await storage.add_message(user, "user", "q", pending=True)
     await storage.add_message(idle, "user", "answered long ago")
-    assert await storage.try_acquire_turn(stranded, "dead", 0.05)
+    assert await storage.try_acquire_turn(stranded, "dead", -1)  # lapsed a second ago
     assert await storage.try_acquire_turn(alive, "alive", 60)
-    await asyncio.sleep(0.1)
     # `fresh` never had a lease (its turn died before taking one): stranded too.
     assert sorted(await storage.stranded_users()) == [stranded, fresh]
     assert len(await storage.stranded_users(limit=1)) == 1
