@@ -1,8 +1,9 @@
 """Benchmarks 1 and 2: one turn's storage work through Storage and through the bare driver.
 
-A turn is what ChatService does with the database: `add_message(user, "user", q)` (stores
-and trims), `load_context(user)` (prompt + history), `add_message(user, "assistant", a)`.
-Users start with a full history, so every add also trims.
+A turn is what the bot does with the database: `Storage.ask` (stores the question under
+the user's limits, trims, takes the turn lease and reads the context, one transaction)
+and `Storage.complete` (stores the answer and gives the lease back, one transaction).
+Users start with a full history, so both also trim.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import event
 
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage import Storage, TokenUsage
+from ai_tg_bot.storage import NewQuestion, Storage, TokenUsage
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.floor import FLOOR_ROUND_TRIPS, Floor, open_floor
 from bench.stats import Result, RunStats, Target, Turn, drive, median
@@ -24,6 +25,8 @@ FLOOR_FIRST_USER = 2_000_001
 QUESTION = "What is the capital of France, and why did it become the capital? " * 3
 ANSWER = "Paris. It grew around the Île de la Cité and the kings settled there. " * 3
 USAGE = TokenUsage("fake-model", 120, 40)
+OWNER = "bench"
+LEASE_SECONDS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +38,22 @@ class Config:
 
 
 def project_turn(storage: Storage) -> Turn:
-    """One turn's storage work, as ChatService.turn does it."""
+    """One turn's storage work, as the bot's turn does it (no question queued behind)."""
 
     async def turn(user_id: int) -> None:
-        await storage.add_message(user_id, "user", QUESTION, enforce_quotas=True)
-        await storage.load_context(user_id)
-        await storage.add_message(user_id, "assistant", ANSWER, usage=USAGE)
+        stored = await storage.ask(
+            NewQuestion(user_id, QUESTION), owner=OWNER, lease_seconds=LEASE_SECONDS
+        )
+        if stored.handoff is None:
+            raise RuntimeError(f"user {user_id}'s turn lease was held: turns overlapped")
+        await storage.complete(
+            user_id,
+            stored.handoff.question,
+            ANSWER,
+            USAGE,
+            owner=OWNER,
+            lease_seconds=LEASE_SECONDS,
+        )
 
     return turn
 
@@ -172,9 +185,10 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
                 at_ten["cost_ratio"], 2.0,
             ))  # fmt: skip
     result.notes.append(
-        "A turn = add_message(user, enforce_quotas=True) + load_context + "
-        "add_message(assistant, usage=...), as ChatService stores them, each its own "
-        "transaction; every user starts with a full history, so both adds trim. "
+        "A turn = Storage.ask (question under the limits + trim + lease + context) and "
+        "Storage.complete (answer + trim + lease given back), two transactions, as the "
+        "bot's turn stores it; the floor does the same rows in three transactions and "
+        "takes no lease. Every user starts with a full history, so both writes trim. "
         "cost ratio = (wall time per turn, project) / (same, floor), paired run by run; "
         "figures are medians over the repeats."
     )

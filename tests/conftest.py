@@ -12,9 +12,9 @@ from sqlalchemy import text
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.accounts import Accounts
 from tests.dbs import create_pg_database, drop_pg_database, in_ci, migrate, pg_reachable
+from tests.seeding import SeedingStorage
 
 BACKENDS = ["sqlite", "postgresql"]
 _pg_skipped: list[str] = []
@@ -100,9 +100,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def storage(database: Database, settings: Settings) -> Storage:
+def storage(database: Database, settings: Settings) -> SeedingStorage:
     """Storage over the test database."""
-    return Storage(database, settings)
+    return SeedingStorage(database, settings)
 
 
 @pytest.fixture

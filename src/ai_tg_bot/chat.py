@@ -17,17 +17,18 @@ from typing import TypeVar
 
 from ai_tg_bot.answering import Answerer
 from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
-from ai_tg_bot.db.database import STORAGE_ERRORS, is_outage
 from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import FileFetcher, MediaPolicy
 from ai_tg_bot.storage import (
+    STORAGE_ERRORS,
     DuplicateMessageError,
     NewQuestion,
     Question,
     Storage,
     TurnHandoff,
+    is_outage,
 )
 from ai_tg_bot.storage.records import Attachment
 

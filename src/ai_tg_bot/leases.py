@@ -15,8 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from ai_tg_bot.answers import Presenter
-from ai_tg_bot.db.database import STORAGE_ERRORS
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import STORAGE_ERRORS, Storage
 
 log = logging.getLogger(__name__)
 # Users whose stranded questions one sweep takes on (the rest wait for the next sweep).

@@ -9,7 +9,31 @@ from typing import Literal, Protocol
 from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
 
 LimitName = Literal["history", "daily", "context"]
-LIMIT_NAMES: tuple[LimitName, ...] = ("history", "daily", "context")
+UNLIMITED_MAX = 100_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One per-user limit: the name admins use, its `user_settings` column (NULL: the
+    default), the `Settings` field holding that default, and its bounds (0: unlimited
+    when `minimum` is 0). `UserLimits` has a field named like the column."""
+
+    name: LimitName
+    column: str
+    default: str
+    minimum: int = 0
+    maximum: int = UNLIMITED_MAX
+
+
+# Every per-user limit. A new one is a column (schema + migration), a default in
+# config.py, a line here, a `UserLimits` and `LimitsRow` field, and its texts.
+LIMITS: tuple[Limit, ...] = (
+    Limit("history", "max_history_messages", "default_max_history_messages", 1, MAX_HISTORY_LIMIT),
+    Limit("daily", "daily_message_limit", "daily_message_limit"),
+    Limit("context", "max_context_chars", "max_context_chars"),
+)
+LIMIT_NAMES: tuple[LimitName, ...] = tuple(limit.name for limit in LIMITS)
+LIMIT_BY_NAME = {limit.name: limit for limit in LIMITS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +48,8 @@ class UserLimits:
 
 
 # The user_settings columns resolve_limits reads: what the write path's first statement
-# (storage/statements.NEXT_SEQ) returns, so a new per-user limit is listed here only.
-LIMIT_COLUMNS = ("max_history_messages", "daily_message_limit", "max_context_chars", "model")
+# (storage/statements.NEXT_SEQ) returns, so a limit in LIMITS is read wherever it applies.
+LIMIT_COLUMNS = (*(limit.column for limit in LIMITS), "model")
 
 
 class LimitsRow(Protocol):
@@ -50,18 +74,13 @@ def resolve_limits(row: LimitsRow | None, settings: Settings) -> UserLimits:
     withdraw a model without touching the database.
     """
 
-    def pick(value: int | None, default: int) -> int:
-        return default if value is None else value
-
+    values: dict[str, int] = {}
+    for limit in LIMITS:
+        own: int | None = getattr(row, limit.column) if row is not None else None
+        values[limit.column] = getattr(settings, limit.default) if own is None else own
     model = row.model if row and row.model in settings.llm_models else None
     return UserLimits(
-        max_history_messages=pick(
-            row.max_history_messages if row else None, settings.default_max_history_messages
-        ),
-        daily_message_limit=pick(
-            row.daily_message_limit if row else None, settings.daily_message_limit
-        ),
-        max_context_chars=pick(row.max_context_chars if row else None, settings.max_context_chars),
+        **values,
         model=model or settings.llm_model,
         rate_limit_per_minute=settings.rate_limit_per_minute,
     )
@@ -76,10 +95,11 @@ def check_limit_value(name: LimitName, value: int) -> None:
     """Raise ValueError with a clear message when `value` is out of range for `name`."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"the {name} limit must be an integer")
-    if name == "history" and not 1 <= value <= MAX_HISTORY_LIMIT:
-        raise ValueError(f"the history limit must be between 1 and {MAX_HISTORY_LIMIT}")
-    if name != "history" and not 0 <= value <= 100_000_000:
+    limit = LIMIT_BY_NAME[name]
+    if limit.minimum == 0 and not 0 <= value <= limit.maximum:
         raise ValueError(f"the {name} limit must be 0 (unlimited) or a positive number")
+    if not limit.minimum <= value <= limit.maximum:
+        raise ValueError(f"the {name} limit must be between {limit.minimum} and {limit.maximum}")
 
 
 def day_start(moment: datetime) -> datetime:

@@ -18,11 +18,11 @@ from sqlalchemy import text
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.storage import Storage
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.test_process import bot_env, run_bot
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
+from tests.seeding import SeedingStorage
 
 USER = 4242
 
@@ -73,7 +73,7 @@ async def test_a_question_stranded_by_sigkill_is_answered_once_by_the_next_proce
 
 async def strand(database: Database, settings: Settings, user_id: int, text_: str) -> int:
     """Store a pending question under a lease that lapsed: what a crash leaves behind."""
-    storage = Storage(database, settings)
+    storage = SeedingStorage(database, settings)
     stored = await storage.add_message(
         user_id, "user", text_, pending=True, telegram_chat_id=user_id, telegram_message_id=1
     )
@@ -110,7 +110,7 @@ async def test_a_question_under_a_live_lease_is_not_taken_over(
     make_bot: HarnessFactory, database: Database, database_url: str
 ) -> None:
     settings = Settings(_env_file=None, database_url=database_url)
-    storage = Storage(database, settings)
+    storage = SeedingStorage(database, settings)
     await storage.add_message(USER, "user", "being answered", pending=True)
     assert await storage.try_acquire_turn(USER, "alive:1", 600)
     bot = await make_bot()

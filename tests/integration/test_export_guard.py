@@ -11,8 +11,8 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.privacy import EXPORT_STALE_AFTER, ExportBusyError, PrivacyStore
+from tests.seeding import SeedingStorage
 
 USER = 6161
 
@@ -49,7 +49,7 @@ async def test_exports_count_toward_the_per_minute_guard(
     database: Database, settings: Settings
 ) -> None:
     config = settings.model_copy(update={"rate_limit_per_minute": 3})
-    store, storage = PrivacyStore(database, config), Storage(database, config)
+    store, storage = PrivacyStore(database, config), SeedingStorage(database, config)
     await storage.add_message(USER, "user", "one", enforce_quotas=True)
     async with store.export_slot(USER):
         pass
@@ -69,7 +69,7 @@ async def test_exports_count_against_messages_per_minute_but_not_per_day(
     database: Database, settings: Settings
 ) -> None:
     config = settings.model_copy(update={"rate_limit_per_minute": 2, "daily_message_limit": 1})
-    store, storage = PrivacyStore(database, config), Storage(database, config)
+    store, storage = PrivacyStore(database, config), SeedingStorage(database, config)
     async with store.export_slot(USER):
         pass
     await storage.add_message(USER, "user", "one", enforce_quotas=True)  # the export left it
@@ -79,5 +79,5 @@ async def test_exports_count_against_messages_per_minute_but_not_per_day(
     assert rate.value.kind == "daily"
     roomy = config.model_copy(update={"daily_message_limit": 0})
     with pytest.raises(QuotaExceededError) as minute:
-        await Storage(database, roomy).add_message(USER, "user", "two", enforce_quotas=True)
+        await SeedingStorage(database, roomy).add_message(USER, "user", "two", enforce_quotas=True)
     assert minute.value.kind == "rate", "one export and one message fill a minute of 2"

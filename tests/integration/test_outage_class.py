@@ -13,7 +13,7 @@ from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import STORAGE_ERRORS, Database, is_outage
 from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.storage import Storage
+from tests.seeding import SeedingStorage
 
 
 async def raised_by(database: Database, sql: str) -> BaseException:
@@ -60,7 +60,7 @@ def test_connection_class_errors_are_an_outage() -> None:
 async def test_a_recurring_error_is_raised_at_once_not_retried(
     database: Database, settings: Settings
 ) -> None:
-    chat = ChatService(Storage(database, settings), LLMClient(settings))
+    chat = ChatService(SeedingStorage(database, settings), LLMClient(settings))
     # An outage is retried for this long; a recurring error must fail on the first call.
     chat.storage_patience_seconds = 60
     calls = 0

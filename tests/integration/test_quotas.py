@@ -16,15 +16,16 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.storage import Question, Storage
+from ai_tg_bot.storage import Question
 from ai_tg_bot.storage.accounts import Accounts
 from tests.fakes.llm import FakeLLM
+from tests.seeding import SeedingStorage
 
 USER = 4242
 
 
-def storage_with(database: Database, base: Settings, **overrides: object) -> Storage:
-    return Storage(database, base.model_copy(update=overrides))
+def storage_with(database: Database, base: Settings, **overrides: object) -> SeedingStorage:
+    return SeedingStorage(database, base.model_copy(update=overrides))
 
 
 async def test_daily_quota_is_exact_under_concurrency(
@@ -162,7 +163,7 @@ async def test_tenants_never_see_each_other(
             "rate_limit_per_minute": 0,
         }
     )
-    storage = Storage(database, config)
+    storage = SeedingStorage(database, config)
     accounts = Accounts(database, config)
     chat = ChatService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
     shown = RecordingPresenter()
@@ -176,7 +177,7 @@ async def test_tenants_never_see_each_other(
         elif action == "reset":
             await storage.clear_history(user)
         elif action == "role":
-            await storage.set_system_prompt(user, f"{tag} role {number}")
+            await accounts.set_system_prompt(user, f"{tag} role {number}")
         elif action == "limit":
             await accounts.set_limit(user, "history", number)
         else:

@@ -15,16 +15,16 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage import privacy as privacy_module
 from ai_tg_bot.storage.privacy import PrivacyStore
+from tests.seeding import SeedingStorage
 
 USER = 3101
 OTHER = 3202
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def seed(storage: Storage, database: Database, user_id: int) -> None:
+async def seed(storage: SeedingStorage, database: Database, user_id: int) -> None:
     """Per user: 2 deleted 30 days ago, 2 deleted 2 days ago, 2 deleted just now, 2 active."""
     for number in range(8):
         await storage.add_message(user_id, "user", f"{user_id} message {number}")
@@ -64,7 +64,7 @@ def privacy(database: Database, settings: Settings) -> PrivacyStore:
 
 
 async def test_purge_removes_only_old_soft_deleted_messages(
-    storage: Storage, database: Database, privacy: PrivacyStore
+    storage: SeedingStorage, database: Database, privacy: PrivacyStore
 ) -> None:
     await seed(storage, database, USER)
     await seed(storage, database, OTHER)
@@ -80,7 +80,7 @@ async def test_purge_removes_only_old_soft_deleted_messages(
 
 
 async def test_purge_works_in_batches_and_concurrent_purges_are_harmless(
-    storage: Storage,
+    storage: SeedingStorage,
     database: Database,
     privacy: PrivacyStore,
     monkeypatch: pytest.MonkeyPatch,
@@ -99,7 +99,7 @@ async def test_purge_works_in_batches_and_concurrent_purges_are_harmless(
 
 
 async def test_make_db_purge_runs_once_and_logs_the_count(
-    storage: Storage, database: Database, database_url: str, tmp_path: Path
+    storage: SeedingStorage, database: Database, database_url: str, tmp_path: Path
 ) -> None:
     await seed(storage, database, USER)
     env = {k: v for k, v in os.environ.items() if k not in {"RETENTION_DAYS", "LOG_LEVEL"}}

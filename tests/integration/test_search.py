@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.search import MessageSearch
+from tests.seeding import SeedingStorage
 
 USER = 7070
 OTHER = 8080
 
 
 @pytest.fixture
-def search(storage: Storage) -> MessageSearch:
+def search(storage: SeedingStorage) -> MessageSearch:
     return MessageSearch(storage.database)
 
 
-async def test_matching_ranking_and_snippet(storage: Storage, search: MessageSearch) -> None:
+async def test_matching_ranking_and_snippet(storage: SeedingStorage, search: MessageSearch) -> None:
     await storage.add_message(USER, "user", "How do I bake sourdough bread at home?")
     await storage.add_message(USER, "assistant", "Bread: flour, water, salt. Bread bread bread.")
     await storage.add_message(USER, "user", "Tell me about rockets")
@@ -32,7 +32,7 @@ async def test_matching_ranking_and_snippet(storage: Storage, search: MessageSea
     assert (await search.search(USER, "submarine")).total == 0
 
 
-async def test_russian_and_english_alike(storage: Storage, search: MessageSearch) -> None:
+async def test_russian_and_english_alike(storage: SeedingStorage, search: MessageSearch) -> None:
     await storage.add_message(USER, "user", "Привет, как испечь хлеб?")
     await storage.add_message(USER, "user", "Hello, bread again")
     assert (await search.search(USER, "ХЛЕБ")).total == 1
@@ -40,7 +40,7 @@ async def test_russian_and_english_alike(storage: Storage, search: MessageSearch
 
 
 async def test_scope_trimmed_found_cleared_not_others_never(
-    storage: Storage, search: MessageSearch, accounts: Accounts
+    storage: SeedingStorage, search: MessageSearch, accounts: Accounts
 ) -> None:
     await accounts.set_max_history_messages(USER, 1)
     await storage.add_message(USER, "user", "alpha trimmed away")
@@ -51,12 +51,14 @@ async def test_scope_trimmed_found_cleared_not_others_never(
     await storage.clear_history(USER)
     assert (await search.search(USER, "alpha")).total == 1, "reset-cleared is gone"
     await storage.add_message(USER, "user", "beta before role")
-    await storage.set_system_prompt(USER, "new role")
+    await accounts.set_system_prompt(USER, "new role")
     assert (await search.search(USER, "beta")).total == 0
     assert (await search.search(OTHER, "alpha")).total == 1
 
 
-async def test_paging_and_query_syntax_is_inert(storage: Storage, search: MessageSearch) -> None:
+async def test_paging_and_query_syntax_is_inert(
+    storage: SeedingStorage, search: MessageSearch
+) -> None:
     for number in range(12):
         await storage.add_message(USER, "user", f"gamma note {number}")
     first = await search.search(USER, "gamma", limit=5)

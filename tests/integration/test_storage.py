@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message, User
-from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.accounts import Accounts
+from tests.seeding import SeedingStorage
 
 USER = 1001
 OTHER = 2002
@@ -27,7 +27,7 @@ async def count_rows(database: Database, user_id: int, *, active: bool | None = 
         return int(result.scalar_one())
 
 
-async def test_ensure_user_is_idempotent(storage: Storage, database: Database) -> None:
+async def test_ensure_user_is_idempotent(storage: SeedingStorage, database: Database) -> None:
     await storage.ensure_user(USER)
     await storage.ensure_user(USER)
     async with database.session(read_only=True) as session:
@@ -41,7 +41,7 @@ async def test_ensure_user_is_idempotent(storage: Storage, database: Database) -
 
 
 async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(
-    storage: Storage, accounts: Accounts
+    storage: SeedingStorage, accounts: Accounts
 ) -> None:
     await accounts.set_max_history_messages(USER, 5)
     for number in range(12):
@@ -52,7 +52,7 @@ async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(
 
 
 async def test_soft_delete_keeps_every_row(
-    storage: Storage, database: Database, accounts: Accounts
+    storage: SeedingStorage, database: Database, accounts: Accounts
 ) -> None:
     await accounts.set_max_history_messages(USER, 3)
     for number in range(10):
@@ -62,7 +62,9 @@ async def test_soft_delete_keeps_every_row(
     assert await count_rows(database, USER, active=False) == 7
 
 
-async def test_lowering_the_limit_trims_at_once(storage: Storage, accounts: Accounts) -> None:
+async def test_lowering_the_limit_trims_at_once(
+    storage: SeedingStorage, accounts: Accounts
+) -> None:
     for number in range(8):
         await storage.add_message(USER, "user", f"m{number}")
     assert await accounts.set_max_history_messages(USER, 2) == 6
@@ -71,14 +73,14 @@ async def test_lowering_the_limit_trims_at_once(storage: Storage, accounts: Acco
 
 @pytest.mark.parametrize("bad_limit", [0, -1, 1001])
 async def test_limit_bounds_are_enforced(
-    storage: Storage, bad_limit: int, accounts: Accounts
+    storage: SeedingStorage, bad_limit: int, accounts: Accounts
 ) -> None:
     with pytest.raises(ValueError, match="between 1 and 1000"):
         await accounts.set_max_history_messages(USER, bad_limit)
 
 
 async def test_concurrent_writers_leave_exactly_the_limit(
-    storage: Storage, database: Database, accounts: Accounts
+    storage: SeedingStorage, database: Database, accounts: Accounts
 ) -> None:
     await accounts.set_max_history_messages(USER, 10)
     await asyncio.gather(*(storage.add_message(USER, "user", f"c{n}") for n in range(50)))
@@ -95,66 +97,66 @@ async def test_concurrent_writers_leave_exactly_the_limit(
     assert [m["content"] for m in history] == list(reversed(newest))
 
 
-async def test_users_are_isolated(storage: Storage) -> None:
+async def test_users_are_isolated(storage: SeedingStorage, accounts: Accounts) -> None:
     await storage.add_message(USER, "user", "mine")
     await storage.add_message(OTHER, "user", "theirs")
-    await storage.set_system_prompt(OTHER, "You are a pirate.")
+    await accounts.set_system_prompt(OTHER, "You are a pirate.")
     await storage.clear_history(OTHER)
     assert await storage.load_history(USER) == [{"role": "user", "content": "mine"}]
     assert await storage.load_history(OTHER) == []
-    assert await storage.get_system_prompt(USER) == storage.settings.default_system_prompt
+    assert await accounts.system_prompt(USER) == storage.settings.default_system_prompt
 
 
 async def test_clear_history_soft_deletes_and_keeps_the_prompt(
-    storage: Storage, database: Database
+    storage: SeedingStorage, database: Database, accounts: Accounts
 ) -> None:
-    await storage.set_system_prompt(USER, "Be brief.")
+    await accounts.set_system_prompt(USER, "Be brief.")
     await storage.add_message(USER, "user", "hello")
     await storage.add_message(USER, "assistant", "hi")
     assert await storage.clear_history(USER) == 2
     assert await storage.load_history(USER) == []
     assert await count_rows(database, USER) == 2
-    assert await storage.get_system_prompt(USER) == "Be brief."
+    assert await accounts.system_prompt(USER) == "Be brief."
 
 
 async def test_system_prompt_is_not_history_and_setting_it_clears_history(
-    storage: Storage,
+    storage: SeedingStorage,
     accounts: Accounts,
 ) -> None:
     await storage.add_message(USER, "user", "before")
-    await storage.set_system_prompt(USER, "You are terse.")
+    await accounts.set_system_prompt(USER, "You are terse.")
     context = await storage.load_context(USER)
     assert context.system_prompt == "You are terse."
     assert context.history == []
     await accounts.set_max_history_messages(USER, 1)
     for number in range(3):
         await storage.add_message(USER, "user", f"m{number}")
-    assert await storage.get_system_prompt(USER) == "You are terse."
-    await storage.set_system_prompt(USER, None)
-    assert await storage.get_system_prompt(USER) == storage.settings.default_system_prompt
+    assert await accounts.system_prompt(USER) == "You are terse."
+    await accounts.set_system_prompt(USER, None)
+    assert await accounts.system_prompt(USER) == storage.settings.default_system_prompt
 
 
-async def test_nul_characters_are_stripped(storage: Storage) -> None:
+async def test_nul_characters_are_stripped(storage: SeedingStorage, accounts: Accounts) -> None:
     stored = await storage.add_message(USER, "user", "a\x00b\x00c")
     assert stored.content == "abc"
     assert await storage.load_history(USER) == [{"role": "user", "content": "abc"}]
-    await storage.set_system_prompt(USER, "p\x00rompt")
-    assert await storage.get_system_prompt(USER) == "prompt"
+    await accounts.set_system_prompt(USER, "p\x00rompt")
+    assert await accounts.system_prompt(USER) == "prompt"
 
 
 @pytest.mark.parametrize("content", ["", "   \n", "\x00\x00"])
-async def test_empty_content_is_refused(storage: Storage, content: str) -> None:
+async def test_empty_content_is_refused(storage: SeedingStorage, content: str) -> None:
     with pytest.raises(ValueError, match="must not be empty"):
         await storage.add_message(USER, "user", content)
     assert await storage.load_history(USER) == []
 
 
-async def test_unknown_role_is_refused(storage: Storage) -> None:
+async def test_unknown_role_is_refused(storage: SeedingStorage) -> None:
     with pytest.raises(ValueError, match="role must be one of"):
         await storage.add_message(USER, "tool", "x")
 
 
-async def test_large_and_unusual_content_round_trips(storage: Storage) -> None:
+async def test_large_and_unusual_content_round_trips(storage: SeedingStorage) -> None:
     large = "я" * 50_000 + "🙂" * 25_000 + "'; DROP TABLE users; --"
     await storage.add_message(USER, "user", large)
     mixed = "e\u0301 \u05e9\u05dc\u05d5\u05dd 👩‍👩‍👧 \u202eRTL"
@@ -169,7 +171,7 @@ async def test_large_and_unusual_content_round_trips(storage: Storage) -> None:
 
 
 async def test_a_settings_change_made_with_sql_takes_effect(
-    storage: Storage, database: Database
+    storage: SeedingStorage, database: Database, accounts: Accounts
 ) -> None:
     await storage.ensure_user(USER)
     for number in range(6):
@@ -183,13 +185,13 @@ async def test_a_settings_change_made_with_sql_takes_effect(
             ),
             {"u": USER},
         )
-    assert await storage.get_system_prompt(USER) == "From psql"
+    assert await accounts.system_prompt(USER) == "From psql"
     await storage.add_message(USER, "user", "next")
     assert [m["content"] for m in await storage.load_history(USER)] == ["m5", "next"]
 
 
 async def test_dialog_info_reports_counts_sizes_and_times(
-    storage: Storage, accounts: Accounts
+    storage: SeedingStorage, accounts: Accounts
 ) -> None:
     empty = await storage.get_dialog_info(USER)
     assert (empty.active_count, empty.total_characters, empty.first_message_at) == (0, 0, None)
@@ -208,7 +210,9 @@ async def test_dialog_info_reports_counts_sizes_and_times(
     assert info.is_default_prompt
 
 
-async def test_prepare_retry_drops_the_answer_and_returns_the_question(storage: Storage) -> None:
+async def test_prepare_retry_drops_the_answer_and_returns_the_question(
+    storage: SeedingStorage,
+) -> None:
     assert await storage.prepare_retry(USER) is None
     await storage.add_message(USER, "user", "q1")
     await storage.add_message(USER, "assistant", "a1")
@@ -226,7 +230,7 @@ async def test_prepare_retry_drops_the_answer_and_returns_the_question(storage: 
     assert [m["content"] for m in await storage.load_history(USER)] == ["q1", "a1", "q2"]
 
 
-async def test_timestamps_are_utc_aware(storage: Storage, database: Database) -> None:
+async def test_timestamps_are_utc_aware(storage: SeedingStorage, database: Database) -> None:
     await storage.add_message(USER, "user", "x")
     async with database.session(read_only=True) as session:
         message = (await session.execute(select(Message))).scalar_one()
@@ -236,7 +240,9 @@ async def test_timestamps_are_utc_aware(storage: Storage, database: Database) ->
     assert message.content_length == 1
 
 
-async def test_no_attachments_is_stored_as_sql_null(storage: Storage, database: Database) -> None:
+async def test_no_attachments_is_stored_as_sql_null(
+    storage: SeedingStorage, database: Database
+) -> None:
     await storage.add_message(USER, "user", "plain text")
     await storage.add_message(USER, "user", "", attachments=[{"type": "image", "file_id": "f"}])
     async with database.session() as session:

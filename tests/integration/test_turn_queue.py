@@ -6,26 +6,31 @@ import asyncio
 
 import pytest
 
-from ai_tg_bot.storage import DuplicateMessageError, Question, Storage, TokenUsage
+from ai_tg_bot.storage import DuplicateMessageError, Question, TokenUsage
 from ai_tg_bot.storage.accounts import Accounts
+from tests.seeding import SeedingStorage
 
 USER = 5151
 CHAT = 5151
 
 
 async def answer(
-    storage: Storage, user_id: int, question: Question, text: str, usage: TokenUsage | None = None
+    storage: SeedingStorage,
+    user_id: int,
+    question: Question,
+    text: str,
+    usage: TokenUsage | None = None,
 ) -> None:
     """Store an answer as the turn holder does (the production `complete`)."""
     await storage.complete(user_id, question, text, usage, owner="test", lease_seconds=60)
 
 
-async def fail(storage: Storage, user_id: int, question: Question) -> None:
+async def fail(storage: SeedingStorage, user_id: int, question: Question) -> None:
     """The LLM failed: the turn holder marks the question failed (`complete` with None)."""
     await storage.complete(user_id, question, None, None, owner="test", lease_seconds=60)
 
 
-async def test_a_redelivered_telegram_message_is_stored_once(storage: Storage) -> None:
+async def test_a_redelivered_telegram_message_is_stored_once(storage: SeedingStorage) -> None:
     first = await storage.add_message(
         USER, "user", "hi", pending=True, telegram_chat_id=CHAT, telegram_message_id=7
     )
@@ -39,7 +44,7 @@ async def test_a_redelivered_telegram_message_is_stored_once(storage: Storage) -
     assert await storage.is_pending(USER, first.seq)
 
 
-async def test_concurrent_redeliveries_store_one_row(storage: Storage) -> None:
+async def test_concurrent_redeliveries_store_one_row(storage: SeedingStorage) -> None:
     results = await asyncio.gather(
         *(
             storage.add_message(
@@ -54,7 +59,9 @@ async def test_concurrent_redeliveries_store_one_row(storage: Storage) -> None:
     assert len(await storage.load_history(USER)) == 1
 
 
-async def test_answers_sit_after_their_question_even_when_more_arrived(storage: Storage) -> None:
+async def test_answers_sit_after_their_question_even_when_more_arrived(
+    storage: SeedingStorage,
+) -> None:
     await storage.add_message(USER, "user", "q1", pending=True)
     await storage.add_message(USER, "user", "q2", pending=True)
     first = await storage.next_pending(USER)
@@ -73,7 +80,7 @@ async def test_answers_sit_after_their_question_even_when_more_arrived(storage: 
     assert [m["content"] for m in await storage.load_history(USER)] == ["q1", "a1", "q2", "a2"]
 
 
-async def test_an_answer_to_a_cleared_question_is_kept_deleted(storage: Storage) -> None:
+async def test_an_answer_to_a_cleared_question_is_kept_deleted(storage: SeedingStorage) -> None:
     await storage.add_message(USER, "user", "q", pending=True)
     question = await storage.next_pending(USER)
     assert question is not None
@@ -83,7 +90,9 @@ async def test_an_answer_to_a_cleared_question_is_kept_deleted(storage: Storage)
     assert (await storage.get_dialog_info(USER)).deleted_count == 2
 
 
-async def test_a_failed_question_stays_in_history_and_can_be_retried(storage: Storage) -> None:
+async def test_a_failed_question_stays_in_history_and_can_be_retried(
+    storage: SeedingStorage,
+) -> None:
     await storage.add_message(USER, "user", "q", pending=True)
     question = await storage.next_pending(USER)
     assert question is not None
@@ -98,7 +107,7 @@ async def test_a_failed_question_stays_in_history_and_can_be_retried(storage: St
     assert [m["content"] for m in await storage.load_history(USER)] == ["q"]
 
 
-async def test_the_turn_lease_has_one_holder_and_expires(storage: Storage) -> None:
+async def test_the_turn_lease_has_one_holder_and_expires(storage: SeedingStorage) -> None:
     await storage.ensure_user(USER)
     grabs = await asyncio.gather(
         *(storage.try_acquire_turn(USER, f"owner{n}", 60) for n in range(8))
@@ -114,7 +123,9 @@ async def test_the_turn_lease_has_one_holder_and_expires(storage: Storage) -> No
     assert await storage.try_acquire_turn(USER, "after-expiry", 60), "a dead holder's lease ends"
 
 
-async def test_pending_questions_are_never_trimmed(storage: Storage, accounts: Accounts) -> None:
+async def test_pending_questions_are_never_trimmed(
+    storage: SeedingStorage, accounts: Accounts
+) -> None:
     await accounts.set_max_history_messages(USER, 2)
     for number in range(4):
         await storage.add_message(USER, "user", f"q{number}", pending=True)
@@ -125,7 +136,9 @@ async def test_pending_questions_are_never_trimmed(storage: Storage, accounts: A
     assert [m["content"] for m in await storage.load_history(USER)] == ["q3", "aq3"]
 
 
-async def _contexts_answering(storage: Storage, user_id: int, burst: list[str]) -> list[list[str]]:
+async def _contexts_answering(
+    storage: SeedingStorage, user_id: int, burst: list[str]
+) -> list[list[str]]:
     """Answer every pending question in order; the history each one was answered with."""
     seen = []
     while (question := await storage.next_pending(user_id)) is not None:
@@ -137,7 +150,7 @@ async def _contexts_answering(storage: Storage, user_id: int, burst: list[str]) 
 
 @pytest.mark.parametrize("limit", [1, 2, 4, 5])
 async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
-    storage: Storage, limit: int, accounts: Accounts
+    storage: SeedingStorage, limit: int, accounts: Accounts
 ) -> None:
     """Each queued question sees what it would have seen had the user waited (issue 19)."""
     sequential_user, burst_user = USER, USER + 1
@@ -164,7 +177,7 @@ async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
 
 
 async def test_a_failed_answer_in_a_burst_does_not_widen_the_next_context(
-    storage: Storage,
+    storage: SeedingStorage,
     accounts: Accounts,
 ) -> None:
     await accounts.set_max_history_messages(USER, 3)
@@ -182,7 +195,7 @@ async def test_a_failed_answer_in_a_burst_does_not_widen_the_next_context(
 
 
 async def test_the_heartbeat_renews_only_leases_still_held_by_their_owner(
-    storage: Storage,
+    storage: SeedingStorage,
 ) -> None:
     users = [USER + n for n in range(3)]
     for user in users:
@@ -199,7 +212,7 @@ async def test_the_heartbeat_renews_only_leases_still_held_by_their_owner(
 
 
 async def test_stranded_users_are_those_with_a_question_under_a_lapsed_lease(
-    storage: Storage,
+    storage: SeedingStorage,
 ) -> None:
     stranded, alive, idle, fresh = USER, USER + 1, USER + 2, USER + 3
     for user in (stranded, alive, fresh):

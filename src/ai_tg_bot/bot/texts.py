@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiogram.types import BotCommand
 
+from ai_tg_bot.limits import LIMIT_NAMES, UserLimits
+
 COMMANDS: list[tuple[str, str]] = [
     ("start", "Start and see what I can do"),
     ("help", "List the commands"),
@@ -18,7 +20,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("forget", "Delete everything I store about you"),
 ]
 ADMIN_COMMANDS: list[tuple[str, str]] = [
-    ("setlimit", "Set a user's limit: /setlimit <user_id> <history|daily|context> <n>"),
+    ("setlimit", f"Set a user's limit: /setlimit <user_id> <{'|'.join(LIMIT_NAMES)}> <n>"),
     ("user", "A user's settings and usage: /user <user_id>"),
     ("stats", "Users, activity and tokens today"),
     ("block", "Block a user: /block <user_id>"),
@@ -166,3 +168,23 @@ def open_private_chat(link: str) -> str:
 BUTTON_NOT_YOURS = "Only the person who asked can use these buttons."
 BUTTON_EXPIRED = "This button has expired."
 SEARCH_EXPIRED = "This search has expired; run /search again."
+
+
+def amount(value: int, unit: str) -> str:
+    """`0` means unlimited for daily and context limits."""
+    return "unlimited" if value == 0 else f"{value:,} {unit}"
+
+
+def render_limits(limits: UserLimits, messages_today: int) -> str:
+    """The /limits text (also the core of an admin's /user)."""
+    daily = limits.daily_message_limit
+    today = f"{messages_today:,}" + (f" of {daily:,}" if daily else "")
+    return "\n".join(
+        [
+            f"History kept: {limits.max_history_messages} messages",
+            f"Messages per day: {amount(daily, 'messages')} (today: {today})",
+            f"Context sent to the model: {amount(limits.max_context_chars, 'characters')}",
+            f"Messages per minute: {amount(limits.rate_limit_per_minute, 'messages')}",
+            f"Model: {limits.model}",
+        ]
+    )

@@ -1,10 +1,9 @@
-"""Storage: every SQL statement of the bot. The dialogue (dialogue.py), its turn queue
+"""Storage: every SQL statement of the bot. The dialogue (store.py: `Storage`), its turn queue
 (turns.py), accounts (accounts.py), privacy, search; and, for the layers above, what
 they need to know of the database: its outage errors and its clock."""
 
 from ai_tg_bot.db.database import STORAGE_ERRORS, is_outage
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.storage.dialogue import Storage
 from ai_tg_bot.storage.records import (
     AskedElsewhereError,
     Context,
@@ -18,6 +17,7 @@ from ai_tg_bot.storage.records import (
     TurnHandoff,
     clean_text,
 )
+from ai_tg_bot.storage.store import Storage
 
 __all__ = [
     "STORAGE_ERRORS",

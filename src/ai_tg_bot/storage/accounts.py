@@ -1,22 +1,82 @@
-"""Accounts: the operator's view of users: limits, model, blocking, usage and totals.
+"""Accounts: a user's settings (prompt, model, limits), blocking, usage and totals.
 
-The one writer of a user's limits and model (`user_settings`) and of `users.is_blocked`.
+The one writer of `user_settings` and of `users.is_blocked`: a new per-user setting is
+read and written here (and `/forget` clears the user's own choices through
+`clear_choices`, inside its own transaction).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
 from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.limits import LimitName, UserLimits, check_limit_value, day_start, resolve_limits
+from ai_tg_bot.limits import (
+    LIMIT_BY_NAME,
+    LIMITS,
+    LimitName,
+    QuotaExceededError,
+    UserLimits,
+    check_limit_value,
+    day_start,
+    resolve_limits,
+    resolve_prompt,
+)
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import StorageBase
-from ai_tg_bot.storage.records import BotStats, UsageTotals, UserProfile
+from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
+from ai_tg_bot.storage.records import BotStats, UsageTotals, UserProfile, clean_text
 
-_COLUMNS = {"daily": "daily_message_limit", "context": "max_context_chars"}
+# What the user chose for themselves (not what an admin set): /forget clears these.
+USER_CHOICES = ("system_prompt", "model")
+
+
+async def write_settings(session: Executor, user_id: int, **values: Any) -> None:
+    """Update the user's `user_settings` row (the caller holds the user's lock)."""
+    await session.execute(
+        update(UserSettings)
+        .where(UserSettings.user_id == user_id)
+        .values(**values, updated_at=utc_now())
+    )
+
+
+async def check_quotas(
+    session: Executor, user_id: int, limits: UserLimits, now: datetime, *, daily: bool = True
+) -> None:
+    """Raise QuotaExceededError when the user's quotas for a new question are used up.
+
+    Today's questions against the daily limit (unless `daily` is False) and this
+    minute's questions and exports against the per-minute limit, counted in one query
+    under the user's row lock (which the caller holds), so exact across instances.
+    """
+    daily_limit = limits.daily_message_limit if daily else 0
+    per_minute = limits.rate_limit_per_minute
+    if not daily_limit and not per_minute:
+        return
+    today, minute_ago = day_start(now), now - timedelta(minutes=1)
+    counts = (
+        await session.execute(
+            statements.QUOTA_COUNTS,
+            {
+                "b_user_id": user_id,
+                "today": today,
+                "minute_ago": minute_ago,
+                "since": min(today, minute_ago),
+            },
+        )
+    ).one()
+    if daily_limit and counts[0] >= daily_limit:
+        raise QuotaExceededError("daily", daily_limit, today + timedelta(days=1))
+    if per_minute and counts[1] >= per_minute:
+        oldest = as_utc(counts[2]) or now
+        raise QuotaExceededError("rate", per_minute, oldest + timedelta(minutes=1))
+
+
+async def clear_choices(session: Executor, user_id: int) -> None:
+    """Back to the defaults for what the user chose themselves (what /forget forgets)."""
+    await write_settings(session, user_id, **dict.fromkeys(USER_CHOICES))
 
 
 class Accounts(StorageBase):
@@ -55,7 +115,21 @@ class Accounts(StorageBase):
         if name == "history":
             await self.set_max_history_messages(user_id, value)
         else:
-            await self._update_settings(user_id, **{_COLUMNS[name]: value})
+            await self._update_settings(user_id, **{LIMIT_BY_NAME[name].column: value})
+
+    async def system_prompt(self, user_id: int) -> str:
+        """The user's system prompt, or the default when they have none."""
+        async with self.database.connection(read_only=True) as session:
+            row = await self._settings_row(session, user_id)
+        return resolve_prompt(row.system_prompt if row else None, self.settings)
+
+    async def set_system_prompt(self, user_id: int, prompt: str | None) -> None:
+        """Set (or with None restore the default) prompt and start a clean history."""
+        stored = None if prompt is None else clean_text(prompt, what="system prompt")
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            await write_settings(session, user_id, system_prompt=stored)
+            await self._soft_delete(session, "role", Message.user_id == user_id)
 
     async def set_max_history_messages(self, user_id: int, limit: int | None) -> int:
         """Set the history limit (1..1000; None: the default) and trim at once.
@@ -66,11 +140,7 @@ class Accounts(StorageBase):
             check_limit_value("history", limit)
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
-            await session.execute(
-                update(UserSettings)
-                .where(UserSettings.user_id == user_id)
-                .values(max_history_messages=limit, updated_at=utc_now())
-            )
+            await write_settings(session, user_id, max_history_messages=limit)
             limits = await self._limits(session, user_id)
             return await self._trim(session, user_id, limits.max_history_messages)
 
@@ -102,14 +172,10 @@ class Accounts(StorageBase):
         if found is None:
             return None
         user, row = found
+        named = [(limit.name, limit.column) for limit in LIMITS] + [("model", "model")]
         custom = {
             name: getattr(row, column)
-            for name, column in (
-                ("history", "max_history_messages"),
-                ("daily", "daily_message_limit"),
-                ("context", "max_context_chars"),
-                ("model", "model"),
-            )
+            for name, column in named
             if row is not None and getattr(row, column) is not None
         }
         return UserProfile(
@@ -149,8 +215,4 @@ class Accounts(StorageBase):
     async def _update_settings(self, user_id: int, **values: Any) -> None:
         async with self.database.session() as session:
             await self._lock_user(session, user_id)
-            await session.execute(
-                update(UserSettings)
-                .where(UserSettings.user_id == user_id)
-                .values(**values, updated_at=utc_now())
-            )
+            await write_settings(session, user_id, **values)

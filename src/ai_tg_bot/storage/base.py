@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import select, update
@@ -16,10 +16,8 @@ from ai_tg_bot.db.models import Message, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
     LimitsRow,
-    QuotaExceededError,
     SettingsRow,
     UserLimits,
-    day_start,
     resolve_limits,
 )
 from ai_tg_bot.storage import statements
@@ -108,31 +106,6 @@ class StorageBase:
                 "deleted_reason": deleted_reason,
             },
         )
-
-    async def _check_quotas(
-        self, session: Executor, user_id: int, daily_limit: int, now: datetime
-    ) -> None:
-        """Raise QuotaExceededError when today's or this minute's user messages are used up."""
-        per_minute = self.settings.rate_limit_per_minute
-        if not daily_limit and not per_minute:
-            return
-        today, minute_ago = day_start(now), now - timedelta(minutes=1)
-        counts = (
-            await session.execute(
-                statements.QUOTA_COUNTS,
-                {
-                    "b_user_id": user_id,
-                    "today": today,
-                    "minute_ago": minute_ago,
-                    "since": min(today, minute_ago),
-                },
-            )
-        ).one()
-        if daily_limit and counts[0] >= daily_limit:
-            raise QuotaExceededError("daily", daily_limit, today + timedelta(days=1))
-        if per_minute and counts[1] >= per_minute:
-            oldest = as_utc(counts[2]) or now
-            raise QuotaExceededError("rate", per_minute, oldest + timedelta(minutes=1))
 
     async def _lock_user(self, session: Executor, user_id: int) -> None:
         """Take the user's row lock (creating the user if needed) for this transaction."""

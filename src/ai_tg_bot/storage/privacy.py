@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, literal, or_, select, update
+from sqlalchemy import delete, insert, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
@@ -17,6 +17,7 @@ from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import day_start, resolve_prompt
 from ai_tg_bot.storage import statements
+from ai_tg_bot.storage.accounts import check_quotas, clear_choices
 from ai_tg_bot.storage.base import StorageBase
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
@@ -50,16 +51,6 @@ class HistoryExport:
     system_prompt: str
     is_default_prompt: bool
     messages: AsyncIterator[ExportedMessage]
-
-
-def exportable(user_id: int) -> Any:
-    """The user's messages they still own: active, or trimmed out of the context window.
-
-    What the user cleared (/reset, /role, /retry) and what expired are left out.
-    """
-    return (Message.user_id == user_id) & or_(
-        statements.IS_ACTIVE, Message.deleted_reason == "trimmed"
-    )
 
 
 class ExportBusyError(Exception):
@@ -104,7 +95,9 @@ class PrivacyStore(StorageBase):
             if running.first() is not None:
                 raise ExportBusyError(f"an export of user {user_id} is running")
             # The per-minute guard, counting messages and exports alike (no daily limit).
-            await self._check_quotas(session, user_id, 0, now)
+            await check_quotas(
+                session, user_id, await self._limits(session, user_id), now, daily=False
+            )
             inserted = await session.execute(
                 insert(UsageEvent)
                 .values(user_id=user_id, kind="export", created_at=now)
@@ -138,7 +131,7 @@ class PrivacyStore(StorageBase):
                     Message.model,
                     Message.attachments,
                 )
-                .where(exportable(user_id))
+                .where(statements.exportable(user_id))
                 .order_by(Message.seq, Message.created_at)
                 .execution_options(yield_per=EXPORT_FETCH_ROWS)
             )
@@ -184,11 +177,7 @@ class PrivacyStore(StorageBase):
                 )
             )
             deleted = await connection.execute(delete(Message).where(Message.user_id == user_id))
-            await connection.execute(
-                update(UserSettings)
-                .where(UserSettings.user_id == user_id)
-                .values(system_prompt=None, model=None, updated_at=now)
-            )
+            await clear_choices(connection, user_id)
             await connection.execute(
                 update(User)
                 .where(User.id == user_id)

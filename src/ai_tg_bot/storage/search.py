@@ -5,45 +5,80 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    BindParameter,
+    ColumnClause,
+    Select,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
 
 from ai_tg_bot.db.database import Database
+from ai_tg_bot.db.models import Message
+from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import as_utc
 from ai_tg_bot.storage.records import without_nul
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 12
 
-# Scope: the user's messages still in the history or trimmed out of the context window;
-# never what they cleared (/reset, /role, /retry), never anyone else's.
-_POSTGRES_FROM = """
-    FROM messages m, plainto_tsquery('simple', :words) AS q(query)
-    WHERE m.user_id = :user_id
-      AND to_tsvector('simple', m.content) @@ q.query
-      AND (m.deleted_at IS NULL OR m.deleted_reason = 'trimmed')
-"""
-_SQLITE_FROM = """
-    FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid
-    WHERE messages_fts MATCH :words
-      AND m.user_id = :user_id
-      AND (m.deleted_at IS NULL OR m.deleted_reason = 'trimmed')
-"""
-_POSTGRES = text(
-    "SELECT m.seq, m.role, m.created_at, ts_headline('simple', m.content, q.query, "
-    "'StartSel=«, StopSel=», MaxWords=18, MinWords=6, MaxFragments=1') AS snippet"
-    + _POSTGRES_FROM
-    + "ORDER BY ts_rank(to_tsvector('simple', m.content), q.query) DESC, m.seq DESC "
-    "LIMIT :limit OFFSET :offset"
+# Scope: `statements.exportable`, the user's messages still in the history or trimmed
+# out of the context window; never what they cleared (/reset, /role, /retry), never
+# anyone else's.
+_WORDS: BindParameter[str] = bindparam("b_words")
+_LIMIT: BindParameter[int] = bindparam("b_limit")
+_OFFSET: BindParameter[int] = bindparam("b_offset")
+
+# PostgreSQL: the GIN index ix_messages_content_fts is over exactly this expression.
+_SIMPLE: ColumnClause[str] = literal_column("'simple'")
+_TSQUERY = func.plainto_tsquery(_SIMPLE, _WORDS)
+_TSVECTOR = func.to_tsvector(_SIMPLE, Message.content)
+_PG_MATCH = _TSVECTOR.op("@@")(_TSQUERY)
+_PG_SNIPPET = func.ts_headline(
+    _SIMPLE,
+    Message.content,
+    _TSQUERY,
+    literal_column("'StartSel=«, StopSel=», MaxWords=18, MinWords=6, MaxFragments=1'"),
 )
-_SQLITE = text(
-    "SELECT m.seq, m.role, m.created_at, snippet(messages_fts, 0, '«', '»', '…', 14) AS snippet"
-    + _SQLITE_FROM
-    + "ORDER BY bm25(messages_fts), m.seq DESC LIMIT :limit OFFSET :offset"
+
+# SQLite: the FTS5 table messages_fts shares the rowid of messages.
+_FTS = table("messages_fts", column("rowid"))
+_FTS_TABLE: ColumnClause[Any] = literal_column("messages_fts")
+_FTS_FROM = _FTS.join(Message, literal_column("messages.rowid") == _FTS.c.rowid)
+_FTS_MATCH = _FTS_TABLE.op("MATCH")(_WORDS)
+_FTS_SNIPPET = func.snippet(
+    _FTS_TABLE, 0, literal_column("'«'"), literal_column("'»'"), literal_column("'…'"), 14
 )
-# Counted apart: FTS5's bm25() and snippet() cannot sit beside a window function.
-_POSTGRES_COUNT = text("SELECT count(*)" + _POSTGRES_FROM)
-_SQLITE_COUNT = text("SELECT count(*)" + _SQLITE_FROM)
+
+
+def _statements(user_id: int, *, is_sqlite: bool) -> tuple[Select[Any], Select[Any]]:
+    """The page of hits and their count, in the user's scope."""
+    if is_sqlite:
+        where = and_(_FTS_MATCH, statements.exportable(user_id))
+        hits = (
+            select(Message.seq, Message.role, Message.created_at, _FTS_SNIPPET.label("snippet"))
+            .select_from(_FTS_FROM)
+            .where(where)
+            .order_by(func.bm25(_FTS_TABLE), Message.seq.desc())
+        )
+        # Counted apart: FTS5's bm25() and snippet() cannot sit beside a window function.
+        count = select(func.count()).select_from(_FTS_FROM).where(where)
+    else:
+        where = and_(statements.exportable(user_id), _PG_MATCH)
+        hits = (
+            select(Message.seq, Message.role, Message.created_at, _PG_SNIPPET.label("snippet"))
+            .where(where)
+            .order_by(func.ts_rank(_TSVECTOR, _TSQUERY).desc(), Message.seq.desc())
+        )
+        count = select(func.count()).select_from(Message).where(where)
+    return hits.limit(_LIMIT).offset(_OFFSET), count
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +117,14 @@ class MessageSearch:
         words = search_words(query)
         if not words:
             raise ValueError("the search needs at least one word")
-        if self.database.is_sqlite:
+        is_sqlite = self.database.is_sqlite
+        if is_sqlite:
             # Quoted FTS5 strings: user input can never be read as query syntax.
             given = " ".join('"' + w.replace('"', "") + '"' for w in words)
-            statement, counting = _SQLITE, _SQLITE_COUNT
         else:
-            given, statement, counting = " ".join(words), _POSTGRES, _POSTGRES_COUNT
-        parameters = {"words": given, "user_id": user_id, "limit": limit, "offset": offset}
+            given = " ".join(words)
+        statement, counting = _statements(user_id, is_sqlite=is_sqlite)
+        parameters = {"b_words": given, "b_limit": limit, "b_offset": offset}
         async with self.database.connection(read_only=True) as session:
             rows = (await session.execute(statement, parameters)).all()
             total = int((await session.execute(counting, parameters)).scalar_one())

@@ -41,6 +41,14 @@ IS_ACTIVE = messages.c.deleted_at.is_(None)
 _active = and_(messages.c.user_id == _user, IS_ACTIVE)
 
 
+def exportable(user_id: int) -> Any:
+    """The user's messages they still own: active, or trimmed out of the context window.
+
+    What the user cleared (/reset, /role, /retry) and what expired are left out.
+    """
+    return (Message.user_id == user_id) & or_(IS_ACTIVE, Message.deleted_reason == "trimmed")
+
+
 def _setting(column: str) -> Any:
     """One column of the user's settings row, as a scalar subquery named like it."""
     return (

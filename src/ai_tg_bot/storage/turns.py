@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
+from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.records import AskedElsewhereError, Question, TokenUsage, clean_text
 
@@ -180,7 +181,7 @@ class TurnsMixin(StorageBase):
             if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
                 raise AskedElsewhereError(f"user {user_id} asked in another chat")
             now = utc_now()
-            await self._check_quotas(session, user_id, limits.daily_message_limit, now)
+            await check_quotas(session, user_id, limits, now)
             await self._soft_delete(
                 session, "retry", Message.user_id == user_id, Message.seq >= last.seq
             )

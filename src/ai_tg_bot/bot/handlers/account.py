@@ -6,30 +6,10 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
-from ai_tg_bot.limits import UserLimits
 from ai_tg_bot.storage.accounts import Accounts
-
-
-def amount(value: int, unit: str) -> str:
-    """`0` means unlimited for daily and context limits."""
-    return "unlimited" if value == 0 else f"{value:,} {unit}"
-
-
-def render_limits(limits: UserLimits, messages_today: int) -> str:
-    """The /limits text (also the core of an admin's /user)."""
-    daily = limits.daily_message_limit
-    today = f"{messages_today:,}" + (f" of {daily:,}" if daily else "")
-    return "\n".join(
-        [
-            f"History kept: {limits.max_history_messages} messages",
-            f"Messages per day: {amount(daily, 'messages')} (today: {today})",
-            f"Context sent to the model: {amount(limits.max_context_chars, 'characters')}",
-            f"Messages per minute: {amount(limits.rate_limit_per_minute, 'messages')}",
-            f"Model: {limits.model}",
-        ]
-    )
 
 
 async def model(
@@ -59,7 +39,7 @@ async def model(
 async def limits(message: Message, user_id: int, accounts: Accounts, bot: Bot) -> None:
     """The user's limits and today's usage against them (privately)."""
     usage = await accounts.usage(user_id)
-    text = render_limits(await accounts.limits(user_id), usage.messages_today)
+    text = texts.render_limits(await accounts.limits(user_id), usage.messages_today)
 
     async def deliver(chat: PrivateChat) -> None:
         await chat.answer(f"📏 Your limits\n{text}")

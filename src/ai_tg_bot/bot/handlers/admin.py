@@ -7,7 +7,6 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.handlers.account import render_limits
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import LIMIT_NAMES, LimitName
@@ -15,7 +14,7 @@ from ai_tg_bot.storage.accounts import Accounts
 
 ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock")
 USAGE = {
-    "setlimit": "Usage: /setlimit <user_id> <history|daily|context> <n|default>",
+    "setlimit": f"Usage: /setlimit <user_id> <{'|'.join(LIMIT_NAMES)}> <n|default>",
     "user": "Usage: /user <user_id>",
     "block": "Usage: /block <user_id>",
     "unblock": "Usage: /unblock <user_id>",
@@ -29,7 +28,7 @@ def parse_user_id(raw: str) -> int | None:
 
 
 async def set_limit(message: Message, command: CommandObject, accounts: Accounts) -> None:
-    """`/setlimit <user_id> <history|daily|context> <n|default>`."""
+    """`/setlimit <user_id> <limit name> <n|default>` (names: limits.LIMITS)."""
     parts = (command.args or "").split()
     user_id = parse_user_id(parts[0]) if len(parts) == 3 else None
     raw = parts[2].lower() if len(parts) == 3 else ""
@@ -67,7 +66,7 @@ async def show_user(message: Message, command: CommandObject, accounts: Accounts
             [
                 f"👤 User {user_id}{' (blocked)' if profile.is_blocked else ''}",
                 f"First seen: {profile.created_at:%Y-%m-%d %H:%M} UTC",
-                render_limits(profile.limits, usage.messages_today),
+                texts.render_limits(profile.limits, usage.messages_today),
                 f"Own settings: {custom}",
                 f"Messages: {usage.messages_total:,} in total",
                 f"Tokens: {usage.tokens_today:,} today, {usage.tokens_total:,} in total",

@@ -13,7 +13,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.config import Settings
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.records import without_nul
 
 PREVIEW_CHARS = 3000
@@ -23,14 +23,14 @@ async def role(
     message: Message,
     user_id: int,
     command: CommandObject,
-    store: Storage,
+    accounts: Accounts,
     settings: Settings,
     bot: Bot,
 ) -> None:
     """`/role` shows the prompt; `/role <text>` sets it; `/role default` restores it."""
     args = without_nul(command.args or "").strip()
     if not args:
-        prompt = await store.get_system_prompt(user_id)
+        prompt = await accounts.system_prompt(user_id)
         shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
 
         async def deliver(chat: PrivateChat) -> None:
@@ -43,7 +43,7 @@ async def role(
         await answer_privately(message, user_id, bot, deliver)
         return
     if args.lower() == "default":
-        await store.set_system_prompt(user_id, None)
+        await accounts.set_system_prompt(user_id, None)
         await message.answer("Role restored to the default. Our dialogue starts afresh.")
         return
     if len(args) > settings.system_prompt_max_chars:
@@ -51,7 +51,7 @@ async def role(
             texts.ROLE_TOO_LONG.format(length=len(args), limit=settings.system_prompt_max_chars)
         )
         return
-    await store.set_system_prompt(user_id, args)
+    await accounts.set_system_prompt(user_id, args)
     await message.answer("Role set. Our dialogue starts afresh with it.")
 
 

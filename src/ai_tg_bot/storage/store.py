@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from ai_tg_bot.db.models import MESSAGE_ROLES, Message, UserSettings
+from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
     day_start,
@@ -14,15 +14,13 @@ from ai_tg_bot.limits import (
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
+from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
 from ai_tg_bot.storage.records import (
-    Attachment,
     Context,
     DialogInfo,
-    HistoryMessage,
     NewQuestion,
     StoredMessage,
-    TokenUsage,
     TurnHandoff,
     clean_text,
 )
@@ -37,52 +35,18 @@ class Storage(TurnsMixin, StorageBase):
         async with self.database.connection() as session:
             await self._insert_user(session, user_id)
 
-    async def add_message(
-        self,
-        user_id: int,
-        role: str,
-        content: str,
-        *,
-        usage: TokenUsage | None = None,
-        enforce_quotas: bool = False,
-        pending: bool = False,
-        telegram_chat_id: int | None = None,
-        telegram_message_id: int | None = None,
-        kind: str | None = None,
-        attachments: list[Attachment] | None = None,
-    ) -> StoredMessage:
-        """Store one message, then soft-delete the oldest active ones beyond the limit.
-
-        With `enforce_quotas` (a user's message from the bot) the daily and per-minute
-        limits are checked under the user's lock, so they are exact across instances;
-        over a limit QuotaExceededError is raised and nothing is stored. `pending` queues
-        a user message for an answer (see TurnsMixin). A Telegram message stored before
-        (a redelivered update) raises DuplicateMessageError and stores nothing.
-        `kind` ("photo", "voice"; None: text) and `attachments` describe media: content
-        is then the caption (may be empty) or the transcript, and counts alone.
-        """
-        if role not in MESSAGE_ROLES:
-            raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
-        content = clean_text(content, allow_empty=bool(attachments))
-        async with self.database.connection() as session:
-            seq, trimmed = await self._store(
-                session,
-                NewQuestion(user_id, content, telegram_chat_id, telegram_message_id, kind,
-                            tuple(attachments or ())),
-                role=role,
-                usage=usage,
-                enforce_quotas=enforce_quotas,
-                status=("pending" if pending else "answered") if role == "user" else None,
-            )  # fmt: skip
-        return StoredMessage(seq, content, trimmed)
-
     async def ask(
         self, question: NewQuestion, *, owner: str, lease_seconds: float
     ) -> StoredMessage:
         """Store a user's question to be answered, under their limits, in one transaction.
 
-        As `add_message` with quotas enforced and the question pending (a voice message
-        is stored before its transcript exists: `content` empty). The same transaction
+        The daily and per-minute limits are checked under the user's lock, so they are
+        exact across instances; over a limit QuotaExceededError is raised and nothing is
+        stored. A Telegram message stored before (a redelivered update) raises
+        DuplicateMessageError and stores nothing. A voice message is stored before its
+        transcript exists (`content` empty); a photo's content is its caption. The
+        oldest active messages beyond the user's history limit are soft-deleted. The
+        same transaction
         tries to take the user's turn lease as `owner`; when it gets it, it also reads
         what to answer first, and the result carries that hand-off, saving the turn two
         transactions of its own.
@@ -91,9 +55,7 @@ class Storage(TurnsMixin, StorageBase):
         question = replace(question, content=content)
         user_id = question.user_id
         async with self.database.connection() as session:
-            seq, trimmed = await self._store(
-                session, question, role="user", enforce_quotas=True, status="pending"
-            )
+            seq, trimmed = await self._store_question(session, question)
             if not await take_lease(session, user_id, owner, lease_seconds):
                 return StoredMessage(seq, content, trimmed)
             first = await oldest_pending(session, user_id)
@@ -103,44 +65,33 @@ class Storage(TurnsMixin, StorageBase):
             context = await self._context(session, user_id, first.seq)
         return StoredMessage(seq, content, trimmed, TurnHandoff(owner, first, context))
 
-    async def _store(
-        self,
-        session: Executor,
-        message: NewQuestion,
-        *,
-        role: str,
-        status: str | None,
-        enforce_quotas: bool,
-        usage: TokenUsage | None = None,
-    ) -> tuple[int, int]:
-        """Insert one (cleaned) message and trim; its slot and how many were trimmed."""
-        user_id = message.user_id
+    async def _store_question(self, session: Executor, question: NewQuestion) -> tuple[int, int]:
+        """Insert a (cleaned) pending question under the user's limits, then trim.
+
+        Its slot and how many older messages were trimmed.
+        """
+        user_id = question.user_id
         seq, limits = await self._next_seq(session, user_id)
         now = utc_now()
-        if message.telegram_message_id is not None:
-            await self._refuse_seen(session, message.telegram_chat_id, message.telegram_message_id)
-        if enforce_quotas:
-            await self._check_quotas(session, user_id, limits.daily_message_limit, now)
+        if question.telegram_message_id is not None:
+            await self._refuse_seen(
+                session, question.telegram_chat_id, question.telegram_message_id
+            )
+        await check_quotas(session, user_id, limits, now)
         await self._insert_message(
             session,
             user_id=user_id,
             seq=seq,
-            role=role,
-            content=message.content,
+            role="user",
+            content=question.content,
             created_at=now,
-            status=status,
-            telegram_chat_id=message.telegram_chat_id,
-            telegram_message_id=message.telegram_message_id,
-            kind=message.kind,
-            attachments=message.attachments,
-            usage=usage,
+            status="pending",
+            telegram_chat_id=question.telegram_chat_id,
+            telegram_message_id=question.telegram_message_id,
+            kind=question.kind,
+            attachments=question.attachments,
         )
         return seq, await self._trim(session, user_id, limits.max_history_messages)
-
-    async def load_history(self, user_id: int) -> list[HistoryMessage]:
-        """Active messages, oldest first, as `[{"role": ..., "content": ...}]`."""
-        async with self.database.connection(read_only=True) as session:
-            return await self._history(session, user_id)
 
     async def load_context(self, user_id: int, upto_seq: int | None = None) -> Context:
         """Prompt, model and the newest history within the user's character budget.
@@ -178,24 +129,6 @@ class Storage(TurnsMixin, StorageBase):
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             return await self._soft_delete(session, "reset", Message.user_id == user_id)
-
-    async def get_system_prompt(self, user_id: int) -> str:
-        """The user's system prompt, or the default when they have none."""
-        async with self.database.connection(read_only=True) as session:
-            row = await self._settings_row(session, user_id)
-        return resolve_prompt(row.system_prompt if row else None, self.settings)
-
-    async def set_system_prompt(self, user_id: int, prompt: str | None) -> None:
-        """Set (or with None restore the default) prompt and start a clean history."""
-        stored = None if prompt is None else clean_text(prompt, what="system prompt")
-        async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            await session.execute(
-                update(UserSettings)
-                .where(UserSettings.user_id == user_id)
-                .values(system_prompt=stored, updated_at=utc_now())
-            )
-            await self._soft_delete(session, "role", Message.user_id == user_id)
 
     async def get_dialog_info(self, user_id: int) -> DialogInfo:
         """Counts, sizes, times, today's usage and limits (what `/status` shows)."""

@@ -1,0 +1,79 @@
+"""Storage for tests: seed a history directly, and read back what is active.
+
+The bot stores a question only through `Storage.ask` and an answer only through
+`Storage.complete`. Tests also need histories in shapes a turn would take many calls to
+build (an answered question with no turn, an assistant row alone, a pending question no
+lease holds), so `SeedingStorage.add_message` writes one message with the same
+primitives those two use: the user's lock and slot, the quotas when asked, the
+duplicate check, and the trim.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ai_tg_bot.db.models import MESSAGE_ROLES, Message
+from ai_tg_bot.storage import HistoryMessage, Storage, StoredMessage, TokenUsage, utc_now
+from ai_tg_bot.storage.accounts import check_quotas
+from ai_tg_bot.storage.records import Attachment, clean_text
+from ai_tg_bot.storage.statements import IS_ACTIVE
+
+
+class SeedingStorage(Storage):
+    """`Storage` plus the seeding and reading the tests use."""
+
+    async def add_message(
+        self,
+        user_id: int,
+        role: str,
+        content: str,
+        *,
+        usage: TokenUsage | None = None,
+        enforce_quotas: bool = False,
+        pending: bool = False,
+        telegram_chat_id: int | None = None,
+        telegram_message_id: int | None = None,
+        kind: str | None = None,
+        attachments: list[Attachment] | None = None,
+    ) -> StoredMessage:
+        """Store one message in the user's next slot and trim, in one transaction.
+
+        `enforce_quotas` checks the daily and per-minute limits as `ask` does; `pending`
+        queues a user message for an answer, otherwise it is stored answered.
+        """
+        if role not in MESSAGE_ROLES:
+            raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
+        content = clean_text(content, allow_empty=bool(attachments))
+        async with self.database.connection() as session:
+            seq, limits = await self._next_seq(session, user_id)
+            now = utc_now()
+            if telegram_message_id is not None:
+                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
+            if enforce_quotas:
+                await check_quotas(session, user_id, limits, now)
+            await self._insert_message(
+                session,
+                user_id=user_id,
+                seq=seq,
+                role=role,
+                content=content,
+                created_at=now,
+                status=("pending" if pending else "answered") if role == "user" else None,
+                telegram_chat_id=telegram_chat_id,
+                telegram_message_id=telegram_message_id,
+                kind=kind,
+                attachments=tuple(attachments or ()),
+                usage=usage,
+            )
+            trimmed = await self._trim(session, user_id, limits.max_history_messages)
+        return StoredMessage(seq, content, trimmed)
+
+    async def load_history(self, user_id: int) -> list[HistoryMessage]:
+        """The user's active messages, oldest first, as the database holds them."""
+        async with self.database.connection(read_only=True) as session:
+            rows = await session.execute(
+                select(Message.role, Message.content)
+                .where(Message.user_id == user_id, IS_ACTIVE)
+                .order_by(Message.seq)
+            )
+        return [{"role": role, "content": content} for role, content in rows]
