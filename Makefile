@@ -11,7 +11,8 @@ COMPOSE := docker compose --env-file .env.development
 DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config import load_settings; print(load_settings().database_url)')
 
 .PHONY: help install run test lint format typecheck bench check load \
-	db-up db-down db-reset db-migrate db-rollback db-revision db-shell db-purge
+	db-up db-down db-reset db-migrate db-rollback db-revision db-shell db-purge \
+	i18n-extract i18n-compile i18n-add
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +46,21 @@ bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md
 	$(BIN)/python -m bench
 
 check: lint typecheck test ## Everything CI runs
+
+LOCALES := src/ai_tg_bot/locales
+i18n-extract: $(STAMP) ## Collect the msgids (messages.pot), merge them into every catalog, fill en
+	$(BIN)/pybabel extract --no-location --no-wrap --sort-output -k N_ \
+		-o $(LOCALES)/messages.pot src/ai_tg_bot
+	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching --ignore-obsolete \
+		-i $(LOCALES)/messages.pot -d $(LOCALES) -D messages
+	$(BIN)/python -m scripts.i18n_english $(LOCALES)/en/LC_MESSAGES/messages.po
+
+i18n-compile: $(STAMP) ## Compile every catalog (.po) into the .mo files that ship (commit both)
+	$(BIN)/pybabel compile --statistics -d $(LOCALES) -D messages
+
+i18n-add: $(STAMP) ## Start a new language's catalog: make i18n-add lang=de
+	@test -n "$(lang)" || (echo 'usage: make i18n-add lang=<code>'; exit 2)
+	$(BIN)/pybabel init --no-wrap -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages -l $(lang)
 
 load: $(STAMP) ## Load run with injected faults (needs the test PostgreSQL): lost/doubled must be 0
 	$(BIN)/python -m scripts.load_run $(LOAD_ARGS)

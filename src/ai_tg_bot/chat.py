@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from ai_tg_bot.answering import Answerer
 from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
+from ai_tg_bot.i18n import use_language
 from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
@@ -235,7 +236,11 @@ class ChatService:
         return await self.sweeper.sweep(presenter_for)
 
     async def _drain_stranded(self, user_id: int, presenter: Presenter) -> None:
-        await self.answer_pending(user_id, presenter, waiting_for=None)
+        # No update started this: speak the language the user chose, if they chose one
+        # (else DEFAULT_LANGUAGE, the default of tasks no update started).
+        chosen = await self._durably(lambda: self.storage.chosen_language(user_id))
+        with use_language(chosen) if chosen else contextlib.nullcontext():
+            await self.answer_pending(user_id, presenter, waiting_for=None)
 
     async def wait_recovered(self, grace_seconds: float) -> bool:
         """Wait for recovery drains in flight; False if some still ran after the grace."""

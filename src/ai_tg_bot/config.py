@@ -8,8 +8,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ai_tg_bot.i18n import SHIPPED, normalize
+
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely and accurately."
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer concisely and accurately, "
+    "in the language the user writes in."
+)
 MAX_HISTORY_LIMIT = 1000
 _TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 _SUPPORTED_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -34,6 +39,8 @@ class Settings(BaseSettings):
     default_max_history_messages: int = Field(default=50, ge=1, le=MAX_HISTORY_LIMIT)
     default_system_prompt: str = DEFAULT_SYSTEM_PROMPT
     auto_migrate: bool = True
+    # The interface language for users whose Telegram language is not shipped (en, ru).
+    default_language: str = "en"
 
     # Telegram
     telegram_bot_token: SecretStr | None = None
@@ -187,6 +194,14 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _check_language(cls, value: str) -> str:
+        code = normalize(value)
+        if code is None:
+            raise ValueError(f"must be one of the shipped languages: {', '.join(SHIPPED)}")
+        return code
 
     @field_validator("llm_max_tokens_param", mode="before")
     @classmethod

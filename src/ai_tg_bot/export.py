@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.storage.privacy import ExportedMessage, HistoryExport
 
 SPOOL_MAX_BYTES = 4 * 1024 * 1024
 FORMAT = "ai-tg-bot history export, version 1"
-_KIND_NOTES = {"photo": " · photo", "voice": " · voice message (transcript)"}
+# The Markdown file's labels: English msgids, translated as each export is written (the
+# JSON file keeps its keys and values in English, for programs).
+_KIND_NOTES = {"photo": N_("photo"), "voice": N_("voice message (transcript)")}
+_ROLES = {"user": N_("user"), "assistant": N_("assistant")}
 
 
 def iso(moment: datetime) -> str:
@@ -27,7 +31,8 @@ def iso(moment: datetime) -> str:
 def quoted(text: str) -> str:
     """Text as a Markdown blockquote: a message's own Markdown cannot break the layout."""
     if not text.strip():
-        return "> _(no text)_"
+        no_text = _("(no text)")
+        return f"> _{no_text}_"
     return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
 
 
@@ -90,24 +95,32 @@ def _message_json(message: ExportedMessage) -> dict[str, Any]:
 
 
 def _message_markdown(message: ExportedMessage) -> str:
-    notes = _KIND_NOTES.get(message.kind or "", "")
+    role = _(_ROLES[message.role]) if message.role in _ROLES else message.role
+    notes = [_(note)] if (note := _KIND_NOTES.get(message.kind or "")) else []
     if not message.in_context:
-        notes += " · trimmed (out of the context window)"
-    return f"### {iso(message.created_at)} · {message.role}{notes}\n\n{quoted(message.content)}\n\n"
+        notes.append(_("trimmed (out of the context window)"))
+    heading = " · ".join([iso(message.created_at), role, *notes])
+    return f"### {heading}\n\n{quoted(message.content)}\n\n"
 
 
 async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFiles:
     """Write both files while the messages stream in; the caller closes the result."""
     markdown, data = _Writer(), _Writer()
-    prompt_kind = "the default" if export.is_default_prompt else "your own"
+    title = _("Dialogue export")
+    user = _("User id: {user_id}").format(user_id=export.user_id)
+    exported = _("Exported at: {moment} (UTC)").format(moment=iso(exported_at))
+    contains = _(
+        "Contains: your messages and the answers, oldest first, including those trimmed "
+        "out of the context window; not what you cleared with /reset, /role or /retry."
+    )
+    if export.is_default_prompt:
+        prompt = _("System prompt (the default)")
+    else:
+        prompt = _("System prompt (your own)")
+    messages = _("Messages")
     markdown.write(
-        "# Dialogue export\n\n"
-        f"- User id: {export.user_id}\n"
-        f"- Exported at: {iso(exported_at)} (UTC)\n"
-        "- Contains: your messages and the answers, oldest first, including those trimmed "
-        "out of the context window; not what you cleared with /reset, /role or /retry.\n\n"
-        f"## System prompt ({prompt_kind})\n\n{quoted(export.system_prompt)}\n\n"
-        "## Messages\n\n"
+        f"# {title}\n\n- {user}\n- {exported}\n- {contains}\n\n"
+        f"## {prompt}\n\n{quoted(export.system_prompt)}\n\n## {messages}\n\n"
     )
     header = {
         "format": FORMAT,
@@ -130,7 +143,8 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
         data.file.close()
         raise
     data.write(f'\n], "message_count": {count}}}\n')
-    markdown.write(f"---\n\n{count} message{'' if count == 1 else 's'}.\n")
+    total = ngettext("{count} message.", "{count} messages.", count).format(count=number(count))
+    markdown.write(f"---\n\n{total}\n")
     stamp = exported_at.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     name = f"history-{export.user_id}-{stamp}"
     return ExportFiles(

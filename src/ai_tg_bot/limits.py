@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
+from ai_tg_bot.i18n import ngettext, number
 
 LimitName = Literal["history", "daily", "context"]
 UNLIMITED_MAX = 100_000_000
@@ -65,6 +66,7 @@ class SettingsRow(LimitsRow, Protocol):
     """A whole user_settings row."""
 
     system_prompt: str | None
+    language: str | None
 
 
 def resolve_limits(row: LimitsRow | None, settings: Settings) -> UserLimits:
@@ -121,11 +123,16 @@ class QuotaExceededError(Exception):
         wait = max(self.resets_at - now, timedelta(seconds=1))
         if self.kind == "rate":
             seconds = int(wait.total_seconds()) + 1
-            return (
-                f"⏳ Slow down: at most {self.limit} messages a minute. Try again in {seconds} s."
-            )
+            return ngettext(
+                "⏳ Slow down: at most {limit} message a minute. Try again in {seconds} s.",
+                "⏳ Slow down: at most {limit} messages a minute. Try again in {seconds} s.",
+                self.limit,
+            ).format(limit=number(self.limit), seconds=number(seconds))
         hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
-        return (
-            f"🚫 You've reached your daily limit of {self.limit} messages. "
-            f"It resets at 00:00 UTC (in {hours} h {minutes} min)."
-        )
+        return ngettext(
+            "🚫 You've reached your daily limit of {limit} message. "
+            "It resets at 00:00 UTC (in {hours} h {minutes} min).",
+            "🚫 You've reached your daily limit of {limit} messages. "
+            "It resets at 00:00 UTC (in {hours} h {minutes} min).",
+            self.limit,
+        ).format(limit=number(self.limit), hours=hours, minutes=minutes)

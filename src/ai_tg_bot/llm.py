@@ -14,6 +14,7 @@ import openai
 from openai import AsyncOpenAI
 
 from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import N_, _
 
 log = logging.getLogger(__name__)
 # Content is text, or a list of content parts (text and images) for a photo.
@@ -36,14 +37,15 @@ class LLMErrorKind(StrEnum):
     ATTACHMENT = "attachment"
 
 
+# English msgids, translated where they are shown (LLMError.reason).
 _USER_MESSAGES = {
-    LLMErrorKind.RATE_LIMITED: "The language model is busy (rate limit reached).",
-    LLMErrorKind.TIMEOUT: "The language model took too long to answer.",
-    LLMErrorKind.UNAVAILABLE: "The language model could not be reached.",
-    LLMErrorKind.SERVER_ERROR: "The language model failed with a server error.",
-    LLMErrorKind.REJECTED: "The language model refused the request.",
-    LLMErrorKind.EMPTY: "The language model returned an empty answer.",
-    LLMErrorKind.ATTACHMENT: "Your photo could not be downloaded from Telegram.",
+    LLMErrorKind.RATE_LIMITED: N_("The language model is busy (rate limit reached)."),
+    LLMErrorKind.TIMEOUT: N_("The language model took too long to answer."),
+    LLMErrorKind.UNAVAILABLE: N_("The language model could not be reached."),
+    LLMErrorKind.SERVER_ERROR: N_("The language model failed with a server error."),
+    LLMErrorKind.REJECTED: N_("The language model refused the request."),
+    LLMErrorKind.EMPTY: N_("The language model returned an empty answer."),
+    LLMErrorKind.ATTACHMENT: N_("Your photo could not be downloaded from Telegram."),
 }
 
 
@@ -56,16 +58,24 @@ class LLMError(Exception):
         self.detail = detail
 
     @property
+    def reason(self) -> str:
+        """What happened, one sentence in the user's language."""
+        return _(_USER_MESSAGES[self.kind])
+
+    @property
     def user_message(self) -> str:
         """One short line: what happened and what the user can do."""
-        return f"⚠️ {_USER_MESSAGES[self.kind]} Your message is saved: send /retry to try again."
+        return _("⚠️ {reason} Your message is saved: send /retry to try again.").format(
+            reason=self.reason
+        )
 
     @property
     def cut_off_message(self) -> str:
         """The line after a partly shown answer: it is incomplete, and why."""
-        return (
-            f"⚠️ The answer above was cut off: {_USER_MESSAGES[self.kind][0].lower()}"
-            f"{_USER_MESSAGES[self.kind][1:]} Send /retry for a complete one."
+        reason = self.reason
+        # The reason continues the sentence, so it starts in lower case.
+        return _("⚠️ The answer above was cut off: {reason} Send /retry for a complete one.").format(
+            reason=reason[:1].lower() + reason[1:]
         )
 
 

@@ -64,10 +64,12 @@ class BotHarness:
         """Messages the bot sent to a chat, as they look now."""
         return [m for m in self.tg.sent if m.chat_id == chat_id and not m.deleted]
 
-    async def say(self, user_id: int, text: str) -> list[str]:
-        """Send a text as the user; return the texts of the messages the bot sent in reply."""
+    async def say(self, user_id: int, text: str, *, language_code: str | None = None) -> list[str]:
+        """Send a text as the user; return the texts of the messages the bot sent in reply.
+
+        ``language_code`` is the language of the user's Telegram app (none: not sent)."""
         before = len(self.messages(user_id))
-        self.tg.push_text(user_id, text)
+        self.tg.push_text(user_id, text, language_code=language_code)
         await self.settle()
         return [m.text for m in self.messages(user_id)[before:]]
 

@@ -294,8 +294,13 @@ class FakeTelegram:
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: dict[str, Json] = {}  # answerCallbackQuery params by query id
         self._next_callback_id = 1
-        self.commands: list[Json] = []
-        self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope
+        self.commands: list[Json] = []  # the default scope, for every language
+        self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope (every language)
+        # By (JSON scope, language_code or ""): what each app language is shown.
+        self.localized_commands: dict[tuple[str, str], list[Json]] = {}
+        # setMyDescription / setMyShortDescription, by language_code ("" for the default).
+        self.descriptions: dict[str, str] = {}
+        self.short_descriptions: dict[str, str] = {}
         # The webhook as Telegram keeps it: set by setWebhook, cleared by deleteWebhook (or
         # setWebhook with an empty url); while set, getUpdates is refused with 409.
         self.webhook_url = ""
@@ -330,6 +335,8 @@ class FakeTelegram:
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._set_my_commands,
+            "setmydescription": self._set_my_description,
+            "setmyshortdescription": self._set_my_short_description,
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
@@ -629,10 +636,36 @@ class FakeTelegram:
             if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
         scope = params.get("scope") or {"type": "default"}
-        self.scoped_commands[json.dumps(scope, sort_keys=True)] = [dict(c) for c in commands]
-        if scope == {"type": "default"}:
-            self.commands = [dict(c) for c in commands]  # deleteMyCommands sends none
+        language = self._language_code(params)
+        key = json.dumps(scope, sort_keys=True)
+        self.localized_commands[key, language] = [dict(c) for c in commands]
+        if language == "":
+            self.scoped_commands[key] = [dict(c) for c in commands]
+            if scope == {"type": "default"}:
+                self.commands = [dict(c) for c in commands]  # deleteMyCommands sends none
         return True
+
+    @staticmethod
+    def _language_code(params: Json) -> str:
+        """A two-letter ISO 639-1 code or empty, as Telegram accepts it."""
+        language = str(params.get("language_code") or "")
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise bad_request("LANGUAGE_CODE_INVALID")
+        return language
+
+    def _describe(self, params: Json, field: str, limit: int, kept: dict[str, str]) -> bool:
+        """setMyDescription (512 characters) and setMyShortDescription (120)."""
+        text = str(params.get(field) or "")
+        if len(text) > limit:
+            raise bad_request(f"BOT_{field.upper()}_INVALID")
+        kept[self._language_code(params)] = text
+        return True
+
+    async def _set_my_description(self, params: Json) -> bool:
+        return self._describe(params, "description", 512, self.descriptions)
+
+    async def _set_my_short_description(self, params: Json) -> bool:
+        return self._describe(params, "short_description", 120, self.short_descriptions)
 
     async def _get_my_commands(self, params: Json) -> list[Json]:
         return self.commands
@@ -698,6 +731,7 @@ class FakeTelegram:
         message_id: int | None = None,
         first_name: str = "User",
         username: str | None = None,
+        language_code: str | None = None,
         **fields: Any,
     ) -> Json:
         """A user's message; extra ``fields`` (sticker, photo, caption, ...) are merged in."""
@@ -707,6 +741,7 @@ class FakeTelegram:
         self._incoming.add((chat_id, message_id))
         user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
         user |= {"username": username} if username else {}
+        user |= {"language_code": language_code} if language_code else {}
         chat: Json = {"id": chat_id, "type": chat_type, "title": "Test group"}
         if chat_type == "private":
             chat = {"id": chat_id, "type": chat_type, "first_name": first_name}
@@ -741,9 +776,12 @@ class FakeTelegram:
         chat_id: int | None = None,
         message_id: int | None = None,
         first_name: str = "User",
+        language_code: str | None = None,
     ) -> int:
-        """Queue a text message from a user (private chat unless chat_id says otherwise)."""
+        """Queue a text message from a user (private chat unless chat_id says otherwise);
+        ``language_code`` is their Telegram app's language."""
         kwargs: Json = {"chat_id": chat_id, "message_id": message_id, "first_name": first_name}
+        kwargs["language_code"] = language_code
         return self.push_update({"message": self.make_message(user_id, text, **kwargs)})
 
     def push_callback(
@@ -755,6 +793,7 @@ class FakeTelegram:
         chat_id: int | None = None,
         message_date: int | None = None,
         first_name: str = "User",
+        language_code: str | None = None,
     ) -> str:
         """Queue a press of an inline button on a message the bot sent; returns the query id.
 
@@ -774,6 +813,7 @@ class FakeTelegram:
         query_id = f"{user_id}-{self._next_callback_id}"
         self._next_callback_id += 1
         user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user |= {"language_code": language_code} if language_code else {}
         query = {"id": query_id, "from": user, "message": message, "data": data}
         query["chat_instance"] = f"ci-{chat_id}"
         self.push_update({"callback_query": query})

@@ -11,6 +11,8 @@ from sqlalchemy import select, text
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message, User
 from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.privacy import PrivacyStore
+from ai_tg_bot.storage.records import Standing
 from tests.seeding import SeedingStorage
 
 USER = 1001
@@ -251,3 +253,18 @@ async def test_no_attachments_is_stored_as_sql_null(
             {"u": USER},
         )
         assert [row[0] for row in rows] == [True, False]
+
+
+async def test_the_language_choice_is_stored_read_in_one_go_and_forgotten(
+    storage: SeedingStorage, accounts: Accounts, database: Database
+) -> None:
+    assert await accounts.standing(USER) == Standing(is_blocked=False, language=None)
+    await accounts.set_language(USER, "ru")
+    await accounts.set_blocked(USER, True)
+    assert await accounts.standing(USER) == Standing(is_blocked=True, language="ru")
+    assert await storage.chosen_language(USER) == "ru"
+    await accounts.set_language(USER, None)
+    assert (await accounts.standing(USER)).language is None
+    await accounts.set_language(USER, "ru")
+    await PrivacyStore(database, storage.settings).forget_user(USER)
+    assert await accounts.standing(USER) == Standing(is_blocked=True, language=None)

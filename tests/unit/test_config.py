@@ -47,6 +47,7 @@ def test_the_example_env_file_is_valid(in_empty_dir: Path) -> None:
         ({"log_level": "loud"}, "LOG_LEVEL"),
         ({"retention_days": 0}, "RETENTION_DAYS"),
         ({"retention_days": "soon"}, "RETENTION_DAYS"),
+        ({"default_language": "xx"}, "DEFAULT_LANGUAGE"),
     ],
 )
 def test_bad_values_are_named_in_one_line(
@@ -66,3 +67,8 @@ def test_lists_and_models(in_empty_dir: Path) -> None:
     assert not settings.is_allowed(4)
     assert settings.llm_models == ["a", "b", "c"]
     assert load_settings().is_allowed(999), "empty ALLOWED_USER_IDS means everyone"
+
+
+def test_default_language_accepts_regional_codes(in_empty_dir: Path) -> None:
+    assert load_settings().default_language == "en"
+    assert load_settings(default_language="RU-ru").default_language == "ru"

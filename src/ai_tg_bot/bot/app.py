@@ -16,7 +16,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat
 from aiohttp import web
 
-from ai_tg_bot.bot import responses  # noqa: F401 - pins aiogram's response models
+from ai_tg_bot.bot import (
+    responses,  # noqa: F401 - pins aiogram's response models
+    texts,
+)
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
@@ -25,11 +28,11 @@ from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
 from ai_tg_bot.bot.polling import claim_updates
 from ai_tg_bot.bot.reply import TelegramPresenter
-from ai_tg_bot.bot.texts import ADMIN_BOT_COMMANDS, BOT_COMMANDS
 from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import STORAGE_ERRORS, Database
+from ai_tg_bot.i18n import SHIPPED, _, set_default_language, use_language
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.purge import purge_periodically
@@ -81,6 +84,7 @@ class Application:
     def create(cls, settings: Settings) -> Application:
         """Build every component from Settings (nothing connects yet)."""
         install_redaction(settings)  # also when embedded or tested: no secret in a log
+        set_default_language(settings.default_language)  # for tasks no update started
         database = Database(
             settings.database_url,
             echo=settings.db_echo,
@@ -187,16 +191,28 @@ class Application:
             await self.shutdown(site)
 
     async def register_commands(self) -> None:
-        """Show the command list in Telegram's menu; a failure here is not fatal."""
+        """The command menu, description and short description, in every shipped
+        language (Telegram shows each user the one of their app) and, for every other
+        app language, in DEFAULT_LANGUAGE. A failure here is not fatal."""
+        default = self.settings.default_language
         try:
-            await self.bot.set_my_commands(BOT_COMMANDS)
-            # Admins see their commands in the menu too; nobody else does.
-            for admin_id in self.settings.admin_user_ids:
-                await self.bot.set_my_commands(
-                    ADMIN_BOT_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id)
-                )
+            for code in (None, *SHIPPED):
+                with use_language(code or default):
+                    await self._register_profile(code)
         except TelegramAPIError as exc:
             log.warning("could not register the command list: %s", exc)
+
+    async def _register_profile(self, code: str | None) -> None:
+        await self.bot.set_my_commands(texts.bot_commands(), language_code=code)
+        # Admins see their commands in the menu too; nobody else does.
+        for admin_id in self.settings.admin_user_ids:
+            await self.bot.set_my_commands(
+                texts.bot_commands(admin=True),
+                scope=BotCommandScopeChat(chat_id=admin_id),
+                language_code=code,
+            )
+        await self.bot.set_my_description(_(texts.DESCRIPTION), language_code=code)
+        await self.bot.set_my_short_description(_(texts.SHORT_DESCRIPTION), language_code=code)
 
     def start_purging(self) -> None:
         """With RETENTION_DAYS set, purge old soft-deleted messages now and hourly."""

@@ -97,6 +97,8 @@ class UserSettings(TimestampMixin, Base):
     # History characters sent to the LLM; 0 means unlimited.
     max_context_chars: Mapped[int | None] = mapped_column(Integer, nullable=True)
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The interface language the user chose (/language); NULL follows their Telegram app.
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="settings")
 

@@ -27,10 +27,10 @@ from ai_tg_bot.limits import (
 )
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
-from ai_tg_bot.storage.records import BotStats, UsageTotals, UserProfile, clean_text
+from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile, clean_text
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
-USER_CHOICES = ("system_prompt", "model")
+USER_CHOICES = ("system_prompt", "model", "language")
 
 
 async def write_settings(session: Executor, user_id: int, **values: Any) -> None:
@@ -84,11 +84,19 @@ class Accounts(StorageBase):
 
     async def is_blocked(self, user_id: int) -> bool:
         """Whether an admin blocked the user (unknown users are not blocked)."""
-        async with self.database.session(read_only=True) as session:
-            blocked = (
-                await session.execute(select(User.is_blocked).where(User.id == user_id))
-            ).scalar_one_or_none()
-        return bool(blocked)
+        return (await self.standing(user_id)).is_blocked
+
+    async def standing(self, user_id: int) -> Standing:
+        """Blocked or not, and the chosen language, in one read (unknown users: neither)."""
+        async with self.database.connection(read_only=True) as session:
+            row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
+        if row is None:
+            return Standing()
+        return Standing(is_blocked=bool(row.is_blocked), language=row.language)
+
+    async def set_language(self, user_id: int, language: str | None) -> None:
+        """Speak `language` to the user from now on (None: follow their Telegram app)."""
+        await self._update_settings(user_id, language=language)
 
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         """Block or unblock a user (creating their rows if they never wrote)."""

@@ -160,6 +160,15 @@ class UsageTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    """What every update needs to know of its user first: blocked, and the language they
+    chose (None: follow their Telegram app). One read per update."""
+
+    is_blocked: bool = False
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserProfile:
     """What `/user` shows an admin."""
 

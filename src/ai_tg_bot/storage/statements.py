@@ -68,6 +68,13 @@ NEXT_SEQ = (
     .returning(users.c.message_seq, *(_setting(column) for column in LIMIT_COLUMNS))
 )
 
+# Every update's first read: blocked, and the language the user chose.
+STANDING = (
+    select(users.c.is_blocked, user_settings.c.language)
+    .select_from(users.outerjoin(user_settings, user_settings.c.user_id == users.c.id))
+    .where(users.c.id == _user)
+)
+
 # Tokens an answer cost (NULL for messages that cost none).
 TOKENS = func.coalesce(messages.c.prompt_tokens, 0) + func.coalesce(messages.c.completion_tokens, 0)
 

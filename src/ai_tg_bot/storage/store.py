@@ -124,6 +124,12 @@ class Storage(TurnsMixin, StorageBase):
             attachments={i: list(r.attachments) for i, r in enumerate(kept) if r.attachments},
         )
 
+    async def chosen_language(self, user_id: int) -> str | None:
+        """The interface language the user chose with /language (None: none chosen)."""
+        async with self.database.connection(read_only=True) as session:
+            row = await self._settings_row(session, user_id)
+        return row.language if row else None
+
     async def clear_history(self, user_id: int) -> int:
         """Soft-delete every active message (what `/reset` does); returns how many."""
         async with self.database.connection() as session:

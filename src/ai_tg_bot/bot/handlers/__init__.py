@@ -11,6 +11,7 @@ from ai_tg_bot.bot.handlers import (
     errors,
     fallback,
     history,
+    language,
     media,
     privacy,
     role,
@@ -24,7 +25,7 @@ from ai_tg_bot.config import Settings
 
 def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
-    features = [errors, start, role, history, status, account, search, privacy, edits]
+    features = [errors, start, role, history, status, account, language, search, privacy, edits]
     return [
         *(module.make_router() for module in features),
         admin.make_router(settings),

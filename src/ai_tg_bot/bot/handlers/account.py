@@ -9,6 +9,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import _
 from ai_tg_bot.storage.accounts import Accounts
 
 
@@ -27,12 +28,14 @@ async def model(
         f"{'✅' if name == current else '▫️'} {name}" for name in settings.llm_models
     )
     if not wanted:
-        reply = f"Models:\n{listing}\n\nSwitch with /model <name>."
+        reply = _("Models:\n{listing}\n\nSwitch with /model <name>.").format(listing=listing)
     elif wanted not in settings.llm_models:
-        reply = f"Unknown model “{wanted[:100]}”. Choose one of:\n{listing}"
+        reply = _("Unknown model “{model}”. Choose one of:\n{listing}").format(
+            model=wanted[:100], listing=listing
+        )
     else:
         await accounts.set_model(user_id, wanted)
-        reply = f"Model switched to {wanted}."
+        reply = _("Model switched to {model}.").format(model=wanted)
     await say_privately(message, user_id, bot, reply)
 
 
@@ -42,7 +45,7 @@ async def limits(message: Message, user_id: int, accounts: Accounts, bot: Bot) -
     text = texts.render_limits(await accounts.limits(user_id), usage.messages_today)
 
     async def deliver(chat: PrivateChat) -> None:
-        await chat.answer(f"📏 Your limits\n{text}")
+        await chat.answer(_("📏 Your limits") + "\n" + text)
 
     await answer_privately(message, user_id, bot, deliver)
 

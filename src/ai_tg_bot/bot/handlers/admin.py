@@ -9,16 +9,32 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.config import Settings
-from ai_tg_bot.limits import LIMIT_NAMES, LimitName
+from ai_tg_bot.i18n import N_, _, moment, number
+from ai_tg_bot.limits import LIMIT_BY_NAME, LIMIT_NAMES, LimitName
 from ai_tg_bot.storage.accounts import Accounts
 
 ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock")
-USAGE = {
-    "setlimit": f"Usage: /setlimit <user_id> <{'|'.join(LIMIT_NAMES)}> <n|default>",
-    "user": "Usage: /user <user_id>",
-    "block": "Usage: /block <user_id>",
-    "unblock": "Usage: /unblock <user_id>",
+_USAGE = {
+    "setlimit": N_("Usage: /setlimit <user_id> <{names}> <n|default>"),
+    "user": N_("Usage: /user <user_id>"),
+    "block": N_("Usage: /block <user_id>"),
+    "unblock": N_("Usage: /unblock <user_id>"),
 }
+
+
+def usage(command: str) -> str:
+    """How to call an admin command, in the admin's language."""
+    return _(_USAGE[command]).format(names="|".join(LIMIT_NAMES))
+
+
+def out_of_bounds(name: LimitName) -> str:
+    """A /setlimit value outside the limit's bounds."""
+    limit = LIMIT_BY_NAME[name]
+    if limit.minimum == 0:
+        return _("The {name} limit must be 0 (unlimited) or a positive number.").format(name=name)
+    return _("The {name} limit must be between {minimum} and {maximum}.").format(
+        name=name, minimum=limit.minimum, maximum=limit.maximum
+    )
 
 
 def parse_user_id(raw: str) -> int | None:
@@ -33,43 +49,51 @@ async def set_limit(message: Message, command: CommandObject, accounts: Accounts
     user_id = parse_user_id(parts[0]) if len(parts) == 3 else None
     raw = parts[2].lower() if len(parts) == 3 else ""
     if user_id is None or parts[1] not in LIMIT_NAMES or not (raw.isdigit() or raw == "default"):
-        await message.answer(USAGE["setlimit"])
+        await message.answer(usage("setlimit"))
         return
     limit_name: LimitName = parts[1]
     value = None if raw == "default" else int(raw)
     try:
         await accounts.set_limit(user_id, limit_name, value)
-    except ValueError as exc:
-        await message.answer(f"{str(exc).capitalize()}. {USAGE['setlimit']}")
+    except ValueError:
+        await message.answer(out_of_bounds(limit_name) + " " + usage("setlimit"))
         return
-    shown = "the default" if value is None else f"{value:,}"
-    await message.answer(f"The {limit_name} limit of user {user_id} is now {shown}.")
+    if value is None:
+        done = _("The {name} limit of user {user_id} is now the default.")
+    else:
+        done = _("The {name} limit of user {user_id} is now {value}.")
+    await message.answer(done.format(name=limit_name, user_id=user_id, value=number(value or 0)))
 
 
 async def show_user(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
     """`/user <user_id>`: settings and usage (to the admin's private chat)."""
     user_id = parse_user_id(command.args or "")
     if user_id is None:
-        await message.answer(USAGE["user"])
+        await message.answer(usage("user"))
         return
     profile = await accounts.profile(user_id)
     if profile is None:
-        await message.answer(f"User {user_id} has never written to the bot.")
+        await message.answer(
+            _("User {user_id} has never written to the bot.").format(user_id=user_id)
+        )
         return
-    custom = ", ".join(f"{k}={v}" for k, v in profile.custom.items()) or "none (all defaults)"
-    usage = profile.usage
+    custom = ", ".join(f"{k}={v}" for k, v in profile.custom.items()) or _("none (all defaults)")
+    totals = profile.usage
+    who = _("👤 User {user_id} (blocked)") if profile.is_blocked else _("👤 User {user_id}")
     await say_privately(
         message,
         _asker(message),
         bot,
         "\n".join(
             [
-                f"👤 User {user_id}{' (blocked)' if profile.is_blocked else ''}",
-                f"First seen: {profile.created_at:%Y-%m-%d %H:%M} UTC",
-                texts.render_limits(profile.limits, usage.messages_today),
-                f"Own settings: {custom}",
-                f"Messages: {usage.messages_total:,} in total",
-                f"Tokens: {usage.tokens_today:,} today, {usage.tokens_total:,} in total",
+                who.format(user_id=user_id),
+                _("First seen: {when}").format(when=moment(profile.created_at)),
+                texts.render_limits(profile.limits, totals.messages_today),
+                _("Own settings: {custom}").format(custom=custom),
+                _("Messages: {total} in total").format(total=number(totals.messages_total)),
+                _("Tokens: {today} today, {total} in total").format(
+                    today=number(totals.tokens_today), total=number(totals.tokens_total)
+                ),
             ]
         ),
     )
@@ -78,18 +102,24 @@ async def show_user(message: Message, command: CommandObject, accounts: Accounts
 async def stats(message: Message, accounts: Accounts, bot: Bot) -> None:
     """`/stats`: users, active today, messages and tokens today (privately)."""
     bot_stats = await accounts.stats()
-    usage = bot_stats.usage
+    totals = bot_stats.usage
     await say_privately(
         message,
         _asker(message),
         bot,
         "\n".join(
             [
-                "📈 Bot statistics (UTC day)",
-                f"Users: {bot_stats.users:,} ({bot_stats.blocked:,} blocked)",
-                f"Active today: {bot_stats.active_today:,}",
-                f"Messages today: {usage.messages_today:,} ({usage.messages_total:,} in total)",
-                f"Tokens today: {usage.tokens_today:,} ({usage.tokens_total:,} in total)",
+                _("📈 Bot statistics (UTC day)"),
+                _("Users: {count} ({blocked} blocked)").format(
+                    count=number(bot_stats.users), blocked=number(bot_stats.blocked)
+                ),
+                _("Active today: {count}").format(count=number(bot_stats.active_today)),
+                _("Messages today: {today} ({total} in total)").format(
+                    today=number(totals.messages_today), total=number(totals.messages_total)
+                ),
+                _("Tokens today: {today} ({total} in total)").format(
+                    today=number(totals.tokens_today), total=number(totals.tokens_total)
+                ),
             ]
         ),
     )
@@ -105,10 +135,11 @@ async def block(message: Message, command: CommandObject, accounts: Accounts) ->
     user_id = parse_user_id(command.args or "")
     blocking = command.command.lower() == "block"
     if user_id is None:
-        await message.answer(USAGE["block" if blocking else "unblock"])
+        await message.answer(usage("block" if blocking else "unblock"))
         return
     await accounts.set_blocked(user_id, blocking)
-    await message.answer(f"User {user_id} is {'blocked' if blocking else 'unblocked'}.")
+    done = _("User {user_id} is blocked.") if blocking else _("User {user_id} is unblocked.")
+    await message.answer(done.format(user_id=user_id))
 
 
 async def refuse(message: Message) -> None:

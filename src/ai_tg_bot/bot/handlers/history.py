@@ -14,6 +14,7 @@ from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import AskedElsewhereError, Storage, utc_now
 
@@ -25,9 +26,13 @@ async def reset(message: Message, user_id: int, store: Storage, bot: Bot) -> Non
         message,
         user_id,
         bot,
-        f"Done: I've forgotten our dialogue ({cleared} messages). Your role is unchanged."
+        ngettext(
+            "Done: I've forgotten our dialogue ({count} message). Your role is unchanged.",
+            "Done: I've forgotten our dialogue ({count} messages). Your role is unchanged.",
+            cleared,
+        ).format(count=number(cleared))
         if cleared
-        else "Our dialogue is already empty. Your role is unchanged.",
+        else _("Our dialogue is already empty. Your role is unchanged."),
     )
 
 

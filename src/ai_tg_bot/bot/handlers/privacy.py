@@ -26,6 +26,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.export import ExportFile, write_export
+from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import STORAGE_ERRORS, utc_now
 from ai_tg_bot.storage.privacy import ExportBusyError, PrivacyStore
@@ -86,13 +87,17 @@ async def export(
             if not files.count:
                 await chat.answer(texts.NOTHING_TO_EXPORT)
                 return
-            noun = "message" if files.count == 1 else "messages"
             for file, what in ((files.markdown, "Markdown"), (files.json, "JSON")):
                 if file.size > MAX_UPLOAD_BYTES:
                     await chat.answer(texts.export_too_large(what, file.size, MAX_UPLOAD_BYTES))
                     continue
                 await chat.answer_document(
-                    upload(file), caption=f"Your history as {what}: {files.count:,} {noun}."
+                    upload(file),
+                    caption=ngettext(
+                        "Your history as {format}: {count} message.",
+                        "Your history as {format}: {count} messages.",
+                        files.count,
+                    ).format(format=what, count=number(files.count)),
                 )
             log.info("export user_id=%s messages=%d", user_id, files.count)
         finally:
@@ -115,13 +120,14 @@ async def forget(message: Message, user_id: int, bot: Bot) -> None:
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text="Yes, delete everything",
+                    text=_("Yes, delete everything"),
                     callback_data=ForgetCallback(action="yes", user_id=user_id).pack(),
                 )
             ],
             [
                 InlineKeyboardButton(
-                    text="Cancel", callback_data=ForgetCallback(action="no", user_id=user_id).pack()
+                    text=_("Cancel"),
+                    callback_data=ForgetCallback(action="no", user_id=user_id).pack(),
                 )
             ],
         ]

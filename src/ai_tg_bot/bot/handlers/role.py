@@ -13,6 +13,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import _
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.records import without_nul
 
@@ -35,24 +36,24 @@ async def role(
 
         async def deliver(chat: PrivateChat) -> None:
             await chat.answer(
-                f"My current role:\n\n{shown}\n\n"
-                "Change it with /role <text> (this starts a new dialogue), "
-                "or restore the default with /role default."
+                _(
+                    "My current role:\n\n{role}\n\n"
+                    "Change it with /role <text> (this starts a new dialogue), "
+                    "or restore the default with /role default."
+                ).format(role=shown)
             )
 
         await answer_privately(message, user_id, bot, deliver)
         return
     if args.lower() == "default":
         await accounts.set_system_prompt(user_id, None)
-        await message.answer("Role restored to the default. Our dialogue starts afresh.")
+        await message.answer(_("Role restored to the default. Our dialogue starts afresh."))
         return
     if len(args) > settings.system_prompt_max_chars:
-        await message.answer(
-            texts.ROLE_TOO_LONG.format(length=len(args), limit=settings.system_prompt_max_chars)
-        )
+        await message.answer(texts.role_too_long(len(args), settings.system_prompt_max_chars))
         return
     await accounts.set_system_prompt(user_id, args)
-    await message.answer("Role set. Our dialogue starts afresh with it.")
+    await message.answer(_("Role set. Our dialogue starts afresh with it."))
 
 
 def make_router() -> Router:

@@ -14,14 +14,16 @@ from pydantic import Field
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.i18n import N_, _, moment
+from ai_tg_bot.i18n import number as figure
 from ai_tg_bot.storage.search import MessageSearch, SearchPage, search_words
 
 PAGE_SIZE = 5
 # Paging stops here (50,000 hits); a button asking for more is forged or garbage.
 MAX_PAGE = 10_000
-USAGE = "Usage: /search <words>: finds your messages (also those out of the context window)."
+USAGE = N_("Usage: /search <words>: finds your messages (also those out of the context window).")
 _HEADER = re.compile(r"^🔎 «(?P<query>.*)»", re.DOTALL)
-_ROLES = {"user": "You", "assistant": "Bot"}
+_ROLES = {"user": N_("You"), "assistant": N_("Bot")}
 
 
 class SearchCallback(CallbackData, prefix="search"):
@@ -42,11 +44,14 @@ def parse_callback(data: str | None) -> SearchCallback | None:
 def render_page(query: str, page: SearchPage, number: int) -> str:
     """The results message; its first line carries the query, which paging reads back."""
     if not page.total:
-        return f"🔎 «{query}»: nothing found."
-    lines = [f"🔎 «{query}»: {page.total} found, page {number} of {page_count(page)}"]
+        return f"🔎 «{query}»: " + _("nothing found.")
+    found = _("{count} found, page {page} of {pages}").format(
+        count=figure(page.total), page=figure(number), pages=figure(page_count(page))
+    )
+    lines = [f"🔎 «{query}»: {found}"]
     for hit in page.hits:
-        who = _ROLES.get(hit.role, hit.role)
-        lines.append(f"\n{hit.created_at:%Y-%m-%d %H:%M} · {who}\n{hit.snippet}")
+        who = _(_ROLES[hit.role]) if hit.role in _ROLES else hit.role
+        lines.append(f"\n{moment(hit.created_at)} · {who}\n{hit.snippet}")
     return "\n".join(lines)
 
 
@@ -60,10 +65,10 @@ def pager(page: SearchPage, number: int, user_id: int) -> InlineKeyboardMarkup |
     buttons = []
     if number > 1:
         data = SearchCallback(user_id=user_id, page=number - 1).pack()
-        buttons.append(InlineKeyboardButton(text="◀ Previous", callback_data=data))
+        buttons.append(InlineKeyboardButton(text=_("◀ Previous"), callback_data=data))
     if number < page_count(page):
         data = SearchCallback(user_id=user_id, page=number + 1).pack()
-        buttons.append(InlineKeyboardButton(text="Next ▶", callback_data=data))
+        buttons.append(InlineKeyboardButton(text=_("Next ▶"), callback_data=data))
     return InlineKeyboardMarkup(inline_keyboard=[buttons]) if buttons else None
 
 
@@ -74,7 +79,7 @@ async def search(
     # Only the words count; shown in the header, they are read back when paging.
     query = " ".join(search_words(command.args or ""))
     if not query:
-        await message.answer(USAGE)
+        await message.answer(_(USAGE))
         return
     page = await search.search(user_id, query, limit=PAGE_SIZE)
 

@@ -9,34 +9,43 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.i18n import _, moment, number
 from ai_tg_bot.storage import DialogInfo, Storage
 
 PROMPT_PREVIEW_CHARS = 200
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+def _when(value: datetime | None) -> str:
+    return moment(value) if value else "—"
 
 
 def render_status(info: DialogInfo) -> str:
     """The /status text."""
     daily = info.limits.daily_message_limit
-    today = f"{info.messages_today:,}" + (f" of {daily:,}" if daily else "")
+    if daily:
+        today = _("{used} of {limit}").format(used=number(info.messages_today), limit=number(daily))
+    else:
+        today = number(info.messages_today)
     prompt = info.system_prompt.replace("\n", " ")
     if len(prompt) > PROMPT_PREVIEW_CHARS:
         prompt = prompt[:PROMPT_PREVIEW_CHARS] + " …"
+    role = _("Role (default): {prompt}") if info.is_default_prompt else _("Role: {prompt}")
     return "\n".join(
         [
-            "📊 Status",
-            f"Messages in history: {info.active_count} of {info.max_history_messages}",
-            f"Characters in history: {info.total_characters:,}",
-            f"First message: {_when(info.first_message_at)}",
-            f"Last message: {_when(info.last_message_at)}",
-            f"Older or cleared messages (not sent to the model): {info.deleted_count}",
-            f"Messages today: {today}",
-            f"Tokens used: {info.total_tokens:,}",
-            f"Model: {info.limits.model}",
-            f"Role{' (default)' if info.is_default_prompt else ''}: {prompt}",
+            _("📊 Status"),
+            _("Messages in history: {count} of {limit}").format(
+                count=number(info.active_count), limit=number(info.max_history_messages)
+            ),
+            _("Characters in history: {count}").format(count=number(info.total_characters)),
+            _("First message: {when}").format(when=_when(info.first_message_at)),
+            _("Last message: {when}").format(when=_when(info.last_message_at)),
+            _("Older or cleared messages (not sent to the model): {count}").format(
+                count=number(info.deleted_count)
+            ),
+            _("Messages today: {today}").format(today=today),
+            _("Tokens used: {count}").format(count=number(info.total_tokens)),
+            _("Model: {model}").format(model=info.limits.model),
+            role.format(prompt=prompt),
         ]
     )
 

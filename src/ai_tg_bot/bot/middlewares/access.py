@@ -1,4 +1,8 @@
-"""Who may use the bot: ALLOWED_USER_IDS (config) and blocking (database); admins always."""
+"""Who may use the bot, and in which language it speaks to them.
+
+ALLOWED_USER_IDS (config) and blocking (database), admins always; the language is the
+user's /language choice, else their Telegram app's, else DEFAULT_LANGUAGE (ADR 0012).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,18 @@ from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import pick_language, set_language
 from ai_tg_bot.storage.accounts import Accounts
 
 log = logging.getLogger(__name__)
 
 
 class AccessMiddleware(BaseMiddleware):
-    """Turn away users who are not allowed or are blocked, with one line and nothing else.
+    """Turn away users who are not allowed or are blocked, with one line and nothing else,
+    and handle everyone else's update in their language (`data["language"]`).
 
     Runs before every handler, so a refused user costs no LLM call and stores nothing.
+    One read per update gives both the block and the language.
     """
 
     def __init__(self, settings: Settings, accounts: Accounts) -> None:
@@ -33,16 +40,26 @@ class AccessMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
-        if user is None or self.settings.is_admin(user.id):
+        default = self.settings.default_language
+        # Set for the rest of the update's task, not just this call: the errors handler
+        # (an outer middleware of the update) answers after this call has returned.
+        if user is None:
+            set_language(default)
             return await handler(event, data)
         if not self.settings.is_allowed(user.id):
             log.info("refused user_id=%s: not in ALLOWED_USER_IDS", user.id)
+            set_language(pick_language(None, user.language_code, default))
             await _answer(event, texts.not_allowed(user.id))
             return None
-        if await self.accounts.is_blocked(user.id):
+        set_language(pick_language(None, user.language_code, default))  # if the read fails
+        standing = await self.accounts.standing(user.id)
+        language = pick_language(standing.language, user.language_code, default)
+        set_language(language)
+        if standing.is_blocked and not self.settings.is_admin(user.id):
             log.info("refused user_id=%s: blocked", user.id)
             await _answer(event, texts.BLOCKED)
             return None
+        data["language"] = language
         return await handler(event, data)
 
 

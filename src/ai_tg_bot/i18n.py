@@ -1,0 +1,104 @@
+"""The user's language: the message catalogs, the current locale, numbers and dates.
+
+Every user-visible string is an English msgid passed through `_` (or `ngettext` for a
+count), translated from the compiled gettext catalogs under `locales/` that ship in the
+package (`make i18n-extract` and `make i18n-compile` build them; nothing is compiled at
+run time). The locale is a context variable: the access middleware sets it for each
+update from the user's choice (`user_settings.language`), else their Telegram client's
+`language_code`, else DEFAULT_LANGUAGE (ADR 0012).
+
+Strings defined at import time (command lists) are marked with `N_` and translated
+where they are shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiogram.utils.i18n import I18n
+from babel import Locale
+from babel.dates import format_date, format_time
+from babel.numbers import format_decimal
+
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
+DOMAIN = "messages"
+# The languages with a complete catalog, and how each names itself.
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+SHIPPED = tuple(LANGUAGE_NAMES)
+FALLBACK = "en"
+
+_catalog = I18n(path=LOCALES_DIR, default_locale=FALLBACK, domain=DOMAIN)
+_babel_locales = {code: Locale.parse(code) for code in SHIPPED}
+
+
+def _(message: str) -> str:
+    """`message` (an English msgid) in the current language."""
+    return _catalog.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of a counted message that fits `n` in the current language (Russian has
+    three: 1 сообщение, 2 сообщения, 5 сообщений)."""
+    return _catalog.gettext(singular, plural, n)
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a string for extraction only; translate it with `_` where it is shown."""
+    return message
+
+
+def current_language() -> str:
+    """The language of the update (or task) being handled."""
+    return _catalog.current_locale
+
+
+@contextmanager
+def use_language(code: str) -> Iterator[None]:
+    """Speak `code` (a shipped language) inside the block, in this task and its children."""
+    with _catalog.use_locale(code if code in SHIPPED else FALLBACK):
+        yield
+
+
+def set_default_language(code: str) -> None:
+    """The language of tasks no update started (the stranded-question sweep)."""
+    _catalog.ctx_locale = ContextVar("ai_tg_bot_language", default=normalize(code) or FALLBACK)
+
+
+def set_language(code: str) -> None:
+    """Speak `code` for the rest of the current task (a middleware, around one update)."""
+    _catalog.current_locale = code if code in SHIPPED else FALLBACK
+
+
+def normalize(code: str | None) -> str | None:
+    """The shipped language a code names ("ru", "ru-RU", "RU_ru"), or None."""
+    if not code:
+        return None
+    base = code.strip().replace("_", "-").split("-", 1)[0].lower()
+    return base if base in SHIPPED else None
+
+
+def pick_language(chosen: str | None, telegram: str | None, default: str) -> str:
+    """The user's own choice, else their client's language if shipped, else `default`."""
+    return normalize(chosen) or normalize(telegram) or default
+
+
+def number(value: int | float) -> str:
+    """A number as the current language writes it (1,234 / 1 234)."""
+    return format_decimal(value, locale=_babel_locales[current_language()])
+
+
+def moment(value: datetime) -> str:
+    """A UTC date and time as the current language writes it, marked UTC."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    locale = _babel_locales[current_language()]
+    day = format_date(value, "medium", locale=locale)
+    return f"{day} {format_time(value, 'short', tzinfo=UTC, locale=locale)} UTC"
+
+
+def catalog_path(code: str) -> Path:
+    """Where a language's source catalog (.po) lives."""
+    return LOCALES_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
