@@ -22,7 +22,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from ai_tg_bot.chat import ChatService, TurnResult
+from ai_tg_bot.answers import TurnResult
+from ai_tg_bot.chat import ChatService
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.storage import Question, Storage
@@ -53,6 +54,9 @@ class _View:
 
     async def heard(self, transcript: str) -> None:
         """Nothing to show."""
+
+    async def think(self, piece: str) -> None:
+        return None
 
     async def feed(self, piece: str) -> None:
         return None

@@ -12,7 +12,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
+from ai_tg_bot.answers import (
+    AnswerView,
+    Presenter,
+    StopSignals,
+    TurnResult,
+    VoiceProblem,
+    until_stopped,
+)
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
 from ai_tg_bot.media import (
     FileFetcher,
@@ -49,6 +56,7 @@ class Answerer:
         durably: Durably,
         answered: Callable[[int], None],
         lease_seconds: float,
+        stops: StopSignals | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
@@ -58,6 +66,7 @@ class Answerer:
         # Called once an answer is stored: this process's waiters for the user look again.
         self._answered = answered
         self.lease_seconds = lease_seconds
+        self.stops = stops or StopSignals()
 
     async def _transcribed(
         self, user_id: int, question: Question, view: AnswerView, result: TurnResult
@@ -122,43 +131,57 @@ class Answerer:
         model = "-"
         history = omitted = 0
         async with presenter.view(question) as view:
-            # No database session is open from here until the answer is complete.
-            asked: Question | None = question
-            if question.needs_transcript:
-                asked, context = await self._transcribed(user_id, question, view, result), None
-            reply: str | None = None
-            usage: TokenUsage | None = None
-            if asked is not None:
-                if context is None:
-                    context = await durably(
-                        lambda: storage.load_context(user_id, upto_seq=question.seq)
+            with self.stops.open(user_id, question.seq) as stop:
+                # No database session is open from here until the answer is complete.
+                asked: Question | None = question
+                if question.needs_transcript:
+                    asked, context = await self._transcribed(user_id, question, view, result), None
+                reply: str | None = None
+                usage: TokenUsage | None = None
+                if asked is not None:
+                    if context is None:
+                        context = await durably(
+                            lambda: storage.load_context(user_id, upto_seq=question.seq)
+                        )
+                    model, history, omitted = context.model, len(context.history), context.omitted
+                    try:
+                        messages = await llm_messages(context, self.media, self.fetch_file)
+
+                        async def stream_answer() -> None:
+                            async for piece in self.llm.stream(
+                                messages, model=model, usage=result.usage, thinking=view.think
+                            ):
+                                pieces.append(piece)
+                                await view.feed(piece)
+
+                        result.stopped = await until_stopped(stream_answer(), stop)
+                        reply = "".join(pieces)
+                        if not reply.strip():
+                            if not result.stopped:
+                                raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
+                            reply = None  # stopped before any text: the question stays asked
+                    except LLMError as exc:
+                        result.error, result.partial = exc, "".join(pieces)
+                        reply = None
+                    else:
+                        if reply is not None:
+                            usage = TokenUsage(
+                                model, result.usage.prompt_tokens, result.usage.completion_tokens
+                            )
+                # Store the answer (or the failure), renew the lease, fetch the next question.
+                result.reply, following = await durably(
+                    lambda: storage.complete(
+                        user_id,
+                        question,
+                        reply,
+                        usage,
+                        owner=owner,
+                        lease_seconds=self.lease_seconds,
+                        stopped=result.stopped,
                     )
-                model, history, omitted = context.model, len(context.history), context.omitted
-                try:
-                    messages = await llm_messages(context, self.media, self.fetch_file)
-                    async for piece in self.llm.stream(
-                        messages, model=context.model, usage=result.usage
-                    ):
-                        pieces.append(piece)
-                        await view.feed(piece)
-                    reply = "".join(pieces)
-                    if not reply.strip():
-                        raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
-                except LLMError as exc:
-                    result.error, result.partial = exc, "".join(pieces)
-                    reply = None
-                else:
-                    usage = TokenUsage(
-                        context.model, result.usage.prompt_tokens, result.usage.completion_tokens
-                    )
-            # Store the answer (or the failure), renew the lease, fetch the next question.
-            result.reply, following = await durably(
-                lambda: storage.complete(
-                    user_id, question, reply, usage, owner=owner, lease_seconds=self.lease_seconds
                 )
-            )
-            self._answered(user_id)
-            await view.show(result)
+                self._answered(user_id)
+                await view.show(result)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
             "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
@@ -179,6 +202,8 @@ class Answerer:
 
 
 def _outcome(result: TurnResult) -> str:
+    if result.stopped:
+        return "stopped"
     if result.ok:
         return "ok"
     if result.voice_problem is not None:

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ai_tg_bot.answering import Answerer
-from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
+from ai_tg_bot.answers import Presenter, StopSignals
 from ai_tg_bot.i18n import use_language
 from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
@@ -33,7 +33,6 @@ from ai_tg_bot.storage import (
 )
 from ai_tg_bot.storage.records import Attachment
 
-__all__ = ["AnswerView", "ChatService", "Presenter", "TurnResult", "VoiceProblem"]
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02
 POLL_MAX_SECONDS = 0.5
@@ -73,6 +72,7 @@ class ChatService:
         self._progress: dict[int, asyncio.Event] = {}
         self.leases = LeaseKeeper(storage, lease_seconds)
         self.sweeper = Sweeper(storage, self._drain_stranded)
+        self.stops = StopSignals()  # answers streaming here (Stop button, /stop)
         self.answerer = Answerer(
             storage,
             llm,
@@ -81,6 +81,7 @@ class ChatService:
             durably=self._durably,
             answered=self._wake,
             lease_seconds=lease_seconds,
+            stops=self.stops,
         )
 
     async def turn(
@@ -226,6 +227,10 @@ class ChatService:
             await self._wait_for_progress(user_id, pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
 
+    def stop(self, user_id: int, seq: int | None = None) -> bool:
+        """Stop the user's answer streaming here (to question `seq`, if given)."""
+        return self.stops.stop(user_id, seq)
+
     async def recover_stranded(self, presenter_for: Callable[[int], Presenter]) -> int:
         """Answer the questions whose answerer died: pending under a lapsed lease.
 
@@ -236,8 +241,7 @@ class ChatService:
         return await self.sweeper.sweep(presenter_for)
 
     async def _drain_stranded(self, user_id: int, presenter: Presenter) -> None:
-        # No update started this: speak the language the user chose, if they chose one
-        # (else DEFAULT_LANGUAGE, the default of tasks no update started).
+        # No update started this: the user's chosen language, else DEFAULT_LANGUAGE.
         chosen = await self._durably(lambda: self.storage.chosen_language(user_id))
         with use_language(chosen) if chosen else contextlib.nullcontext():
             await self.answer_pending(user_id, presenter, waiting_for=None)

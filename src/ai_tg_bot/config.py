@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str | None = None
     stream_edit_interval_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    # Final answers as Telegram rich messages (tables, formulas): auto falls back to
+    # entity messages where a server or chat refuses them, and remembers it.
+    rich_messages: Literal["auto", "on", "off"] = "auto"
     # Webhook mode (several instances behind a reverse proxy); unset WEBHOOK_URL: polling.
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -203,7 +206,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of the shipped languages: {', '.join(SHIPPED)}")
         return code
 
-    @field_validator("llm_max_tokens_param", mode="before")
+    @field_validator("llm_max_tokens_param", "rich_messages", mode="before")
     @classmethod
     def _lower_choice(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -19,7 +19,11 @@ SPOOL_MAX_BYTES = 4 * 1024 * 1024
 FORMAT = "ai-tg-bot history export, version 1"
 # The Markdown file's labels: English msgids, translated as each export is written (the
 # JSON file keeps its keys and values in English, for programs).
-_KIND_NOTES = {"photo": N_("photo"), "voice": N_("voice message (transcript)")}
+_KIND_NOTES = {
+    "photo": N_("photo"),
+    "voice": N_("voice message (transcript)"),
+    "stopped": N_("stopped by you (incomplete)"),
+}
 _ROLES = {"user": N_("user"), "assistant": N_("assistant")}
 
 

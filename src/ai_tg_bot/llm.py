@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -112,11 +112,20 @@ class LLMClient:
         )
 
     async def stream(
-        self, messages: ChatMessages, *, model: str | None = None, usage: StreamReport | None = None
+        self,
+        messages: ChatMessages,
+        *,
+        model: str | None = None,
+        usage: StreamReport | None = None,
+        thinking: Callable[[str], Awaitable[None]] | None = None,
     ) -> AsyncIterator[str]:
         """Yield the answer's text as it arrives; raise LLMError on any failure.
 
         The whole answer, retries included, must finish within LLM_TIMEOUT_SECONDS.
+        Reasoning a server streams beside the answer (`reasoning_content`: vLLM, DeepSeek;
+        `reasoning`: OpenRouter) goes to `thinking`, never into the answer. Closing the
+        generator (or cancelling its consumer) closes the HTTP stream, so the server
+        stops generating.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_seconds
@@ -131,8 +140,15 @@ class LLMClient:
                     for choice in chunk.choices:
                         if choice.finish_reason == "length" and usage is not None:
                             usage.cut_at_limit = True
-                        if choice.delta is not None and choice.delta.content:
-                            yield choice.delta.content
+                        delta = choice.delta
+                        if delta is None:
+                            continue
+                        if thinking is not None:
+                            thought = _reasoning(delta)
+                            if thought:
+                                await thinking(thought)
+                        if delta.content:
+                            yield delta.content
             finally:
                 await stream.close()
         except TimeoutError as exc:
@@ -234,6 +250,15 @@ def refuses(exc: openai.BadRequestError, param: str) -> bool:
     if f"Unsupported parameter: '{param}'" in message:
         return True
     return "Extra inputs are not permitted" in message and f"'{param}'" in message
+
+
+def _reasoning(delta: Any) -> str:
+    """The reasoning text of a streamed delta, under the names servers give it."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 async def _bounded(stream: Any, deadline: float) -> AsyncIterator[Any]:

@@ -65,7 +65,12 @@ async def test_a_turn_sends_prompt_and_history_and_stores_both(
         ("user", "hello there"),
         ("assistant", "Echo: hello there"),
     ]
-    assert bot.tg.method_calls("sendChatAction"), "a typing indicator was shown"
+    # A private chat: the "Thinking…" placeholder (an empty draft) with a Stop button
+    # first, then the answer streamed into the same draft, then the message.
+    first = bot.tg.drafts[0]
+    assert (first.chat_id, first.text, first.can_stop) == (ALICE, "", True)
+    assert {d.draft_id for d in bot.tg.drafts} == {first.draft_id} != {0}
+    assert not bot.tg.method_calls("editMessageText")
 
 
 async def test_history_survives_a_restart(bot: BotHarness) -> None:
@@ -188,7 +193,8 @@ async def test_telegram_flood_control_is_waited_out(bot: BotHarness) -> None:
 
 
 async def test_a_10000_character_reply_arrives_whole_in_parts(make_bot: HarnessFactory) -> None:
-    bot = await make_bot(chunk_size=500)
+    # Entity messages (RICH_MESSAGES=off, or where rich messages are refused): 4096 each.
+    bot = await make_bot(chunk_size=500, rich_messages="off")
     paragraphs = [f"Paragraph {n}: " + " ".join(["lorem ipsum"] * 40) for n in range(21)]
     long_reply = "\n\n".join(paragraphs)
     assert len(long_reply) > 10_000
@@ -200,7 +206,8 @@ async def test_a_10000_character_reply_arrives_whole_in_parts(make_bot: HarnessF
     assert "\n\n".join(replies) == long_reply
 
 
-async def test_markdown_is_rendered_as_telegram_entities(bot: BotHarness) -> None:
+async def test_markdown_is_rendered_as_telegram_entities(make_bot: HarnessFactory) -> None:
+    bot = await make_bot(rich_messages="off")
     bot.llm.queue_reply("**Bold** and `code`:\n\n```python\nprint('hi')\n```")
     await bot.say(ALICE, "format please")
     final = bot.messages(ALICE)[-1]
@@ -210,11 +217,15 @@ async def test_markdown_is_rendered_as_telegram_entities(bot: BotHarness) -> Non
     assert {"bold", "code", "pre"} <= types
 
 
-async def test_a_quick_answer_is_one_message_with_no_preview(make_bot: HarnessFactory) -> None:
-    bot = await make_bot(stream_edit_interval_seconds=60)  # first preview after 1 s
+@pytest.mark.parametrize("rich", ["auto", "off"])
+async def test_a_quick_answer_is_one_message_with_no_preview(
+    make_bot: HarnessFactory, rich: str
+) -> None:
+    bot = await make_bot(stream_edit_interval_seconds=60, rich_messages=rich)
     bot.llm.queue_reply("Short and **quick**.")
     assert await bot.say(ALICE, "hi") == ["Short and quick."]
-    assert len(bot.tg.method_calls("sendMessage")) == 1
+    sent = "sendRichMessage" if rich == "auto" else "sendMessage"
+    assert len(bot.tg.method_calls(sent)) == 1
     assert not bot.tg.method_calls("editMessageText")
 
 
@@ -222,11 +233,14 @@ async def test_a_quick_answer_is_one_message_with_no_preview(make_bot: HarnessFa
 async def test_rejected_formatting_falls_back_to_plain_text(
     make_bot: HarnessFactory, final_call: str
 ) -> None:
-    # A quick answer is sent as one message; a slow one replaces its preview by an edit.
+    # A quick answer is sent as one message; a slow one replaces its preview by an edit
+    # (where a server has no drafts, a private chat streams with edits too).
     bot = await make_bot(
-        stream_edit_interval_seconds=0.05 if final_call == "editMessageText" else 60
+        stream_edit_interval_seconds=0.05 if final_call == "editMessageText" else 60,
+        rich_messages="off",
     )
     if final_call == "editMessageText":
+        bot.tg.become_older_server()
         bot.llm.chunk_delay = 0.1
     bot.tg.fail_next(final_call, status=400, description="Bad Request: can't parse entities: boom")
     bot.llm.queue_reply("Some **bold** words")

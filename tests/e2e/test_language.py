@@ -54,8 +54,8 @@ async def test_a_russian_app_gets_russian_everywhere(make_bot: HarnessFactory) -
     (refusal,) = await bot.say(ALICE, "третий", language_code="ru")
     assert refusal.startswith("🚫 Дневной лимит в 2 сообщения исчерпан.")
     (limits,) = await bot.say(ALICE, "/limits", language_code="ru")
-    assert "Хранится в истории: 50 сообщений" in limits
-    assert "Сообщений в день: 2 сообщения (сегодня: 2 из 2)" in limits
+    assert "Размер истории: 50 сообщений" in limits
+    assert "В день: 2 сообщения (сегодня: 2 из 2)" in limits
     # The same bot, the same moment: an English app still reads English.
     (english,) = await bot.say(BOB, "/status", language_code="en")
     assert english.startswith("📊 Status\nMessages in history: 0 of 50")

@@ -162,6 +162,10 @@ class FakeLLM:
         # Token limit fields refused as unsupported, as OpenAI's reasoning models refuse
         # max_tokens (see ``reject_param``).
         self.unsupported_params: set[str] = set()
+        # Reasoning streamed before the next answers (`reasoning_content`, as vLLM and
+        # DeepSeek send it; `think_next`), never part of the answer's content.
+        self._reasoning: deque[tuple[str, str]] = deque()
+        self._resumed = 0  # bumped by `resume()`: stalls in progress end, the stream goes on
         self._closing = asyncio.Event()
         # While set and not released, chat completions wait before answering (`hold`).
         self._gate: asyncio.Event | None = None
@@ -254,6 +258,11 @@ class FakeLLM:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+    def think_next(self, reasoning: str, *, field: str = "reasoning_content") -> None:
+        """Stream `reasoning` (in deltas of `field`; OpenRouter says "reasoning") before
+        the next answer's content."""
+        self._reasoning.append((reasoning, field))
 
     def stall_next(self, seconds: float, *, after_chunks: int = 0, times: int = 1) -> None:
         """Pause the next ``times`` replies for ``seconds``.
@@ -358,13 +367,29 @@ class FakeLLM:
         ]
         return web.json_response({"object": "list", "data": data})
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep; False if the server began shutting down meanwhile."""
-        try:
-            await asyncio.wait_for(self._closing.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
+    def resume(self) -> None:
+        """End the stalls in progress now: their streams go on (see ``stall_next``)."""
+        self._resumed += 1
+
+    async def _pause(self, seconds: float, request: web.Request | None = None) -> bool:
+        """Sleep; False if the server began shutting down meanwhile, or the client of
+        `request` went away (counted in `disconnects`, as a provider sees it at once).
+        `resume()` ends it early, and the stream goes on."""
+        deadline = time.monotonic() + seconds
+        resumed = self._resumed
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._resumed != resumed:
+                return True
+            try:
+                await asyncio.wait_for(self._closing.wait(), min(left, 0.05))
+            except TimeoutError:
+                transport = request.transport if request is not None else None
+                if request is not None and (transport is None or transport.is_closing()):
+                    self.disconnects += 1
+                    return False
+                continue
+            return False
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
@@ -444,6 +469,12 @@ class FakeLLM:
 
         size = max(self.chunk_size, 1)
         events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        if self._reasoning:
+            reasoning, field = self._reasoning.popleft()
+            events += [
+                chunk({"content": None, field: reasoning[i : i + size]})
+                for i in range(0, len(reasoning), size)
+            ]
         events += [chunk({"content": text[i : i + size]}) for i in range(0, len(text), size)]
         events.append(chunk({}, finish))
         if include_usage:
@@ -461,10 +492,10 @@ class FakeLLM:
         await response.prepare(request)
         try:
             for index, event in enumerate(events):
-                if index and self.chunk_delay and not await self._pause(self.chunk_delay):
+                if index and self.chunk_delay and not await self._pause(self.chunk_delay, request):
                     return response
-                if index and index == pause_at and not await self._pause(pause_for):
-                    return response  # shutting down: end the stream unfinished
+                if index and index == pause_at and not await self._pause(pause_for, request):
+                    return response  # shutting down or abandoned: end the stream unfinished
                 await response.write(f"data: {json.dumps(event)}\n\n".encode())
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()

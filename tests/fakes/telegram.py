@@ -40,7 +40,7 @@ NOT_DEFAULT_UPDATES = frozenset({"chat_member", "message_reaction", "message_rea
 # Form fields that carry JSON-serialized values.
 JSON_FIELDS = frozenset({
     "entities", "caption_entities", "reply_markup", "commands", "allowed_updates", "scope",
-    "reply_parameters", "link_preview_options",
+    "reply_parameters", "link_preview_options", "rich_message",
 })  # fmt: skip
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -80,6 +80,41 @@ def bad_request(what: str) -> TelegramError:
     return TelegramError(400, f"Bad Request: {what}")
 
 
+RICH_MESSAGE_CHARS = 32_768
+RICH_MESSAGE_BLOCKS = 500
+
+
+def count_rich_blocks(source: Any) -> int:
+    """The blocks Telegram makes of a rich message: given blocks, or for Markdown each
+    paragraph, heading, list item and quote line, and each code block and table whole."""
+    if isinstance(source, list):
+        return len(source)
+    count, in_code, in_table, in_paragraph = 0, False, False, False
+    for line in str(source).split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            if not in_code:
+                count += 1
+            in_code, in_paragraph, in_table = not in_code, False, False
+            continue
+        if in_code:
+            continue
+        if stripped.startswith("|"):
+            count += 0 if in_table else 1
+            in_table, in_paragraph = True, False
+            continue
+        in_table = False
+        if not stripped:
+            in_paragraph = False
+        elif re.match(r"([-*+]\s|\d+[.)]\s|>|#{1,6}\s)", stripped):
+            count += 1
+            in_paragraph = False
+        elif not in_paragraph:
+            count += 1
+            in_paragraph = True
+    return count
+
+
 def utf16_len(text: str) -> int:
     """Length in UTF-16 code units: the unit of Telegram's limits and entity offsets."""
     return len(text.encode("utf-16-le")) // 2
@@ -109,6 +144,18 @@ class SentMessage:
     reply_markup: Json | None = None
     deleted: bool = False
     key: tuple[str, ...] = ()  # what "message is not modified" compares
+    rich: bool = False  # sent with sendRichMessage: `text` as shown, `markdown` as sent
+    markdown: str = ""
+
+
+@dataclass
+class Draft:
+    """One sendMessageDraft call: what the draft bubble showed."""
+
+    chat_id: int
+    draft_id: int
+    text: str
+    can_stop: bool
 
 
 @dataclass
@@ -228,6 +275,38 @@ def _markdown(text: str) -> str:
     return _MD.sub(strip, text)
 
 
+_RICH_INLINE = re.compile(
+    r"\\([!-/:-@\[-`{-~])"  # a backslash escape: the punctuation itself
+    r"|`([^`\n]+)`"  # inline code
+    r"|\*\*(.+?)\*\*|__(.+?)__|~~(.+?)~~"  # bold, underline/bold, strikethrough
+    r"|(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?!\w)"  # italic with stars
+    r"|(?<!\w)_(?!\s)([^_\n]+?)(?<!\s)_(?!\w)"  # italic with underscores (not in_words)
+    r"|\[([^\]\n]+)\]\([^)\s]+\)",  # a link: its text
+    re.DOTALL,
+)
+
+
+def render_rich_markdown(markdown: str) -> str:
+    """The text a rich message shows for its Markdown: markers gone, escapes applied,
+    headings without their #, fences without their ``` lines, code kept verbatim."""
+    shown: list[str] = []
+    in_code = False
+    for line in markdown.split("\n"):
+        if line.strip().startswith(("```", "~~~")):
+            in_code = not in_code
+            continue
+        if in_code:
+            shown.append(line)
+            continue
+        line = re.sub(r"^\s{0,3}#{1,6}\s+", "", line)
+        previous = None
+        while previous != line:  # nested markers: **_both_**
+            previous = line
+            line = _RICH_INLINE.sub(lambda m: next(g for g in m.groups() if g is not None), line)
+        shown.append(line)
+    return "\n".join(shown).strip()
+
+
 def _check_entities(text: str, entities: Any) -> list[Json] | None:
     if not entities:
         return None
@@ -300,6 +379,9 @@ class FakeTelegram:
         self.localized_commands: dict[tuple[str, str], list[Json]] = {}
         # setMyDescription / setMyShortDescription, by language_code ("" for the default).
         self.descriptions: dict[str, str] = {}
+        self.drafts: list[Draft] = []
+        # Chats whose privacy settings refuse rich messages (sendRichMessage: 400).
+        self.rich_refused_chats: set[int] = set()
         self.short_descriptions: dict[str, str] = {}
         # The webhook as Telegram keeps it: set by setWebhook, cleared by deleteWebhook (or
         # setWebhook with an empty url); while set, getUpdates is refused with 409.
@@ -335,6 +417,8 @@ class FakeTelegram:
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._set_my_commands,
+            "sendmessagedraft": self._send_message_draft,
+            "sendrichmessage": self._send_rich_message,
             "setmydescription": self._set_my_description,
             "setmyshortdescription": self._set_my_short_description,
             "setwebhook": self._set_webhook,
@@ -461,8 +545,12 @@ class FakeTelegram:
         self._message_ids[chat_id] += 1
         return self._message_ids[chat_id]
 
-    def _formatted(self, params: Json, key: str, limit: int) -> tuple[str, list[Json] | None]:
-        """Read text or caption as Telegram does; a non-empty parse_mode wins over entities."""
+    def _formatted(
+        self, params: Json, key: str, limit: int, *, allow_empty: bool = False
+    ) -> tuple[str, list[Json] | None]:
+        """Read text or caption as Telegram does; a non-empty parse_mode wins over entities.
+
+        `allow_empty`: a draft's empty text shows the "Thinking…" placeholder."""
         raw = params.get(key)
         raw = raw if isinstance(raw, str) else ""
         mode = str(params.get("parse_mode") or "").lower()
@@ -476,7 +564,7 @@ class FakeTelegram:
             entities_key = "entities" if key == "text" else "caption_entities"
             text, entities = raw, _check_entities(raw, params.get(entities_key))
         text, entities = _strip(text, entities)
-        if key == "text" and not text:
+        if key == "text" and not text and not allow_empty:
             raise bad_request("message text is empty")
         if utf16_len(text) > limit:
             raise bad_request(f"message {'is' if key == 'text' else 'caption is'} too long")
@@ -563,6 +651,54 @@ class FakeTelegram:
         rec = SentMessage(chat_id, self._next_message_id(chat_id), text, entities, None)
         rec.parse_mode, rec.reply_markup = params.get("parse_mode"), params.get("reply_markup")
         rec.key = self._message_key(params, text, entities)
+        self.sent.append(rec)
+        self._messages[chat_id, rec.message_id] = rec
+        return self._sent_json(rec)
+
+    def become_older_server(self) -> None:
+        """Answer like a self-hosted Bot API server older than 10.x: no drafts, no rich
+        messages (404 "method not found", as for any unknown method)."""
+        for method in ("sendmessagedraft", "sendrichmessage", "sendrichmessagedraft"):
+            self._methods.pop(method, None)
+
+    async def _send_message_draft(self, params: Json) -> bool:
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        if chat_id <= 0:  # drafts exist in private chats only
+            raise bad_request("TEXTDRAFT_PEER_INVALID")
+        self._check_can_write(chat_id)
+        draft_id = _int(params, "draft_id", "draft_id is empty")
+        if not draft_id:
+            raise bad_request("DRAFT_ID_INVALID")
+        text, _entities = self._formatted(params, "text", 4096, allow_empty=True)
+        can_stop = params.get("can_stop") in (True, "true", "True")
+        self.drafts.append(Draft(chat_id, draft_id, text, can_stop))
+        return True
+
+    async def _send_rich_message(self, params: Json) -> Json:
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        self._check_can_write(chat_id)
+        rich = params.get("rich_message")
+        if isinstance(rich, str):
+            rich = json.loads(rich)
+        if not isinstance(rich, dict):
+            raise bad_request("rich_message is empty")
+        given = [k for k in ("html", "markdown", "blocks") if rich.get(k)]
+        if len(given) != 1:
+            raise bad_request("exactly one of html, markdown and blocks must be used")
+        if chat_id in self.rich_refused_chats:
+            raise bad_request("RICH_MESSAGE_FORBIDDEN")
+        source = rich[given[0]]
+        # Shown as Telegram shows it: surrounding white space trimmed.
+        text = source.strip() if isinstance(source, str) else json.dumps(source)
+        if not text:
+            raise bad_request("message text is empty")
+        if len(text) > RICH_MESSAGE_CHARS:
+            raise bad_request("RICH_MESSAGE_TOO_LONG")
+        if count_rich_blocks(source) > RICH_MESSAGE_BLOCKS:
+            raise bad_request("RICH_MESSAGE_TOO_MANY_BLOCKS")
+        shown = render_rich_markdown(text) if given[0] == "markdown" else text
+        rec = SentMessage(chat_id, self._next_message_id(chat_id), shown, None, None, rich=True)
+        rec.markdown, rec.reply_markup = text, params.get("reply_markup")
         self.sent.append(rec)
         self._messages[chat_id, rec.message_id] = rec
         return self._sent_json(rec)
@@ -783,6 +919,12 @@ class FakeTelegram:
         kwargs: Json = {"chat_id": chat_id, "message_id": message_id, "first_name": first_name}
         kwargs["language_code"] = language_code
         return self.push_update({"message": self.make_message(user_id, text, **kwargs)})
+
+    def push_stop(self, user_id: int, draft_id: int) -> int:
+        """The user presses Stop on a draft in their private chat."""
+        chat = self._chats.get(user_id) or {"id": user_id, "type": "private", "first_name": "U"}
+        event = {"chat": chat, "draft_id": draft_id}
+        return self.push_update({"stopped_message_generation": event})
 
     def push_callback(
         self,

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ai_tg_bot.answers import TurnResult
 from ai_tg_bot.bot.handlers.status import render_status
-from ai_tg_bot.chat import ChatService, TurnResult
+from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
@@ -105,6 +106,9 @@ class RecordingView:
 
     async def heard(self, transcript: str) -> None:
         self.sink.append(f"heard: {transcript}")
+
+    async def think(self, piece: str) -> None:
+        self.sink.append(f"thought: {piece}")
 
     async def feed(self, piece: str) -> None:
         self.text += piece

@@ -20,6 +20,7 @@ from ai_tg_bot.bot import (
     responses,  # noqa: F401 - pins aiogram's response models
     texts,
 )
+from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
@@ -27,7 +28,7 @@ from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
 from ai_tg_bot.bot.polling import claim_updates
-from ai_tg_bot.bot.reply import TelegramPresenter
+from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
@@ -76,6 +77,7 @@ class Application:
     dispatcher: Dispatcher
     ordering: UserOrderMiddleware
     chat: ChatService
+    capabilities: Capabilities
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _purging: asyncio.Task[None] | None = None
     _recovering: asyncio.Task[None] | None = None
@@ -106,8 +108,11 @@ class Application:
             fetch_file=files,
             lease_seconds=settings.turn_lease_seconds,
         )
+        # What the Bot API server and each chat accept (drafts, rich messages), learned.
+        capabilities = Capabilities(settings.rich_messages)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
         dispatcher = Dispatcher(
+            capabilities=capabilities,
             store=storage,
             accounts=accounts,
             chat=chat,
@@ -127,7 +132,7 @@ class Application:
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
-        return cls(settings, database, storage, llm, bot, dispatcher, ordering, chat)
+        return cls(settings, database, storage, llm, bot, dispatcher, ordering, chat, capabilities)
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
         """Serve until SIGTERM/SIGINT or `stop()`: webhook mode if WEBHOOK_URL is set."""
@@ -233,7 +238,9 @@ class Application:
         def presenter_for(user_id: int) -> TelegramPresenter:
             # Each question is shown in the chat it came from (a private chat's id is
             # the user's id, the fallback for a question that has none).
-            return TelegramPresenter(self.bot, user_id, edit_interval=edit_interval)
+            return TelegramPresenter(
+                self.bot, user_id, edit_interval=edit_interval, capabilities=self.capabilities
+            )
 
         while True:
             try:

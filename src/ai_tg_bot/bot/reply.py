@@ -1,4 +1,9 @@
-"""Show an answer as it streams: typing, throttled edits, then formatted final messages."""
+"""Show an answer as it streams: typing, throttled edits, then the final answer.
+
+This is how groups (and servers without drafts) see an answer; private chats stream into
+a draft instead (bot/drafts.py). The final answer is a rich message where asked for and
+accepted (bot/rich.py), else formatted entity messages split at Telegram's limit.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,18 @@ import time
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
-from aiogram.types import Message
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.methods import SendRichMessage
+from aiogram.types import InputRichMessage
 
 from ai_tg_bot.answers import TurnResult, VoiceProblem
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.formatting import (
     TELEGRAM_MESSAGE_LIMIT,
     Chunk,
@@ -23,8 +35,7 @@ from ai_tg_bot.bot.formatting import (
     utf16_length,
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.config import Settings
-from ai_tg_bot.storage import Question
+from ai_tg_bot.bot.rich import rich_parts
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
@@ -45,10 +56,20 @@ class StreamingReply:
     is formatted, split to Telegram's limit, and delivered with retries.
     """
 
-    def __init__(self, bot: Bot, chat_id: int, *, edit_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        *,
+        edit_interval: float = 1.0,
+        capabilities: Capabilities | None = None,
+        rich: bool = False,
+    ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.edit_interval = edit_interval
+        self.capabilities = capabilities or Capabilities("off")
+        self.rich = rich  # the final answer as a rich message, where accepted
         # The answer as streamed pieces, joined only when read: `text += piece` would copy
         # the whole answer for every piece (quadratic: ~9 s of CPU for 120k pieces).
         self._pieces: list[str] = []
@@ -78,6 +99,9 @@ class StreamingReply:
             self._pieces[:] = ["".join(self._pieces)]
         return self._pieces[0] if self._pieces else ""
 
+    async def think(self, piece: str) -> None:
+        """Reasoning is not shown in edited previews (the typing indicator stays)."""
+
     async def feed(self, piece: str) -> None:
         """Add streamed text; show it if the last edit was long enough ago."""
         self._pieces.append(piece)
@@ -88,12 +112,37 @@ class StreamingReply:
     async def finish(self, markdown: str | None = None) -> None:
         """Replace the preview with the formatted answer, split into as many messages as needed."""
         await self._stop_typing()
-        chunks = format_reply(markdown if markdown is not None else self.text)
+        text = markdown if markdown is not None else self.text
+        if self._message_id is None and await self._send_rich(text):
+            return
+        chunks = format_reply(text)
         for index, chunk in enumerate(chunks):
             if index == 0 and self._message_id is not None:
                 await self._deliver(chunk, edit_message_id=self._message_id)
             else:
                 await self._deliver(chunk)
+
+    async def _send_rich(self, markdown: str) -> bool:
+        """Send the answer as rich messages; False (nothing sent) where refused."""
+        if not (self.rich and self.capabilities.rich_for(self.chat_id)):
+            return False
+        parts = rich_parts(markdown)
+        for index, part in enumerate(parts):
+            try:
+                await self.bot(
+                    SendRichMessage(
+                        chat_id=self.chat_id, rich_message=InputRichMessage(markdown=part)
+                    )
+                )
+            except (TelegramBadRequest, TelegramNotFound) as exc:
+                self.capabilities.rich_refused(self.chat_id, exc)
+                if index == 0:
+                    return False
+                # Later parts as entity messages: nothing shown twice, nothing lost.
+                for chunk in format_reply("\n\n".join(parts[index:])):
+                    await self._deliver(chunk)
+                return True
+        return True
 
     async def send_notice(self, text: str) -> None:
         """Send a separate short line (an error, a note), with retries."""
@@ -172,6 +221,11 @@ class StreamingReply:
 
     async def show(self, result: TurnResult) -> None:
         """Show how an answer ended: the answer, or what arrived and a line about the error."""
+        if result.stopped:
+            if result.reply is not None:
+                await self.finish(result.reply)
+            await self.send_notice(texts.STOPPED if result.reply else texts.STOPPED_EARLY)
+            return
         if result.reply is not None:
             await self.finish(result.reply)
             if result.usage.cut_at_limit:
@@ -193,22 +247,3 @@ def voice_notice(problem: VoiceProblem) -> str:
     if problem.kind == "too_large":
         return texts.voice_too_large(problem.limit_bytes)
     return texts.NO_SPEECH if problem.kind == "no_speech" else texts.TRANSCRIPTION_FAILED
-
-
-class TelegramPresenter:
-    """Shows each answer in the chat its question came from (or the current chat)."""
-
-    def __init__(self, bot: Bot, chat_id: int, *, edit_interval: float) -> None:
-        self.bot = bot
-        self.chat_id = chat_id
-        self.edit_interval = edit_interval
-
-    @classmethod
-    def for_message(cls, bot: Bot, message: Message, settings: Settings) -> TelegramPresenter:
-        """Answers shown in the chat `message` came from, at the configured edit pace."""
-        return cls(bot, message.chat.id, edit_interval=settings.stream_edit_interval_seconds)
-
-    def view(self, question: Question) -> StreamingReply:
-        """A streaming reply for this question's answer."""
-        chat_id = question.telegram_chat_id or self.chat_id
-        return StreamingReply(self.bot, chat_id, edit_interval=self.edit_interval)

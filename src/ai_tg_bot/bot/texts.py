@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("reset", N_("Forget our dialogue, keep the role")),
     ("status", N_("What I remember and your settings")),
     ("retry", N_("Answer your last message again")),
+    ("stop", N_("Stop the answer being written")),
     ("model", N_("Show or switch your model: /model <name>")),
     ("limits", N_("Your limits and today's usage")),
     ("language", N_("Choose the language I speak: /language <code>")),
@@ -89,6 +90,9 @@ _FIXED: dict[str, str] = {
         "Ask me to continue if you need the rest."
     ),
     "NOTHING_TO_RETRY": N_("There is nothing to retry yet: send me a message first."),
+    "STOPPED": N_("⏹ Stopped. The answer above is kept as it is; /retry writes a complete one."),
+    "STOPPED_EARLY": N_("⏹ Stopped before the answer began. /retry asks again."),
+    "NOTHING_TO_STOP": N_("There is no answer being written to stop."),
     "STORAGE_DOWN": N_(
         "⚠️ My storage is temporarily unavailable, so I couldn't handle that. "
         "Please try again in a minute."

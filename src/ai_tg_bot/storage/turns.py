@@ -65,10 +65,12 @@ class TurnsMixin(StorageBase):
         *,
         owner: str,
         lease_seconds: float,
+        stopped: bool = False,
     ) -> tuple[str | None, Question | None]:
         """One transaction for the turn holder: store the answer (or mark the question
         failed when `content` is None) and fetch the next pending question; renew the
-        lease for it, or give the lease back when none is left.
+        lease for it, or give the lease back when none is left. A `stopped` answer (the
+        user pressed Stop) is what had arrived, stored with kind "stopped".
 
         A question stored meanwhile by another process waits on the user's row lock
         (taken here first) or is already visible here: either this call returns it, or
@@ -81,7 +83,9 @@ class TurnsMixin(StorageBase):
                 await self._mark_failed(session, user_id, question)
                 stored = None
             else:
-                stored = await self._store_answer(session, user_id, question, content, usage)
+                stored = await self._store_answer(
+                    session, user_id, question, content, usage, kind="stopped" if stopped else None
+                )
             following = await oldest_pending(session, user_id)
             if following is None:
                 await release_lease(session, user_id, owner)
@@ -98,6 +102,8 @@ class TurnsMixin(StorageBase):
         question: Question,
         content: str,
         usage: TokenUsage | None,
+        *,
+        kind: str | None = None,
     ) -> str:
         locked = await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
         if locked.first() is None:
@@ -130,6 +136,7 @@ class TurnsMixin(StorageBase):
             role="assistant",
             content=content,
             created_at=now,
+            kind=kind,
             usage=usage,
             deleted_at=None if still_active else now,
             deleted_reason=None if still_active else "reset",

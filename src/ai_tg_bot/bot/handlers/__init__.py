@@ -18,6 +18,7 @@ from ai_tg_bot.bot.handlers import (
     search,
     start,
     status,
+    stop,
     text,
 )
 from ai_tg_bot.config import Settings
@@ -25,7 +26,19 @@ from ai_tg_bot.config import Settings
 
 def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
-    features = [errors, start, role, history, status, account, language, search, privacy, edits]
+    features = [
+        errors,
+        start,
+        stop,
+        role,
+        history,
+        status,
+        account,
+        language,
+        search,
+        privacy,
+        edits,
+    ]
     return [
         *(module.make_router() for module in features),
         admin.make_router(settings),

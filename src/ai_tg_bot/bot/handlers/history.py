@@ -10,8 +10,9 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately
-from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
@@ -43,12 +44,13 @@ async def retry(
     chat: ChatService,
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
+    capabilities: Capabilities | None = None,
 ) -> None:
     """Answer the last user message again; its previous answer is dropped.
 
     Counted like a message against the daily and per-minute limits.
     """
-    presenter = TelegramPresenter.for_message(bot, message, settings)
+    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities)
     try:
         retried = await chat.retry(
             user_id,

@@ -9,6 +9,7 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message, PhotoSize, Voice
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.chat import ChatService
@@ -43,6 +44,7 @@ async def photo_turn(
     media: MediaPolicy,
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
+    capabilities: Capabilities | None = None,
 ) -> None:
     """A photo, captioned or not: refused for a model that cannot see, else one turn."""
     model = (await accounts.limits(user_id)).model
@@ -62,7 +64,7 @@ async def photo_turn(
     caption = message.caption or ""
     await turn(
         message, user_id, caption, bot, chat, settings, on_stored,
-        kind="photo", attachments=[attachment],
+        kind="photo", attachments=[attachment], capabilities=capabilities,
     )  # fmt: skip
 
 
@@ -74,6 +76,7 @@ async def voice_turn(
     chat: ChatService,
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
+    capabilities: Capabilities | None = None,
 ) -> None:
     """A voice message: stored and counted first, then transcribed and answered.
 
@@ -90,7 +93,7 @@ async def voice_turn(
     )
     await turn(
         message, user_id, "", bot, chat, settings, on_stored,
-        kind="voice", attachments=[attachment],
+        kind="voice", attachments=[attachment], capabilities=capabilities,
     )  # fmt: skip
 
 

@@ -12,8 +12,9 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately
-from ai_tg_bot.bot.reply import TelegramPresenter
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import QuotaExceededError
@@ -43,12 +44,14 @@ async def turn(
     *,
     kind: str | None = None,
     attachments: list[Attachment] | None = None,
+    capabilities: Capabilities | None = None,
 ) -> None:
     """Store the message, then stream its answer (and any queued before it).
 
     Photos and voice come through here too (bot/handlers/media.py), with their `kind`.
+    `capabilities` (dispatcher data) says how this bot's server shows answers.
     """
-    presenter = TelegramPresenter.for_message(bot, message, settings)
+    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities)
     try:
         await chat.turn(
             user_id,

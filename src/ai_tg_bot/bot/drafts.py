@@ -1,0 +1,160 @@
+"""A private chat's answer, streamed into Telegram's draft bubble with a Stop button.
+
+sendMessageDraft shows a "Thinking…" placeholder, then the text as it grows: no message
+edits, no edit flood limits, no "edited" marks. Pressing Stop sends the bot a
+`stopped_message_generation` update (bot/handlers/stop.py). A draft is ephemeral, so the
+final answer is sent as a real message (a rich message where accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.methods import SendMessageDraft
+
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, utf16_length
+from ai_tg_bot.bot.middlewares.retry import best_effort
+from ai_tg_bot.bot.reply import StreamingReply
+
+log = logging.getLogger(__name__)
+# A draft is ephemeral (about 30 s): shown again this often while nothing new arrives.
+DRAFT_REFRESH_SECONDS = 20.0
+# Drafts have no edit limits; still, one every this many seconds at most.
+DRAFT_INTERVAL_SECONDS = 0.5
+_THINKING_CHARS = 600  # the tail of the model's reasoning shown in the draft
+_ELLIPSIS = "… "
+
+
+class DraftReply(StreamingReply):
+    """An answer in a private chat, streamed into a draft bubble with a Stop button.
+
+    The "Thinking…" placeholder shows at once, then the model's reasoning (if it streams
+    any) and the answer as they arrive, at most every `draft_interval` (also when the
+    model then falls silent); the final answer is then sent as a real message (a draft is
+    ephemeral). Where drafts are refused, it streams with edits instead.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        *,
+        draft_id: int,
+        edit_interval: float,
+        capabilities: Capabilities,
+    ) -> None:
+        super().__init__(
+            bot, chat_id, edit_interval=edit_interval, capabilities=capabilities, rich=True
+        )
+        self.draft_id = draft_id  # non-zero: the question's slot
+        self.draft_interval = min(edit_interval, DRAFT_INTERVAL_SECONDS)
+        self._thoughts: list[str] = []
+        self._drafting = True
+        self._drafted: str | None = None
+        self._drafted_at = 0.0
+        self._keepalive: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> StreamingReply:
+        if await self._draft(""):  # the Thinking placeholder, and the Stop button
+            self._keepalive = asyncio.create_task(self._keep_drafting())
+            return self
+        return await super().__aenter__()
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._stop_keepalive()
+        await super().__aexit__()
+
+    async def think(self, piece: str) -> None:
+        """Reasoning shows in the draft (its tail) until the answer itself begins."""
+        self._thoughts.append(piece)
+
+    async def feed(self, piece: str) -> None:
+        if not self._drafting:  # drafts refused: edited previews, as in a group
+            await super().feed(piece)
+            return
+        self._pieces.append(piece)
+        self._has_visible_text = self._has_visible_text or bool(piece.strip())
+
+    async def finish(self, markdown: str | None = None) -> None:
+        await self._stop_keepalive()
+        await super().finish(markdown)
+
+    async def send_notice(self, text: str) -> None:
+        await self._stop_keepalive()
+        await super().send_notice(text)
+
+    def _wanted(self) -> str:
+        """What the draft should show now: the answer's tail, else the reasoning's."""
+        if self._has_visible_text:
+            return _tail(self.text, TELEGRAM_MESSAGE_LIMIT)
+        if self._thoughts:
+            thoughts = "".join(self._thoughts)
+            self._thoughts[:] = [thoughts]
+            if thoughts.strip():
+                return "💭 " + _tail(thoughts.strip(), _THINKING_CHARS)
+        return self._drafted or ""
+
+    async def _keep_drafting(self) -> None:
+        """Show what arrived, at most every `draft_interval`; again before it expires."""
+        while self._drafting:
+            await asyncio.sleep(max(self.draft_interval, self._next_edit_at - time.monotonic()))
+            wanted = self._wanted()
+            stale = time.monotonic() - self._drafted_at >= DRAFT_REFRESH_SECONDS
+            if wanted != self._drafted or stale:
+                await self._draft(wanted)
+        if self._has_visible_text:
+            await super()._preview()  # drafts were refused midway: an edited preview
+
+    async def _draft(self, text: str) -> bool:
+        """Show `text` in the draft ("": Thinking…); False once drafts are refused."""
+        if not (self._drafting and self.capabilities.drafts):
+            self._drafting = False
+            return False
+        try:
+            with best_effort():
+                await self.bot(
+                    SendMessageDraft(
+                        chat_id=self.chat_id, draft_id=self.draft_id, text=text, can_stop=True
+                    )
+                )
+            self._drafted, self._drafted_at = text, time.monotonic()
+        except TelegramRetryAfter as exc:
+            self._next_edit_at = time.monotonic() + exc.retry_after
+        except TelegramNotFound as exc:
+            self.capabilities.drafts = False
+            self._drafting = False
+            log.warning("the Bot API server has no drafts (%s); streaming with edits", exc)
+        except TelegramBadRequest as exc:
+            self._drafting = False
+            log.warning("draft refused in chat %s (%s); streaming with edits", self.chat_id, exc)
+        except TelegramAPIError as exc:
+            log.debug("draft skipped in chat %s: %s", self.chat_id, exc)
+        return self._drafting
+
+    async def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+            self._keepalive = None
+
+
+def _tail(text: str, limit: int) -> str:
+    """The end of `text`, within `limit` UTF-16 units (what a growing draft shows)."""
+    if utf16_length(text) <= limit:
+        return text
+    cut = text[-(limit - len(_ELLIPSIS)) :]
+    while utf16_length(cut) > limit - len(_ELLIPSIS):
+        cut = cut[1:]
+    return _ELLIPSIS + cut.lstrip()

@@ -1,0 +1,40 @@
+"""Stop an answer being written: Telegram's Stop button on a draft, or /stop.
+
+Pressing Stop on a draft sends `stopped_message_generation` (the private chat and the
+draft's id, which is the question's slot). Either way the model's stream is cancelled at
+once (its HTTP stream closed, so the provider stops generating), what had arrived is
+sent and stored as the answer, marked stopped, and the user's next question is answered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import Message, MessageGenerationStopped
+
+from ai_tg_bot.bot import texts
+from ai_tg_bot.chat import ChatService
+
+log = logging.getLogger(__name__)
+
+
+async def stop_button(event: MessageGenerationStopped, chat: ChatService) -> None:
+    """The Stop button of a draft: only a private chat has drafts, its id is the user's."""
+    stopped = chat.stop(event.chat.id, event.draft_id)
+    log.info("stop button user_id=%s draft=%s stopped=%s", event.chat.id, event.draft_id, stopped)
+
+
+async def stop_command(message: Message, user_id: int, chat: ChatService) -> None:
+    """`/stop`: the same, wherever the answer streams (groups stream with edits)."""
+    if not chat.stop(user_id):
+        await message.answer(texts.NOTHING_TO_STOP)
+
+
+def make_router() -> Router:
+    """A fresh Router with this feature's handlers (one per Dispatcher)."""
+    router = Router(name=__name__)
+    router.stopped_message_generation.register(stop_button)
+    router.message.register(stop_command, Command("stop"), F.from_user.id.as_("user_id"))
+    return router

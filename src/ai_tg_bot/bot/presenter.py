@@ -1,0 +1,57 @@
+"""Where each answer is shown: a draft in a private chat, edits in a group."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.types import Message
+
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.drafts import DraftReply
+from ai_tg_bot.bot.reply import StreamingReply
+from ai_tg_bot.config import Settings
+from ai_tg_bot.storage import Question
+
+
+class TelegramPresenter:
+    """Shows each answer in the chat its question came from (or the current chat)."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        chat_id: int,
+        *,
+        edit_interval: float,
+        capabilities: Capabilities | None = None,
+    ) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.edit_interval = edit_interval
+        self.capabilities = capabilities or Capabilities("off")
+
+    @classmethod
+    def for_message(
+        cls, bot: Bot, message: Message, settings: Settings, capabilities: Capabilities | None
+    ) -> TelegramPresenter:
+        """Answers shown in the chat `message` came from, at the configured edit pace."""
+        return cls(
+            bot,
+            message.chat.id,
+            edit_interval=settings.stream_edit_interval_seconds,
+            capabilities=capabilities,
+        )
+
+    def view(self, question: Question) -> StreamingReply:
+        """A streaming reply for this question's answer: a draft in a private chat (a
+        user's chat id is positive, a group's negative), edits in a group."""
+        chat_id = question.telegram_chat_id or self.chat_id
+        if chat_id > 0 and self.capabilities.drafts:
+            return DraftReply(
+                self.bot,
+                chat_id,
+                draft_id=question.seq,
+                edit_interval=self.edit_interval,
+                capabilities=self.capabilities,
+            )
+        return StreamingReply(
+            self.bot, chat_id, edit_interval=self.edit_interval, capabilities=self.capabilities
+        )
