@@ -58,6 +58,9 @@ class _View:
     async def think(self, piece: str) -> None:
         return None
 
+    async def halt(self) -> None:
+        return None
+
     async def feed(self, piece: str) -> None:
         return None
 

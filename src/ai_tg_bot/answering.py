@@ -12,14 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from ai_tg_bot.answers import (
-    AnswerView,
-    Presenter,
-    StopSignals,
-    TurnResult,
-    VoiceProblem,
-    until_stopped,
-)
+from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
 from ai_tg_bot.media import (
     FileFetcher,
@@ -30,6 +23,7 @@ from ai_tg_bot.media import (
     text_chars,
     transcribe_voice,
 )
+from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage
 
 log = logging.getLogger(__name__)
@@ -168,20 +162,22 @@ class Answerer:
                             usage = TokenUsage(
                                 model, result.usage.prompt_tokens, result.usage.completion_tokens
                             )
-                # Store the answer (or the failure), renew the lease, fetch the next question.
-                result.reply, following = await durably(
-                    lambda: storage.complete(
-                        user_id,
-                        question,
-                        reply,
-                        usage,
-                        owner=owner,
-                        lease_seconds=self.lease_seconds,
-                        stopped=result.stopped,
-                    )
+            if result.stopped:
+                await view.halt()  # no more drafts or typing: the stream is closed
+            # Store the answer (or the failure), renew the lease, fetch the next question.
+            result.reply, following = await durably(
+                lambda: storage.complete(
+                    user_id,
+                    question,
+                    reply,
+                    usage,
+                    owner=owner,
+                    lease_seconds=self.lease_seconds,
+                    stopped=result.stopped,
                 )
-                self._answered(user_id)
-                await view.show(result)
+            )
+            self._answered(user_id)
+            await view.show(result)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
             "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",

@@ -6,9 +6,6 @@ tests and benchmarks show them nowhere. Nothing here knows about either side.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -56,65 +53,11 @@ class AnswerView(Protocol):
     async def feed(self, piece: str) -> None:
         """Show more of the answer."""
 
+    async def halt(self) -> None:
+        """The user stopped the answer: show no more progress (`show` follows)."""
+
     async def show(self, result: TurnResult) -> None:
         """Show the final answer, or what arrived and the error."""
-
-
-class StopSignals:
-    """Answers in progress that their user may stop, one per user at a time.
-
-    The answering turn opens a signal while the model streams; `/stop` and Telegram's
-    Stop button (`stopped_message_generation`) set it. In-process: an instance stops the
-    answers it streams itself.
-    """
-
-    def __init__(self) -> None:
-        self._running: dict[int, tuple[int, asyncio.Event]] = {}
-
-    @contextlib.contextmanager
-    def open(self, user_id: int, seq: int) -> Iterator[asyncio.Event]:
-        """A signal for the user's answer to question `seq`, closed when it ends."""
-        event = asyncio.Event()
-        self._running[user_id] = (seq, event)
-        try:
-            yield event
-        finally:
-            if self._running.get(user_id, (0, None))[1] is event:
-                del self._running[user_id]
-
-    def stop(self, user_id: int, seq: int | None = None) -> bool:
-        """Stop the user's answer in progress (only the answer to `seq`, if given: a late
-        press on an earlier answer's Stop button stops nothing); False if none was."""
-        running = self._running.get(user_id)
-        if running is None or (seq is not None and running[0] != seq):
-            return False
-        running[1].set()
-        return True
-
-
-async def until_stopped(work: Awaitable[None], stop: asyncio.Event) -> bool:
-    """Run `work` to its end, or cancel it as soon as `stop` is set; True if stopped.
-
-    Cancelling the work closes the model's HTTP stream (llm.stream's `finally`), so the
-    provider stops generating at once. An error of the work is raised as it is.
-    """
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:  # the turn itself was cancelled (shutdown)
-        task.cancel()
-        waiter.cancel()
-        raise
-    waiter.cancel()
-    if task.done():
-        task.result()  # the work's own error, if it failed
-        return False
-    task.cancel()
-    # Stopped wins: whatever the cancelled stream raised on its way out is moot.
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    return True
 
 
 class Presenter(Protocol):

@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ai_tg_bot.answering import Answerer
-from ai_tg_bot.answers import Presenter, StopSignals
+from ai_tg_bot.answers import Presenter
 from ai_tg_bot.i18n import use_language
 from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import FileFetcher, MediaPolicy
+from ai_tg_bot.stops import Stops
 from ai_tg_bot.storage import (
     STORAGE_ERRORS,
     DuplicateMessageError,
@@ -72,7 +73,7 @@ class ChatService:
         self._progress: dict[int, asyncio.Event] = {}
         self.leases = LeaseKeeper(storage, lease_seconds)
         self.sweeper = Sweeper(storage, self._drain_stranded)
-        self.stops = StopSignals()  # answers streaming here (Stop button, /stop)
+        self.stops = Stops(storage)  # Stop button and /stop, here or through the database
         self.answerer = Answerer(
             storage,
             llm,
@@ -81,7 +82,7 @@ class ChatService:
             durably=self._durably,
             answered=self._wake,
             lease_seconds=lease_seconds,
-            stops=self.stops,
+            stops=self.stops.signals,
         )
 
     async def turn(
@@ -227,10 +228,6 @@ class ChatService:
             await self._wait_for_progress(user_id, pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
 
-    def stop(self, user_id: int, seq: int | None = None) -> bool:
-        """Stop the user's answer streaming here (to question `seq`, if given)."""
-        return self.stops.stop(user_id, seq)
-
     async def recover_stranded(self, presenter_for: Callable[[int], Presenter]) -> int:
         """Answer the questions whose answerer died: pending under a lapsed lease.
 
@@ -253,6 +250,7 @@ class ChatService:
     async def close(self) -> None:
         """Stop background work: recovery drains still running and the heartbeat."""
         await self.sweeper.close()
+        await self.stops.close()
         await self.leases.close()
 
     def _wake(self, user_id: int) -> None:

@@ -110,6 +110,9 @@ class RecordingView:
     async def think(self, piece: str) -> None:
         self.sink.append(f"thought: {piece}")
 
+    async def halt(self) -> None:
+        self.sink.append("halted")
+
     async def feed(self, piece: str) -> None:
         self.text += piece
 

@@ -228,6 +228,7 @@ class Application:
 
     def start_recovering(self) -> None:
         """Answer questions stranded by a crashed instance: now, then every half lease."""
+        self.chat.stops.start()  # stops asked through other instances
         if self._recovering is None:
             self._recovering = asyncio.create_task(self._recover_periodically())
 

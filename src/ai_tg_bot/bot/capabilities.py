@@ -12,6 +12,7 @@ import logging
 from aiogram.exceptions import TelegramAPIError, TelegramNotFound
 
 log = logging.getLogger(__name__)
+MAX_REMEMBERED_CHATS = 100_000
 
 
 class Capabilities:
@@ -42,6 +43,8 @@ class Capabilities:
             self.rich_server = False
             log.warning("the Bot API server has no rich messages (%s); entities from now on", exc)
         elif not _about_this_message(exc):
+            if len(self.rich_refused_chats) >= MAX_REMEMBERED_CHATS:
+                self.rich_refused_chats.clear()  # bounded: a chat is asked again, once
             self.rich_refused_chats.add(chat_id)
             log.warning("chat %s refuses rich messages (%s); entities from now on", chat_id, exc)
         else:

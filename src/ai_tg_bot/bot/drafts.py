@@ -17,6 +17,7 @@ from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
+    TelegramForbiddenError,
     TelegramNotFound,
     TelegramRetryAfter,
 )
@@ -61,6 +62,7 @@ class DraftReply(StreamingReply):
         self.draft_interval = min(edit_interval, DRAFT_INTERVAL_SECONDS)
         self._thoughts: list[str] = []
         self._drafting = True
+        self._refused = False  # drafts refused midway: the rest streams with edits
         self._drafted: str | None = None
         self._drafted_at = 0.0
         self._keepalive: asyncio.Task[None] | None = None
@@ -75,6 +77,12 @@ class DraftReply(StreamingReply):
         await self._stop_keepalive()
         await super().__aexit__()
 
+    async def heard(self, transcript: str) -> None:
+        """The transcript is a message, and a message ends the draft: show it again."""
+        await super().heard(transcript)
+        if self._drafting:
+            await self._draft(self._wanted())
+
     async def think(self, piece: str) -> None:
         """Reasoning shows in the draft (its tail) until the answer itself begins."""
         self._thoughts.append(piece)
@@ -85,6 +93,12 @@ class DraftReply(StreamingReply):
             return
         self._pieces.append(piece)
         self._has_visible_text = self._has_visible_text or bool(piece.strip())
+
+    async def halt(self) -> None:
+        """Stop pressed: Telegram took the draft away; sending more would bring it back."""
+        self._drafting = False
+        await self._stop_keepalive()
+        await super().halt()
 
     async def finish(self, markdown: str | None = None) -> None:
         await self._stop_keepalive()
@@ -113,12 +127,13 @@ class DraftReply(StreamingReply):
             stale = time.monotonic() - self._drafted_at >= DRAFT_REFRESH_SECONDS
             if wanted != self._drafted or stale:
                 await self._draft(wanted)
-        if self._has_visible_text:
+        if self._refused and self._has_visible_text:
             await super()._preview()  # drafts were refused midway: an edited preview
 
     async def _draft(self, text: str) -> bool:
         """Show `text` in the draft ("": Thinking…); False once drafts are refused."""
         if not (self._drafting and self.capabilities.drafts):
+            self._refused = self._refused or not self.capabilities.drafts
             self._drafting = False
             return False
         try:
@@ -133,11 +148,13 @@ class DraftReply(StreamingReply):
             self._next_edit_at = time.monotonic() + exc.retry_after
         except TelegramNotFound as exc:
             self.capabilities.drafts = False
-            self._drafting = False
+            self._drafting, self._refused = False, True
             log.warning("the Bot API server has no drafts (%s); streaming with edits", exc)
         except TelegramBadRequest as exc:
-            self._drafting = False
+            self._drafting, self._refused = False, True
             log.warning("draft refused in chat %s (%s); streaming with edits", self.chat_id, exc)
+        except TelegramForbiddenError:
+            self._drafting = False  # the user blocked the bot: the final send says so
         except TelegramAPIError as exc:
             log.debug("draft skipped in chat %s: %s", self.chat_id, exc)
         return self._drafting

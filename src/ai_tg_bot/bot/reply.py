@@ -102,6 +102,10 @@ class StreamingReply:
     async def think(self, piece: str) -> None:
         """Reasoning is not shown in edited previews (the typing indicator stays)."""
 
+    async def halt(self) -> None:
+        """Stopped by the user: no more typing (the final text follows in `show`)."""
+        await self._stop_typing()
+
     async def feed(self, piece: str) -> None:
         """Add streamed text; show it if the last edit was long enough ago."""
         self._pieces.append(piece)

@@ -75,6 +75,9 @@ class User(TimestampMixin, Base):
     # Held between short transactions, never as an open one (see ADR 0008).
     turn_lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     turn_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A stop asked for the answer to this question (Stop button, /stop) through another
+    # instance than the one writing it; that one reads it within a second (stops.py).
+    stop_requested_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -163,7 +163,13 @@ TAKE_LEASE = (
             users.c.turn_lease_owner == bindparam("b_owner"),
         ),
     )
-    .values(turn_lease_owner=bindparam("b_owner"), turn_lease_until=bindparam("b_until"))
+    # Taken (a new turn, or the holder going on to its next question) or given back
+    # (RELEASE_LEASE): no earlier answer is being written, so no stop for one holds.
+    .values(
+        turn_lease_owner=bindparam("b_owner"),
+        turn_lease_until=bindparam("b_until"),
+        stop_requested_seq=None,
+    )
     .returning(users.c.id)
 )
 
@@ -197,7 +203,28 @@ STRANDED = (
 RELEASE_LEASE = (
     update(users)
     .where(users.c.id == _user, users.c.turn_lease_owner == bindparam("b_owner"))
-    .values(turn_lease_owner=None, turn_lease_until=None)
+    .values(turn_lease_owner=None, turn_lease_until=None, stop_requested_seq=None)
+)
+
+# A stop for the user's answer in progress (to `b_seq`, or to their oldest pending
+# question): recorded only while such a question is pending (rowcount 0: nothing to stop).
+_stop_seq: BindParameter[int] = bindparam("b_seq", type_=BigInteger)
+REQUEST_STOP = (
+    update(users)
+    .where(
+        users.c.id == _user,
+        _oldest_pending_seq.is_not(None),
+        or_(_stop_seq.is_(None), _stop_seq >= _oldest_pending_seq),
+    )
+    .values(stop_requested_seq=func.coalesce(_stop_seq, _oldest_pending_seq))
+)
+STOP_REQUESTS = select(users.c.id, users.c.stop_requested_seq).where(
+    users.c.id.in_(bindparam("b_ids", expanding=True)), users.c.stop_requested_seq.is_not(None)
+)
+CLEAR_STOP = (
+    update(users)
+    .where(users.c.id == _user, users.c.stop_requested_seq == _stop_seq)
+    .values(stop_requested_seq=None)
 )
 
 QUESTION_COLUMNS = (

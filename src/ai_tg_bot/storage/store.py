@@ -24,10 +24,11 @@ from ai_tg_bot.storage.records import (
     TurnHandoff,
     clean_text,
 )
+from ai_tg_bot.storage.stops import StopsMixin
 from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, release_lease, take_lease
 
 
-class Storage(TurnsMixin, StorageBase):
+class Storage(TurnsMixin, StopsMixin, StorageBase):
     """Per-user dialogue storage; the database is the source of truth for everything."""
 
     async def ensure_user(self, user_id: int) -> None:

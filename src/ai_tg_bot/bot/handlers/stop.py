@@ -4,6 +4,7 @@ Pressing Stop on a draft sends `stopped_message_generation` (the private chat an
 draft's id, which is the question's slot). Either way the model's stream is cancelled at
 once (its HTTP stream closed, so the provider stops generating), what had arrived is
 sent and stored as the answer, marked stopped, and the user's next question is answered.
+The instance that gets the stop need not be the one writing the answer (stops.py).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ log = logging.getLogger(__name__)
 
 async def stop_button(event: MessageGenerationStopped, chat: ChatService) -> None:
     """The Stop button of a draft: only a private chat has drafts, its id is the user's."""
-    stopped = chat.stop(event.chat.id, event.draft_id)
+    stopped = await chat.stops.stop(event.chat.id, event.draft_id)
     log.info("stop button user_id=%s draft=%s stopped=%s", event.chat.id, event.draft_id, stopped)
 
 
 async def stop_command(message: Message, user_id: int, chat: ChatService) -> None:
     """`/stop`: the same, wherever the answer streams (groups stream with edits)."""
-    if not chat.stop(user_id):
+    if not await chat.stops.stop(user_id):
         await message.answer(texts.NOTHING_TO_STOP)
 
 
