@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     @field_validator("default_language")
     @classmethod
     def _check_language(cls, value: str) -> str:
+        if not value.strip():
+            return "en"  # `DEFAULT_LANGUAGE=` in .env: the default, as for other settings
         code = normalize(value)
         if code is None:
             raise ValueError(f"must be one of the shipped languages: {', '.join(SHIPPED)}")

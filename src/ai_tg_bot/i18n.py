@@ -26,13 +26,27 @@ from babel.numbers import format_decimal
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "messages"
-# The languages with a complete catalog, and how each names itself.
+# The languages with a complete catalog, and how each names itself (on its button).
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 SHIPPED = tuple(LANGUAGE_NAMES)
 FALLBACK = "en"
 
 _catalog = I18n(path=LOCALES_DIR, default_locale=FALLBACK, domain=DOMAIN)
 _babel_locales = {code: Locale.parse(code) for code in SHIPPED}
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a string for extraction only; translate it with `_` where it is shown."""
+    return message
+
+
+# Each language named inside a sentence of the current language ("русский", lower case).
+_IN_A_SENTENCE = {"en": N_("English"), "ru": N_("Russian")}
+
+
+def language_name(code: str) -> str:
+    """The language `code` as a sentence in the current language names it."""
+    return _(_IN_A_SENTENCE[code]) if code in _IN_A_SENTENCE else code
 
 
 def _(message: str) -> str:
@@ -44,11 +58,6 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a counted message that fits `n` in the current language (Russian has
     three: 1 сообщение, 2 сообщения, 5 сообщений)."""
     return _catalog.gettext(singular, plural, n)
-
-
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
-    """Mark a string for extraction only; translate it with `_` where it is shown."""
-    return message
 
 
 def current_language() -> str:

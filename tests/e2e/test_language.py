@@ -80,7 +80,7 @@ async def test_language_command_switches_and_persists_across_restarts(
     await bot.restart()
     assert await bot.say(ALICE, "/help", language_code="ru") == [texts.HELP]
     (back,) = await bot.say(ALICE, "/language auto", language_code="ru")
-    assert back == "Готово: говорю на языке вашего Telegram (Русский)."
+    assert back == "Готово: говорю на языке вашего Telegram (русский)."
     assert await language_of(database, ALICE) is None
     assert await bot.say(ALICE, "/help", language_code="ru") == [russian("HELP")]
     (unknown,) = await bot.say(ALICE, "/language klingon", language_code="ru")
@@ -105,7 +105,7 @@ async def test_language_buttons_are_bound_to_their_user(
     assert await language_of(database, ALICE) is None
     await press(bot, ALICE, russian_button, message.message_id)
     assert await language_of(database, ALICE) == "ru"
-    assert bot.messages(ALICE)[-1].text == "Готово: теперь я говорю с вами на языке «Русский»."
+    assert bot.messages(ALICE)[-1].text == "Готово: язык общения — русский."
     assert await bot.say(ALICE, "/help", language_code="en") == [russian("HELP")]
 
 

@@ -72,3 +72,4 @@ def test_lists_and_models(in_empty_dir: Path) -> None:
 def test_default_language_accepts_regional_codes(in_empty_dir: Path) -> None:
     assert load_settings().default_language == "en"
     assert load_settings(default_language="RU-ru").default_language == "ru"
+    assert load_settings(default_language=" ").default_language == "en", "empty: the default"

@@ -162,8 +162,9 @@ class TurnsMixin(StorageBase):
     ) -> Question | None:
         """Ask the last active question again: it counts as a new message.
 
-        Under the user's lock: the daily and per-minute limits are checked
-        (QuotaExceededError over one; nothing changes), the last question and its
+        Under the user's lock: the daily and per-minute limits are checked (only the
+        per-minute one for a question whose answer failed; QuotaExceededError over one;
+        nothing changes), the last question and its
         answer are soft-deleted ("retry"), and a copy of the question is queued in a new
         slot, so the retry is counted like any message. The /retry command's own
         Telegram ids go on the copy: a redelivered /retry raises DuplicateMessageError
@@ -177,7 +178,7 @@ class TurnsMixin(StorageBase):
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             last = (
                 await session.execute(
-                    select(*statements.QUESTION_COLUMNS)
+                    select(*statements.QUESTION_COLUMNS, Message.status)
                     .where(active(user_id), Message.role == "user")
                     .order_by(Message.seq.desc())
                     .limit(1)
@@ -188,7 +189,9 @@ class TurnsMixin(StorageBase):
             if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
                 raise AskedElsewhereError(f"user {user_id} asked in another chat")
             now = utc_now()
-            await check_quotas(session, user_id, limits, now)
+            # A question whose answer failed was counted today already, and the failure
+            # said "send /retry": asking it again is held to the per-minute guard only.
+            await check_quotas(session, user_id, limits, now, daily=last.status != "failed")
             await self._soft_delete(
                 session, "retry", Message.user_id == user_id, Message.seq >= last.seq
             )

@@ -18,7 +18,15 @@ from pydantic import Field
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.config import Settings
-from ai_tg_bot.i18n import LANGUAGE_NAMES, SHIPPED, _, normalize, pick_language, use_language
+from ai_tg_bot.i18n import (
+    LANGUAGE_NAMES,
+    SHIPPED,
+    _,
+    language_name,
+    normalize,
+    pick_language,
+    use_language,
+)
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.records import without_nul
 
@@ -70,7 +78,7 @@ async def language(
     """`/language` shows the buttons; `/language <code>` or `/language auto` sets it."""
     wanted = without_nul(command.args or "").strip().lower()
     if not wanted:
-        current = _("My language with you: {name}.").format(name=LANGUAGE_NAMES[language])
+        current = _("My language with you: {name}.").format(name=language_name(language))
         await message.answer(current + "\n" + _choices(), reply_markup=keyboard(user_id))
         return
     code = AUTO if wanted in (AUTO, "default") else normalize(wanted)
@@ -94,9 +102,9 @@ async def _choose(
     with use_language(now):
         if chosen is None:
             return _("Done: I follow your Telegram app's language ({name}).").format(
-                name=LANGUAGE_NAMES[now]
+                name=language_name(now)
             )
-        return _("Done: I speak {name} with you now.").format(name=LANGUAGE_NAMES[now])
+        return _("Done: I speak {name} with you now.").format(name=language_name(now))
 
 
 async def choose(
