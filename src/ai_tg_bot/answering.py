@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
-from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
+from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.media import (
     FileFetcher,
     FileTooLargeError,
@@ -159,6 +159,8 @@ class Answerer:
                         reply = None
                     else:
                         if reply is not None:
+                            if result.stopped:  # the server's usage comes last: estimate
+                                estimate(result.usage, text_chars(messages), len(reply))
                             usage = TokenUsage(
                                 model, result.usage.prompt_tokens, result.usage.completion_tokens
                             )
@@ -195,6 +197,19 @@ class Answerer:
         if result.error is not None:
             log.debug("answer for user %s failed: %s", user_id, result.error.detail)
         return following
+
+
+# Characters per token when a server reported no usage (the usual English-text ratio).
+CHARS_PER_TOKEN = 4
+
+
+def estimate(report: StreamReport, prompt_chars: int, reply_chars: int) -> None:
+    """Fill in token counts the server did not report (a stopped stream ends before its
+    usage chunk), so what the user was billed for is still accounted."""
+    if not report.prompt_tokens:
+        report.prompt_tokens = -(-prompt_chars // CHARS_PER_TOKEN)
+    if not report.completion_tokens:
+        report.completion_tokens = -(-reply_chars // CHARS_PER_TOKEN)
 
 
 def _outcome(result: TurnResult) -> str:

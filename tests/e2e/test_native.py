@@ -149,6 +149,19 @@ async def test_stop_cancels_the_stream_keeps_the_partial_answer_and_goes_on(
         ("assistant", "Echo: next question"),
     ], "the next turn sees what the user saw"
     assert (await kinds(database, ALICE))[1] == ("assistant", "stopped", None)
+    async with database.session(read_only=True) as session:
+        tokens = (
+            await session.execute(
+                text(
+                    "SELECT prompt_tokens, completion_tokens FROM messages"
+                    " WHERE user_id = :u AND kind = 'stopped'"
+                ),
+                {"u": ALICE},
+            )
+        ).one()
+    # Estimated (the stream ended before the usage chunk): 20 characters, 5 tokens.
+    assert tokens[1] == 5
+    assert tokens[0] > 0, "the prompt was billed all the same"
     assert bot.llm.last_request["messages"][-2]["content"] == "The first part arriv"
 
 
