@@ -3,7 +3,7 @@ blocks, tables and formulas whole."""
 
 from __future__ import annotations
 
-from ai_tg_bot.bot.rich import RICH_MESSAGE_BLOCKS, RICH_MESSAGE_CHARS, rich_parts
+from ai_tg_bot.bot.rich import RICH_MESSAGE_BLOCKS, RICH_MESSAGE_CHARS, closed, rich_parts
 from tests.fakes.telegram import count_rich_blocks
 
 CODE = "```python\n" + "\n".join(f"print({n})" for n in range(400)) + "\n```"
@@ -44,3 +44,12 @@ def test_more_than_500_blocks_split_even_when_short() -> None:
     assert len(parts) == 3
     assert all(count_rich_blocks(part) <= RICH_MESSAGE_BLOCKS for part in parts)
     assert "\n".join(parts) == answer
+
+
+def test_a_code_block_or_formula_left_open_is_closed() -> None:
+    cut = "Here:\n\n```python\nprint(1)\nprint("
+    assert closed(cut) == cut + "\n```"
+    assert rich_parts(cut) == [cut + "\n```"]
+    assert closed("$$\nx^2") == "$$\nx^2\n$$"
+    whole = "```\ncode\n```\n\ntext"
+    assert closed(whole) == whole

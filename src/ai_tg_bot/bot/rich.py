@@ -77,6 +77,22 @@ def blocks(markdown: str) -> list[Block]:
     return found
 
 
+def closed(markdown: str) -> str:
+    """The answer with a code block or display formula left open (an answer cut at
+    LLM_MAX_TOKENS, or stopped) closed, so Telegram renders the rest as written."""
+    fence: str | None = None
+    for line in markdown.split("\n"):
+        if fence is None:
+            opening = _FENCE.match(line)
+            if opening:
+                fence = opening.group(1)
+            elif _FORMULA_FENCE.match(line):
+                fence = "$$"
+        elif line.strip().startswith(fence):
+            fence = None
+    return markdown if fence is None else markdown.rstrip("\n") + "\n" + fence
+
+
 def rich_parts(
     markdown: str,
     *,
@@ -84,6 +100,7 @@ def rich_parts(
     max_blocks: int = RICH_MESSAGE_BLOCKS,
 ) -> list[str]:
     """The answer as few rich messages as Telegram's limits allow (one, almost always)."""
+    markdown = closed(markdown)
     if len(markdown) <= max_chars and len(markdown.split("\n")) <= max_blocks:
         return [markdown]  # cannot be over either limit: every block has a line
     parts: list[str] = []
