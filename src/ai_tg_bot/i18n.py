@@ -33,6 +33,7 @@ FALLBACK = "en"
 
 _catalog = I18n(path=LOCALES_DIR, default_locale=FALLBACK, domain=DOMAIN)
 _babel_locales = {code: Locale.parse(code) for code in SHIPPED}
+_default = [FALLBACK]  # the default set by set_default_language (DEFAULT_LANGUAGE)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
@@ -73,8 +74,15 @@ def use_language(code: str) -> Iterator[None]:
 
 
 def set_default_language(code: str) -> None:
-    """The language of tasks no update started (the stranded-question sweep)."""
-    _catalog.ctx_locale = ContextVar("ai_tg_bot_language", default=normalize(code) or FALLBACK)
+    """The language of tasks no update started (the stranded-question sweep).
+
+    A context variable's default cannot change, so a new variable replaces it, and only
+    when the default does change: values set by updates in flight stay where they are.
+    """
+    wanted = normalize(code) or FALLBACK
+    if wanted != _default[0]:
+        _catalog.ctx_locale = ContextVar("ai_tg_bot_language", default=wanted)
+        _default[0] = wanted
 
 
 def set_language(code: str) -> None:
