@@ -137,3 +137,19 @@ async def test_refusals_speak_the_users_language(make_bot: HarnessFactory) -> No
     ]
     assert await bot.say(ALICE, "hello", language_code="ru") == [russian("BLOCKED")]
     assert await bot.say(ALICE, "/setlimit 1 daily 5", language_code="ru") == [russian("BLOCKED")]
+
+
+async def test_the_export_and_its_captions_speak_the_users_language(
+    bot: BotHarness,
+) -> None:
+    for question in ("первый", "второй"):
+        await bot.say(ALICE, question, language_code="ru")
+    await bot.say(ALICE, "/export", language_code="ru")
+    files = {d.filename: d for d in bot.tg.documents if d.chat_id == ALICE}
+    markdown = next(d for name, d in files.items() if name and name.endswith(".md"))
+    assert markdown.caption == "Ваша история в формате Markdown: 4 сообщения."
+    shown = markdown.data.decode()
+    assert shown.startswith("# Выгрузка диалога")
+    assert "первый" in shown
+    data = next(d for name, d in files.items() if name and name.endswith(".json"))
+    assert b'"role": "user"' in data.data, "the JSON keeps its machine-readable keys"
