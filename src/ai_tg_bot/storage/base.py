@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -21,7 +21,7 @@ from ai_tg_bot.limits import (
     resolve_limits,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.records import DuplicateMessageError, HistoryMessage, TokenUsage
+from ai_tg_bot.storage.records import DuplicateMessageError, NewQuestion, TokenUsage
 
 # Storage runs on bare connections; Accounts shares these helpers from an ORM session.
 Executor = AsyncConnection | AsyncSession
@@ -107,6 +107,24 @@ class StorageBase:
             },
         )
 
+    async def _queue_question(
+        self, session: Executor, seq: int, question: NewQuestion, created_at: datetime
+    ) -> None:
+        """A user's question, pending in slot `seq` (its answer will take `seq + 1`)."""
+        await self._insert_message(
+            session,
+            user_id=question.user_id,
+            seq=seq,
+            role="user",
+            content=question.content,
+            created_at=created_at,
+            status="pending",
+            telegram_chat_id=question.telegram_chat_id,
+            telegram_message_id=question.telegram_message_id,
+            kind=question.kind,
+            attachments=question.attachments,
+        )
+
     async def _lock_user(self, session: Executor, user_id: int) -> None:
         """Take the user's row lock (creating the user if needed) for this transaction."""
         await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
@@ -129,12 +147,6 @@ class StorageBase:
             .values(deleted_at=utc_now(), deleted_reason=reason)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
-
-    async def _history(self, session: Executor, user_id: int) -> list[HistoryMessage]:
-        rows = await session.execute(
-            select(Message.role, Message.content).where(active(user_id)).order_by(Message.seq)
-        )
-        return [{"role": role, "content": content} for role, content in rows]
 
     async def _settings_row(self, session: Executor, user_id: int) -> SettingsRow | None:
         row = (await session.execute(statements.SETTINGS_ROW, {"b_user_id": user_id})).first()

@@ -79,19 +79,7 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
                 session, question.telegram_chat_id, question.telegram_message_id
             )
         await check_quotas(session, user_id, limits, now)
-        await self._insert_message(
-            session,
-            user_id=user_id,
-            seq=seq,
-            role="user",
-            content=question.content,
-            created_at=now,
-            status="pending",
-            telegram_chat_id=question.telegram_chat_id,
-            telegram_message_id=question.telegram_message_id,
-            kind=question.kind,
-            attachments=question.attachments,
-        )
+        await self._queue_question(session, seq, question, now)
         return seq, await self._trim(session, user_id, limits.max_history_messages)
 
     async def load_context(self, user_id: int, upto_seq: int | None = None) -> Context:

@@ -22,7 +22,13 @@ from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, active
-from ai_tg_bot.storage.records import AskedElsewhereError, Question, TokenUsage, clean_text
+from ai_tg_bot.storage.records import (
+    AskedElsewhereError,
+    NewQuestion,
+    Question,
+    TokenUsage,
+    clean_text,
+)
 
 # Leases renewed per heartbeat statement.
 RENEW_BATCH = 500
@@ -197,19 +203,11 @@ class TurnsMixin(StorageBase):
             )
             # Answered where /retry was sent.
             chat_id = telegram_chat_id or last.telegram_chat_id
-            await self._insert_message(
-                session,
-                user_id=user_id,
-                seq=seq,
-                role="user",
-                content=last.content,
-                created_at=now,
-                status="pending",
-                telegram_chat_id=chat_id,
-                telegram_message_id=telegram_message_id,
-                kind=last.kind,
-                attachments=last.attachments,
-            )
+            copy = NewQuestion(
+                user_id, last.content, chat_id, telegram_message_id, last.kind,
+                tuple(last.attachments or ()),
+            )  # fmt: skip
+            await self._queue_question(session, seq, copy, now)
             await self._trim(session, user_id, limits.max_history_messages)
             return question_of((seq, last.content, chat_id, last.kind, last.attachments))
 
