@@ -66,7 +66,6 @@ class SettingsRow(LimitsRow, Protocol):
     """A whole user_settings row."""
 
     system_prompt: str | None
-    language: str | None
 
 
 def resolve_limits(row: LimitsRow | None, settings: Settings) -> UserLimits:

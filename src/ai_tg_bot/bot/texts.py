@@ -231,13 +231,17 @@ def _unlimited_or(value: int, shown: str) -> str:
     return _("unlimited") if value == 0 else shown
 
 
+def used_today(messages_today: int, daily_limit: int) -> str:
+    """Today's messages, against the daily limit when there is one (/limits, /status)."""
+    if not daily_limit:
+        return number(messages_today)
+    return _("{used} of {limit}").format(used=number(messages_today), limit=number(daily_limit))
+
+
 def render_limits(limits: UserLimits, messages_today: int) -> str:
     """The /limits text (also the core of an admin's /user)."""
     daily = limits.daily_message_limit
-    if daily:
-        today = _("{used} of {limit}").format(used=number(messages_today), limit=number(daily))
-    else:
-        today = number(messages_today)
+    today = used_today(messages_today, daily)
     characters = limits.max_context_chars
     per_minute = limits.rate_limit_per_minute
     return "\n".join(

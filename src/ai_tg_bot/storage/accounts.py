@@ -82,10 +82,6 @@ async def clear_choices(session: Executor, user_id: int) -> None:
 class Accounts(StorageBase):
     """Limits, models, blocking and usage, all read from and written to the database."""
 
-    async def is_blocked(self, user_id: int) -> bool:
-        """Whether an admin blocked the user (unknown users are not blocked)."""
-        return (await self.standing(user_id)).is_blocked
-
     async def standing(self, user_id: int) -> Standing:
         """Blocked or not, and the chosen language, in one read (unknown users: neither)."""
         async with self.database.connection(read_only=True) as session:

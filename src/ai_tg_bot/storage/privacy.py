@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncResult
 
 from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.limits import day_start, resolve_prompt
+from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas, clear_choices
 from ai_tg_bot.storage.base import StorageBase
@@ -96,7 +96,7 @@ class PrivacyStore(StorageBase):
                 raise ExportBusyError(f"an export of user {user_id} is running")
             # The per-minute guard, counting messages and exports alike (no daily limit).
             await check_quotas(
-                session, user_id, await self._limits(session, user_id), now, daily=False
+                session, user_id, resolve_limits(None, self.settings), now, daily=False
             )
             inserted = await session.execute(
                 insert(UsageEvent)

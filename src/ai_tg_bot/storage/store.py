@@ -114,9 +114,10 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
         )
 
     async def chosen_language(self, user_id: int) -> str | None:
-        """The interface language the user chose with /language (None: none chosen)."""
+        """The interface language the user chose with /language (None: none chosen);
+        the same read as every update's (statements.STANDING)."""
         async with self.database.connection(read_only=True) as session:
-            row = await self._settings_row(session, user_id)
+            row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
         return row.language if row else None
 
     async def clear_history(self, user_id: int) -> int:

@@ -8,6 +8,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
+from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.i18n import _, moment, number
 from ai_tg_bot.storage import DialogInfo, Storage
@@ -21,11 +22,7 @@ def _when(value: datetime | None) -> str:
 
 def render_status(info: DialogInfo) -> str:
     """The /status text."""
-    daily = info.limits.daily_message_limit
-    if daily:
-        today = _("{used} of {limit}").format(used=number(info.messages_today), limit=number(daily))
-    else:
-        today = number(info.messages_today)
+    today = texts.used_today(info.messages_today, info.limits.daily_message_limit)
     prompt = info.system_prompt.replace("\n", " ")
     if len(prompt) > PROMPT_PREVIEW_CHARS:
         prompt = prompt[:PROMPT_PREVIEW_CHARS] + " …"
