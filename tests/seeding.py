@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message
 from ai_tg_bot.storage import HistoryMessage, Storage, StoredMessage, TokenUsage, utc_now
 from ai_tg_bot.storage.accounts import check_quotas
+from ai_tg_bot.storage.conversations import place_message
 from ai_tg_bot.storage.records import Attachment, clean_text
 from ai_tg_bot.storage.statements import IS_ACTIVE
 
@@ -35,25 +36,38 @@ class SeedingStorage(Storage):
         telegram_message_id: int | None = None,
         kind: str | None = None,
         attachments: list[Attachment] | None = None,
+        thread_id: int | None = None,
     ) -> StoredMessage:
         """Store one message in the user's next slot and trim, in one transaction.
 
         `enforce_quotas` checks the daily and per-minute limits as `ask` does; `pending`
-        queues a user message for an answer, otherwise it is stored answered.
+        queues a user message for an answer, otherwise it is stored answered. It goes
+        where a message from the user would: their current conversation, or the topic's
+        (`thread_id`).
         """
         if role not in MESSAGE_ROLES:
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
         content = clean_text(content, allow_empty=bool(attachments))
         async with self.database.connection() as session:
-            seq, limits = await self._next_seq(session, user_id)
+            seq, limits, current = await self._next_seq(session, user_id)
             now = utc_now()
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             if enforce_quotas:
                 await check_quotas(session, user_id, limits, now)
+            conversation_id = await place_message(
+                session,
+                user_id,
+                current=current,
+                thread_id=thread_id,
+                content=content if role == "user" else None,
+                now=now,
+                idle_minutes=self.settings.conversation_idle_minutes,
+            )
             await self._insert_message(
                 session,
                 user_id=user_id,
+                conversation_id=conversation_id,
                 seq=seq,
                 role=role,
                 content=content,
@@ -65,15 +79,19 @@ class SeedingStorage(Storage):
                 attachments=tuple(attachments or ()),
                 usage=usage,
             )
-            trimmed = await self._trim(session, user_id, limits.max_history_messages)
+            trimmed = await self._trim(
+                session, user_id, limits.max_history_messages, conversation_id
+            )
         return StoredMessage(seq, content, trimmed)
 
-    async def load_history(self, user_id: int) -> list[HistoryMessage]:
-        """The user's active messages, oldest first, as the database holds them."""
+    async def load_history(
+        self, user_id: int, conversation_id: int | None = None
+    ) -> list[HistoryMessage]:
+        """The user's active messages (of one conversation, if given), oldest first, as
+        the database holds them."""
+        query = select(Message.role, Message.content).where(Message.user_id == user_id, IS_ACTIVE)
+        if conversation_id is not None:
+            query = query.where(Message.conversation_id == conversation_id)
         async with self.database.connection(read_only=True) as session:
-            rows = await session.execute(
-                select(Message.role, Message.content)
-                .where(Message.user_id == user_id, IS_ACTIVE)
-                .order_by(Message.seq)
-            )
+            rows = await session.execute(query.order_by(Message.seq))
         return [{"role": role, "content": content} for role, content in rows]

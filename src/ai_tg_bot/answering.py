@@ -25,6 +25,7 @@ from ai_tg_bot.media import (
 )
 from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage
+from ai_tg_bot.titles import make_title
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +52,7 @@ class Answerer:
         answered: Callable[[int], None],
         lease_seconds: float,
         stops: StopSignals | None = None,
+        title_model: str | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
@@ -61,6 +63,8 @@ class Answerer:
         self._answered = answered
         self.lease_seconds = lease_seconds
         self.stops = stops or StopSignals()
+        # Names a conversation after its first answer (TITLE_MODEL; None: the question).
+        self.title_model = title_model
 
     async def _transcribed(
         self, user_id: int, question: Question, view: AnswerView, result: TurnResult
@@ -135,7 +139,9 @@ class Answerer:
                 if asked is not None:
                     if context is None:
                         context = await durably(
-                            lambda: storage.load_context(user_id, upto_seq=question.seq)
+                            lambda: storage.load_context(
+                                user_id, question.seq, question.conversation_id
+                            )
                         )
                     model, history, omitted = context.model, len(context.history), context.omitted
                     try:
@@ -180,6 +186,8 @@ class Answerer:
             )
             self._answered(user_id)
             await view.show(result)
+        if reply is not None and history == 1 and not omitted and asked is not None:
+            await self._name(user_id, asked, reply)  # (a voice question: its transcript)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
             "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
@@ -197,6 +205,17 @@ class Answerer:
         if result.error is not None:
             log.debug("answer for user %s failed: %s", user_id, result.error.detail)
         return following
+
+    async def _name(self, user_id: int, question: Question, reply: str) -> None:
+        """The first exchange of a conversation: TITLE_MODEL names it (best effort)."""
+        if self.title_model is None or question.conversation_id is None:
+            return
+        title = await make_title(self.llm, self.title_model, question.content, reply)
+        if title is not None:
+            conversation_id = question.conversation_id
+            await self._durably(
+                lambda: self.storage.name_conversation(user_id, conversation_id, title)
+            )
 
 
 # Characters per token when a server reported no usage (the usual English-text ratio).

@@ -52,24 +52,21 @@ class ChatService:
         media: MediaPolicy | None = None,
         fetch_file: FileFetcher | None = None,
         lease_seconds: float = 20.0,
+        title_model: str | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
-        # Photos: which models see them, and how their bytes are fetched when answering
-        # (without a fetcher every image goes to the LLM as its text stand-in).
+        # Photos: which models see them, how their bytes are fetched (none: a text stand-in).
         self.media = media or MediaPolicy()
         self.fetch_file = fetch_file
-        # Once a question is stored (and acknowledged), a database blip must not strand
-        # it: queue work retries outages for this long before giving up.
+        # A stored (acknowledged) question must outlive a database blip: retried this long.
         self.storage_patience_seconds = storage_patience_seconds
-        # A turn lease is short and kept alive by a heartbeat while its holder answers,
-        # so a crashed holder's lease lapses within seconds and its user's questions are
-        # taken over (recover_stranded) instead of waiting minutes.
+        # A short lease kept alive by a heartbeat: a crashed holder's lapses within seconds
+        # and its user's questions are taken over (recover_stranded), not left for minutes.
         self.lease_seconds = lease_seconds
         self.instance = uuid.uuid4().hex[:12]
-        # Turns of this process waiting while another of its turns answers their user:
-        # woken after each answer instead of only polling the database (other processes'
-        # answers are still found by polling).
+        # This process's turns waiting on another of its turns for their user: woken after
+        # each answer (other processes' answers are still found by polling).
         self._progress: dict[int, asyncio.Event] = {}
         self.leases = LeaseKeeper(storage, lease_seconds)
         self.sweeper = Sweeper(storage, self._drain_stranded)
@@ -83,6 +80,7 @@ class ChatService:
             answered=self._wake,
             lease_seconds=lease_seconds,
             stops=self.stops.signals,
+            title_model=title_model,
         )
 
     async def turn(
@@ -96,6 +94,7 @@ class ChatService:
         on_stored: Callable[[], None] | None = None,
         kind: str | None = None,
         attachments: list[Attachment] | None = None,
+        telegram_thread_id: int | None = None,
     ) -> None:
         """Store the question (so it is never lost), then see that it gets answered.
 
@@ -107,8 +106,9 @@ class ChatService:
         crashed, or is still at it) resumes it: answered once, by whoever holds the turn.
         """
         question = NewQuestion(
-            user_id, text, telegram_chat_id, telegram_message_id, kind, tuple(attachments or ())
-        )
+            user_id, text, telegram_chat_id, telegram_message_id, kind,
+            tuple(attachments or ()), telegram_thread_id,
+        )  # fmt: skip
         try:
             stored = await self.storage.ask(
                 question, owner=self._new_owner(), lease_seconds=self.lease_seconds
@@ -135,6 +135,7 @@ class ChatService:
         telegram_message_id: int | None = None,
         on_stored: Callable[[], None] | None = None,
         same_chat_only: bool = False,
+        telegram_thread_id: int | None = None,
     ) -> bool:
         """Answer the last user message again; False when there is nothing to retry.
 
@@ -147,6 +148,7 @@ class ChatService:
                 telegram_chat_id=telegram_chat_id,
                 telegram_message_id=telegram_message_id,
                 same_chat_only=same_chat_only,
+                telegram_thread_id=telegram_thread_id,
             )
         except DuplicateMessageError as exc:  # this /retry was delivered before
             await self._resume(user_id, presenter, exc.pending_seq, on_stored)

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     system_prompt_max_chars: int = Field(default=4000, ge=1, le=1_000_000)
     llm_models: Annotated[list[str], NoDecode] = []
 
+    # Conversations (ADR 0014). A message outside any topic after this many minutes of
+    # silence opens a new conversation; 0: never (the user decides with /new).
+    conversation_idle_minutes: int = Field(default=0, ge=0, le=525_600)
+    # A model that names each conversation after its first answer; unset: the title is
+    # the first question, shortened.
+    title_model: str | None = Field(default=None, min_length=1)
+
     # Privacy: soft-deleted messages are purged this many days after deletion; None: never.
     retention_days: int | None = Field(default=None, ge=1, le=100_000)
 
@@ -169,7 +176,7 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return raw
 
-    @field_validator("health_port", "retention_days", mode="before")
+    @field_validator("health_port", "retention_days", "title_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `HEALTH_PORT=` in .env means "not set", as for every other optional setting.

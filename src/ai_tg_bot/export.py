@@ -16,7 +16,7 @@ from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.storage.privacy import ExportedMessage, HistoryExport
 
 SPOOL_MAX_BYTES = 4 * 1024 * 1024
-FORMAT = "ai-tg-bot history export, version 1"
+FORMAT = "ai-tg-bot history export, version 2"
 # The Markdown file's labels: English msgids, translated as each export is written (the
 # JSON file keeps its keys and values in English, for programs).
 _KIND_NOTES = {
@@ -86,6 +86,7 @@ class _Writer:
 
 def _message_json(message: ExportedMessage) -> dict[str, Any]:
     return {
+        "conversation_id": message.conversation_id,
         "seq": message.seq,
         "created_at": iso(message.created_at),
         "role": message.role,
@@ -104,7 +105,26 @@ def _message_markdown(message: ExportedMessage) -> str:
     if not message.in_context:
         notes.append(_("trimmed (out of the context window)"))
     heading = " · ".join([iso(message.created_at), role, *notes])
-    return f"### {heading}\n\n{quoted(message.content)}\n\n"
+    return f"#### {heading}\n\n{quoted(message.content)}\n\n"
+
+
+def _conversation_json(message: ExportedMessage) -> dict[str, Any]:
+    return {
+        "id": message.conversation_id,
+        "title": message.conversation_title,
+        "system_prompt": message.conversation_prompt,
+        "telegram_thread_id": message.conversation_topic,
+    }
+
+
+def _conversation_markdown(message: ExportedMessage) -> str:
+    title = message.conversation_title or _("Untitled conversation")
+    lines = [f"### 💬 {title}\n"]
+    if message.conversation_topic is not None:
+        lines.append(_("A topic of our chat.") + "\n")
+    if message.conversation_prompt is not None:
+        lines.append(_("Its own role:") + f"\n\n{quoted(message.conversation_prompt)}\n")
+    return "\n".join(lines) + "\n"
 
 
 async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFiles:
@@ -114,13 +134,14 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
     user = _("User id: {user_id}").format(user_id=export.user_id)
     exported = _("Exported at: {moment} (UTC)").format(moment=iso(exported_at))
     contains = _(
-        "Contains: your messages and the answers, oldest first, including those trimmed "
-        "out of the context window; not what you cleared with /reset, /role or /retry."
+        "Contains: your messages and the answers by conversation, oldest first, "
+        "including those trimmed out of the context window; not what you cleared with "
+        "/reset, /role or /retry."
     )
     if export.is_default_prompt:
         prompt = _("System prompt (the default)")
     else:
-        prompt = _("System prompt (your own)")
+        prompt = _("System prompt (your own default)")
     messages = _("Messages")
     markdown.write(
         f"# {title}\n\n- {user}\n- {exported}\n- {contains}\n\n"
@@ -136,8 +157,13 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
     # The object is written by hand around a streamed array; each value by json.dumps.
     data.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "messages": [')
     count = 0
+    # The conversations met (few): written after the messages, which stream grouped.
+    conversations: list[dict[str, Any]] = []
     try:
         async for message in export.messages:
+            if not conversations or conversations[-1]["id"] != message.conversation_id:
+                conversations.append(_conversation_json(message))
+                markdown.write(_conversation_markdown(message))
             item = json.dumps(_message_json(message), ensure_ascii=False)
             data.write(("," if count else "") + "\n  " + item)
             markdown.write(_message_markdown(message))
@@ -146,7 +172,8 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
         markdown.file.close()
         data.file.close()
         raise
-    data.write(f'\n], "message_count": {count}}}\n')
+    listed = json.dumps(conversations, ensure_ascii=False)
+    data.write(f'\n], "conversations": {listed}, "message_count": {count}}}\n')
     total = ngettext("{count} message.", "{count} messages.", count).format(count=number(count))
     markdown.write(f"---\n\n{total}\n")
     stamp = exported_at.astimezone(UTC).strftime("%Y%m%d-%H%M%S")

@@ -22,7 +22,7 @@ from tests.fakes.telegram import SentDocument, SentMessage
 ALICE = 7101
 ADMIN = 7909
 BOB = 7202
-HEADING = re.compile(r"^### (\S+) · (user|assistant)(.*)$")
+HEADING = re.compile(r"^#### (\S+) · (user|assistant)(.*)$")
 
 
 def document(bot: BotHarness, chat_id: int, suffix: str) -> SentDocument:

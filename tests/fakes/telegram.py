@@ -54,6 +54,8 @@ POLL_CONFLICT = (
 CANT_INITIATE = "Forbidden: bot can't initiate conversation with a user"
 BLOCKED = "Forbidden: bot was blocked by the user"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
+# Telegram's answer to a message_thread_id that is no open topic of the chat.
+THREAD_NOT_FOUND = "Bad Request: message thread not found"
 _DEFAULT_FAULTS = {
     400: "Bad Request: injected failure",
     403: BLOCKED,
@@ -146,6 +148,7 @@ class SentMessage:
     key: tuple[str, ...] = ()  # what "message is not modified" compares
     rich: bool = False  # sent with sendRichMessage: `text` as shown, `markdown` as sent
     markdown: str = ""
+    thread_id: int | None = None  # the topic it was sent to (None: outside topics)
 
 
 @dataclass
@@ -156,6 +159,7 @@ class Draft:
     draft_id: int
     text: str
     can_stop: bool
+    thread_id: int | None = None  # the topic it was shown in (None: outside topics)
 
 
 @dataclass
@@ -179,6 +183,15 @@ class SentDocument:
     filename: str | None
     data: bytes
     caption: str | None
+    thread_id: int | None = None  # the topic it was sent to (None: outside topics)
+
+
+class SentAction(NamedTuple):
+    """One sendChatAction call, with the topic it was shown in (None: outside topics)."""
+
+    chat_id: int
+    thread_id: int | None
+    action: str
 
 
 # ---- parse_mode: simplified checks that raise Telegram's errors and strip the markup ------
@@ -371,6 +384,7 @@ class FakeTelegram:
         self.failed_downloads: list[str] = []  # file paths refused by an injected fault
         self._download_faults: list[TelegramError] = []
         self.chat_actions: list[tuple[int, str]] = []
+        self.actions: list[SentAction] = []  # the same, with each action's topic
         self.callback_answers: dict[str, Json] = {}  # answerCallbackQuery params by query id
         self._next_callback_id = 1
         self.commands: list[Json] = []  # the default scope, for every language
@@ -403,6 +417,10 @@ class FakeTelegram:
         self.started: set[int] = set()  # users who have written to the bot privately
         self.blocked_by: set[int] = set()  # users who have blocked the bot
         self._users_seen: set[int] = set()  # anywhere: a group, a button press
+        # Open topics by chat: thread id -> name (``open_topic``). Private chats have
+        # topics only once the bot enables them (``enable_topics``, BotFather's
+        # "Threaded Mode"); a private chat refuses any other thread id, as do forum groups.
+        self.topics: dict[int, dict[int, str]] = defaultdict(dict)
         self._faults: dict[str, list[TelegramError]] = defaultdict(list)
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, Callable[[Json], Awaitable[Any]]] = {
@@ -570,11 +588,15 @@ class FakeTelegram:
             raise bad_request(f"message {'is' if key == 'text' else 'caption is'} too long")
         return text, entities
 
-    def _message(self, chat_id: int, message_id: int, **fields: Any) -> Json:
+    def _message(
+        self, chat_id: int, message_id: int, thread_id: int | None = None, **fields: Any
+    ) -> Json:
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
         chat = self._chats.get(chat_id, chat)
         message = {"message_id": message_id, "from": self.bot_user, "chat": chat}
         message["date"] = int(time.time())
+        if thread_id is not None:  # sent into a topic
+            message |= {"message_thread_id": thread_id, "is_topic_message": True}
         return message | {k: v for k, v in fields.items() if v is not None}
 
     def _sent_json(self, rec: SentMessage, **extra: Any) -> Json:
@@ -582,7 +604,7 @@ class FakeTelegram:
             rec.reply_markup if rec.reply_markup and "inline_keyboard" in rec.reply_markup else None
         )
         fields = {"text": rec.text, "entities": rec.entities, "reply_markup": markup, **extra}
-        return self._message(rec.chat_id, rec.message_id, **fields)
+        return self._message(rec.chat_id, rec.message_id, rec.thread_id, **fields)
 
     # ---- Bot API methods ----------------------------------------------------------------
     async def _ok(self, params: Json) -> bool:
@@ -644,11 +666,27 @@ class FakeTelegram:
                 raise TelegramError(403, CANT_INITIATE)
             raise TelegramError(400, CHAT_NOT_FOUND)
 
+    def _thread(self, params: Json, chat_id: int) -> int | None:
+        """The message_thread_id a method was given (None: none, or 0, the main chat).
+
+        A private chat has only the topics opened in it; so has a forum group (one with
+        topics opened here). Any other thread id there is refused, as Telegram does. Other
+        groups' threads (replies in discussion groups) are taken as given."""
+        thread_id = _int(params, "message_thread_id")
+        if not thread_id:
+            return None
+        if thread_id not in self.topics.get(chat_id, {}):
+            if chat_id > 0 or self.topics.get(chat_id):
+                raise TelegramError(400, THREAD_NOT_FOUND)
+        return thread_id
+
     async def _send_message(self, params: Json) -> Json:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
         self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
         text, entities = self._formatted(params, "text", 4096)
         rec = SentMessage(chat_id, self._next_message_id(chat_id), text, entities, None)
+        rec.thread_id = thread_id
         rec.parse_mode, rec.reply_markup = params.get("parse_mode"), params.get("reply_markup")
         rec.key = self._message_key(params, text, entities)
         self.sent.append(rec)
@@ -666,17 +704,19 @@ class FakeTelegram:
         if chat_id <= 0:  # drafts exist in private chats only
             raise bad_request("TEXTDRAFT_PEER_INVALID")
         self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
         draft_id = _int(params, "draft_id", "draft_id is empty")
         if not draft_id:
             raise bad_request("DRAFT_ID_INVALID")
         text, _entities = self._formatted(params, "text", 4096, allow_empty=True)
         can_stop = params.get("can_stop") in (True, "true", "True")
-        self.drafts.append(Draft(chat_id, draft_id, text, can_stop))
+        self.drafts.append(Draft(chat_id, draft_id, text, can_stop, thread_id))
         return True
 
     async def _send_rich_message(self, params: Json) -> Json:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
         self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
         rich = params.get("rich_message")
         if isinstance(rich, str):
             rich = json.loads(rich)
@@ -699,6 +739,7 @@ class FakeTelegram:
         shown = render_rich_markdown(text) if given[0] == "markdown" else text
         rec = SentMessage(chat_id, self._next_message_id(chat_id), shown, None, None, rich=True)
         rec.markdown, rec.reply_markup = text, params.get("reply_markup")
+        rec.thread_id = thread_id
         self.sent.append(rec)
         self._messages[chat_id, rec.message_id] = rec
         return self._sent_json(rec)
@@ -739,12 +780,15 @@ class FakeTelegram:
         if params.get("action") not in CHAT_ACTIONS:
             raise bad_request("wrong parameter action in request")
         self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
         self.chat_actions.append((chat_id, params["action"]))
+        self.actions.append(SentAction(chat_id, thread_id, params["action"]))
         return True
 
     async def _send_document(self, params: Json) -> Json:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
         self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
         document = params.get("document")
         if not document:
             raise bad_request("there is no document in the request")
@@ -754,13 +798,16 @@ class FakeTelegram:
         caption, entities = self._formatted(params, "caption", 1024)
         message_id = self._next_message_id(chat_id)
         self.documents.append(
-            SentDocument(chat_id, message_id, upload.filename, upload.data, caption or None)
+            SentDocument(
+                chat_id, message_id, upload.filename, upload.data, caption or None, thread_id
+            )
         )
         file: Json = {"file_id": f"doc-{message_id}", "file_unique_id": f"udoc-{message_id}"}
         file |= {"file_name": upload.filename, "mime_type": upload.content_type or None}
         file |= {"file_size": len(upload.data)}
         return self._message(
-            chat_id, message_id, document={k: v for k, v in file.items() if v is not None},
+            chat_id, message_id, thread_id,
+            document={k: v for k, v in file.items() if v is not None},
             caption=caption or None, caption_entities=entities,
         )  # fmt: skip
 
@@ -868,10 +915,16 @@ class FakeTelegram:
         first_name: str = "User",
         username: str | None = None,
         language_code: str | None = None,
+        thread_id: int | None = None,
         **fields: Any,
     ) -> Json:
-        """A user's message; extra ``fields`` (sticker, photo, caption, ...) are merged in."""
+        """A user's message; extra ``fields`` (sticker, photo, caption, ...) are merged in.
+
+        ``thread_id``: sent in that topic of the chat, which must be open (``open_topic``).
+        """
         chat_id = user_id if chat_id is None else chat_id
+        if thread_id is not None and thread_id not in self.topics.get(chat_id, {}):
+            raise AssertionError(f"no open topic {thread_id} in chat {chat_id}")
         message_id = message_id or self._next_message_id(chat_id)
         self._message_ids[chat_id] = max(self._message_ids[chat_id], message_id)
         self._incoming.add((chat_id, message_id))
@@ -887,7 +940,11 @@ class FakeTelegram:
         if chat_type == "private" and chat_id == user_id:
             self.started.add(user_id)  # writing to the bot starts it (and undoes a block)
             self.blocked_by.discard(user_id)
+        if chat_type != "private" and self.topics.get(chat_id):
+            chat["is_forum"] = True
         message = {"message_id": message_id, "from": user, "chat": chat, "date": int(time.time())}
+        if thread_id is not None:
+            message |= {"message_thread_id": thread_id, "is_topic_message": True}
         if text is not None:
             message["text"] = text
             if text.startswith("/"):
@@ -913,11 +970,12 @@ class FakeTelegram:
         message_id: int | None = None,
         first_name: str = "User",
         language_code: str | None = None,
+        thread_id: int | None = None,
     ) -> int:
         """Queue a text message from a user (private chat unless chat_id says otherwise);
-        ``language_code`` is their Telegram app's language."""
+        ``language_code`` is their Telegram app's language; ``thread_id`` an open topic."""
         kwargs: Json = {"chat_id": chat_id, "message_id": message_id, "first_name": first_name}
-        kwargs["language_code"] = language_code
+        kwargs |= {"language_code": language_code, "thread_id": thread_id}
         return self.push_update({"message": self.make_message(user_id, text, **kwargs)})
 
     def push_stop(self, user_id: int, draft_id: int) -> int:
@@ -960,6 +1018,27 @@ class FakeTelegram:
         query["chat_instance"] = f"ci-{chat_id}"
         self.push_update({"callback_query": query})
         return query_id
+
+    def enable_topics(self, *, users_create_topics: bool = True) -> None:
+        """The bot's owner turns on topics in private chats (BotFather's "Threaded Mode",
+        Bot API 9.3): getMe reports ``has_topics_enabled``."""
+        self.bot_user["has_topics_enabled"] = True
+        self.bot_user["allows_users_to_create_topics"] = users_create_topics
+
+    def open_topic(self, chat_id: int, name: str = "Topic") -> int:
+        """A user creates a topic in their private chat with the bot (a group's id: a
+        topic of that forum group); returns its message_thread_id, which is, as on
+        Telegram, the id of the chat's "topic created" service message."""
+        if chat_id > 0 and not self.bot_user.get("has_topics_enabled"):
+            raise AssertionError("topics in private chats are off: call enable_topics()")
+        thread_id = self._next_message_id(chat_id)
+        self.topics[chat_id][thread_id] = name
+        return thread_id
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """The user deletes a topic: sending into it fails from now on."""
+        if self.topics.get(chat_id, {}).pop(thread_id, None) is None:
+            raise AssertionError(f"no open topic {thread_id} in chat {chat_id}")
 
     def start_private_chat(self, *user_ids: int) -> None:
         """Users press Start in their private chat with the bot, without an update."""

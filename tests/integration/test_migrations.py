@@ -6,12 +6,14 @@ import asyncio
 import os
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from ai_tg_bot.db.types import UTCDateTime
 from alembic import command
 from tests.dbs import (
     ROOT,
@@ -108,5 +110,155 @@ async def test_json_null_attachments_become_sql_null(empty_url: str) -> None:
                 text("SELECT seq, attachments IS NULL FROM messages ORDER BY seq")
             )
             assert [tuple(row) for row in rows] == [(1, True), (2, False)]
+    finally:
+        await engine.dispose()
+
+
+BEFORE_CONVERSATIONS = "8a4c2e6f1d93"
+# Each user's messages before conversations: (seq, role, content). On SQLite, a message
+# deleted between them leaves a gap in the rowids, which the batch copy of `messages`
+# closes: a full-text index not rebuilt then would point at the wrong rows.
+LONG_QUESTION = "How do I bake\nsourdough bread at home without a proofing basket or a scale?"
+HISTORIES: dict[int, list[tuple[int, str, str]]] = {
+    1: [
+        (1, "user", LONG_QUESTION),
+        (2, "assistant", "Use a bowl lined with a floured towel."),
+        (3, "user", "And the oven temperature?"),
+        (4, "assistant", "About 230 degrees."),
+    ],
+    2: [
+        (1, "system", "You are a terse assistant."),
+        (2, "user", "Translate marmalade into German"),
+        (3, "assistant", "Orangenmarmelade."),
+    ],
+}
+# One line, 60 characters.
+TITLES = {1: "How do I bake sourdough bread at home without a proofing bas", 2: HISTORIES[2][1][2]}
+
+
+async def insert_message(
+    connection: AsyncConnection, url: str, user_id: int, seq: int, role: str, content: str
+) -> None:
+    """A message as the bot stored it before conversations, written `seq` minutes in."""
+    await connection.execute(
+        text("INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at) "
+             "VALUES (:id, :user_id, :seq, :role, :content, :length, :at)"
+             ).bindparams(bindparam("at", type_=UTCDateTime())),
+        {"id": uuid.uuid4().hex if "sqlite" in url else uuid.uuid4(), "user_id": user_id,
+         "seq": seq, "role": role, "content": content, "length": len(content),
+         "at": NOW + timedelta(minutes=seq)},
+    )  # fmt: skip
+
+
+async def fts_triggers(connection: AsyncConnection) -> list[str]:
+    """What keeps SQLite's full-text index in step with messages."""
+    rows = await connection.execute(
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+             "AND tbl_name = 'messages' ORDER BY name")
+    )  # fmt: skip
+    return [f"{name}: {sql}" for name, sql in rows]
+
+
+async def fts_found(connection: AsyncConnection, word: str) -> list[tuple[Any, ...]]:
+    """(user_id, seq) of the messages SQLite's full-text index finds for `word`."""
+    # The index against messages itself: raises "database disk image is malformed" when
+    # it points at rowids that no longer hold what it indexed.
+    await connection.execute(
+        text("INSERT INTO messages_fts(messages_fts, rank) VALUES ('integrity-check', 1)")
+    )
+    rows = await connection.execute(
+        text("SELECT m.user_id, m.seq FROM messages_fts JOIN messages m "
+             "ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH :word ORDER BY m.seq"),
+        {"word": word},
+    )  # fmt: skip
+    return [tuple(row) for row in rows]
+
+
+async def check_one_conversation_per_user(connection: AsyncConnection) -> dict[int, int]:
+    """Users 1 and 2 each have one conversation with all their messages; user 3 none."""
+    conversations = await connection.execute(
+        text("SELECT user_id, id, title, created_at, last_active_at, telegram_thread_id, "
+             "system_prompt, deleted_at FROM conversations ORDER BY user_id"
+             ).columns(created_at=UTCDateTime(), last_active_at=UTCDateTime())
+    )  # fmt: skip
+    ids: dict[int, int] = {}
+    for user_id, id_, title, created_at, last_active_at, *unset in conversations:
+        ids[user_id] = id_
+        seqs = [seq for seq, _, _ in HISTORIES[user_id]]
+        assert title == TITLES[user_id]
+        assert created_at == NOW + timedelta(minutes=min(seqs))
+        assert last_active_at == NOW + timedelta(minutes=max(seqs))
+        assert unset == [None, None, None]
+    assert sorted(ids) == [1, 2]
+    messages = await connection.execute(
+        text("SELECT user_id, conversation_id, count(*) FROM messages "
+             "GROUP BY user_id, conversation_id ORDER BY user_id")
+    )  # fmt: skip
+    assert [tuple(row) for row in messages] == [
+        (user_id, ids[user_id], len(HISTORIES[user_id])) for user_id in (1, 2)
+    ]
+    users = await connection.execute(
+        text("SELECT id, current_conversation_id FROM users ORDER BY id")
+    )
+    assert [tuple(row) for row in users] == [(1, ids[1]), (2, ids[2]), (3, None)]
+    return ids
+
+
+async def test_existing_messages_move_into_one_conversation_per_user(empty_url: str) -> None:
+    sqlite = "sqlite" in empty_url
+    await migrate(empty_url, BEFORE_CONVERSATIONS)
+    engine = create_async_engine(empty_url)
+    try:
+        async with engine.begin() as connection:
+            for user_id in (1, 2, 3):
+                await connection.execute(
+                    text("INSERT INTO users (id, message_seq, is_blocked, created_at, updated_at) "
+                         "VALUES (:id, :seq, false, :now, :now)"
+                         ).bindparams(bindparam("now", type_=UTCDateTime())),
+                    {"id": user_id, "seq": len(HISTORIES.get(user_id, [])), "now": NOW},
+                )  # fmt: skip
+            for user_id, history in HISTORIES.items():
+                for seq, role, content in history:
+                    await insert_message(connection, empty_url, user_id, seq, role, content)
+                if user_id == 1:  # forgotten (hard-deleted) later: a gap in the rowids
+                    await insert_message(connection, empty_url, 1, 99, "user", "forget me")
+            await connection.execute(text("DELETE FROM messages WHERE seq = 99"))
+            ids_before = set((await connection.execute(text("SELECT id FROM messages"))).scalars())
+            triggers = await fts_triggers(connection) if sqlite else []
+        assert len(ids_before) == sum(map(len, HISTORIES.values()))
+        if sqlite:
+            assert len(triggers) == 3, triggers
+
+        await migrate(empty_url)
+        async with engine.begin() as connection:
+            ids = await check_one_conversation_per_user(connection)
+            if sqlite:
+                assert await fts_triggers(connection) == triggers
+                assert await fts_found(connection, "marmalade") == [(2, 2)]
+                # The insert trigger is back: a new message is found at once.
+                await connection.execute(
+                    text("INSERT INTO messages (id, user_id, seq, conversation_id, role, content, "
+                         "content_length) VALUES (:id, 2, 4, :c, 'user', 'more quince', 11)"),
+                    {"id": uuid.uuid4().hex, "c": ids[2]},
+                )  # fmt: skip
+                assert await fts_found(connection, "quince") == [(2, 4)]
+                await connection.execute(text("DELETE FROM messages WHERE seq = 4 AND user_id = 2"))
+                assert await fts_found(connection, "quince") == []
+
+        await downgrade(empty_url, BEFORE_CONVERSATIONS)
+        assert "conversations" not in await table_names(empty_url)
+        async with engine.begin() as connection:
+            ids_after = set((await connection.execute(text("SELECT id FROM messages"))).scalars())
+            assert ids_after == ids_before
+            if sqlite:
+                assert await fts_triggers(connection) == triggers
+                assert await fts_found(connection, "sourdough") == [(1, 1)]
+
+        await migrate(empty_url)
+        async with engine.begin() as connection:
+            await check_one_conversation_per_user(connection)
+            if sqlite:
+                assert await fts_triggers(connection) == triggers
+                assert await fts_found(connection, "oven") == [(1, 3)]
     finally:
         await engine.dispose()

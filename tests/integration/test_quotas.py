@@ -133,7 +133,9 @@ class RecordingPresenter:
 OPERATIONS = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=2),
-        st.sampled_from(["turn", "turn", "turn", "reset", "role", "limit", "retry"]),
+        st.sampled_from(
+            ["turn", "turn", "turn", "topic", "topic", "new", "reset", "role", "limit", "retry"]
+        ),
         st.integers(min_value=1, max_value=6),
     ),
     min_size=1,
@@ -160,7 +162,8 @@ async def test_tenants_never_see_each_other(
     operations: list[tuple[int, str, int]],
     seed: int,
 ) -> None:
-    """Each user's text carries their tag; every request, history and status stays pure."""
+    """Each user's text carries their tag, and its conversation's: every request, history
+    and status stays one user's, and every request one conversation's."""
     base = random.Random(seed).randrange(10**6, 10**12)  # fresh users for every example
     users = [base + index for index in range(3)]
     config = settings.model_copy(
@@ -176,23 +179,40 @@ async def test_tenants_never_see_each_other(
     shown = RecordingPresenter()
     seen_before = len(isolation_llm.requests)
 
+    # Each user's conversation outside topics, counted up by /new (run alone, below).
+    epochs = dict.fromkeys(users, 0)
+
     async def run(user_index: int, action: str, number: int) -> None:
         user = users[user_index]
         tag = f"<u{user}>"
         if action == "turn":
-            await chat.turn(user, f"{tag} message {number}", shown)
+            where = f"<c{user}:{epochs[user]}>"
+            await chat.turn(user, f"{tag}{where} message {number}", shown)
+        elif action == "topic":
+            thread = number % 2 + 1  # a topic of the user's private chat
+            where = f"<c{user}:t{thread}>"
+            await chat.turn(
+                user, f"{tag}{where} message {number}", shown, telegram_thread_id=thread
+            )
+        elif action == "new":
+            if await storage.start_conversation(user):
+                epochs[user] += 1
         elif action == "reset":
             await storage.clear_history(user)
         elif action == "role":
-            await accounts.set_system_prompt(user, f"{tag} role {number}")
+            await storage.set_conversation_role(user, f"{tag} role {number}")
         elif action == "limit":
             await accounts.set_limit(user, "history", number)
         else:
             await chat.retry(user, shown)
 
     # Interleave: operations run concurrently in random batches, as users would.
+    # /new runs alone, so which conversation each message was meant for is exact.
     batches: list[list[tuple[int, str, int]]] = [[]]
     for operation in operations:
+        if operation[1] == "new":
+            batches += [[operation], []]
+            continue
         batches[-1].append(operation)
         if random.Random(seed + len(batches[-1])).random() < 0.4:
             batches.append([])
@@ -206,6 +226,12 @@ async def test_tenants_never_see_each_other(
             for part in message["content"].split("<u")[1:]
         }
         assert len(tags) <= 1, f"one request mixes users: {tags}"
+        places = {
+            part.split(">")[0]
+            for message in request["messages"]
+            for part in message["content"].split("<c")[1:]
+        }
+        assert len(places) <= 1, f"one request mixes conversations: {places}"
     for text in shown.texts:
         assert len({part.split(">")[0] for part in text.split("<u")[1:]}) <= 1, text
     for user in users:

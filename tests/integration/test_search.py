@@ -51,7 +51,7 @@ async def test_scope_trimmed_found_cleared_not_others_never(
     await storage.clear_history(USER)
     assert (await search.search(USER, "alpha")).total == 1, "reset-cleared is gone"
     await storage.add_message(USER, "user", "beta before role")
-    await accounts.set_system_prompt(USER, "new role")
+    await storage.set_conversation_role(USER, "new role")
     assert (await search.search(USER, "beta")).total == 0
     assert (await search.search(OTHER, "alpha")).total == 1
 

@@ -102,23 +102,23 @@ async def test_concurrent_writers_leave_exactly_the_limit(
 async def test_users_are_isolated(storage: SeedingStorage, accounts: Accounts) -> None:
     await storage.add_message(USER, "user", "mine")
     await storage.add_message(OTHER, "user", "theirs")
-    await accounts.set_system_prompt(OTHER, "You are a pirate.")
+    await storage.set_conversation_role(OTHER, "You are a pirate.")
     await storage.clear_history(OTHER)
     assert await storage.load_history(USER) == [{"role": "user", "content": "mine"}]
     assert await storage.load_history(OTHER) == []
-    assert await accounts.system_prompt(USER) == storage.settings.default_system_prompt
+    assert await storage.conversation_role(USER) == storage.settings.default_system_prompt
 
 
 async def test_clear_history_soft_deletes_and_keeps_the_prompt(
     storage: SeedingStorage, database: Database, accounts: Accounts
 ) -> None:
-    await accounts.set_system_prompt(USER, "Be brief.")
+    await storage.set_conversation_role(USER, "Be brief.")
     await storage.add_message(USER, "user", "hello")
     await storage.add_message(USER, "assistant", "hi")
     assert await storage.clear_history(USER) == 2
     assert await storage.load_history(USER) == []
     assert await count_rows(database, USER) == 2
-    assert await accounts.system_prompt(USER) == "Be brief."
+    assert await storage.conversation_role(USER) == "Be brief."
 
 
 async def test_system_prompt_is_not_history_and_setting_it_clears_history(
@@ -126,24 +126,24 @@ async def test_system_prompt_is_not_history_and_setting_it_clears_history(
     accounts: Accounts,
 ) -> None:
     await storage.add_message(USER, "user", "before")
-    await accounts.set_system_prompt(USER, "You are terse.")
+    await storage.set_conversation_role(USER, "You are terse.")
     context = await storage.load_context(USER)
     assert context.system_prompt == "You are terse."
     assert context.history == []
     await accounts.set_max_history_messages(USER, 1)
     for number in range(3):
         await storage.add_message(USER, "user", f"m{number}")
-    assert await accounts.system_prompt(USER) == "You are terse."
-    await accounts.set_system_prompt(USER, None)
-    assert await accounts.system_prompt(USER) == storage.settings.default_system_prompt
+    assert await storage.conversation_role(USER) == "You are terse."
+    await storage.set_conversation_role(USER, None)
+    assert await storage.conversation_role(USER) == storage.settings.default_system_prompt
 
 
 async def test_nul_characters_are_stripped(storage: SeedingStorage, accounts: Accounts) -> None:
     stored = await storage.add_message(USER, "user", "a\x00b\x00c")
     assert stored.content == "abc"
     assert await storage.load_history(USER) == [{"role": "user", "content": "abc"}]
-    await accounts.set_system_prompt(USER, "p\x00rompt")
-    assert await accounts.system_prompt(USER) == "prompt"
+    await storage.set_conversation_role(USER, "p\x00rompt")
+    assert await storage.conversation_role(USER) == "prompt"
 
 
 @pytest.mark.parametrize("content", ["", "   \n", "\x00\x00"])
@@ -187,7 +187,7 @@ async def test_a_settings_change_made_with_sql_takes_effect(
             ),
             {"u": USER},
         )
-    assert await accounts.system_prompt(USER) == "From psql"
+    assert await storage.conversation_role(USER) == "From psql"
     await storage.add_message(USER, "user", "next")
     assert [m["content"] for m in await storage.load_history(USER)] == ["m5", "next"]
 

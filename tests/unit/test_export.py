@@ -68,7 +68,7 @@ async def test_tricky_contents_survive_both_formats(
         assert data["messages"][3]["attachments"] == [{"file_id": "f"}]
         assert data["system_prompt"] == "line one\n## not a heading"
         markdown = files.markdown.content.read().decode()
-        headings = [line for line in markdown.splitlines() if line.startswith("### ")]
+        headings = [line for line in markdown.splitlines() if line.startswith("#### ")]
         assert len(headings) == len(TRICKY), "message text never starts a line of its own"
         assert "trimmed" in headings[0]
         assert "trimmed" not in headings[1]

@@ -107,6 +107,7 @@ class Application:
             media=media,
             fetch_file=files,
             lease_seconds=settings.turn_lease_seconds,
+            title_model=settings.title_model,
         )
         # What the Bot API server and each chat accept (drafts, rich messages), learned.
         capabilities = Capabilities(settings.rich_messages)

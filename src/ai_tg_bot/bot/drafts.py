@@ -54,9 +54,15 @@ class DraftReply(StreamingReply):
         draft_id: int,
         edit_interval: float,
         capabilities: Capabilities,
+        thread_id: int | None = None,
     ) -> None:
         super().__init__(
-            bot, chat_id, edit_interval=edit_interval, capabilities=capabilities, rich=True
+            bot,
+            chat_id,
+            edit_interval=edit_interval,
+            capabilities=capabilities,
+            rich=True,
+            thread_id=thread_id,
         )
         self.draft_id = draft_id  # non-zero: the question's slot
         self.draft_interval = min(edit_interval, DRAFT_INTERVAL_SECONDS)
@@ -140,7 +146,11 @@ class DraftReply(StreamingReply):
             with best_effort():
                 await self.bot(
                     SendMessageDraft(
-                        chat_id=self.chat_id, draft_id=self.draft_id, text=text, can_stop=True
+                        chat_id=self.chat_id,
+                        message_thread_id=self.thread_id,
+                        draft_id=self.draft_id,
+                        text=text,
+                        can_stop=True,
                     )
                 )
             self._drafted, self._drafted_at = text, time.monotonic()

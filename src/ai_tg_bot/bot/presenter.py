@@ -42,8 +42,11 @@ class TelegramPresenter:
 
     def view(self, question: Question) -> StreamingReply:
         """A streaming reply for this question's answer: a draft in a private chat (a
-        user's chat id is positive, a group's negative), edits in a group."""
+        user's chat id is positive, a group's negative), edits in a group; in the topic
+        the question was asked in."""
         chat_id = question.telegram_chat_id or self.chat_id
+        # A topic conversation's answers go to its topic (topics live in private chats).
+        thread_id = question.telegram_thread_id if chat_id > 0 else None
         if chat_id > 0 and self.capabilities.drafts:
             return DraftReply(
                 self.bot,
@@ -51,7 +54,12 @@ class TelegramPresenter:
                 draft_id=question.seq,
                 edit_interval=self.edit_interval,
                 capabilities=self.capabilities,
+                thread_id=thread_id,
             )
         return StreamingReply(
-            self.bot, chat_id, edit_interval=self.edit_interval, capabilities=self.capabilities
+            self.bot,
+            chat_id,
+            edit_interval=self.edit_interval,
+            capabilities=self.capabilities,
+            thread_id=thread_id,
         )

@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 START_PAYLOAD = "private"
 
 
+def topic_of(message: Message) -> int | None:
+    """The topic of the user's private chat a message was sent in: its conversation
+    (ADR 0014). None outside topics, and in groups, whose threads are not the user's."""
+    if message.chat.type == ChatType.PRIVATE and message.is_topic_message:
+        return message.message_thread_id
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class PrivateChat:
     """The asker's private chat (and topic, when they asked from one)."""

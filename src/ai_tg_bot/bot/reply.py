@@ -64,9 +64,12 @@ class StreamingReply:
         edit_interval: float = 1.0,
         capabilities: Capabilities | None = None,
         rich: bool = False,
+        thread_id: int | None = None,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
+        # The topic of the private chat the question was asked in (None: outside topics).
+        self.thread_id = thread_id
         self.edit_interval = edit_interval
         self.capabilities = capabilities or Capabilities("off")
         self.rich = rich  # the final answer as a rich message, where accepted
@@ -90,7 +93,7 @@ class StreamingReply:
     async def heard(self, transcript: str) -> None:
         """Show what was heard in a voice question (before the answer streams)."""
         for line in split_plain(texts.transcript(transcript)):
-            await self.bot.send_message(self.chat_id, line)
+            await self.bot.send_message(self.chat_id, line, message_thread_id=self.thread_id)
 
     @property
     def text(self) -> str:
@@ -135,7 +138,9 @@ class StreamingReply:
             try:
                 await self.bot(
                     SendRichMessage(
-                        chat_id=self.chat_id, rich_message=InputRichMessage(markdown=part)
+                        chat_id=self.chat_id,
+                        message_thread_id=self.thread_id,
+                        rich_message=InputRichMessage(markdown=part),
                     )
                 )
             except (TelegramBadRequest, TelegramNotFound) as exc:
@@ -151,7 +156,7 @@ class StreamingReply:
     async def send_notice(self, text: str) -> None:
         """Send a separate short line (an error, a note), with retries."""
         await self._stop_typing()
-        await self.bot.send_message(self.chat_id, text)
+        await self.bot.send_message(self.chat_id, text, message_thread_id=self.thread_id)
 
     async def _preview(self) -> None:
         await self._stop_typing()
@@ -166,7 +171,9 @@ class StreamingReply:
         try:
             with best_effort():
                 if self._message_id is None:
-                    sent = await self.bot.send_message(self.chat_id, preview)
+                    sent = await self.bot.send_message(
+                        self.chat_id, preview, message_thread_id=self.thread_id
+                    )
                     self._message_id = sent.message_id
                 else:
                     await self.bot.edit_message_text(
@@ -195,7 +202,12 @@ class StreamingReply:
 
     async def _send(self, chunk: Chunk, edit_message_id: int | None) -> None:
         if edit_message_id is None:
-            await self.bot.send_message(self.chat_id, chunk.text, entities=chunk.entities)
+            await self.bot.send_message(
+                self.chat_id,
+                chunk.text,
+                entities=chunk.entities,
+                message_thread_id=self.thread_id,
+            )
             return
         try:
             await self.bot.edit_message_text(
@@ -208,12 +220,19 @@ class StreamingReply:
             if "message to edit not found" not in exc.message:
                 raise
             # The preview was deleted by the user: the answer still arrives, as a new message.
-            await self.bot.send_message(self.chat_id, chunk.text, entities=chunk.entities)
+            await self.bot.send_message(
+                self.chat_id,
+                chunk.text,
+                entities=chunk.entities,
+                message_thread_id=self.thread_id,
+            )
 
     async def _keep_typing(self) -> None:
         while True:
             with best_effort(), contextlib.suppress(TelegramAPIError):
-                await self.bot.send_chat_action(self.chat_id, ChatAction.TYPING)
+                await self.bot.send_chat_action(
+                    self.chat_id, ChatAction.TYPING, message_thread_id=self.thread_id
+                )
             await asyncio.sleep(TYPING_REFRESH_SECONDS)
 
     async def _stop_typing(self) -> None:

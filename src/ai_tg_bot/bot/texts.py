@@ -19,8 +19,10 @@ from ai_tg_bot.limits import LIMIT_NAMES, UserLimits
 COMMANDS: list[tuple[str, str]] = [
     ("start", N_("Start and see what I can do")),
     ("help", N_("List the commands")),
-    ("role", N_("Set my role (system prompt): /role <text>, /role default")),
-    ("reset", N_("Forget our dialogue, keep the role")),
+    ("new", N_("Start a new conversation; this one is kept")),
+    ("chats", N_("Your conversations: go back to one")),
+    ("role", N_("Set this conversation's role: /role <text>, /role default")),
+    ("reset", N_("Clear this conversation, keep its role")),
     ("status", N_("What I remember and your settings")),
     ("retry", N_("Answer your last message again")),
     ("stop", N_("Stop the answer being written")),
@@ -64,8 +66,11 @@ def _help() -> str:
         + "\n\n"
         + _(
             "Any other text is a message to the assistant, and so are photos (with a "
-            "question in the caption) and voice messages. I remember our dialogue "
-            "across restarts; /reset starts a new one."
+            "question in the caption) and voice messages. I remember our conversations "
+            "across restarts: /new starts another and keeps this one, /chats goes back. "
+            "/role sets the role of the current conversation only; new conversations "
+            "start with the default role. In a chat with topics, each topic is its own "
+            "conversation."
         )
     )
 

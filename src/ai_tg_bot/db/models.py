@@ -1,4 +1,5 @@
-"""The schema: users, their settings, and their messages (soft-deleted, never reordered)."""
+"""The schema: users, their settings, their conversations, and their messages
+(soft-deleted, never reordered)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,10 @@ class User(TimestampMixin, Base):
     # A stop asked for the answer to this question (Stop button, /stop) through another
     # instance than the one writing it; that one reads it within a second (stops.py).
     stop_requested_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Where a message outside any topic goes (/new sets NULL: the next message opens a
+    # conversation; /chats switches). Not a foreign key: conversations already refer to
+    # users, and a stale id simply opens a new conversation (storage/conversations.py).
+    current_conversation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -114,6 +119,46 @@ class UserSettings(TimestampMixin, Base):
     )
 
 
+class Conversation(Base):
+    """One of a user's conversations: its own history, title and prompt (ADR 0014).
+
+    A topic of the user's private chat is a conversation (`telegram_thread_id`); outside
+    topics, the user's current one (`users.current_conversation_id`) takes the messages.
+    """
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    # The first question, shortened (or a TITLE_MODEL title); NULL until there is one.
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The topic's message_thread_id in the user's private chat; NULL outside topics.
+    telegram_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # This conversation's /role; NULL: the user's default (user_settings.system_prompt).
+    system_prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+    last_active_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+    # Set by the retention purge once nothing of it is left; /chats lists it no more.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        # A topic is one conversation per user; also /chats' "recent first" per user.
+        Index(
+            "uq_conversations_user_thread",
+            "user_id",
+            "telegram_thread_id",
+            unique=True,
+            postgresql_where=text("telegram_thread_id IS NOT NULL"),
+            sqlite_where=text("telegram_thread_id IS NOT NULL"),
+        ),
+        Index("ix_conversations_user_id_last_active_at", "user_id", "last_active_at"),
+    )
+
+
 class Message(Base):
     """One message of a user's dialogue. Trimmed or reset messages are soft-deleted."""
 
@@ -126,6 +171,10 @@ class Message(Base):
     # takes seq n and reserves n + 1 for its answer, so an answer written later (after
     # more questions arrived) still sits right after its question.
     seq: Mapped[int] = mapped_column(BigInteger)
+    # The conversation it belongs to: its context and trimming are that conversation's.
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
     role: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(Text)
     content_length: Mapped[int] = mapped_column(Integer)
@@ -182,6 +231,8 @@ class Message(Base):
             text("to_tsvector('simple', content)"),
             postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
+        # One conversation's history (context, trim) in order; also serves the foreign key.
+        Index("ix_messages_conversation_id_seq", "conversation_id", "seq"),
         # Daily and per-minute quotas count a user's messages by time, deleted ones included.
         Index("ix_messages_user_id_created_at", "user_id", "created_at"),
         # Questions waiting for an answer (few at any time): the stranded-question sweep.

@@ -23,11 +23,10 @@ from ai_tg_bot.limits import (
     check_limit_value,
     day_start,
     resolve_limits,
-    resolve_prompt,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
-from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile, clean_text
+from ai_tg_bot.storage.base import Executor, StorageBase, active, as_utc
+from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
 USER_CHOICES = ("system_prompt", "model", "language")
@@ -121,22 +120,9 @@ class Accounts(StorageBase):
         else:
             await self._update_settings(user_id, **{LIMIT_BY_NAME[name].column: value})
 
-    async def system_prompt(self, user_id: int) -> str:
-        """The user's system prompt, or the default when they have none."""
-        async with self.database.connection(read_only=True) as session:
-            row = await self._settings_row(session, user_id)
-        return resolve_prompt(row.system_prompt if row else None, self.settings)
-
-    async def set_system_prompt(self, user_id: int, prompt: str | None) -> None:
-        """Set (or with None restore the default) prompt and start a clean history."""
-        stored = None if prompt is None else clean_text(prompt, what="system prompt")
-        async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            await write_settings(session, user_id, system_prompt=stored)
-            await self._soft_delete(session, "role", Message.user_id == user_id)
-
     async def set_max_history_messages(self, user_id: int, limit: int | None) -> int:
-        """Set the history limit (1..1000; None: the default) and trim at once.
+        """Set the history limit (1..1000; None: the default) and trim every
+        conversation of the user to it at once.
 
         Returns how many messages the new limit soft-deleted.
         """
@@ -146,7 +132,15 @@ class Accounts(StorageBase):
             await self._lock_user(session, user_id)
             await write_settings(session, user_id, max_history_messages=limit)
             limits = await self._limits(session, user_id)
-            return await self._trim(session, user_id, limits.max_history_messages)
+            holding = await session.execute(
+                select(Message.conversation_id).where(active(user_id)).distinct()
+            )
+            trimmed = 0
+            for conversation_id in list(holding.scalars()):
+                trimmed += await self._trim(
+                    session, user_id, limits.max_history_messages, conversation_id
+                )
+            return trimmed
 
     async def set_model(self, user_id: int, model: str) -> None:
         """Switch the user's model; it must be one of LLM_MODELS."""

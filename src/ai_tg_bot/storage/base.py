@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,15 @@ from ai_tg_bot.storage.records import DuplicateMessageError, NewQuestion, TokenU
 Executor = AsyncConnection | AsyncSession
 
 
+class Slot(NamedTuple):
+    """What taking a message's slot read: the slot, the user's limits, and their
+    current conversation (None: the next message outside a topic opens one)."""
+
+    seq: int
+    limits: UserLimits
+    current_conversation_id: int | None
+
+
 class StorageBase:
     """Holds the Database and Settings, and the statements every Storage method shares."""
 
@@ -37,12 +46,13 @@ class StorageBase:
     async def _insert_user(self, session: Executor, user_id: int) -> None:
         await insert_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
-    async def _next_seq(self, session: Executor, user_id: int) -> tuple[int, UserLimits]:
+    async def _next_seq(self, session: Executor, user_id: int) -> Slot:
         """Take two sequence slots, locking the user's row until commit, in one statement.
 
-        Returns the message's slot (the next one is reserved for its answer) and the
-        user's limits, read by the same statement. The row lock serializes every writer
-        of this user across processes, which keeps trimming and quota counting exact.
+        Returns the message's slot (the next one is reserved for its answer), the
+        user's limits and their current conversation, read by the same statement. The
+        row lock serializes every writer of this user across processes, which keeps
+        trimming, quota counting and opening conversations exact.
         """
 
         parameters = {"b_user_id": user_id}
@@ -50,7 +60,11 @@ class StorageBase:
         if row is None:
             await self._insert_user(session, user_id)
             row = (await session.execute(statements.NEXT_SEQ, parameters)).one()
-        return int(row.message_seq) - 1, resolve_limits(cast(LimitsRow, row), self.settings)
+        return Slot(
+            int(row.message_seq) - 1,
+            resolve_limits(cast(LimitsRow, row), self.settings),
+            row.current_conversation_id,
+        )
 
     async def _limits(self, session: Executor, user_id: int) -> UserLimits:
         """The user's limits in force, read in this transaction."""
@@ -70,6 +84,7 @@ class StorageBase:
         session: Executor,
         *,
         user_id: int,
+        conversation_id: int,
         seq: int,
         role: str,
         content: str,
@@ -89,6 +104,7 @@ class StorageBase:
             {
                 "id": uuid.uuid4(),
                 "user_id": user_id,
+                "conversation_id": conversation_id,
                 "seq": seq,
                 "role": role,
                 "content": content,
@@ -108,12 +124,18 @@ class StorageBase:
         )
 
     async def _queue_question(
-        self, session: Executor, seq: int, question: NewQuestion, created_at: datetime
+        self,
+        session: Executor,
+        seq: int,
+        question: NewQuestion,
+        created_at: datetime,
+        conversation_id: int,
     ) -> None:
         """A user's question, pending in slot `seq` (its answer will take `seq + 1`)."""
         await self._insert_message(
             session,
             user_id=question.user_id,
+            conversation_id=conversation_id,
             seq=seq,
             role="user",
             content=question.content,
@@ -129,15 +151,18 @@ class StorageBase:
         """Take the user's row lock (creating the user if needed) for this transaction."""
         await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
-    async def _trim(self, session: Executor, user_id: int, limit: int) -> int:
-        """Soft-delete active messages beyond the newest `limit` up to the oldest pending
-        question (never pending questions): a queued question keeps its whole window.
-
-        Once a queue of pending questions drains, the last answer trims to `limit` exactly.
+    async def _trim(self, session: Executor, user_id: int, limit: int, conversation_id: int) -> int:
+        """Soft-delete the conversation's active messages beyond the newest `limit` up to
+        its oldest pending question (never pending questions): a queued question keeps
+        its whole window. Once a queue drains, the last answer trims to `limit` exactly.
         """
-        result = await session.execute(
-            statements.TRIM, {"b_user_id": user_id, "skip": limit - 1, "b_now": utc_now()}
-        )
+        parameters = {
+            "b_user_id": user_id,
+            "b_conversation_id": conversation_id,
+            "skip": limit - 1,
+            "b_now": utc_now(),
+        }
+        result = await session.execute(statements.TRIM, parameters)
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def _soft_delete(self, session: Executor, reason: str, *conditions: Any) -> int:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, literal, select, update
+from sqlalchemy import bindparam, delete, exists, insert, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
-from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
+from ai_tg_bot.db.models import Conversation, Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
@@ -24,6 +24,13 @@ from ai_tg_bot.storage.base import StorageBase
 EXPORT_FETCH_ROWS = 500
 # Rows hard-deleted per purge transaction: short transactions, short row locks.
 PURGE_BATCH_ROWS = 5000
+# Conversations with no message left, idle past the cutoff and nobody's current one.
+_EMPTIED = update(Conversation).where(
+    Conversation.deleted_at.is_(None),
+    Conversation.last_active_at < bindparam("cutoff"),
+    ~exists().where(Message.conversation_id == Conversation.id),
+    ~exists().where(User.current_conversation_id == Conversation.id),
+)
 # An export still marked running after this long was left by a crashed process.
 EXPORT_STALE_AFTER = timedelta(minutes=10)
 
@@ -41,6 +48,11 @@ class ExportedMessage:
     status: str | None
     model: str | None
     attachments: list[dict[str, Any]] | None
+    # Its conversation: the export groups messages by it, with its title and own role.
+    conversation_id: int = 0
+    conversation_title: str | None = None
+    conversation_prompt: str | None = None
+    conversation_topic: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,7 @@ class PrivacyStore(StorageBase):
                     select(UserSettings.system_prompt).where(UserSettings.user_id == user_id)
                 )
             ).scalar_one_or_none()
+            # Grouped by conversation (oldest conversation first), each oldest first.
             rows = await connection.stream(
                 select(
                     Message.seq,
@@ -130,9 +143,14 @@ class PrivacyStore(StorageBase):
                     Message.status,
                     Message.model,
                     Message.attachments,
+                    Message.conversation_id,
+                    Conversation.title,
+                    Conversation.system_prompt,
+                    Conversation.telegram_thread_id,
                 )
+                .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(statements.exportable(user_id))
-                .order_by(Message.seq, Message.created_at)
+                .order_by(Conversation.created_at, Conversation.id, Message.seq)
                 .execution_options(yield_per=EXPORT_FETCH_ROWS)
             )
             try:
@@ -146,7 +164,8 @@ class PrivacyStore(StorageBase):
                 await rows.close()
 
     async def forget_user(self, user_id: int) -> int:
-        """Hard-delete the user's messages and their prompt and model; returns messages.
+        """Hard-delete the user's messages, conversations, prompt and model; returns
+        how many messages.
 
         What is kept holds none of their words: the `users` row (blocking, the message
         sequence), the limits an administrator set, and today's questions as
@@ -177,16 +196,25 @@ class PrivacyStore(StorageBase):
                 )
             )
             deleted = await connection.execute(delete(Message).where(Message.user_id == user_id))
+            # Their conversations (titles are their words, prompts their choices) too.
+            await connection.execute(delete(Conversation).where(Conversation.user_id == user_id))
             await clear_choices(connection, user_id)
             await connection.execute(
                 update(User)
                 .where(User.id == user_id)
-                .values(turn_lease_owner=None, turn_lease_until=None, updated_at=now)
+                .values(
+                    turn_lease_owner=None,
+                    turn_lease_until=None,
+                    current_conversation_id=None,
+                    updated_at=now,
+                )
             )
         return deleted.rowcount
 
     async def purge_deleted(self, older_than: timedelta) -> int:
         """Hard-delete soft-deleted messages whose `deleted_at` is older; returns how many.
+        Conversations left with nothing (and idle as long, and nobody's current one) are
+        marked deleted: /chats lists them no more (a topic's comes back with its topic).
 
         Runs in batches of PURGE_BATCH_ROWS, each its own transaction. Several instances
         purging at once is harmless: a row deleted by one is simply not found by another.
@@ -204,8 +232,11 @@ class PrivacyStore(StorageBase):
             purged = result.rowcount
             total += purged
             if purged < PURGE_BATCH_ROWS:
-                return total
+                break
             await asyncio.sleep(0)  # let the bot's own transactions in between batches
+        async with self.database.connection() as connection:
+            await connection.execute(_EMPTIED.values(deleted_at=utc_now()), {"cutoff": cutoff})
+        return total
 
 
 async def _exported(rows: AsyncResult[Any]) -> AsyncIterator[ExportedMessage]:
@@ -221,4 +252,8 @@ async def _exported(rows: AsyncResult[Any]) -> AsyncIterator[ExportedMessage]:
             status=row.status,
             model=row.model,
             attachments=row.attachments,
+            conversation_id=int(row.conversation_id),
+            conversation_title=row.title,
+            conversation_prompt=row.system_prompt,
+            conversation_topic=row.telegram_thread_id,
         )

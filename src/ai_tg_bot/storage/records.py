@@ -53,6 +53,9 @@ class DialogInfo:
     messages_today: int
     total_tokens: int
     limits: UserLimits
+    # The current conversation's title (None: untitled), and how many the user has.
+    conversation_title: str | None = None
+    conversations: int = 0
 
 
 def without_nul(text: str) -> str:
@@ -90,6 +93,9 @@ class Question:
     telegram_chat_id: int | None
     kind: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    # Its conversation, and the topic thread its answer goes to (None outside topics).
+    conversation_id: int | None = None
+    telegram_thread_id: int | None = None
 
     @property
     def needs_transcript(self) -> bool:
@@ -108,6 +114,8 @@ class NewQuestion:
     telegram_message_id: int | None = None
     kind: str | None = None  # "photo", "voice"; None: text
     attachments: tuple[Attachment, ...] = ()
+    # The topic of the user's private chat it was sent in (None: outside any topic).
+    telegram_thread_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

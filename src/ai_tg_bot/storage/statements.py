@@ -26,19 +26,24 @@ from sqlalchemy import (
     update,
 )
 
-from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
+from ai_tg_bot.db.models import Conversation, Message, UsageEvent, User, UserSettings
 from ai_tg_bot.limits import LIMIT_COLUMNS
 
 messages = cast(Table, Message.__table__)
 users = cast(Table, User.__table__)
 user_settings = cast(Table, UserSettings.__table__)
 usage_events = cast(Table, UsageEvent.__table__)
+conversations = cast(Table, Conversation.__table__)
 
-_user: BindParameter[int] = bindparam("b_user_id")
+USER: BindParameter[int] = bindparam("b_user_id")
+_user = USER
+_conversation: BindParameter[int] = bindparam("b_conversation_id", type_=BigInteger)
 # A message still in the history (not trimmed, cleared, retried or expired): the one
 # definition; `base.active(user_id)` and the statements below build on it.
 IS_ACTIVE = messages.c.deleted_at.is_(None)
 _active = and_(messages.c.user_id == _user, IS_ACTIVE)
+# One conversation's history: what a question is answered with and trimmed within.
+_in_conversation = and_(_active, messages.c.conversation_id == _conversation)
 
 
 def exportable(user_id: int) -> Any:
@@ -60,12 +65,17 @@ def _setting(column: str) -> Any:
 
 
 # Take two sequence slots (locking the user's row) and read the user's limit columns,
-# which limits.resolve_limits turns into the limits in force.
+# which limits.resolve_limits turns into the limits in force, and where a message
+# outside any topic goes (storage/conversations.py).
 NEXT_SEQ = (
     update(users)
     .where(users.c.id == _user)
     .values(message_seq=users.c.message_seq + 2)
-    .returning(users.c.message_seq, *(_setting(column) for column in LIMIT_COLUMNS))
+    .returning(
+        users.c.message_seq,
+        users.c.current_conversation_id,
+        *(_setting(column) for column in LIMIT_COLUMNS),
+    )
 )
 
 # Every update's first read: blocked, and the language the user chose.
@@ -126,24 +136,42 @@ QUOTA_COUNTS = select(
 
 SETTINGS_ROW = select(user_settings).where(user_settings.c.user_id == _user)
 
+
+# What answering needs beside the history: the user's settings row, and the prompt of
+# the question's conversation (NULL: the user's default).
+CONTEXT_SETTINGS = select(
+    user_settings,
+    select(conversations.c.system_prompt)
+    .where(conversations.c.id == _conversation)
+    .scalar_subquery()
+    .label("conversation_prompt"),
+).where(user_settings.c.user_id == _user)
+
 # The oldest question still waiting for its answer (NULL when none waits).
-_oldest_pending_seq = (
+OLDEST_PENDING_SEQ = (
     select(func.min(messages.c.seq))
     .where(_active, messages.c.status == "pending")
     .scalar_subquery()
 )
-# Soft-delete what is older than the `keep`-th newest active message at or before the
-# oldest pending question (the newest overall when none waits). That window is the
-# context the pending question is answered with, so a burst longer than the limit keeps
-# each queued question's context; once the queue drains, the last answer trims to the
-# limit exactly. Questions still waiting are never trimmed (they would go unanswered).
+# The same within one conversation.
+_oldest_pending_here = (
+    select(func.min(messages.c.seq))
+    .where(_in_conversation, messages.c.status == "pending")
+    .scalar_subquery()
+)
+# Soft-delete what in the conversation is older than its `keep`-th newest active message
+# at or before its oldest pending question (the newest overall when none waits). That
+# window is the context the pending question is answered with, so a burst longer than
+# the limit keeps each queued question's context; once the queue drains, the last answer
+# trims to the limit exactly. Questions still waiting are never trimmed (they would go
+# unanswered). Other conversations of the user keep their own windows.
 TRIM = (
     update(messages)
     .where(
-        _active,
+        _in_conversation,
         messages.c.seq
         < select(messages.c.seq)
-        .where(_active, messages.c.seq <= func.coalesce(_oldest_pending_seq, 2**62))
+        .where(_in_conversation, messages.c.seq <= func.coalesce(_oldest_pending_here, 2**62))
         .order_by(messages.c.seq.desc())
         .offset(bindparam("skip"))
         .limit(1)
@@ -206,33 +234,20 @@ RELEASE_LEASE = (
     .values(turn_lease_owner=None, turn_lease_until=None, stop_requested_seq=None)
 )
 
-# A stop for the user's answer in progress (to `b_seq`, or to their oldest pending
-# question): recorded only while such a question is pending (rowcount 0: nothing to stop).
-_stop_seq: BindParameter[int] = bindparam("b_seq", type_=BigInteger)
-REQUEST_STOP = (
-    update(users)
-    .where(
-        users.c.id == _user,
-        _oldest_pending_seq.is_not(None),
-        or_(_stop_seq.is_(None), _stop_seq >= _oldest_pending_seq),
-    )
-    .values(stop_requested_seq=func.coalesce(_stop_seq, _oldest_pending_seq))
+# A topic conversation's thread: where the answer to a question in it is shown.
+_thread = (
+    select(conversations.c.telegram_thread_id)
+    .where(conversations.c.id == messages.c.conversation_id)
+    .scalar_subquery()
 )
-STOP_REQUESTS = select(users.c.id, users.c.stop_requested_seq).where(
-    users.c.id.in_(bindparam("b_ids", expanding=True)), users.c.stop_requested_seq.is_not(None)
-)
-CLEAR_STOP = (
-    update(users)
-    .where(users.c.id == _user, users.c.stop_requested_seq == _stop_seq)
-    .values(stop_requested_seq=None)
-)
-
 QUESTION_COLUMNS = (
     messages.c.seq,
     messages.c.content,
     messages.c.telegram_chat_id,
     messages.c.kind,
     messages.c.attachments,
+    messages.c.conversation_id,
+    _thread.label("telegram_thread_id"),
 )
 OLDEST_PENDING = (
     select(*QUESTION_COLUMNS)
@@ -251,12 +266,13 @@ _window = (
         func.sum(messages.c.content_length).over(order_by=messages.c.seq.desc()).label("running"),
         func.row_number().over(order_by=messages.c.seq.desc()).label("position"),
     )
-    .where(_active, messages.c.seq <= bindparam("b_upto", type_=BigInteger))
+    .where(_in_conversation, messages.c.seq <= bindparam("b_upto", type_=BigInteger))
     .subquery()
 )
 _budget = bindparam("b_budget", type_=Integer)
-# At most the user's history limit: a question queued behind others in a burst is
-# answered with the newest `max_history_messages` up to itself, as if sent alone.
+# At most the user's history limit, within the question's conversation: a question queued
+# behind others in a burst is answered with the newest `max_history_messages` up to
+# itself, as if sent alone.
 CONTEXT = (
     select(
         _window.c.role,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 from sqlalchemy import func, select
 
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
+    SettingsRow,
     day_start,
     resolve_limits,
     resolve_prompt,
@@ -16,6 +18,14 @@ from ai_tg_bot.limits import (
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
+from ai_tg_bot.storage.chats import ConversationsMixin
+from ai_tg_bot.storage.conversations import (
+    conversation_overview,
+    find_conversation,
+    in_conversation,
+    place_message,
+    retitle,
+)
 from ai_tg_bot.storage.records import (
     Context,
     DialogInfo,
@@ -25,10 +35,11 @@ from ai_tg_bot.storage.records import (
     clean_text,
 )
 from ai_tg_bot.storage.stops import StopsMixin
+from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
 from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, release_lease, take_lease
 
 
-class Storage(TurnsMixin, StopsMixin, StorageBase):
+class Storage(TurnsMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, StorageBase):
     """Per-user dialogue storage; the database is the source of truth for everything."""
 
     async def ensure_user(self, user_id: int) -> None:
@@ -63,7 +74,7 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
             if first is None:  # cannot be: ours is pending; keep the lease honest anyway
                 await release_lease(session, user_id, owner)
                 return StoredMessage(seq, content, trimmed)
-            context = await self._context(session, user_id, first.seq)
+            context = await self._context(session, user_id, first.seq, first.conversation_id)
         return StoredMessage(seq, content, trimmed, TurnHandoff(owner, first, context))
 
     async def _store_question(self, session: Executor, question: NewQuestion) -> tuple[int, int]:
@@ -72,32 +83,49 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
         Its slot and how many older messages were trimmed.
         """
         user_id = question.user_id
-        seq, limits = await self._next_seq(session, user_id)
+        seq, limits, current = await self._next_seq(session, user_id)
         now = utc_now()
         if question.telegram_message_id is not None:
             await self._refuse_seen(
                 session, question.telegram_chat_id, question.telegram_message_id
             )
         await check_quotas(session, user_id, limits, now)
-        await self._queue_question(session, seq, question, now)
-        return seq, await self._trim(session, user_id, limits.max_history_messages)
+        conversation_id = await place_message(
+            session,
+            user_id,
+            current=current,
+            thread_id=question.telegram_thread_id,
+            content=question.content,
+            now=now,
+            idle_minutes=self.settings.conversation_idle_minutes,
+        )
+        await self._queue_question(session, seq, question, now, conversation_id)
+        trimmed = await self._trim(session, user_id, limits.max_history_messages, conversation_id)
+        return seq, trimmed
 
-    async def load_context(self, user_id: int, upto_seq: int | None = None) -> Context:
-        """Prompt, model and the newest history within the user's character budget.
+    async def load_context(
+        self, user_id: int, upto_seq: int | None = None, conversation_id: int | None = None
+    ) -> Context:
+        """Prompt, model and the newest history of one conversation (None: the user's
+        current one) within the user's character budget.
 
         `upto_seq` ends the history at the question being answered, so questions queued
-        behind it are not part of its answer. The newest message is always included,
-        even alone over the budget; older ones are left out of the request (not deleted)
-        once the budget is spent. The stored `content_length` lets the database count.
+        behind it are not part of its answer. The newest message is always included, even alone
+        over the budget; older ones are left out of the request (not deleted) once the
+        budget is spent. The stored `content_length` lets the database count.
         """
         async with self.database.connection(read_only=True) as session:
-            return await self._context(session, user_id, upto_seq)
+            if conversation_id is None:
+                conversation_id = await find_conversation(session, user_id, None)
+            return await self._context(session, user_id, upto_seq, conversation_id)
 
-    async def _context(self, session: Executor, user_id: int, upto_seq: int | None) -> Context:
-        row = await self._settings_row(session, user_id)
-        limits = resolve_limits(row, self.settings)
-        parameters = {
-            "b_user_id": user_id,
+    async def _context(
+        self, session: Executor, user_id: int, upto_seq: int | None, conversation_id: int | None
+    ) -> Context:
+        parameters = {"b_user_id": user_id, "b_conversation_id": conversation_id}
+        row = (await session.execute(statements.CONTEXT_SETTINGS, parameters)).first()
+        limits = resolve_limits(cast("SettingsRow | None", row), self.settings)
+        parameters |= {
             "b_upto": upto_seq if upto_seq is not None else 2**62,
             "b_budget": limits.max_context_chars,  # 0: unlimited
             "b_limit": limits.max_history_messages,
@@ -105,8 +133,10 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
         rows = (await session.execute(statements.CONTEXT, parameters)).all()
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
+        # The conversation's own /role, else the user's default, else DEFAULT_SYSTEM_PROMPT.
+        prompt = row.conversation_prompt or row.system_prompt if row else None
         return Context(
-            system_prompt=resolve_prompt(row.system_prompt if row else None, self.settings),
+            system_prompt=resolve_prompt(prompt, self.settings),
             history=history,
             model=limits.model,
             omitted=len(rows) - len(history),
@@ -120,30 +150,46 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
             row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
         return row.language if row else None
 
-    async def clear_history(self, user_id: int) -> int:
-        """Soft-delete every active message (what `/reset` does); returns how many."""
+    async def clear_history(self, user_id: int, thread_id: int | None = None) -> int:
+        """Soft-delete the active messages of the current conversation (the topic's, with
+        `thread_id`): what `/reset` does. It stays current, untitled until its next
+        question. Returns how many messages were cleared."""
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
-            return await self._soft_delete(session, "reset", Message.user_id == user_id)
+            conversation_id = await find_conversation(session, user_id, thread_id)
+            if conversation_id is None:
+                return 0
+            await retitle(session, conversation_id, None)
+            return await self._soft_delete(
+                session, "reset", in_conversation(user_id, conversation_id)
+            )
 
-    async def get_dialog_info(self, user_id: int) -> DialogInfo:
-        """Counts, sizes, times, today's usage and limits (what `/status` shows)."""
-        active = statements.IS_ACTIVE
+    async def get_dialog_info(self, user_id: int, thread_id: int | None = None) -> DialogInfo:
+        """The current conversation's (the topic's) counts, sizes, times and role, with
+        the user's usage today and limits (what `/status` shows)."""
         async with self.database.connection(read_only=True) as session:
+            conversation_id = await find_conversation(session, user_id, thread_id)
+            here = statements.IS_ACTIVE & (Message.conversation_id == conversation_id)
+            cleared = Message.deleted_at.is_not(None) & (Message.conversation_id == conversation_id)
             row = (
                 await session.execute(
                     select(
-                        func.count().filter(active),
-                        func.coalesce(func.sum(Message.content_length).filter(active), 0),
-                        func.count().filter(Message.deleted_at.is_not(None)),
-                        func.min(Message.created_at).filter(active),
-                        func.max(Message.created_at).filter(active),
+                        func.count().filter(here),
+                        func.coalesce(func.sum(Message.content_length).filter(here), 0),
+                        func.count().filter(cleared),
+                        func.min(Message.created_at).filter(here),
+                        func.max(Message.created_at).filter(here),
                         *statements.usage_totals(day_start(utc_now())),
                     ).where(Message.user_id == user_id)
                 )
             ).one()
-            user_settings = await self._settings_row(session, user_id)
-        stored_prompt = user_settings.system_prompt if user_settings else None
+            parameters = {"b_user_id": user_id, "b_conversation_id": conversation_id}
+            found = (await session.execute(statements.CONTEXT_SETTINGS, parameters)).first()
+            title, count = (
+                await session.execute(conversation_overview(conversation_id, user_id))
+            ).one()
+        user_settings = cast("SettingsRow | None", found)
+        stored_prompt = (found.conversation_prompt or found.system_prompt) if found else None
         limits = resolve_limits(user_settings, self.settings)
         return DialogInfo(
             active_count=int(row[0]),
@@ -157,4 +203,6 @@ class Storage(TurnsMixin, StopsMixin, StorageBase):
             messages_today=int(row[5]),
             total_tokens=int(row[8]),
             limits=limits,
+            conversation_title=title,
+            conversations=int(count),
         )

@@ -22,6 +22,7 @@ from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, active
+from ai_tg_bot.storage.conversations import find_conversation, in_conversation, name_if_untitled
 from ai_tg_bot.storage.records import (
     AskedElsewhereError,
     NewQuestion,
@@ -29,9 +30,6 @@ from ai_tg_bot.storage.records import (
     TokenUsage,
     clean_text,
 )
-
-# Leases renewed per heartbeat statement.
-RENEW_BATCH = 500
 
 
 class TurnsMixin(StorageBase):
@@ -135,9 +133,11 @@ class TurnsMixin(StorageBase):
             # The user was forgotten (/forget) while the LLM answered: storing the answer
             # would bring their words back. They are shown it; nothing is kept.
             return content
+        conversation_id = conversation_of(question)
         await self._insert_message(
             session,
             user_id=user_id,
+            conversation_id=conversation_id,
             seq=question.seq + 1,
             role="assistant",
             content=content,
@@ -148,7 +148,7 @@ class TurnsMixin(StorageBase):
             deleted_reason=None if still_active else "reset",
         )
         limits = await self._limits(session, user_id)
-        await self._trim(session, user_id, limits.max_history_messages)
+        await self._trim(session, user_id, limits.max_history_messages, conversation_id)
         return content
 
     async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> None:
@@ -165,8 +165,10 @@ class TurnsMixin(StorageBase):
         telegram_chat_id: int | None = None,
         telegram_message_id: int | None = None,
         same_chat_only: bool = False,
+        telegram_thread_id: int | None = None,
     ) -> Question | None:
-        """Ask the last active question again: it counts as a new message.
+        """Ask the last active question of the current conversation (the topic's, with
+        `telegram_thread_id`) again: it counts as a new message.
 
         Under the user's lock: the daily and per-minute limits are checked (only the
         per-minute one for a question whose answer failed; QuotaExceededError over one;
@@ -179,13 +181,20 @@ class TurnsMixin(StorageBase):
         asked in another chat raises AskedElsewhereError and nothing changes.
         """
         async with self.database.connection() as session:
-            seq, limits = await self._next_seq(session, user_id)
+            seq, limits, _ = await self._next_seq(session, user_id)
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
+            conversation_id = await find_conversation(session, user_id, telegram_thread_id)
+            if conversation_id is None:
+                return None
             last = (
                 await session.execute(
                     select(*statements.QUESTION_COLUMNS, Message.status)
-                    .where(active(user_id), Message.role == "user")
+                    .where(
+                        in_conversation(user_id, conversation_id),
+                        statements.IS_ACTIVE,
+                        Message.role == "user",
+                    )
                     .order_by(Message.seq.desc())
                     .limit(1)
                 )
@@ -199,7 +208,10 @@ class TurnsMixin(StorageBase):
             # said "send /retry": asking it again is held to the per-minute guard only.
             await check_quotas(session, user_id, limits, now, daily=last.status != "failed")
             await self._soft_delete(
-                session, "retry", Message.user_id == user_id, Message.seq >= last.seq
+                session,
+                "retry",
+                in_conversation(user_id, conversation_id),
+                Message.seq >= last.seq,
             )
             # Answered where /retry was sent.
             chat_id = telegram_chat_id or last.telegram_chat_id
@@ -207,39 +219,12 @@ class TurnsMixin(StorageBase):
                 user_id, last.content, chat_id, telegram_message_id, last.kind,
                 tuple(last.attachments or ()),
             )  # fmt: skip
-            await self._queue_question(session, seq, copy, now)
-            await self._trim(session, user_id, limits.max_history_messages)
-            return question_of((seq, last.content, chat_id, last.kind, last.attachments))
-
-    async def renew_turns(self, held: dict[int, str], ttl_seconds: float) -> int:
-        """Extend the turn leases in `held` (user id -> owner) still held by their owner.
-
-        The heartbeat of a process answering: its leases stay short (a crashed holder's
-        lapses within seconds) but never lapse under a live one. Returns how many.
-        """
-        if not held:
-            return 0
-        until = utc_now() + timedelta(seconds=ttl_seconds)
-        items = list(held.items())
-        renewed = 0
-        async with self.database.connection() as session:
-            # In slices: two bind parameters per lease, well under any driver's limit.
-            for start in range(0, len(items), RENEW_BATCH):
-                batch = dict(items[start : start + RENEW_BATCH])
-                parameters = {
-                    "b_user_ids": list(batch),
-                    "b_owners": list(batch.values()),
-                    "b_until": until,
-                }
-                result = await session.execute(statements.RENEW_LEASES, parameters)
-                renewed += int(result.rowcount)
-        return renewed
-
-    async def stranded_users(self, limit: int = 100) -> list[int]:
-        """Users whose pending questions sit under a lapsed (or no) lease, longest first."""
-        parameters = {"b_now": utc_now(), "b_limit": limit}
-        async with self.database.connection(read_only=True) as session:
-            return [int(row[0]) for row in await session.execute(statements.STRANDED, parameters)]
+            await self._queue_question(session, seq, copy, now, conversation_id)
+            await self._trim(session, user_id, limits.max_history_messages, conversation_id)
+            return question_of(
+                (seq, last.content, chat_id, last.kind, last.attachments, conversation_id,
+                 last.telegram_thread_id)
+            )  # fmt: skip
 
     async def set_transcript(self, user_id: int, question: Question, transcript: str) -> Question:
         """Store a voice question's transcript as its content (what search and export see)."""
@@ -250,6 +235,8 @@ class TurnsMixin(StorageBase):
                 .where(active(user_id), Message.seq == question.seq, Message.role == "user")
                 .values(content=content, content_length=len(content))
             )
+            # An untitled conversation is named by its first words, spoken ones too.
+            await name_if_untitled(session, conversation_of(question), content)
         return replace(question, content=content)
 
     async def drop_unheard(self, user_id: int, question: Question) -> None:
@@ -294,5 +281,14 @@ async def _exists(session: Executor, user_id: int, seq: int) -> bool:
 
 def question_of(row: Sequence[Any]) -> Question:
     """A Question from a row of statements.QUESTION_COLUMNS."""
-    seq, content, chat_id, kind, attachments = row
-    return Question(int(seq), str(content), chat_id, kind, tuple(attachments or ()))
+    seq, content, chat_id, kind, attachments, conversation_id, thread_id = row
+    return Question(
+        int(seq), str(content), chat_id, kind, tuple(attachments or ()), conversation_id, thread_id
+    )
+
+
+def conversation_of(question: Question) -> int:
+    """The question's conversation (every stored question has one)."""
+    if question.conversation_id is None:
+        raise ValueError(f"question {question.seq} has no conversation")
+    return question.conversation_id

@@ -7,6 +7,7 @@ from aiogram import Router
 from ai_tg_bot.bot.handlers import (
     account,
     admin,
+    conversations,
     edits,
     errors,
     fallback,
@@ -31,6 +32,7 @@ def routers(settings: Settings) -> list[Router]:
         start,
         stop,
         role,
+        conversations,
         history,
         status,
         account,

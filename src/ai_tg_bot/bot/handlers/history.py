@@ -12,7 +12,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.presenter import TelegramPresenter
-from ai_tg_bot.bot.private import say_privately
+from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
@@ -21,8 +21,8 @@ from ai_tg_bot.storage import AskedElsewhereError, Storage, utc_now
 
 
 async def reset(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
-    """Forget the dialogue (soft delete), keep the role."""
-    cleared = await store.clear_history(user_id)
+    """Clear the current conversation (soft delete), keep its role."""
+    cleared = await store.clear_history(user_id, topic_of(message))
     await say_privately(
         message,
         user_id,
@@ -61,6 +61,7 @@ async def retry(
             # In a group, only a question asked in that group: another chat's question
             # (a private one) and its answer must not appear there.
             same_chat_only=message.chat.type != ChatType.PRIVATE,
+            telegram_thread_id=topic_of(message),
         )
     except AskedElsewhereError:
         await message.answer(texts.RETRY_ELSEWHERE)

@@ -1,7 +1,9 @@
-"""/role: show, set or restore the system prompt.
+"""/role: show, set or restore the system prompt of the current conversation.
 
-The prompt is shown only in the private chat. Setting or restoring it from a group is
-confirmed there, without echoing the prompt (the user typed it there themselves).
+Each conversation has its own role (ADR 0014); new conversations start with the user's
+default (`user_settings.system_prompt`, else DEFAULT_SYSTEM_PROMPT). The prompt is shown
+only in the private chat. Setting or restoring it from a group is confirmed there,
+without echoing the prompt (the user typed it there themselves).
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.records import without_nul
 
 PREVIEW_CHARS = 3000
@@ -24,36 +26,41 @@ async def role(
     message: Message,
     user_id: int,
     command: CommandObject,
-    accounts: Accounts,
+    store: Storage,
     settings: Settings,
     bot: Bot,
 ) -> None:
-    """`/role` shows the prompt; `/role <text>` sets it; `/role default` restores it."""
+    """`/role` shows the conversation's prompt; `/role <text>` sets it; `/role default`
+    goes back to the user's default."""
     args = without_nul(command.args or "").strip()
+    topic = topic_of(message)
     if not args:
-        prompt = await accounts.system_prompt(user_id)
+        prompt = await store.conversation_role(user_id, topic)
         shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
 
         async def deliver(chat: PrivateChat) -> None:
             await chat.answer(
                 _(
-                    "My current role:\n\n{role}\n\n"
-                    "Change it with /role <text> (this starts a new dialogue), "
-                    "or restore the default with /role default."
+                    "My current role in this conversation:\n\n{role}\n\n"
+                    "Change it with /role <text> (this conversation starts afresh), "
+                    "or restore the default with /role default. New conversations "
+                    "start with the default role."
                 ).format(role=shown)
             )
 
         await answer_privately(message, user_id, bot, deliver)
         return
     if args.lower() == "default":
-        await accounts.set_system_prompt(user_id, None)
-        await message.answer(_("Role restored to the default. Our dialogue starts afresh."))
+        await store.set_conversation_role(user_id, None, topic)
+        await message.answer(_("Role restored to the default. This conversation starts afresh."))
         return
     if len(args) > settings.system_prompt_max_chars:
         await message.answer(texts.role_too_long(len(args), settings.system_prompt_max_chars))
         return
-    await accounts.set_system_prompt(user_id, args)
-    await message.answer(_("Role set. Our dialogue starts afresh with it."))
+    await store.set_conversation_role(user_id, args, topic)
+    await message.answer(
+        _("Role set for this conversation. It starts afresh with it; /new ones use the default.")
+    )
 
 
 def make_router() -> Router:

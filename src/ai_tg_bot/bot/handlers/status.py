@@ -9,7 +9,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.i18n import _, moment, number
 from ai_tg_bot.storage import DialogInfo, Storage
 
@@ -27,6 +27,7 @@ def render_status(info: DialogInfo) -> str:
     if len(prompt) > PROMPT_PREVIEW_CHARS:
         prompt = prompt[:PROMPT_PREVIEW_CHARS] + " …"
     role = _("Role (default): {prompt}") if info.is_default_prompt else _("Role: {prompt}")
+    title = info.conversation_title or _("New conversation")
     return "\n".join(
         [
             _("📊 Status"),
@@ -43,13 +44,16 @@ def render_status(info: DialogInfo) -> str:
             _("Tokens used: {count}").format(count=number(info.total_tokens)),
             _("Model: {model}").format(model=info.limits.model),
             role.format(prompt=prompt),
+            _("Conversation: {title} (you have {count}; /chats lists them)").format(
+                title=title, count=number(max(info.conversations, 1))
+            ),
         ]
     )
 
 
 async def status(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
-    """Show the dialogue's size, times, the role and the model (privately)."""
-    info = await store.get_dialog_info(user_id)
+    """Show the current conversation's size, times and role, and the model (privately)."""
+    info = await store.get_dialog_info(user_id, topic_of(message))
 
     async def deliver(chat: PrivateChat) -> None:
         await chat.answer(render_status(info))

@@ -14,7 +14,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.presenter import TelegramPresenter
-from ai_tg_bot.bot.private import say_privately
+from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import QuotaExceededError
@@ -62,6 +62,7 @@ async def turn(
             on_stored=on_stored,
             kind=kind,
             attachments=attachments,
+            telegram_thread_id=topic_of(message),
         )
     except ValueError:
         await message.answer(texts.EMPTY_MESSAGE)

@@ -1,0 +1,116 @@
+"""/new, /chats, the per-conversation /role, and titles: the user's commands on their
+conversations (where each message goes is conversations.py; ADR 0014)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import resolve_prompt
+from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.conversations import (
+    RECENT_CONVERSATIONS,
+    SET_CURRENT,
+    ConversationSummary,
+    conversations,
+    ensure_conversation,
+    find_conversation,
+    has_active_messages,
+    in_conversation,
+    recent_statement,
+    short_title,
+    summary_of,
+)
+from ai_tg_bot.storage.records import clean_text, without_nul
+
+
+class ConversationsMixin(StorageBase):
+    """/new, /chats, the per-conversation /role, and titles."""
+
+    async def start_conversation(self, user_id: int) -> bool:
+        """/new: the next message outside a topic opens a new conversation; the current
+        one keeps every message (and /chats goes back to it). False when the current
+        conversation holds no history (nothing to keep: it simply stays)."""
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            current = await find_conversation(session, user_id, None)
+            if current is None:
+                return False
+            found = await session.execute(
+                select(has_active_messages()).where(conversations.c.id == current)
+            )
+            if not found.scalar():
+                return False
+            await session.execute(SET_CURRENT, {"b_user_id": user_id, "b_current": None})
+            return True
+
+    async def recent_conversations(
+        self, user_id: int, limit: int = RECENT_CONVERSATIONS
+    ) -> list[ConversationSummary]:
+        """The user's recent conversations outside topics (what /chats lists)."""
+        async with self.database.connection(read_only=True) as session:
+            rows = await session.execute(recent_statement(user_id, limit), {"b_user_id": user_id})
+            return [summary_of(row) for row in rows]
+
+    async def switch_conversation(self, user_id: int, conversation_id: int) -> str | None:
+        """Make one of the user's conversations outside topics the current one; its
+        title ("" when untitled), or None when it is not theirs (or gone)."""
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            found = await session.execute(
+                select(conversations.c.title).where(
+                    conversations.c.id == conversation_id,
+                    conversations.c.user_id == user_id,
+                    conversations.c.telegram_thread_id.is_(None),
+                    conversations.c.deleted_at.is_(None),
+                )
+            )
+            row = found.first()
+            if row is None:
+                return None
+            await session.execute(SET_CURRENT, {"b_user_id": user_id, "b_current": conversation_id})
+            return str(row.title or "")
+
+    async def conversation_role(self, user_id: int, thread_id: int | None = None) -> str:
+        """The prompt the current conversation (the topic's) is answered with."""
+        async with self.database.connection(read_only=True) as session:
+            conversation_id = await find_conversation(session, user_id, thread_id)
+            row = await self._settings_row(session, user_id)
+            own = None
+            if conversation_id is not None:
+                own = (
+                    await session.execute(
+                        select(conversations.c.system_prompt).where(
+                            conversations.c.id == conversation_id
+                        )
+                    )
+                ).scalar()
+        return resolve_prompt(own or (row.system_prompt if row else None), self.settings)
+
+    async def set_conversation_role(
+        self, user_id: int, prompt: str | None, thread_id: int | None = None
+    ) -> None:
+        """/role: the current conversation's (the topic's) prompt, None: back to the
+        user's default; its history starts afresh. Other conversations keep theirs."""
+        stored = None if prompt is None else clean_text(prompt, what="system prompt")
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            conversation_id = await ensure_conversation(session, user_id, thread_id, utc_now())
+            await session.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(system_prompt=stored, title=None)
+            )
+            await self._soft_delete(session, "role", in_conversation(user_id, conversation_id))
+
+    async def name_conversation(self, user_id: int, conversation_id: int, title: str) -> None:
+        """Replace the conversation's title (TITLE_MODEL's name for it)."""
+        named = short_title(without_nul(title).strip().strip("\"'«»"))
+        if not named:
+            return
+        async with self.database.connection() as session:
+            await session.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id, conversations.c.user_id == user_id)
+                .values(title=named)
+            )

@@ -1,0 +1,44 @@
+"""TITLE_MODEL: a short name for a conversation, made after its first answer.
+
+Off by default: a conversation is then titled by its first question, shortened. The
+request runs after the answer is stored and shown, outside any transaction, bounded by
+TITLE_TIMEOUT_SECONDS; on any failure the question's own title stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ai_tg_bot.llm import LLMClient, LLMError
+
+log = logging.getLogger(__name__)
+TITLE_TIMEOUT_SECONDS = 15.0
+# What of the first exchange the title model reads (titles need only its gist).
+TITLE_SOURCE_CHARS = 2000
+TITLE_PROMPT = (
+    "Name this conversation in at most six words, in the language of the user's "
+    "message. Reply with the title only: no quotes, no final period."
+)
+
+
+async def make_title(llm: LLMClient, model: str, question: str, answer: str) -> str | None:
+    """A title for the conversation that began with `question` and `answer`; None when
+    the model gives none in time (the caller keeps the title it has)."""
+    messages = [
+        {"role": "system", "content": TITLE_PROMPT},
+        {
+            "role": "user",
+            "content": f"{question[:TITLE_SOURCE_CHARS]}\n\n---\n\n{answer[:TITLE_SOURCE_CHARS]}",
+        },
+    ]
+    pieces: list[str] = []
+    try:
+        async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):
+            async for piece in llm.stream(messages, model=model):
+                pieces.append(piece)
+    except (LLMError, TimeoutError) as exc:
+        log.warning("conversation title not made: %s", type(exc).__name__)
+        return None
+    title = " ".join("".join(pieces).split())
+    return title or None
