@@ -1,5 +1,6 @@
 """Throwaway benchmark databases (a PostgreSQL database of our own, SQLite in a temp dir)
-and bulk seeding with plain SQL, so Storage finds users with long histories."""
+and bulk seeding with plain SQL, so Storage finds users with long histories: each user
+one conversation, their current one, holding all their messages."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,10 @@ from tests.dbs import create_pg_database, drop_pg_database, migrate
 
 BACKENDS = ("postgresql", "sqlite")
 # How SQLAlchemy stores a DateTime on SQLite; rows seeded here must read back the same way.
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SQLITE_SEED_TIME = "2000-01-01 00:00:00.000000"
+# A seeded user's conversation is titled already, as after its first question.
+SEED_TITLE = "seeded conversation"
 
 
 def bench_settings(url: str, **overrides: Any) -> Settings:
@@ -68,7 +73,12 @@ async def seed(
     content_chars: int = 200,
 ) -> None:
     """Users `first_user..+users` with `messages_per_user` messages each, the newest
-    `active` of them live and the rest soft-deleted, and `users.message_seq` consistent."""
+    `active` of them live and the rest soft-deleted, and `users.message_seq` consistent.
+
+    Each user gets one conversation, their current one (`users.current_conversation_id`),
+    active as of now (`last_active_at`: the seed time, so no idle timeout opens another),
+    and every one of their messages belongs to it. Set-based: one statement per table
+    (per slice of users for the messages), never a statement per row."""
     if users <= 0:
         return
     pad = "x" * max(content_chars - 24, 0)
@@ -80,15 +90,29 @@ async def seed(
         )
 
 
+# One conversation per user, made their current one, in one statement.
+_PG_SEED_CONVERSATIONS = """
+WITH opened AS (
+    INSERT INTO conversations (user_id, title, created_at, last_active_at)
+    SELECT u, $3, now() - interval '7 days', now()
+    FROM generate_series($1::bigint, $2::bigint) AS u
+    RETURNING id, user_id
+)
+UPDATE users SET current_conversation_id = opened.id
+FROM opened WHERE users.id = opened.user_id
+"""
+# Each message in its user's (current) conversation, read off the user's row.
 _PG_SEED_MESSAGES = """
-INSERT INTO messages (id, user_id, seq, role, status, content, content_length, created_at,
-                      deleted_at)
-SELECT gen_random_uuid(), u, s, CASE WHEN s % 2 = 1 THEN 'user' ELSE 'assistant' END,
+INSERT INTO messages (id, user_id, conversation_id, seq, role, status, content,
+                      content_length, created_at, deleted_at)
+SELECT gen_random_uuid(), users.id, users.current_conversation_id, s,
+       CASE WHEN s % 2 = 1 THEN 'user' ELSE 'assistant' END,
        CASE WHEN s % 2 = 1 THEN 'answered' END, c, length(c), now() - interval '7 days',
        CASE WHEN s <= $3 - $4 THEN now() - interval '7 days' END
-FROM generate_series($1::bigint, $2::bigint) AS u,
+FROM users,
      generate_series(1, $3::bigint) AS s,
      LATERAL (SELECT 'seeded message ' || s || ' ' || $5::text) AS t(c)
+WHERE users.id BETWEEN $1::bigint AND $2::bigint
 """
 
 
@@ -109,6 +133,7 @@ async def _seed_pg(
                 " SELECT u, $3 FROM generate_series($1::bigint, $2::bigint) u",
                 first, last, limit,
             )  # fmt: skip
+            await connection.execute(_PG_SEED_CONVERSATIONS, first, last, SEED_TITLE)
             # In slices, so a million rows never make one giant transaction's worth of WAL.
             step = max(1, 200_000 // max(per_user, 1))
             for low in range(first, last + 1, step):
@@ -118,11 +143,20 @@ async def _seed_pg(
         await connection.close()
 
 
+_SQLITE_SEED_CONVERSATIONS = """
+INSERT INTO conversations (user_id, title, created_at, last_active_at)
+SELECT id, :title, :at, :now FROM users WHERE id BETWEEN :low AND :high
+"""
+_SQLITE_SEED_CURRENT = """
+UPDATE users SET current_conversation_id =
+    (SELECT c.id FROM conversations c WHERE c.user_id = users.id)
+WHERE id BETWEEN :low AND :high
+"""
 _SQLITE_SEED_MESSAGES = """
 WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :per_user)
-INSERT INTO messages (id, user_id, seq, role, status, content, content_length, created_at,
-                      deleted_at)
-SELECT lower(hex(randomblob(16))), users.id, s.n,
+INSERT INTO messages (id, user_id, conversation_id, seq, role, status, content,
+                      content_length, created_at, deleted_at)
+SELECT lower(hex(randomblob(16))), users.id, users.current_conversation_id, s.n,
        CASE WHEN s.n % 2 = 1 THEN 'user' ELSE 'assistant' END,
        CASE WHEN s.n % 2 = 1 THEN 'answered' END,
        'seeded message ' || s.n || ' ' || :pad,
@@ -148,6 +182,13 @@ def _seed_sqlite(
             "INSERT INTO user_settings (user_id, max_history_messages) VALUES (?, ?)",
             ((u, limit) for u in ids),
         )
+        now = datetime.now(UTC).strftime(SQLITE_TIME_FORMAT)
+        every = {"low": first, "high": first + users - 1}
+        connection.execute(
+            _SQLITE_SEED_CONVERSATIONS, every | {"title": SEED_TITLE, "at": SQLITE_SEED_TIME,
+                                                 "now": now}
+        )  # fmt: skip
+        connection.execute(_SQLITE_SEED_CURRENT, every)
         step = max(1, 200_000 // max(per_user, 1))
         for low in range(first, first + users, step):
             params = {"per_user": per_user, "active": active, "pad": pad, "at": SQLITE_SEED_TIME}

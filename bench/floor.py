@@ -4,8 +4,10 @@ Exactly what `Storage.add_message` (with `enforce_quotas` for the user's message
 usage for the answer) and `Storage.load_context` send, one transaction each, without
 SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, aiosqlite with
 `BEGIN IMMEDIATE` for writers on SQLite (the project's driver and threading model), over
-a plain queue of open connections. Mirrors storage/ as of the turn-queue change (status
-and Telegram ids on messages): keep it in step with the project's statements.
+a plain queue of open connections. Mirrors storage/ as of the conversations change
+(ADR 0014): the question goes to the user's current conversation, which it touches (and
+titles if untitled), or opens one when there is none; trimming and the history are that
+conversation's. Keep it in step with the project's statements.
 """
 
 from __future__ import annotations
@@ -21,44 +23,67 @@ import aiosqlite
 import asyncpg
 
 from ai_tg_bot.config import Settings
+from ai_tg_bot.storage.conversations import short_title
 from bench.dbs import asyncpg_dsn, sqlite_path
 
 # SQLAlchemy adds casts and repeats parameters; the plans are the same.
+# The slot, locking the user's row; with it their current conversation (NULL: none yet).
 BUMP = (
     "UPDATE users SET message_seq = message_seq + 1, updated_at = {0} WHERE id = {1}"
-    " RETURNING message_seq,"
+    " RETURNING message_seq, current_conversation_id,"
     " (SELECT max_history_messages FROM user_settings WHERE user_id = {1}),"
     " (SELECT daily_message_limit FROM user_settings WHERE user_id = {1})"
 )
+# A question touches its conversation and titles it if untitled (conversations.TOUCH_CURRENT).
+TOUCH = (
+    "UPDATE conversations SET last_active_at = {0}, title = coalesce(title, {1})"
+    " WHERE id = {2} RETURNING id"
+)
+# No current conversation (or a stale id): the question opens one, now the user's current.
+OPEN = (
+    "INSERT INTO conversations (user_id, title, created_at, last_active_at)"
+    " VALUES ({0}, {1}, {2}, {2}) RETURNING id"
+)
+SET_CURRENT = "UPDATE users SET current_conversation_id = {0} WHERE id = {1}"
 QUOTA = (
     "SELECT count(*) FILTER (WHERE created_at >= {0}), count(*) FILTER (WHERE created_at >= {1}),"
     " min(created_at) FILTER (WHERE created_at >= {1}) FROM messages"
     " WHERE user_id = {2} AND role = 'user' AND created_at >= {3}"
 )
 INSERT = (
-    "INSERT INTO messages (id, user_id, seq, role, content, content_length, created_at,"
-    " status, telegram_chat_id, telegram_message_id, model, prompt_tokens, completion_tokens)"
-    " VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, NULL, NULL, {8}, {9}, {10})"
+    "INSERT INTO messages (id, user_id, conversation_id, seq, role, content, content_length,"
+    " created_at, status, telegram_chat_id, telegram_message_id, model, prompt_tokens,"
+    " completion_tokens)"
+    " VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, NULL, NULL, {9}, {10}, {11})"
 )
+# Within the conversation only, as statements.TRIM (its other conversations keep theirs).
 TRIM = (
-    "UPDATE messages SET deleted_at = {0} WHERE deleted_at IS NULL AND user_id = {1}"
-    " AND seq < (SELECT seq FROM messages WHERE user_id = {1} AND deleted_at IS NULL"
-    " ORDER BY seq DESC LIMIT 1 OFFSET {2})"
+    "UPDATE messages SET deleted_at = {0}, deleted_reason = 'trimmed'"
+    " WHERE deleted_at IS NULL AND user_id = {1} AND conversation_id = {2}"
+    " AND seq < (SELECT seq FROM messages WHERE user_id = {1} AND conversation_id = {2}"
+    " AND deleted_at IS NULL ORDER BY seq DESC LIMIT 1 OFFSET {3})"
 )
+# The settings row and the conversation's own prompt (statements.CONTEXT_SETTINGS).
 SETTINGS = (
     "SELECT id, user_id, max_history_messages, system_prompt, daily_message_limit,"
-    " max_context_chars, model, created_at, updated_at FROM user_settings WHERE user_id = {0}"
+    " max_context_chars, model, created_at, updated_at,"
+    " (SELECT system_prompt FROM conversations WHERE id = {1})"
+    " FROM user_settings WHERE user_id = {0}"
 )
-# The newest history that fits the character budget (the newest message always does).
+# The conversation's newest history that fits the character budget (the newest message
+# always does), as statements.CONTEXT.
 HISTORY = (
-    "SELECT role, content, running <= {1} OR position = 1 AS fits FROM ("
+    "SELECT role, content, running <= {2} OR position = 1 AS fits FROM ("
     "SELECT seq, role, content, sum(content_length) OVER (ORDER BY seq DESC) AS running,"
     " row_number() OVER (ORDER BY seq DESC) AS position"
-    " FROM messages WHERE user_id = {0} AND deleted_at IS NULL) AS newest ORDER BY seq"
+    " FROM messages WHERE user_id = {0} AND conversation_id = {1} AND deleted_at IS NULL)"
+    " AS newest ORDER BY seq"
 )
-# A turn: BEGIN, bump, quota, insert, trim, COMMIT; BEGIN, settings, history, COMMIT;
-# BEGIN, bump, insert, trim, COMMIT.
-FLOOR_ROUND_TRIPS = 15
+# A turn: BEGIN, bump, quota, touch, insert, trim, COMMIT; BEGIN, settings, history,
+# COMMIT; BEGIN, bump, insert, trim, COMMIT. (A user's first question, with no
+# conversation yet, also opens one and makes it current: two more, once per user. The
+# benchmarks' users are seeded with a current conversation, so a measured turn never does.)
+FLOOR_ROUND_TRIPS = 16
 Usage = tuple[str, int, int]  # model, prompt tokens, completion tokens
 History = list[dict[str, str]]
 
@@ -80,9 +105,10 @@ class Floor:
             self._idle.put_nowait(connection)
         self.sql = {
             name: statement.format(*self.placeholders)
-            for name, statement in (("bump", BUMP), ("quota", QUOTA), ("insert", INSERT),
-                                    ("trim", TRIM), ("settings", SETTINGS),
-                                    ("history", HISTORY))
+            for name, statement in (("bump", BUMP), ("quota", QUOTA), ("touch", TOUCH),
+                                    ("open", OPEN), ("set_current", SET_CURRENT),
+                                    ("insert", INSERT), ("trim", TRIM),
+                                    ("settings", SETTINGS), ("history", HISTORY))
         }  # fmt: skip
 
     @asynccontextmanager
@@ -95,11 +121,14 @@ class Floor:
 
     async def add_message(
         self, user_id: int, role: str, content: str, *, quota: bool = False,
-        usage: Usage | None = None,
-    ) -> None:  # fmt: skip
+        usage: Usage | None = None, conversation_id: int | None = None,
+    ) -> int:  # fmt: skip
+        """Store one message; returns its conversation. A question (no `conversation_id`)
+        goes to the user's current one, touched, or opened when there is none; an answer
+        is given its question's."""
         raise NotImplementedError
 
-    async def load_context(self, user_id: int) -> tuple[str, History]:
+    async def load_context(self, user_id: int, conversation_id: int) -> tuple[str, History]:
         raise NotImplementedError
 
     def check_quota(self, daily: int | None, today_count: int) -> None:
@@ -116,48 +145,59 @@ class Floor:
         return self.settings.default_max_history_messages if stored is None else stored
 
     def prompt(self, settings_row: Any) -> str:
-        stored = settings_row[3] if settings_row else None
+        # The conversation's own prompt, else the user's default.
+        stored = (settings_row[9] or settings_row[3]) if settings_row else None
         return str(stored or self.settings.default_system_prompt)
 
 
 class PgFloor(Floor):
     """Raw asyncpg (prepared statements, its default)."""
 
-    placeholders = tuple(f"${n}" for n in range(1, 12))
+    placeholders = tuple(f"${n}" for n in range(1, 13))
 
     async def add_message(
         self, user_id: int, role: str, content: str, *, quota: bool = False,
-        usage: Usage | None = None,
-    ) -> None:  # fmt: skip
+        usage: Usage | None = None, conversation_id: int | None = None,
+    ) -> int:  # fmt: skip
         sql = self.sql
         async with self.connection() as connection, connection.transaction():
             now = datetime.now(UTC)
-            seq, limit, daily = await connection.fetchrow(sql["bump"], now, user_id)
+            seq, current, limit, daily = await connection.fetchrow(sql["bump"], now, user_id)
             if quota:
                 today, minute_ago = _day_start(now), now - timedelta(minutes=1)
                 counts = await connection.fetchrow(
                     sql["quota"], today, minute_ago, user_id, min(today, minute_ago)
                 )
                 self.check_quota(daily, counts[0])
+            if conversation_id is None:
+                title = short_title(content)
+                if current is not None:
+                    conversation_id = await connection.fetchval(sql["touch"], now, title, current)
+                if conversation_id is None:
+                    conversation_id = await connection.fetchval(sql["open"], user_id, title, now)
+                    await connection.execute(sql["set_current"], conversation_id, user_id)
             model, prompt_tokens, completion_tokens = usage or (None, None, None)
             await connection.execute(
-                sql["insert"], uuid.uuid4(), user_id, seq, role, content, len(content), now,
-                _status(role), model, prompt_tokens, completion_tokens,
+                sql["insert"], uuid.uuid4(), user_id, conversation_id, seq, role, content,
+                len(content), now, _status(role), model, prompt_tokens, completion_tokens,
             )  # fmt: skip
-            await connection.execute(sql["trim"], now, user_id, self.history_limit(limit) - 1)
+            await connection.execute(
+                sql["trim"], now, user_id, conversation_id, self.history_limit(limit) - 1
+            )
+        return int(conversation_id)
 
-    async def load_context(self, user_id: int) -> tuple[str, History]:
+    async def load_context(self, user_id: int, conversation_id: int) -> tuple[str, History]:
         async with self.connection() as connection, connection.transaction():
-            row = await connection.fetchrow(self.sql["settings"], user_id)
+            row = await connection.fetchrow(self.sql["settings"], user_id, conversation_id)
             budget = self.budget(row[5] if row else None)
-            rows = await connection.fetch(self.sql["history"], user_id, budget)
+            rows = await connection.fetch(self.sql["history"], user_id, conversation_id, budget)
         return self.prompt(row), [{"role": r[0], "content": r[1]} for r in rows if r[2]]
 
 
 class SqliteFloor(Floor):
     """Raw aiosqlite with the project's pragmas, BEGIN IMMEDIATE for writers."""
 
-    placeholders = tuple(f":p{n}" for n in range(1, 12))
+    placeholders = tuple(f":p{n}" for n in range(1, 13))
 
     @asynccontextmanager
     async def transaction(self, begin: str) -> AsyncIterator[aiosqlite.Connection]:
@@ -172,14 +212,14 @@ class SqliteFloor(Floor):
 
     async def add_message(
         self, user_id: int, role: str, content: str, *, quota: bool = False,
-        usage: Usage | None = None,
-    ) -> None:  # fmt: skip
+        usage: Usage | None = None, conversation_id: int | None = None,
+    ) -> int:  # fmt: skip
         sql = self.sql
         async with self.transaction("BEGIN IMMEDIATE") as connection:
             moment = datetime.now(UTC)
             now = _lite_time(moment)
             found = await _fetchone(connection, sql["bump"], now, user_id)
-            seq, limit, daily = found
+            seq, current, limit, daily = found
             if quota:
                 today, minute_ago = _day_start(moment), moment - timedelta(minutes=1)
                 counts = await _fetchone(
@@ -187,20 +227,31 @@ class SqliteFloor(Floor):
                     user_id, _lite_time(min(today, minute_ago)),
                 )  # fmt: skip
                 self.check_quota(daily, counts[0])
+            if conversation_id is None:
+                title = short_title(content)
+                if current is not None:
+                    touched = await _fetchone(connection, sql["touch"], now, title, current)
+                    conversation_id = touched[0] if touched else None
+                if conversation_id is None:
+                    opened = await _fetchone(connection, sql["open"], user_id, title, now)
+                    conversation_id = opened[0]
+                    await connection.execute(sql["set_current"], _named(conversation_id, user_id))
             model, prompt_tokens, completion_tokens = usage or (None, None, None)
             await connection.execute(sql["insert"], _named(
-                uuid.uuid4().hex, user_id, seq, role, content, len(content), now,
-                _status(role), model, prompt_tokens, completion_tokens,
+                uuid.uuid4().hex, user_id, conversation_id, seq, role, content, len(content),
+                now, _status(role), model, prompt_tokens, completion_tokens,
             ))  # fmt: skip
             await connection.execute(
-                sql["trim"], _named(now, user_id, self.history_limit(limit) - 1)
+                sql["trim"], _named(now, user_id, conversation_id, self.history_limit(limit) - 1)
             )
+        return int(conversation_id)
 
-    async def load_context(self, user_id: int) -> tuple[str, History]:
+    async def load_context(self, user_id: int, conversation_id: int) -> tuple[str, History]:
         async with self.transaction("BEGIN") as connection:
-            row = await _fetchone(connection, self.sql["settings"], user_id)
+            row = await _fetchone(connection, self.sql["settings"], user_id, conversation_id)
             budget = self.budget(row[5] if row else None)
-            async with connection.execute(self.sql["history"], _named(user_id, budget)) as cursor:
+            history = _named(user_id, conversation_id, budget)
+            async with connection.execute(self.sql["history"], history) as cursor:
                 rows = await cursor.fetchall()
         return self.prompt(row), [{"role": r[0], "content": r[1]} for r in rows if r[2]]
 

@@ -56,14 +56,18 @@ async def explain(url: str, user_id: int, settings: Settings) -> dict[str, list[
     now = datetime.now(UTC)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     sql = PgFloor(settings, []).sql
-    statements = {
-        "history": (sql["history"], (user_id, settings.max_context_chars)),
-        "trim": (sql["trim"], (now, user_id, settings.default_max_history_messages - 1)),
-        "quota": (sql["quota"], (today, now - timedelta(minutes=1), user_id, today)),
-    }
     connection = await asyncpg.connect(asyncpg_dsn(url))
     plans: dict[str, list[str]] = {}
     try:
+        conversation_id = await connection.fetchval(
+            "SELECT current_conversation_id FROM users WHERE id = $1", user_id
+        )
+        limit = settings.default_max_history_messages
+        statements = {
+            "history": (sql["history"], (user_id, conversation_id, settings.max_context_chars)),
+            "trim": (sql["trim"], (now, user_id, conversation_id, limit - 1)),
+            "quota": (sql["quota"], (today, now - timedelta(minutes=1), user_id, today)),
+        }
         for name, (statement, args) in statements.items():
             transaction = connection.transaction()
             await transaction.start()
@@ -141,7 +145,7 @@ async def _close_all(databases: list[Database]) -> None:
 async def _sqlite_plans(database: Database, settings: Settings) -> dict[str, list[str]]:
     """EXPLAIN QUERY PLAN of the same statements on SQLite."""
     sql = SqliteFloor(settings, []).sql
-    named = {f"p{n}": 1 for n in range(1, 11)}
+    named = {f"p{n}": 1 for n in range(1, 13)}
     plans: dict[str, list[str]] = {}
     async with database.engine.connect() as connection:
         for name in ("history", "trim", "quota"):

@@ -238,12 +238,13 @@ async def floor_herd(backend: str, config: Config) -> dict[str, Any]:
                 per_turn = []
                 for _ in range(config.turns_per_user):
                     started = time.perf_counter()
-                    await floor.add_message(user_id, "user", QUESTION, quota=True)
-                    await floor.load_context(user_id)
+                    asked = await floor.add_message(user_id, "user", QUESTION, quota=True)
+                    await floor.load_context(user_id, asked)
                     spent = time.perf_counter() - started
                     await asyncio.sleep(config.delay_seconds)
                     started = time.perf_counter()
-                    await floor.add_message(user_id, "assistant", "An answer.", usage=("m", 1, 1))
+                    await floor.add_message(user_id, "assistant", "An answer.",
+                                            usage=("m", 1, 1), conversation_id=asked)  # fmt: skip
                     per_turn.append(spent + time.perf_counter() - started)
                 return per_turn
 

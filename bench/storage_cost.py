@@ -63,9 +63,10 @@ def floor_turn(floor: Floor) -> Turn:
     usage = (USAGE.model, USAGE.prompt_tokens, USAGE.completion_tokens)
 
     async def turn(user_id: int) -> None:
-        await floor.add_message(user_id, "user", QUESTION, quota=True)
-        await floor.load_context(user_id)
-        await floor.add_message(user_id, "assistant", ANSWER, usage=usage)
+        conversation_id = await floor.add_message(user_id, "user", QUESTION, quota=True)
+        await floor.load_context(user_id, conversation_id)
+        await floor.add_message(user_id, "assistant", ANSWER, usage=usage,
+                                conversation_id=conversation_id)  # fmt: skip
 
     return turn
 

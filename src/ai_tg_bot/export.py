@@ -141,7 +141,7 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
     if export.is_default_prompt:
         prompt = _("System prompt (the default)")
     else:
-        prompt = _("System prompt (your own default)")
+        prompt = _("System prompt (your own)")
     messages = _("Messages")
     markdown.write(
         f"# {title}\n\n- {user}\n- {exported}\n- {contains}\n\n"

@@ -87,7 +87,7 @@ async def test_history_survives_a_restart(bot: BotHarness) -> None:
 async def test_role_sets_shows_and_restores_the_prompt(bot: BotHarness) -> None:
     await bot.say(ALICE, "before the role")
     assert await bot.say(ALICE, "/role You are a pirate.\nSpeak like one.") == [
-        "Role set. Our dialogue starts afresh with it."
+        "Role set for this conversation. It starts afresh with it; /new ones use the default."
     ]
     await bot.say(ALICE, "ahoy")
     assert history_of(bot.llm.last_request) == [

@@ -170,12 +170,12 @@ async def test_setting_a_role_in_a_group_confirms_there_without_the_prompt(
     bot = await alice_and_bob(make_bot)
     new_prompt = "Answer like a pirate; my account is 12345-SECRET."
     assert await in_group(bot, ALICE, f"/role {new_prompt}") == [
-        "Role set. Our dialogue starts afresh with it."
+        "Role set for this conversation. It starts afresh with it; /new ones use the default."
     ]
     assert await in_group(bot, ALICE, "/role") == [texts.SENT_PRIVATELY]
     assert new_prompt in bot.tg.texts(ALICE)[-1]
     assert await in_group(bot, ALICE, "/role default") == [
-        "Role restored to the default. Our dialogue starts afresh."
+        "Role restored to the default. This conversation starts afresh."
     ]
     assert all("12345" not in line for line in bot.tg.texts(GROUP))
 

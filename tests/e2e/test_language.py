@@ -118,7 +118,8 @@ async def test_menus_and_descriptions_are_registered_per_language(
     menus = bot.tg.localized_commands
     assert {language for scope, language in menus if scope == default} == {"", "en", "ru"}
     russian_menu = {c["command"]: c["description"] for c in menus[default, "ru"]}
-    assert russian_menu["reset"] == "Забыть диалог, сохранить роль"
+    assert russian_menu["reset"] == "Очистить этот диалог, сохранив его роль"
+    assert russian_menu["new"].startswith("Начать новый диалог")
     assert russian_menu["language"].startswith("Выбрать язык")
     assert [c["command"] for c in menus[default, ""]] == [name for name, _ in texts.COMMANDS]
     assert "setlimit" in {c["command"] for c in menus[admin, "ru"]}

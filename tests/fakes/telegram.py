@@ -3,6 +3,10 @@
 Point aiogram at it with ``TelegramAPIServer.from_base(tg.base_url)``. It keeps the state a
 real bot would observe (update queue, sent messages, edits) and answers with Telegram's own
 error texts, so the bot's failure handling is exercised too.
+
+Topics in private chats (Bot API 9.3+) are strict, as on Telegram: ``enable_topics`` and
+``open_topic`` make them; a message sent into any other thread of a private chat is
+refused with "message thread not found".
 """
 
 from __future__ import annotations
@@ -675,9 +679,9 @@ class FakeTelegram:
         thread_id = _int(params, "message_thread_id")
         if not thread_id:
             return None
-        if thread_id not in self.topics.get(chat_id, {}):
-            if chat_id > 0 or self.topics.get(chat_id):
-                raise TelegramError(400, THREAD_NOT_FOUND)
+        open_topics = self.topics.get(chat_id, {})
+        if thread_id not in open_topics and (chat_id > 0 or open_topics):
+            raise TelegramError(400, THREAD_NOT_FOUND)
         return thread_id
 
     async def _send_message(self, params: Json) -> Json:
@@ -1094,7 +1098,12 @@ class FakeTelegram:
         lines = ["Telegram calls (last 30):"]
         lines += [f"  {c.method} {c.params!r:.300}" for c in self.calls[-30:]]
         lines += ["Sent messages:"]
-        lines += [f"  chat={m.chat_id} id={m.message_id} {m.text!r:.300}" for m in self.sent]
+        lines += [
+            f"  chat={m.chat_id} id={m.message_id}"
+            + (f" thread={m.thread_id}" if m.thread_id is not None else "")
+            + f" {m.text!r:.300}"
+            for m in self.sent
+        ]
         return "\n".join(lines)
 
     async def wait_for(

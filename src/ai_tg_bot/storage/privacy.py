@@ -13,12 +13,13 @@ from sqlalchemy import bindparam, delete, exists, insert, literal, select, updat
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
-from ai_tg_bot.db.models import Conversation, Message, UsageEvent, User, UserSettings
+from ai_tg_bot.db.models import Conversation, Message, UsageEvent, User
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas, clear_choices
 from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.conversations import find_conversation
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
 EXPORT_FETCH_ROWS = 500
@@ -57,7 +58,8 @@ class ExportedMessage:
 
 @dataclass(frozen=True, slots=True)
 class HistoryExport:
-    """The user's prompt now, and their messages oldest first, streamed from the database."""
+    """The prompt of the user's current conversation, and their messages by conversation,
+    oldest first, streamed from the database."""
 
     user_id: int
     system_prompt: str
@@ -126,11 +128,11 @@ class PrivacyStore(StorageBase):
         to a file); never await the network inside the block.
         """
         async with self.database.connection(read_only=True) as connection:
-            stored_prompt = (
-                await connection.execute(
-                    select(UserSettings.system_prompt).where(UserSettings.user_id == user_id)
-                )
-            ).scalar_one_or_none()
+            # The prompt the current conversation is answered with (what /role shows).
+            current = await find_conversation(connection, user_id, None)
+            parameters = {"b_user_id": user_id, "b_conversation_id": current}
+            found = (await connection.execute(statements.CONTEXT_SETTINGS, parameters)).first()
+            stored_prompt = (found.conversation_prompt or found.system_prompt) if found else None
             # Grouped by conversation (oldest conversation first), each oldest first.
             rows = await connection.stream(
                 select(
