@@ -144,13 +144,15 @@ class DraftReply(StreamingReply):
             return False
         try:
             with best_effort():
-                await self.bot(
-                    SendMessageDraft(
-                        chat_id=self.chat_id,
-                        message_thread_id=self.thread_id,
-                        draft_id=self.draft_id,
-                        text=text,
-                        can_stop=True,
+                await self._threaded(
+                    lambda thread: self.bot(
+                        SendMessageDraft(
+                            chat_id=self.chat_id,
+                            message_thread_id=thread,
+                            draft_id=self.draft_id,
+                            text=text,
+                            can_stop=True,
+                        )
                     )
                 )
             self._drafted, self._drafted_at = text, time.monotonic()

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiogram import Bot
 from aiogram.enums import ChatAction
@@ -43,6 +45,7 @@ TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
 # an answer complete by then arrives as one formatted message, not a preview and an edit.
 FIRST_PREVIEW_SECONDS = 1.0
 _ELLIPSIS = " …"
+T = TypeVar("T")
 
 
 def _is_not_modified(exc: TelegramBadRequest) -> bool:
@@ -93,7 +96,11 @@ class StreamingReply:
     async def heard(self, transcript: str) -> None:
         """Show what was heard in a voice question (before the answer streams)."""
         for line in split_plain(texts.transcript(transcript)):
-            await self.bot.send_message(self.chat_id, line, message_thread_id=self.thread_id)
+            await self._threaded(
+                lambda thread, line=line: self.bot.send_message(  # type: ignore[misc]
+                    self.chat_id, line, message_thread_id=thread
+                )
+            )
 
     @property
     def text(self) -> str:
@@ -136,11 +143,13 @@ class StreamingReply:
         parts = rich_parts(markdown)
         for index, part in enumerate(parts):
             try:
-                await self.bot(
-                    SendRichMessage(
-                        chat_id=self.chat_id,
-                        message_thread_id=self.thread_id,
-                        rich_message=InputRichMessage(markdown=part),
+                await self._threaded(
+                    lambda thread: self.bot(
+                        SendRichMessage(
+                            chat_id=self.chat_id,
+                            message_thread_id=thread,
+                            rich_message=InputRichMessage(markdown=part),  # noqa: B023
+                        )
                     )
                 )
             except (TelegramBadRequest, TelegramNotFound) as exc:
@@ -156,7 +165,9 @@ class StreamingReply:
     async def send_notice(self, text: str) -> None:
         """Send a separate short line (an error, a note), with retries."""
         await self._stop_typing()
-        await self.bot.send_message(self.chat_id, text, message_thread_id=self.thread_id)
+        await self._threaded(
+            lambda thread: self.bot.send_message(self.chat_id, text, message_thread_id=thread)
+        )
 
     async def _preview(self) -> None:
         await self._stop_typing()
@@ -171,8 +182,10 @@ class StreamingReply:
         try:
             with best_effort():
                 if self._message_id is None:
-                    sent = await self.bot.send_message(
-                        self.chat_id, preview, message_thread_id=self.thread_id
+                    sent = await self._threaded(
+                        lambda thread: self.bot.send_message(
+                            self.chat_id, preview, message_thread_id=thread
+                        )
                     )
                     self._message_id = sent.message_id
                 else:
@@ -202,12 +215,7 @@ class StreamingReply:
 
     async def _send(self, chunk: Chunk, edit_message_id: int | None) -> None:
         if edit_message_id is None:
-            await self.bot.send_message(
-                self.chat_id,
-                chunk.text,
-                entities=chunk.entities,
-                message_thread_id=self.thread_id,
-            )
+            await self._send_new(chunk)
             return
         try:
             await self.bot.edit_message_text(
@@ -220,18 +228,36 @@ class StreamingReply:
             if "message to edit not found" not in exc.message:
                 raise
             # The preview was deleted by the user: the answer still arrives, as a new message.
-            await self.bot.send_message(
-                self.chat_id,
-                chunk.text,
-                entities=chunk.entities,
-                message_thread_id=self.thread_id,
+            await self._send_new(chunk)
+
+    async def _send_new(self, chunk: Chunk) -> None:
+        await self._threaded(
+            lambda thread: self.bot.send_message(
+                self.chat_id, chunk.text, entities=chunk.entities, message_thread_id=thread
             )
+        )
+
+    async def _threaded(self, send: Callable[[int | None], Awaitable[T]]) -> T:
+        """Send into the question's topic; if the user deleted the topic meanwhile, the
+        answer still arrives, outside it (and everything after it too)."""
+        try:
+            return await send(self.thread_id)
+        except TelegramBadRequest as exc:
+            if self.thread_id is None or "thread not found" not in exc.message.lower():
+                raise
+            log.info(
+                "topic %s of chat %s is gone; answering outside it", self.thread_id, self.chat_id
+            )
+            self.thread_id = None
+            return await send(None)
 
     async def _keep_typing(self) -> None:
         while True:
             with best_effort(), contextlib.suppress(TelegramAPIError):
-                await self.bot.send_chat_action(
-                    self.chat_id, ChatAction.TYPING, message_thread_id=self.thread_id
+                await self._threaded(
+                    lambda thread: self.bot.send_chat_action(
+                        self.chat_id, ChatAction.TYPING, message_thread_id=thread
+                    )
                 )
             await asyncio.sleep(TYPING_REFRESH_SECONDS)
 

@@ -20,6 +20,7 @@ from ai_tg_bot.storage.conversations import (
     recent_statement,
     short_title,
     summary_of,
+    touch,
 )
 from ai_tg_bot.storage.records import clean_text, without_nul
 
@@ -69,6 +70,8 @@ class ConversationsMixin(StorageBase):
             if row is None:
                 return None
             await session.execute(SET_CURRENT, {"b_user_id": user_id, "b_current": conversation_id})
+            # Chosen now: not idle (CONVERSATION_IDLE_MINUTES), it takes the next message.
+            await touch(session, conversation_id)
             return str(row.title or "")
 
     async def conversation_role(self, user_id: int, thread_id: int | None = None) -> str:
@@ -99,7 +102,7 @@ class ConversationsMixin(StorageBase):
             await session.execute(
                 update(conversations)
                 .where(conversations.c.id == conversation_id)
-                .values(system_prompt=stored, title=None)
+                .values(system_prompt=stored, title=None, last_active_at=utc_now())
             )
             await self._soft_delete(session, "role", in_conversation(user_id, conversation_id))
 

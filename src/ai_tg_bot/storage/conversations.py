@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from ai_tg_bot.db.models import Message
+from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, as_utc
 
@@ -245,6 +246,15 @@ async def retitle(session: Executor, conversation_id: int, title: str | None) ->
     """Give the conversation a title (None: untitled, until its next question)."""
     await session.execute(
         update(conversations).where(conversations.c.id == conversation_id).values(title=title)
+    )
+
+
+async def touch(session: Executor, conversation_id: int) -> None:
+    """The user just chose this conversation: active now, so it is not idle."""
+    await session.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(last_active_at=utc_now())
     )
 
 

@@ -10,6 +10,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.storage import STORAGE_ERRORS, is_outage
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class ErrorReporter:
         if message is not None and (not redeliverable or self._should_notify(message.chat.id)):
             try:
                 await bot.send_message(
-                    message.chat.id, texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR
+                    message.chat.id,
+                    texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR,
+                    message_thread_id=topic_of(message),
                 )
             except TelegramAPIError:
                 log.warning("could not tell chat %s about the failure", message.chat.id)
