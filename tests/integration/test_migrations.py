@@ -127,13 +127,17 @@ HISTORIES: dict[int, list[tuple[int, str, str]]] = {
         (4, "assistant", "About 230 degrees."),
     ],
     2: [
+        (0, "user", "A question the user cleared with /reset"),  # not a title (see below)
         (1, "system", "You are a terse assistant."),
         (2, "user", "Translate marmalade into German"),
         (3, "assistant", "Orangenmarmelade."),
     ],
 }
 # One line, 60 characters.
-TITLES = {1: "How do I bake sourdough bread at home without a proofing bas", 2: HISTORIES[2][1][2]}
+TITLES = {
+    1: "How do I bake sourdough bread at home without a proofing bas",
+    2: "Translate marmalade into German",
+}
 
 
 async def insert_message(
@@ -223,6 +227,11 @@ async def test_existing_messages_move_into_one_conversation_per_user(empty_url: 
                 if user_id == 1:  # forgotten (hard-deleted) later: a gap in the rowids
                     await insert_message(connection, empty_url, 1, 99, "user", "forget me")
             await connection.execute(text("DELETE FROM messages WHERE seq = 99"))
+            # What the user cleared is not theirs to see again: never a title.
+            await connection.execute(
+                text("UPDATE messages SET deleted_at = created_at, deleted_reason = 'reset' "
+                     "WHERE user_id = 2 AND seq = 0")
+            )  # fmt: skip
             ids_before = set((await connection.execute(text("SELECT id FROM messages"))).scalars())
             triggers = await fts_triggers(connection) if sqlite else []
         assert len(ids_before) == sum(map(len, HISTORIES.values()))
