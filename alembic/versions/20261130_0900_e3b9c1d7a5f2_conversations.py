@@ -5,7 +5,9 @@ chat, or the current one (`users.current_conversation_id`) outside topics. Conte
 trimming and /role become per conversation.
 
 Every user who has messages gets one conversation holding all of them (soft-deleted ones
-too: `messages.conversation_id` is NOT NULL), and it becomes their current one. It is
+too: `messages.conversation_id` is NOT NULL), and it becomes their current one, with the
+role they had set (`user_settings.system_prompt` moves onto it: the user's default is
+then the bot's). It is
 titled by their first question they still own (not one they cleared): one line, cut
 to 60 characters (the bot's own titles are also cut at a word boundary; these are plain
 cuts). Its times span their messages. Users
@@ -66,6 +68,26 @@ GROUP BY m.user_id
 BACKFILL_MESSAGES = """
 UPDATE messages SET conversation_id =
     (SELECT c.id FROM conversations c WHERE c.user_id = messages.user_id)
+"""
+# The role a user set with /role (user_settings.system_prompt, written by /role until now)
+# becomes their conversation's own: /role is per conversation from here on, and
+# `/role default` there must reach DEFAULT_SYSTEM_PROMPT, not the old role.
+MOVE_ROLES = """
+UPDATE conversations SET system_prompt =
+    (SELECT s.system_prompt FROM user_settings s WHERE s.user_id = conversations.user_id)
+"""
+CLEAR_MOVED_ROLES = """
+UPDATE user_settings SET system_prompt = NULL
+WHERE user_id IN (SELECT c.user_id FROM conversations c)
+"""
+# Downgrade: the current conversation's own role becomes the user's one role again.
+RESTORE_ROLES = """
+UPDATE user_settings SET system_prompt =
+    (SELECT c.system_prompt FROM conversations c JOIN users u
+       ON u.current_conversation_id = c.id WHERE u.id = user_settings.user_id)
+WHERE system_prompt IS NULL AND user_id IN
+    (SELECT u.id FROM users u JOIN conversations c ON c.id = u.current_conversation_id
+     WHERE c.system_prompt IS NOT NULL)
 """
 BACKFILL_USERS = """
 UPDATE users SET current_conversation_id =
@@ -141,6 +163,8 @@ def upgrade() -> None:
     op.execute(BACKFILL_CONVERSATIONS)
     op.execute(BACKFILL_MESSAGES)
     op.execute(BACKFILL_USERS)
+    op.execute(MOVE_ROLES)
+    op.execute(CLEAR_MOVED_ROLES)
 
     with op.batch_alter_table("messages") as batch:
         batch.alter_column("conversation_id", existing_type=sa.BigInteger(), nullable=False)
@@ -157,7 +181,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Every message stays; which conversation it was in, and the titles, are lost."""
+    """Every message stays, and the current conversation's own role becomes the user's
+    role again; which conversation each message was in, the titles and the other
+    conversations' roles are lost."""
+    op.execute(RESTORE_ROLES)
     with op.batch_alter_table("messages") as batch:
         batch.drop_index("ix_messages_conversation_id_seq")
         batch.drop_constraint(op.f("fk_messages_conversation_id_conversations"), type_="foreignkey")

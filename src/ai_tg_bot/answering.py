@@ -186,7 +186,7 @@ class Answerer:
             )
             self._answered(user_id)
             await view.show(result)
-        if reply is not None and history == 1 and not omitted and asked is not None:
+        if self.title_model and reply is not None and not result.stopped and asked is not None:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
@@ -207,14 +207,25 @@ class Answerer:
         return following
 
     async def _name(self, user_id: int, question: Question, reply: str) -> None:
-        """The first exchange of a conversation: TITLE_MODEL names it (best effort)."""
-        if self.title_model is None or question.conversation_id is None:
+        """TITLE_MODEL names a conversation after its first exchange (best effort).
+
+        The first exchange is told by what is stored, not by the context's size: the
+        conversation is still titled by this very question (a /reset, /forget or later
+        question meanwhile leaves nothing to rename, and no request is made).
+        """
+        conversation_id = question.conversation_id
+        if self.title_model is None or conversation_id is None:
+            return
+        if not await self._durably(
+            lambda: self.storage.titled_by(user_id, conversation_id, question.content)
+        ):
             return
         title = await make_title(self.llm, self.title_model, question.content, reply)
         if title is not None:
-            conversation_id = question.conversation_id
             await self._durably(
-                lambda: self.storage.name_conversation(user_id, conversation_id, title)
+                lambda: self.storage.name_conversation(
+                    user_id, conversation_id, title, question.content
+                )
             )
 
 

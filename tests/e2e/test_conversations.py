@@ -860,3 +860,32 @@ async def test_export_groups_messages_by_conversation(
         newer: [KIWIS, f"Echo: {KIWIS}"],
     }
     assert data["message_count"] == 8
+
+
+async def test_the_title_model_is_asked_once_even_with_a_history_of_one(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    """With max_history_messages = 1 every context holds one message: the first exchange is
+    told by the stored title, not by the context's size (no request, no rename, per turn)."""
+    bot = await make_bot(title_model="title-model", default_max_history_messages=1)
+    titled: list[str] = []
+
+    def responder(request: dict[str, Any]) -> str:
+        messages = request["messages"]
+        if str(messages[0]["content"]).startswith("Name this conversation"):
+            titled.append(str(messages[-1]["content"]))
+            return f"Title {len(titled)}"
+        return "Echo: " + str(messages[-1]["content"])
+
+    bot.llm.responder = responder
+    await bot.say(ALICE, KIWIS)
+    for question in ("and plums?", "and pears?"):
+        await bot.say(ALICE, question)
+    await bot.settle()
+    assert len(titled) == 1, titled
+    assert [t for _, t in await conversations_of(database, ALICE)] == ["Title 1"]
+    await bot.say(ALICE, "/reset")
+    await bot.say(ALICE, "figs, then")
+    await bot.settle()
+    assert len(titled) == 2, "a cleared conversation is named again by its next first answer"
+    assert [t for _, t in await conversations_of(database, ALICE)] == ["Title 2"]

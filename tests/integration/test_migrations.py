@@ -134,6 +134,8 @@ HISTORIES: dict[int, list[tuple[int, str, str]]] = {
     ],
 }
 # One line, 60 characters.
+# Roles set with /role before conversations (user 3 set one but never wrote).
+ROLES = {1: "You are a baker.", 3: "You are a sailor."}
 TITLES = {
     1: "How do I bake sourdough bread at home without a proofing bas",
     2: "Translate marmalade into German",
@@ -186,13 +188,14 @@ async def check_one_conversation_per_user(connection: AsyncConnection) -> dict[i
              ).columns(created_at=UTCDateTime(), last_active_at=UTCDateTime())
     )  # fmt: skip
     ids: dict[int, int] = {}
-    for user_id, id_, title, created_at, last_active_at, *unset in conversations:
+    for user_id, id_, title, created_at, last_active_at, thread, prompt, gone in conversations:
         ids[user_id] = id_
         seqs = [seq for seq, _, _ in HISTORIES[user_id]]
         assert title == TITLES[user_id]
         assert created_at == NOW + timedelta(minutes=min(seqs))
         assert last_active_at == NOW + timedelta(minutes=max(seqs))
-        assert unset == [None, None, None]
+        assert (thread, gone) == (None, None)
+        assert prompt == ROLES.get(user_id), "the role set with /role is the conversation's"
     assert sorted(ids) == [1, 2]
     messages = await connection.execute(
         text("SELECT user_id, conversation_id, count(*) FROM messages "
@@ -205,7 +208,14 @@ async def check_one_conversation_per_user(connection: AsyncConnection) -> dict[i
         text("SELECT id, current_conversation_id FROM users ORDER BY id")
     )
     assert [tuple(row) for row in users] == [(1, ids[1]), (2, ids[2]), (3, None)]
+    assert await user_roles(connection) == {1: None, 2: None, 3: ROLES[3]}, "moved, not copied"
     return ids
+
+
+async def user_roles(connection: AsyncConnection) -> dict[int, str | None]:
+    """user_settings.system_prompt by user."""
+    rows = await connection.execute(text("SELECT user_id, system_prompt FROM user_settings"))
+    return {int(user_id): prompt for user_id, prompt in rows}
 
 
 async def test_existing_messages_move_into_one_conversation_per_user(empty_url: str) -> None:
@@ -220,6 +230,12 @@ async def test_existing_messages_move_into_one_conversation_per_user(empty_url: 
                          "VALUES (:id, :seq, false, :now, :now)"
                          ).bindparams(bindparam("now", type_=UTCDateTime())),
                     {"id": user_id, "seq": len(HISTORIES.get(user_id, [])), "now": NOW},
+                )  # fmt: skip
+                await connection.execute(
+                    text("INSERT INTO user_settings (user_id, system_prompt, created_at, "
+                         "updated_at) VALUES (:id, :prompt, :now, :now)"
+                         ).bindparams(bindparam("now", type_=UTCDateTime())),
+                    {"id": user_id, "prompt": ROLES.get(user_id), "now": NOW},
                 )  # fmt: skip
             for user_id, history in HISTORIES.items():
                 for seq, role, content in history:
@@ -259,6 +275,7 @@ async def test_existing_messages_move_into_one_conversation_per_user(empty_url: 
         async with engine.begin() as connection:
             ids_after = set((await connection.execute(text("SELECT id FROM messages"))).scalars())
             assert ids_after == ids_before
+            assert await user_roles(connection) == {1: ROLES[1], 2: None, 3: ROLES[3]}
             if sqlite:
                 assert await fts_triggers(connection) == triggers
                 assert await fts_found(connection, "sourdough") == [(1, 1)]

@@ -3,6 +3,8 @@ conversations (where each message goes is conversations.py; ADR 0014)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 
 from ai_tg_bot.db.types import utc_now
@@ -23,6 +25,15 @@ from ai_tg_bot.storage.conversations import (
     touch,
 )
 from ai_tg_bot.storage.records import clean_text, without_nul
+
+
+def _titled(user_id: int, conversation_id: int, title: str) -> Any:
+    """The user's conversation, if it still has this title."""
+    return select(conversations.c.id).where(
+        conversations.c.id == conversation_id,
+        conversations.c.user_id == user_id,
+        conversations.c.title == title,
+    )
 
 
 class ConversationsMixin(StorageBase):
@@ -106,14 +117,32 @@ class ConversationsMixin(StorageBase):
             )
             await self._soft_delete(session, "role", in_conversation(user_id, conversation_id))
 
-    async def name_conversation(self, user_id: int, conversation_id: int, title: str) -> None:
-        """Replace the conversation's title (TITLE_MODEL's name for it)."""
+    async def titled_by(self, user_id: int, conversation_id: int, question: str) -> bool:
+        """Whether the conversation is still titled by this question (its first)."""
+        expected = short_title(question)
+        if expected is None:
+            return False
+        async with self.database.connection(read_only=True) as session:
+            found = await session.execute(
+                _titled(user_id, conversation_id, expected).exists().select()
+            )
+            return bool(found.scalar())
+
+    async def name_conversation(
+        self, user_id: int, conversation_id: int, title: str, question: str
+    ) -> bool:
+        """TITLE_MODEL's name for the conversation, in place of the title its first
+        `question` gave it: only if it still has that title (not cleared, forgotten or
+        renamed meanwhile). False when nothing was renamed."""
         named = short_title(without_nul(title).strip().strip("\"'«»"))
-        if not named:
-            return
+        expected = short_title(question)
+        if not named or expected is None:
+            return False
         async with self.database.connection() as session:
-            await session.execute(
+            await self._lock_user(session, user_id)
+            renamed = await session.execute(
                 update(conversations)
-                .where(conversations.c.id == conversation_id, conversations.c.user_id == user_id)
+                .where(conversations.c.id.in_(_titled(user_id, conversation_id, expected)))
                 .values(title=named)
             )
+            return bool(renamed.rowcount)

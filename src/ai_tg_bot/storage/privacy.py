@@ -237,7 +237,9 @@ class PrivacyStore(StorageBase):
                 break
             await asyncio.sleep(0)  # let the bot's own transactions in between batches
         async with self.database.connection() as connection:
-            await connection.execute(_EMPTIED.values(deleted_at=utc_now()), {"cutoff": cutoff})
+            # Its title was the user's words: it goes with the messages.
+            emptied = _EMPTIED.values(deleted_at=utc_now(), title=None)
+            await connection.execute(emptied, {"cutoff": cutoff})
         return total
 
 

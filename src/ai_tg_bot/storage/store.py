@@ -25,6 +25,7 @@ from ai_tg_bot.storage.conversations import (
     in_conversation,
     place_message,
     retitle,
+    touch,
 )
 from ai_tg_bot.storage.records import (
     Context,
@@ -160,6 +161,7 @@ class Storage(TurnsMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, Stor
             if conversation_id is None:
                 return 0
             await retitle(session, conversation_id, None)
+            await touch(session, conversation_id)  # cleared now: the next message goes on here
             return await self._soft_delete(
                 session, "reset", in_conversation(user_id, conversation_id)
             )

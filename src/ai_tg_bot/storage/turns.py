@@ -22,7 +22,12 @@ from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, active
-from ai_tg_bot.storage.conversations import find_conversation, in_conversation, name_if_untitled
+from ai_tg_bot.storage.conversations import (
+    find_conversation,
+    in_conversation,
+    name_if_untitled,
+    touch,
+)
 from ai_tg_bot.storage.records import (
     AskedElsewhereError,
     NewQuestion,
@@ -220,6 +225,7 @@ class TurnsMixin(StorageBase):
                 tuple(last.attachments or ()),
             )  # fmt: skip
             await self._queue_question(session, seq, copy, now, conversation_id)
+            await touch(session, conversation_id)  # asked again now: not idle
             await self._trim(session, user_id, limits.max_history_messages, conversation_id)
             return question_of(
                 (seq, last.content, chat_id, last.kind, last.attachments, conversation_id,

@@ -44,7 +44,7 @@ def render_status(info: DialogInfo) -> str:
             _("Tokens used: {count}").format(count=number(info.total_tokens)),
             _("Model: {model}").format(model=info.limits.model),
             role.format(prompt=prompt),
-            _("Conversation: {title} (you have {count}; /chats lists them)").format(
+            _("Conversation: {title} ({count} in all)").format(
                 title=title, count=number(max(info.conversations, 1))
             ),
         ]
