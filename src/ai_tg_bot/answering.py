@@ -24,7 +24,7 @@ from ai_tg_bot.media import (
     transcribe_voice,
 )
 from ai_tg_bot.stops import StopSignals, until_stopped
-from ai_tg_bot.storage import Context, Question, Storage, TokenUsage
+from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
 from ai_tg_bot.titles import make_title
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,10 @@ class Answerer:
             with self.stops.open(user_id, question.seq) as stop:
                 # No database session is open from here until the answer is complete.
                 asked: Question | None = question
-                if question.needs_transcript:
+                if question.refusal is not None:
+                    # The budget was spent by the answers before it: nothing is paid for.
+                    result.refusal, asked = question.refusal.user_message(utc_now()), None
+                elif question.needs_transcript:
                     asked, context = await self._transcribed(user_id, question, view, result), None
                 reply: str | None = None
                 usage: TokenUsage | None = None
@@ -220,13 +223,14 @@ class Answerer:
             lambda: self.storage.titled_by(user_id, conversation_id, question.content)
         ):
             return
-        title = await make_title(self.llm, self.title_model, question.content, reply)
-        if title is not None:
-            await self._durably(
-                lambda: self.storage.name_conversation(
-                    user_id, conversation_id, title, question.content
-                )
+        report = StreamReport()
+        title = await make_title(self.llm, self.title_model, question.content, reply, report)
+        cost = TokenUsage(self.title_model, report.prompt_tokens, report.completion_tokens)
+        await self._durably(
+            lambda: self.storage.name_conversation(
+                user_id, conversation_id, title, question.content, cost
             )
+        )
 
 
 # Characters per token when a server reported no usage (the usual English-text ratio).
@@ -245,6 +249,8 @@ def estimate(report: StreamReport, prompt_chars: int, reply_chars: int) -> None:
 def _outcome(result: TurnResult) -> str:
     if result.stopped:
         return "stopped"
+    if result.refusal is not None:
+        return "over_budget"
     if result.ok:
         return "ok"
     if result.voice_problem is not None:

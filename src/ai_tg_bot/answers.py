@@ -34,6 +34,8 @@ class TurnResult:
     # The user stopped the answer (Stop button, /stop): `reply` is what had arrived
     # (None if nothing had), stored as the answer so the next turn sees what they saw.
     stopped: bool = False
+    # Not sent to the LLM: the user's token budget was spent (what they are told).
+    refusal: str | None = None
 
     @property
     def ok(self) -> bool:

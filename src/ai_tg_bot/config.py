@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     system_prompt_max_chars: int = Field(default=4000, ge=1, le=1_000_000)
     llm_models: Annotated[list[str], NoDecode] = []
 
+    # Token budgets and Stars top-ups (ADR 0015). Prompt + completion tokens per UTC day
+    # and per UTC month (each user's own in user_settings; NULL: these); 0: unlimited.
+    daily_token_limit: int = Field(default=0, ge=0, le=10**15)
+    monthly_token_limit: int = Field(default=0, ge=0, le=10**15)
+    # Prices per million tokens, input and output, in US dollars:
+    # "gpt-4o-mini:0.15:0.6,gpt-4o:2.5:10". /stats and /user show costs for these.
+    model_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = {}
+    # Token packs sold for Telegram Stars, "stars:tokens,...": "50:100000,200:500000".
+    # Empty: no /buy.
+    stars_packs: Annotated[list[tuple[int, int]], NoDecode] = []
+    # Where a paying user gets help (/paysupport), e.g. "@operator" or an e-mail address.
+    payment_support: str | None = None
+
     # Conversations (ADR 0014). A message outside any topic after this many minutes of
     # silence opens a new conversation; 0: never (the user decides with /new).
     conversation_idle_minutes: int = Field(default=0, ge=0, le=525_600)
@@ -128,6 +141,49 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("model_prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        prices: dict[str, tuple[float, float]] = {}
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            model, _, rest = item.rpartition(":")
+            model, _, given = model.rpartition(":")
+            try:
+                price = (float(given), float(rest))
+            except ValueError:
+                price = (-1.0, -1.0)
+            if not model or min(price) < 0 or max(price) > 1_000_000:
+                raise ValueError(
+                    "must be model:input:output prices per million tokens, comma-separated, "
+                    "e.g. gpt-4o-mini:0.15:0.6"
+                )
+            prices[model] = price
+        return prices
+
+    @field_validator("stars_packs", mode="before")
+    @classmethod
+    def _parse_packs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        packs: list[tuple[int, int]] = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            stars, _, tokens = item.partition(":")
+            if not (stars.strip().isdigit() and tokens.strip().isdigit()):
+                raise ValueError("must be stars:tokens pairs, comma-separated, e.g. 50:100000")
+            pack = (int(stars), int(tokens))
+            if not (1 <= pack[0] <= 100_000 and 1 <= pack[1] <= 10**12):
+                raise ValueError("each pack: 1 to 100000 stars, 1 to 10^12 tokens")
+            packs.append(pack)
+        if len(set(packs)) != len(packs):
+            raise ValueError("the same pack is listed twice")
+        return packs
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> Settings:
@@ -176,7 +232,9 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return raw
 
-    @field_validator("health_port", "retention_days", "title_model", mode="before")
+    @field_validator(
+        "health_port", "retention_days", "title_model", "payment_support", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # `HEALTH_PORT=` in .env means "not set", as for every other optional setting.

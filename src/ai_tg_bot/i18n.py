@@ -108,6 +108,19 @@ def number(value: int | float) -> str:
     return format_decimal(value, locale=_babel_locales[current_language()])
 
 
+def day(value: datetime) -> str:
+    """A UTC date as the current language writes it."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return format_date(value, "medium", locale=_babel_locales[current_language()])
+
+
+def money(value: float) -> str:
+    """An amount in US dollars as the current language writes it ($0.0123)."""
+    return "$" + format_decimal(
+        round(value, 4), "#,##0.00##", locale=_babel_locales[current_language()]
+    )
+
+
 def moment(value: datetime) -> str:
     """A UTC date and time as the current language writes it, marked UTC."""
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
-from ai_tg_bot.i18n import ngettext, number
+from ai_tg_bot.i18n import _, day, ngettext, number
 
-LimitName = Literal["history", "daily", "context"]
+LimitName = Literal["history", "daily", "context", "tokens", "monthly_tokens"]
+QuotaKind = Literal["daily", "rate", "tokens", "monthly_tokens"]
 UNLIMITED_MAX = 100_000_000
+TOKENS_MAX = 10**15
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("history", "max_history_messages", "default_max_history_messages", 1, MAX_HISTORY_LIMIT),
     Limit("daily", "daily_message_limit", "daily_message_limit"),
     Limit("context", "max_context_chars", "max_context_chars"),
+    Limit("tokens", "daily_token_limit", "daily_token_limit", 0, TOKENS_MAX),
+    Limit("monthly_tokens", "monthly_token_limit", "monthly_token_limit", 0, TOKENS_MAX),
 )
 LIMIT_NAMES: tuple[LimitName, ...] = tuple(limit.name for limit in LIMITS)
 LIMIT_BY_NAME = {limit.name: limit for limit in LIMITS}
@@ -46,6 +50,13 @@ class UserLimits:
     max_context_chars: int
     model: str
     rate_limit_per_minute: int
+    daily_token_limit: int = 0
+    monthly_token_limit: int = 0
+
+    @property
+    def has_budget(self) -> bool:
+        """Whether tokens are limited (per day or per month) for this user."""
+        return bool(self.daily_token_limit or self.monthly_token_limit)
 
 
 # The user_settings columns resolve_limits reads: what the write path's first statement
@@ -59,6 +70,8 @@ class LimitsRow(Protocol):
     max_history_messages: int | None
     daily_message_limit: int | None
     max_context_chars: int | None
+    daily_token_limit: int | None
+    monthly_token_limit: int | None
     model: str | None
 
 
@@ -75,7 +88,7 @@ def resolve_limits(row: LimitsRow | None, settings: Settings) -> UserLimits:
     withdraw a model without touching the database.
     """
 
-    values: dict[str, int] = {}
+    values: dict[str, int] = {}  # every limit in LIMITS, by column
     for limit in LIMITS:
         own: int | None = getattr(row, limit.column) if row is not None else None
         values[limit.column] = getattr(settings, limit.default) if own is None else own
@@ -108,17 +121,36 @@ def day_start(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-class QuotaExceededError(Exception):
-    """The user may not send another message yet; nothing was stored."""
+def month_start(moment: datetime) -> datetime:
+    """Midnight UTC on the first day of `moment`'s month."""
+    return day_start(moment).replace(day=1)
 
-    def __init__(self, kind: Literal["daily", "rate"], limit: int, resets_at: datetime) -> None:
+
+def next_month(moment: datetime) -> datetime:
+    """Midnight UTC on the first day of the month after `moment`'s."""
+    first = month_start(moment)
+    return (
+        first.replace(year=first.year + 1, month=1)
+        if first.month == 12
+        else first.replace(month=first.month + 1)
+    )
+
+
+class QuotaExceededError(Exception):
+    """The user may not send another message yet (or their token budget is spent);
+    nothing was stored or spent. `can_buy`: Stars top-ups exist (/buy)."""
+
+    def __init__(
+        self, kind: QuotaKind, limit: int, resets_at: datetime, *, can_buy: bool = False
+    ) -> None:
         super().__init__(f"{kind} limit of {limit} reached until {resets_at.isoformat()}")
         self.kind = kind
         self.limit = limit
         self.resets_at = resets_at
+        self.can_buy = can_buy
 
     def user_message(self, now: datetime) -> str:
-        """What the user is told: the limit and when it resets."""
+        """What the user is told: the limit and when it resets (and /buy, if it exists)."""
         wait = max(self.resets_at - now, timedelta(seconds=1))
         if self.kind == "rate":
             seconds = int(wait.total_seconds()) + 1
@@ -128,10 +160,30 @@ class QuotaExceededError(Exception):
                 self.limit,
             ).format(limit=number(self.limit), seconds=number(seconds))
         hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
-        return ngettext(
-            "🚫 You've reached your daily limit of {limit} message. "
-            "It resets at 00:00 UTC (in {hours} h {minutes} min).",
-            "🚫 You've reached your daily limit of {limit} messages. "
-            "It resets at 00:00 UTC (in {hours} h {minutes} min).",
-            self.limit,
-        ).format(limit=number(self.limit), hours=hours, minutes=minutes)
+        if self.kind == "daily":
+            return ngettext(
+                "🚫 You've reached your daily limit of {limit} message. "
+                "It resets at 00:00 UTC (in {hours} h {minutes} min).",
+                "🚫 You've reached your daily limit of {limit} messages. "
+                "It resets at 00:00 UTC (in {hours} h {minutes} min).",
+                self.limit,
+            ).format(limit=number(self.limit), hours=hours, minutes=minutes)
+        if self.kind == "tokens":
+            text = ngettext(
+                "🚫 You've used your daily budget of {limit} token. "
+                "It resets at 00:00 UTC (in {hours} h {minutes} min).",
+                "🚫 You've used your daily budget of {limit} tokens. "
+                "It resets at 00:00 UTC (in {hours} h {minutes} min).",
+                self.limit,
+            ).format(limit=number(self.limit), hours=hours, minutes=minutes)
+        else:
+            text = ngettext(
+                "🚫 You've used your monthly budget of {limit} token. "
+                "It resets on {date} at 00:00 UTC.",
+                "🚫 You've used your monthly budget of {limit} tokens. "
+                "It resets on {date} at 00:00 UTC.",
+                self.limit,
+            ).format(limit=number(self.limit), date=day(self.resets_at))
+        if self.can_buy:
+            text += " " + _("More tokens: /buy.")
+        return text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ai_tg_bot.llm import LLMClient, LLMError
+from ai_tg_bot.llm import LLMClient, LLMError, StreamReport
 
 log = logging.getLogger(__name__)
 TITLE_TIMEOUT_SECONDS = 15.0
@@ -22,9 +22,12 @@ TITLE_PROMPT = (
 )
 
 
-async def make_title(llm: LLMClient, model: str, question: str, answer: str) -> str | None:
+async def make_title(
+    llm: LLMClient, model: str, question: str, answer: str, usage: StreamReport
+) -> str | None:
     """A title for the conversation that began with `question` and `answer`; None when
-    the model gives none in time (the caller keeps the title it has)."""
+    the model gives none in time (the caller keeps the title it has). What the request
+    cost goes into `usage` (counted against the user's budget like any call)."""
     messages = [
         {"role": "system", "content": TITLE_PROMPT},
         {
@@ -35,7 +38,7 @@ async def make_title(llm: LLMClient, model: str, question: str, answer: str) -> 
     pieces: list[str] = []
     try:
         async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):
-            async for piece in llm.stream(messages, model=model):
+            async for piece in llm.stream(messages, model=model, usage=usage):
                 pieces.append(piece)
     except (LLMError, TimeoutError) as exc:
         log.warning("conversation title not made: %s", type(exc).__name__)

@@ -6,9 +6,10 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import openai
 import pytest
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, F
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -18,11 +19,28 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BotCommand, BufferedInputFile, Message, MessageEntity
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    MessageEntity,
+    PreCheckoutQuery,
+    Update,
+)
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.llm import FakeLLM
-from tests.fakes.telegram import NOT_MODIFIED, FakeTelegram
+from tests.fakes.telegram import (
+    CHARGE_ALREADY_REFUNDED,
+    CHARGE_NOT_FOUND,
+    NOT_MODIFIED,
+    QUERY_ID_INVALID,
+    FakeTelegram,
+    SentInvoice,
+)
 
 
 @pytest.fixture
@@ -214,6 +232,261 @@ async def test_second_long_poll_terminates_the_first(tg: FakeTelegram, bot: Bot)
     assert await bot.get_updates(timeout=0) == []
     with pytest.raises(TelegramConflictError):
         await first
+
+
+# ---- Telegram Stars payments ---------------------------------------------------------
+class Updates:
+    """getUpdates as a bot polls: each call confirms what the previous one returned."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot, self.offset = bot, 0
+
+    async def take(self, allowed_updates: list[str] | None = None) -> list[Update]:
+        got = await self.bot.get_updates(self.offset, timeout=0, allowed_updates=allowed_updates)
+        self.offset = got[-1].update_id + 1 if got else self.offset
+        return got
+
+
+def stars(amount: int) -> list[LabeledPrice]:
+    return [LabeledPrice(label="Tokens", amount=amount)]
+
+
+async def send_stars_invoice(bot: Bot, chat_id: int, amount: int = 50) -> Message:
+    return await bot.send_invoice(
+        chat_id, "100k tokens", "Tokens for answers", "order-1", "XTR", stars(amount)
+    )
+
+
+async def test_send_invoice_takes_only_stars_invoices(tg: FakeTelegram, bot: Bot) -> None:
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await send_stars_invoice(bot, 5)  # a private chat exists only once started
+    tg.start_private_chat(5)
+    sent = await send_stars_invoice(bot, 5)
+    assert sent.invoice is not None
+    assert (sent.invoice.currency, sent.invoice.total_amount) == ("XTR", 50)
+    assert (sent.invoice.title, sent.invoice.start_parameter) == ("100k tokens", "")
+    assert tg.invoices == [
+        SentInvoice(5, sent.message_id, "100k tokens", "Tokens for answers", "order-1", "XTR",
+                    [{"label": "Tokens", "amount": 50}], 50)
+    ]  # fmt: skip
+
+    def invoice(**changes: object) -> dict[str, object]:
+        fields: dict[str, object] = {"chat_id": 5, "title": "T", "description": "D"}
+        fields |= {"payload": "p", "currency": "XTR", "prices": stars(1)}
+        return fields | changes
+
+    refused = [
+        ({"currency": "USD"}, "PAYMENT_PROVIDER_INVALID"),  # no provider for real money
+        ({"provider_token": "284685063:TEST:x"}, "PAYMENT_PROVIDER_INVALID"),
+        ({"prices": stars(1) * 2}, "STARS_INVOICE_INVALID"),  # Stars: one price only
+        ({"max_tip_amount": 5}, "STARS_INVOICE_INVALID"),
+        ({"prices": stars(0)}, "total price must be positive"),
+        ({"prices": stars(-3)}, "total price must be positive"),
+        ({"prices": []}, "total price must be positive"),
+        ({"title": "x" * 33}, "INVOICE_TITLE_INVALID"),
+        ({"description": "x" * 256}, "INVOICE_DESCRIPTION_INVALID"),
+        ({"payload": "я" * 65}, "INVOICE_PAYLOAD_INVALID"),  # 130 bytes
+        ({"title": ""}, 'parameter "title" is required'),
+        ({"payload": ""}, 'parameter "payload" is required'),
+        ({"message_thread_id": 77}, "message thread not found"),
+    ]
+    for changes, error in refused:
+        with pytest.raises(TelegramBadRequest, match=error):
+            await bot.send_invoice(**invoice(**changes))  # type: ignore[arg-type]
+    await bot.send_invoice(**invoice(title="x" * 32, payload="я" * 64, provider_token=""))  # type: ignore[arg-type]
+    assert len(tg.invoices) == 2
+
+    not_pay_first = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Help", callback_data="help")]]
+    )
+    with pytest.raises(TelegramBadRequest, match="REPLY_MARKUP_BUY_EMPTY"):
+        await bot.send_invoice(**invoice(reply_markup=not_pay_first))  # type: ignore[arg-type]
+    pay_first = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Pay", pay=True)]])
+    with_button = await bot.send_invoice(**invoice(reply_markup=pay_first))  # type: ignore[arg-type]
+    assert with_button.reply_markup is not None
+    assert with_button.reply_markup.model_dump() == pay_first.model_dump()
+
+    raw = {"chat_id": 5, "title": "T", "description": "D", "payload": "p", "currency": "XTR"}
+    async with aiohttp.ClientSession() as session:
+        url = f"{tg.base_url}/bot123456:TEST/sendInvoice"
+        async with session.post(url, json=raw | {"prices": [{"label": "x", "amount": 1.5}]}) as r:
+            assert r.status == 400
+            assert "amount" in (await r.json())["description"]
+        async with session.post(url, json=raw | {"prices": [{"label": "x", "amount": 7}]}) as r:
+            assert (await r.json())["result"]["invoice"]["total_amount"] == 7
+
+    tg.blocked_by.add(5)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await send_stars_invoice(bot, 5)
+    assert len(tg.invoices) == 4
+
+
+async def test_a_dispatcher_takes_a_stars_payment(tg: FakeTelegram, bot: Bot) -> None:
+    dp = Dispatcher()
+    paid: list[Message] = []
+
+    @dp.pre_checkout_query()
+    async def approve(query: PreCheckoutQuery) -> None:
+        if query.invoice_payload == "order-1":
+            await query.answer(ok=True)
+        else:
+            await query.answer(ok=False, error_message="This offer has expired")
+
+    @dp.message(F.successful_payment)
+    async def credit(message: Message) -> None:
+        paid.append(message)
+
+    tg.start_private_chat(7)
+    await send_stars_invoice(bot, 7, amount=250)
+    polling = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False, polling_timeout=5)
+    )
+    try:
+        charge = await tg.checkout(tg.invoices[0], language_code="ru")
+        assert charge is not None
+        assert charge.startswith("stx")
+        await tg.wait_for(lambda: bool(paid), timeout=5, what="successful_payment handled")
+        stale = tg.push_pre_checkout(7, "order-0", 250)  # an invoice from an older release
+        assert await tg.complete_payment(stale) is None
+    finally:
+        await dp.stop_polling()
+        await polling
+    allowed = tg.method_calls("getUpdates")[0].params["allowed_updates"]
+    assert sorted(allowed) == ["message", "pre_checkout_query"]
+    (message,) = paid
+    payment = message.successful_payment
+    assert payment is not None
+    assert (message.chat.id, message.chat.type, message.from_user and message.from_user.id) == (
+        7, "private", 7
+    )  # fmt: skip
+    assert (payment.currency, payment.total_amount, payment.invoice_payload) == (
+        "XTR", 250, "order-1"
+    )  # fmt: skip
+    assert (payment.telegram_payment_charge_id, payment.provider_payment_charge_id) == (charge, "")
+    assert list(tg.payments) == [charge]
+    answer = tg.pre_checkout_answers[stale]
+    assert (answer["ok"], answer["error_message"]) == ("false", "This offer has expired")
+    assert not tg.pre_checkouts[stale].approved
+
+
+async def test_pre_checkout_answers_are_strict(tg: FakeTelegram, bot: Bot) -> None:
+    updates = Updates(bot)
+    tg.start_private_chat(8)
+    await send_stars_invoice(bot, 8)
+    invoice = tg.invoices[0]
+    query_id = tg.pay(invoice)
+    (update,) = await updates.take()
+    query = update.pre_checkout_query
+    assert query is not None
+    assert (query.id, query.from_user.id, query.currency) == (query_id, 8, "XTR")
+    assert (query.total_amount, query.invoice_payload) == (50, "order-1")
+
+    with pytest.raises(TelegramBadRequest, match='parameter "error_message" is required'):
+        await bot.answer_pre_checkout_query(query_id, ok=False)
+    assert await bot.answer_pre_checkout_query(query_id, ok=False, error_message="Sold out")
+    with pytest.raises(TelegramBadRequest) as caught:  # a query is answered once
+        await bot.answer_pre_checkout_query(query_id, ok=True)
+    assert caught.value.message == QUERY_ID_INVALID
+    with pytest.raises(TelegramBadRequest, match="query ID is invalid"):
+        await bot.answer_pre_checkout_query("12345", ok=True)
+    assert await tg.complete_payment(query_id) is None  # declined: nothing is paid
+    assert tg.pre_checkout_answers[query_id]["error_message"] == "Sold out"
+    assert tg.payments == {}
+    assert await updates.take() == []
+
+    tg.pre_checkout_timeout = 0.2  # Telegram waits 10 seconds
+    late = tg.pay(invoice, charge_id="stx-late")
+    with pytest.raises(AssertionError, match="Telegram cancels the payment"):
+        await tg.complete_payment(late)
+    with pytest.raises(TelegramBadRequest, match="query ID is invalid"):
+        await bot.answer_pre_checkout_query(late, ok=True)
+    assert late not in tg.pre_checkout_answers
+    assert tg.payments == {}
+
+
+async def test_pre_checkout_queries_follow_allowed_updates(tg: FakeTelegram, bot: Bot) -> None:
+    updates = Updates(bot)
+    tg.push_pre_checkout(9, "order-1", 10)
+    assert await updates.take(allowed_updates=["message"]) == []  # dropped, as on Telegram
+    query_id = tg.push_pre_checkout(9, "order-2", 10)
+    (update,) = await updates.take(allowed_updates=[])  # Telegram's default set has it
+    assert update.pre_checkout_query is not None
+    assert update.pre_checkout_query.id == query_id
+
+
+async def test_payments_redeliveries_and_refunds(tg: FakeTelegram, bot: Bot) -> None:
+    updates = Updates(bot)
+    tg.start_private_chat(10, 11)
+    await send_stars_invoice(bot, 10, amount=30)
+
+    async def paid_by(user_id: int, charge_id: str | None = None) -> str:
+        query_id = tg.pay(tg.invoices[0], user_id, charge_id=charge_id)
+        await updates.take()
+        await bot.answer_pre_checkout_query(query_id, ok=True)
+        charge = await tg.complete_payment(query_id)
+        assert charge is not None
+        return charge
+
+    first = await paid_by(10)
+    (update,) = await updates.take()
+    assert update.message is not None
+    assert update.message.successful_payment is not None
+    assert update.message.successful_payment.telegram_payment_charge_id == first
+    tg.push_payment_again(first)  # a redelivery: the very same message
+    (again,) = await updates.take()
+    assert again.update_id != update.update_id
+    assert again.message == update.message
+    with pytest.raises(AssertionError, match="paid already"):
+        tg.pay(tg.invoices[0], charge_id=first)
+
+    other = await paid_by(11, charge_id="stx-other")  # someone else paid the same invoice
+    assert other == "stx-other"
+    assert len(await updates.take()) == 1
+    assert len({first, other}) == len(tg.payments) == 2
+
+    with pytest.raises(TelegramBadRequest) as not_found:  # another user's charge
+        await bot.refund_star_payment(10, other)
+    assert not_found.value.message == CHARGE_NOT_FOUND
+    with pytest.raises(TelegramBadRequest, match="CHARGE_NOT_FOUND"):
+        await bot.refund_star_payment(10, "stx-never-paid")
+    assert await bot.refund_star_payment(10, first)
+    with pytest.raises(TelegramBadRequest) as twice:
+        await bot.refund_star_payment(10, first)
+    assert twice.value.message == CHARGE_ALREADY_REFUNDED
+    (refund_update,) = await updates.take()  # Telegram reports the refund
+    refund_message = refund_update.message
+    assert refund_message is not None
+    refunded = refund_message.refunded_payment
+    assert refunded is not None
+    assert (refund_message.chat.id, refunded.telegram_payment_charge_id) == (10, first)
+    assert (refunded.currency, refunded.total_amount, refunded.invoice_payload) == (
+        "XTR", 30, "order-1"
+    )  # fmt: skip
+
+    tg.refund_messages = False
+    tg.push_refund(other)  # refunded by Telegram support, not by the bot
+    assert await updates.take() == []
+    with pytest.raises(TelegramBadRequest, match="CHARGE_ALREADY_REFUNDED"):
+        await bot.refund_star_payment(11, other)
+    assert [(r.user_id, r.charge_id, r.total_amount, r.by_bot) for r in tg.refunds] == [
+        (10, first, 30, True), (11, other, 30, False)
+    ]  # fmt: skip
+
+
+async def test_a_deleted_invoice_cannot_be_paid(tg: FakeTelegram, bot: Bot) -> None:
+    group = -100_500
+    tg.push_update({"message": tg.make_message(12, "hi", chat_id=group, chat_type="group")})
+    sent = await send_stars_invoice(bot, group)
+    with pytest.raises(AssertionError, match="needs the paying user_id"):
+        tg.pay(tg.invoices[0])
+    query_id = tg.pay(tg.invoices[0], 12)  # anyone in the group may pay
+    assert tg.pre_checkouts[query_id].chat_id == group
+    assert await bot.delete_message(group, sent.message_id)
+    assert tg.invoices[0].deleted
+    with pytest.raises(AssertionError, match="was deleted"):
+        tg.pay(tg.invoices[0], 12)
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await bot.delete_message(group, sent.message_id)
 
 
 # ---- LLM -----------------------------------------------------------------------------

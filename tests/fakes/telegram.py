@@ -7,6 +7,12 @@ error texts, so the bot's failure handling is exercised too.
 Topics in private chats (Bot API 9.3+) are strict, as on Telegram: ``enable_topics`` and
 ``open_topic`` make them; a message sent into any other thread of a private chat is
 refused with "message thread not found".
+
+Telegram Stars payments are strict too: ``sendInvoice`` takes only Stars invoices (XTR, no
+provider token, one price); ``pay`` (or ``checkout``) makes a user pay one, which the bot
+must approve with ``answerPreCheckoutQuery`` within ``pre_checkout_timeout`` seconds
+before ``complete_payment`` delivers the ``successful_payment``; ``refundStarPayment``
+refunds a charge once, and Telegram then reports it with a ``refunded_payment`` message.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import html
 import json
 import re
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -44,7 +51,7 @@ NOT_DEFAULT_UPDATES = frozenset({"chat_member", "message_reaction", "message_rea
 # Form fields that carry JSON-serialized values.
 JSON_FIELDS = frozenset({
     "entities", "caption_entities", "reply_markup", "commands", "allowed_updates", "scope",
-    "reply_parameters", "link_preview_options", "rich_message",
+    "reply_parameters", "link_preview_options", "rich_message", "prices", "suggested_tip_amounts",
 })  # fmt: skip
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -60,6 +67,22 @@ BLOCKED = "Forbidden: bot was blocked by the user"
 CHAT_NOT_FOUND = "Bad Request: chat not found"
 # Telegram's answer to a message_thread_id that is no open topic of the chat.
 THREAD_NOT_FOUND = "Bad Request: message thread not found"
+# The Bot API's text for QUERY_ID_INVALID: a callback or pre-checkout query that is
+# unknown, already answered, or past its deadline.
+QUERY_ID_INVALID = (
+    "Bad Request: query is too old and response timeout expired or query ID is invalid"
+)
+# Payments: a currency other than Telegram Stars needs a payment provider, which this bot
+# has none of; a Stars invoice takes exactly one price and no tips.
+STARS = "XTR"
+PAYMENT_PROVIDER_INVALID = "Bad Request: PAYMENT_PROVIDER_INVALID"
+STARS_INVOICE_INVALID = "Bad Request: STARS_INVOICE_INVALID"
+CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"
+CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"
+# How long Telegram waits for answerPreCheckoutQuery before it cancels the payment.
+PRE_CHECKOUT_TIMEOUT = 10.0
+# TDLib's bound on a currency amount (check_currency_amount).
+MAX_CURRENCY_AMOUNT = 9_999_999_999_999
 _DEFAULT_FAULTS = {
     400: "Bad Request: injected failure",
     403: BLOCKED,
@@ -196,6 +219,66 @@ class SentAction(NamedTuple):
     chat_id: int
     thread_id: int | None
     action: str
+
+
+@dataclass
+class SentInvoice:
+    """One sendInvoice call Telegram accepted (a Telegram Stars invoice)."""
+
+    chat_id: int
+    message_id: int
+    title: str
+    description: str
+    payload: str
+    currency: str
+    prices: list[Json]  # [{"label": ..., "amount": ...}], as sent
+    amount: int  # the total: what a user pays
+    thread_id: int | None = None  # the topic it was sent to (None: outside topics)
+    start_parameter: str = ""
+    reply_markup: Json | None = None
+    deleted: bool = False  # deleted with deleteMessage: no one can pay it any more
+
+
+@dataclass
+class PreCheckout:
+    """A pre_checkout_query pushed to the bot: a user confirmed paying an invoice."""
+
+    query_id: str
+    user_id: int
+    currency: str
+    total_amount: int
+    payload: str
+    charge_id: str  # the telegram_payment_charge_id the payment gets if approved
+    deadline: float  # time.monotonic() after which Telegram cancels the payment
+    answer: Json | None = None  # the answerPreCheckoutQuery params Telegram accepted
+    chat_id: int | None = None  # the chat of the invoice (None: a made-up query)
+
+    @property
+    def approved(self) -> bool:
+        return self.answer is not None and _bool(self.answer.get("ok"))
+
+
+@dataclass
+class StarPayment:
+    """A completed Telegram Stars payment, by its telegram_payment_charge_id."""
+
+    user_id: int
+    charge_id: str
+    currency: str
+    total_amount: int
+    payload: str
+    message: Json  # the successful_payment message delivered to the bot
+    refunded: bool = False
+
+
+class Refund(NamedTuple):
+    """A refunded payment: by the bot's refundStarPayment, or by Telegram (``push_refund``)."""
+
+    user_id: int
+    charge_id: str
+    total_amount: int
+    payload: str
+    by_bot: bool
 
 
 # ---- parse_mode: simplified checks that raise Telegram's errors and strip the markup ------
@@ -359,6 +442,46 @@ def _strip(text: str, entities: list[Json] | None) -> tuple[str, list[Json] | No
     return stripped, clipped or None
 
 
+def _bool(value: Any) -> bool:
+    """A Bot API boolean parameter: JSON true, or "true" / "1" in a form."""
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _required_str(params: Json, key: str) -> str:
+    """A string parameter the Bot API requires non-empty."""
+    value = params.get(key)
+    if value is None or value == "":
+        raise bad_request(f'parameter "{key}" is required')
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _labeled_prices(value: Any) -> list[Json]:
+    """The ``prices`` of an invoice: LabeledPrice objects with integer amounts."""
+    if isinstance(value, str):  # not valid JSON, or _read_params would have decoded it
+        raise bad_request("can't parse prices JSON object")
+    if not isinstance(value, list):
+        raise bad_request("expected an Array of LabeledPrice")
+    prices: list[Json] = []
+    for price in value:
+        if not isinstance(price, dict):
+            raise bad_request("can't parse LabeledPrice: expected an Object")
+        label, amount = price.get("label"), price.get("amount")
+        if not isinstance(label, str):
+            raise bad_request('can\'t parse LabeledPrice: Field "label" must be of type String')
+        if isinstance(amount, str) and re.fullmatch(r"-?\d+", amount):
+            amount = int(amount)
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise bad_request('can\'t parse LabeledPrice: Field "amount" must be a valid Number')
+        prices.append({"label": label, "amount": amount})
+    return prices
+
+
+def new_charge_id() -> str:
+    """A telegram_payment_charge_id as Telegram makes them for Stars: "stx" and ~100
+    URL-safe characters, unique."""
+    return "stx" + secrets.token_urlsafe(72)
+
+
 def _int(params: Json, key: str, missing: str | None = None) -> int | None:
     value = params.get(key)
     if value is None or value == "":
@@ -391,6 +514,15 @@ class FakeTelegram:
         self.actions: list[SentAction] = []  # the same, with each action's topic
         self.callback_answers: dict[str, Json] = {}  # answerCallbackQuery params by query id
         self._next_callback_id = 1
+        # Telegram Stars payments (see the module docstring).
+        self.invoices: list[SentInvoice] = []
+        self.pre_checkouts: dict[str, PreCheckout] = {}  # every pushed query, by id
+        self.pre_checkout_answers: dict[str, Json] = {}  # accepted answers' params, by id
+        self.payments: dict[str, StarPayment] = {}  # completed payments, by charge id
+        self.refunds: list[Refund] = []
+        self.pre_checkout_timeout = PRE_CHECKOUT_TIMEOUT  # seconds the bot has to answer
+        # Telegram follows a refund with a refunded_payment message (Bot API 7.10+).
+        self.refund_messages = True
         self.commands: list[Json] = []  # the default scope, for every language
         self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope (every language)
         # By (JSON scope, language_code or ""): what each app language is shown.
@@ -415,6 +547,7 @@ class FakeTelegram:
         self._message_ids: dict[int, int] = defaultdict(int)  # shared by bot and users
         self._messages: dict[tuple[int, int], SentMessage] = {}
         self._incoming: set[tuple[int, int]] = set()
+        self._invoice_messages: dict[tuple[int, int], SentInvoice] = {}  # undeleted ones
         self._chats: dict[int, Json] = {}  # as introduced by make_message
         # A private chat takes a user's first message to the bot (/start) to exist; until
         # then writing to it is refused, as it is after they block the bot.
@@ -447,6 +580,9 @@ class FakeTelegram:
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
             "answercallbackquery": self._answer_callback_query,
+            "sendinvoice": self._send_invoice,
+            "answerprecheckoutquery": self._answer_pre_checkout_query,
+            "refundstarpayment": self._refund_star_payment,
             "close": self._ok,
             "logout": self._ok,
         }
@@ -754,7 +890,10 @@ class FakeTelegram:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
         message_id = _int(params, "message_id", "message identifier is not specified") or 0
         rec = self._messages.get((chat_id, message_id))
-        if rec is None and (chat_id, message_id) not in self._incoming:
+        known = (chat_id, message_id) in self._incoming or (chat_id, message_id) in (
+            self._invoice_messages
+        )
+        if rec is None and not known:
             raise bad_request(f"message to {action} not found")
         return (chat_id, message_id), rec
 
@@ -777,6 +916,9 @@ class FakeTelegram:
             rec.deleted = True
         self._messages.pop(where, None)
         self._incoming.discard(where)
+        invoice = self._invoice_messages.pop(where, None)
+        if invoice is not None:
+            invoice.deleted = True
         return True
 
     async def _send_chat_action(self, params: Json) -> bool:
@@ -894,11 +1036,231 @@ class FakeTelegram:
     async def _answer_callback_query(self, params: Json) -> bool:
         query_id = str(params.get("callback_query_id") or "")
         if not query_id or query_id in self.callback_answers:  # a query is answered once
-            raise bad_request(
-                "query is too old and response timeout expired or query ID is invalid"
-            )
+            raise TelegramError(400, QUERY_ID_INVALID)
         self.callback_answers[query_id] = params
         return True
+
+    # ---- payments (Telegram Stars) ------------------------------------------------------
+    async def _send_invoice(self, params: Json) -> Json:
+        """sendInvoice, for digital goods: Telegram Stars only, as Telegram requires."""
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        title = _required_str(params, "title")
+        description = _required_str(params, "description")
+        payload = _required_str(params, "payload")
+        currency = _required_str(params, "currency")
+        if params.get("prices") in (None, ""):
+            raise bad_request('parameter "prices" is required')
+        prices = _labeled_prices(params["prices"])
+        self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
+        total = sum(p["amount"] for p in prices)
+        if any(abs(p["amount"]) > MAX_CURRENCY_AMOUNT for p in prices):  # < 0: a discount
+            raise bad_request("too big amount of the currency specified")
+        if total <= 0:
+            raise bad_request("total price must be positive")
+        if currency != STARS or params.get("provider_token"):
+            # Digital goods are sold for Stars, with no provider token; no provider is
+            # connected to this bot for anything else.
+            raise TelegramError(400, PAYMENT_PROVIDER_INVALID)
+        tips = params.get("max_tip_amount") not in (None, "", 0, "0")
+        if len(prices) != 1 or tips or params.get("suggested_tip_amounts"):
+            raise TelegramError(400, STARS_INVOICE_INVALID)
+        if not 1 <= len(title) <= 32:
+            raise bad_request("INVOICE_TITLE_INVALID")
+        if not 1 <= len(description) <= 255:
+            raise bad_request("INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and markup.get("inline_keyboard"):
+            first = (markup["inline_keyboard"][0] or [{}])[0]
+            if not (isinstance(first, dict) and first.get("pay")):  # the Pay button first
+                raise bad_request("REPLY_MARKUP_BUY_EMPTY")
+        else:
+            markup = None
+        invoice = SentInvoice(
+            chat_id, self._next_message_id(chat_id), title, description, payload, currency,
+            prices, total, thread_id, str(params.get("start_parameter") or ""), markup,
+        )  # fmt: skip
+        self.invoices.append(invoice)
+        self._invoice_messages[chat_id, invoice.message_id] = invoice
+        shown: Json = {"title": title, "description": description, "currency": currency}
+        shown |= {"start_parameter": invoice.start_parameter, "total_amount": total}
+        return self._message(
+            chat_id, invoice.message_id, thread_id, invoice=shown, reply_markup=markup
+        )
+
+    async def _answer_pre_checkout_query(self, params: Json) -> bool:
+        ok = _bool(params.get("ok"))
+        if not ok and not params.get("error_message"):
+            raise bad_request('parameter "error_message" is required')
+        query = self.pre_checkouts.get(str(params.get("pre_checkout_query_id") or ""))
+        if query is None or query.answer is not None or time.monotonic() > query.deadline:
+            raise TelegramError(400, QUERY_ID_INVALID)  # unknown, answered, or too late
+        query.answer = dict(params)
+        self.pre_checkout_answers[query.query_id] = query.answer
+        return True
+
+    async def _refund_star_payment(self, params: Json) -> bool:
+        user_id = _int(params, "user_id", "invalid user_id specified")
+        charge_id = _required_str(params, "telegram_payment_charge_id")
+        payment = self.payments.get(charge_id)
+        if payment is None or payment.user_id != user_id:
+            raise TelegramError(400, CHARGE_NOT_FOUND)
+        if payment.refunded:
+            raise TelegramError(400, CHARGE_ALREADY_REFUNDED)
+        self._refund(payment, by_bot=True)
+        return True
+
+    def _refund(self, payment: StarPayment, *, by_bot: bool) -> int | None:
+        payment.refunded = True
+        refund = Refund(
+            payment.user_id, payment.charge_id, payment.total_amount, payment.payload, by_bot
+        )
+        self.refunds.append(refund)
+        if not self.refund_messages:
+            return None
+        refunded: Json = {"currency": payment.currency, "total_amount": payment.total_amount}
+        refunded |= {"invoice_payload": payment.payload}
+        refunded |= {"telegram_payment_charge_id": payment.charge_id}
+        refunded |= {"provider_payment_charge_id": ""}
+        user_id = payment.user_id
+        chat = self._chats.get(user_id) or self._private_chat(user_id)
+        message_id = self._next_message_id(user_id)
+        message: Json = {"message_id": message_id, "from": self.bot_user, "chat": chat}
+        message |= {"date": int(time.time()), "refunded_payment": refunded}
+        return self.push_update({"message": message})
+
+    @staticmethod
+    def _private_chat(user_id: int, first_name: str = "User") -> Json:
+        return {"id": user_id, "type": "private", "first_name": first_name}
+
+    def pay(
+        self,
+        invoice: SentInvoice,
+        user_id: int | None = None,
+        *,
+        charge_id: str | None = None,
+        first_name: str = "User",
+        language_code: str | None = None,
+    ) -> str:
+        """A user presses Pay on an invoice the bot sent and confirms: Telegram pushes a
+        pre_checkout_query, which the bot must answer within ``pre_checkout_timeout``
+        seconds; returns the query id (see ``complete_payment``).
+
+        ``user_id``: who pays (default: the invoice's private chat; required in groups).
+        ``charge_id``: the telegram_payment_charge_id the payment will get (default: a
+        fresh one, as Telegram makes them)."""
+        if invoice.deleted:
+            raise AssertionError(f"invoice {invoice.message_id} was deleted: no one can pay it")
+        if user_id is None:
+            if invoice.chat_id <= 0:
+                raise AssertionError("an invoice in a group needs the paying user_id")
+            user_id = invoice.chat_id
+        return self.push_pre_checkout(
+            user_id, invoice.payload, invoice.amount, currency=invoice.currency,
+            charge_id=charge_id, first_name=first_name, language_code=language_code,
+            chat_id=invoice.chat_id,
+        )  # fmt: skip
+
+    def push_pre_checkout(
+        self,
+        user_id: int,
+        payload: str,
+        total_amount: int,
+        *,
+        currency: str = STARS,
+        charge_id: str | None = None,
+        first_name: str = "User",
+        language_code: str | None = None,
+        chat_id: int | None = None,
+    ) -> str:
+        """Queue a pre_checkout_query with any payload and amount (an invoice that is
+        stale, or was never sent as is); returns the query id. ``pay`` is the usual way."""
+        if charge_id is not None and charge_id in self.payments:
+            raise AssertionError(f"charge {charge_id} was paid already: see push_payment_again")
+        query_id = str(secrets.randbelow(2**62) + 2**62)  # numeric, as on Telegram
+        user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user |= {"language_code": language_code} if language_code else {}
+        self._users_seen.add(user_id)
+        self.pre_checkouts[query_id] = PreCheckout(
+            query_id, user_id, currency, total_amount, payload, charge_id or new_charge_id(),
+            time.monotonic() + self.pre_checkout_timeout, chat_id=chat_id,
+        )  # fmt: skip
+        query: Json = {"id": query_id, "from": user, "currency": currency}
+        query |= {"total_amount": total_amount, "invoice_payload": payload}
+        self.push_update({"pre_checkout_query": query})
+        return query_id
+
+    async def wait_pre_checkout_answer(self, query_id: str) -> Json:
+        """Wait for the bot's answer to a pre-checkout query; returns its params. Fails
+        once Telegram's deadline passes without one (Telegram cancels the payment)."""
+        query = self.pre_checkouts[query_id]
+
+        def settled() -> bool:
+            return query.answer is not None or time.monotonic() > query.deadline
+
+        remaining = max(query.deadline - time.monotonic(), 0) + 1
+        await self.wait_for(settled, remaining, f"answerPreCheckoutQuery for {query_id}")
+        if query.answer is None:
+            raise AssertionError(
+                f"no answerPreCheckoutQuery for {query_id} within {self.pre_checkout_timeout}s:"
+                f" Telegram cancels the payment\n{self.dump()}"
+            )
+        return query.answer
+
+    async def complete_payment(self, query_id: str) -> str | None:
+        """Wait for the bot's answer to a pre-checkout query; if it approved (ok=True),
+        deliver the successful_payment message in the user's private chat and return the
+        telegram_payment_charge_id; if it declined, return None (the user sees its
+        error_message). Fails if no answer comes in time (see ``wait_pre_checkout_answer``)."""
+        query = self.pre_checkouts[query_id]
+        await self.wait_pre_checkout_answer(query_id)
+        if not query.approved:
+            return None
+        if query.charge_id in self.payments:
+            raise AssertionError(f"pre-checkout query {query_id} was completed already")
+        paid: Json = {"currency": query.currency, "total_amount": query.total_amount}
+        paid |= {"invoice_payload": query.payload}
+        paid |= {"telegram_payment_charge_id": query.charge_id}
+        paid |= {"provider_payment_charge_id": ""}
+        chat = self._chats.get(query.user_id, {})
+        message = self.make_message(
+            query.user_id, first_name=chat.get("first_name", "User"), successful_payment=paid
+        )
+        payment = StarPayment(
+            query.user_id, query.charge_id, query.currency, query.total_amount, query.payload,
+            message,
+        )  # fmt: skip
+        self.payments[query.charge_id] = payment
+        self.push_update({"message": message})
+        return query.charge_id
+
+    async def checkout(
+        self,
+        invoice: SentInvoice,
+        user_id: int | None = None,
+        *,
+        charge_id: str | None = None,
+        language_code: str | None = None,
+    ) -> str | None:
+        """``pay`` and ``complete_payment`` in one: the charge id, or None if declined."""
+        query_id = self.pay(invoice, user_id, charge_id=charge_id, language_code=language_code)
+        return await self.complete_payment(query_id)
+
+    def push_payment_again(self, charge_id: str) -> int:
+        """Deliver a payment's successful_payment message once more, unchanged (a webhook
+        retried, an update fetched again after a crash); returns the new update_id."""
+        return self.push_update({"message": dict(self.payments[charge_id].message)})
+
+    def push_refund(self, charge_id: str) -> int | None:
+        """Telegram refunds a payment without the bot (a dispute through support): the
+        refunded_payment message arrives (unless ``refund_messages`` is off), and the
+        bot's own refundStarPayment then fails with CHARGE_ALREADY_REFUNDED."""
+        payment = self.payments[charge_id]
+        if payment.refunded:
+            raise AssertionError(f"charge {charge_id} is refunded already")
+        return self._refund(payment, by_bot=False)
 
     # ---- test helpers -------------------------------------------------------------------
     def add_file(self, file_id: str, data: bytes, file_path: str | None = None) -> HostedFile:
@@ -1104,6 +1466,19 @@ class FakeTelegram:
             + f" {m.text!r:.300}"
             for m in self.sent
         ]
+        if self.invoices:
+            lines += ["Invoices:"]
+            lines += [
+                f"  chat={i.chat_id} id={i.message_id} {i.amount} {i.currency} {i.payload!r:.100}"
+                for i in self.invoices
+            ]
+        if self.pre_checkouts:
+            lines += ["Pre-checkout queries:"]
+            lines += [
+                f"  {q.query_id} user={q.user_id} {q.total_amount} {q.currency}"
+                f" {q.payload!r:.100} answer={q.answer!r:.200}"
+                for q in self.pre_checkouts.values()
+            ]
         return "\n".join(lines)
 
     async def wait_for(

@@ -9,8 +9,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import bindparam, inspect, text
+from sqlalchemy import Date, bindparam, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from ai_tg_bot.db.types import UTCDateTime
@@ -286,5 +289,173 @@ async def test_existing_messages_move_into_one_conversation_per_user(empty_url: 
             if sqlite:
                 assert await fts_triggers(connection) == triggers
                 assert await fts_found(connection, "oven") == [(1, 3)]
+    finally:
+        await engine.dispose()
+
+
+BEFORE_TOKEN_BUDGETS = "e3b9c1d7a5f2"
+DAY_1 = datetime(2026, 11, 1, tzinfo=UTC)
+DAY_2 = DAY_1 + timedelta(days=1)
+# Stored messages before token budgets: (user_id, seq, created_at, role, model,
+# prompt_tokens, completion_tokens, deleted_reason).
+TOKEN_MESSAGES: list[
+    tuple[int, int, datetime, str, str | None, int | None, int | None, str | None]
+] = [
+    (1, 1, DAY_1 + timedelta(hours=9), "user", None, None, None, None),
+    (1, 2, DAY_1 + timedelta(hours=9, minutes=1), "assistant", "model-a", 10, 20, None),
+    # Replaced by /retry: soft-deleted, but its tokens were spent.
+    (1, 4, DAY_1 + timedelta(hours=10), "assistant", "model-a", 5, 7, "retry"),
+    (1, 4, DAY_1 + timedelta(hours=10, minutes=1), "assistant", "model-b", 3, None, None),
+    # The last minutes of the first UTC day (already the next day east of UTC).
+    (1, 6, DAY_1 + timedelta(hours=23, minutes=30), "assistant", "model-a", 1, 2, None),
+    (1, 8, DAY_2 + timedelta(minutes=30), "assistant", "model-a", 40, 50, None),
+    # An answer without a token count (the provider reported none): no row of its own.
+    (1, 10, DAY_2 + timedelta(hours=1), "assistant", "model-c", None, None, None),
+    (2, 1, DAY_2 + timedelta(hours=2), "user", None, None, None, None),
+    (2, 2, DAY_2 + timedelta(hours=2, minutes=1), "assistant", None, 8, 9, None),
+    (2, 4, DAY_2 + timedelta(hours=3), "assistant", "model-b", 100, 200, "reset"),
+    (2, 6, DAY_2 + timedelta(hours=4), "assistant", "model-b", None, 11, "trimmed"),
+]
+# (user_id, day, model, prompt_tokens, completion_tokens), summed by hand.
+TOKEN_USAGE = [
+    (1, DAY_1.date(), "model-a", 16, 29),
+    (1, DAY_1.date(), "model-b", 3, 0),
+    (1, DAY_2.date(), "model-a", 40, 50),
+    (2, DAY_2.date(), "", 8, 9),
+    (2, DAY_2.date(), "model-b", 100, 211),
+]
+
+
+async def token_usage_rows(connection: AsyncConnection) -> list[tuple[Any, ...]]:
+    rows = await connection.execute(
+        text("SELECT user_id, day, model, prompt_tokens, completion_tokens FROM token_usage "
+             "ORDER BY user_id, day, model").columns(day=Date())
+    )  # fmt: skip
+    return [tuple(row) for row in rows]
+
+
+async def check_token_budgets_schema(connection: AsyncConnection) -> None:
+    """Backfilled usage; no credit, no limits, no payments; every row still there."""
+    assert await token_usage_rows(connection) == TOKEN_USAGE
+    credit = await connection.execute(text("SELECT id, token_credit FROM users ORDER BY id"))
+    assert [tuple(row) for row in credit] == [(1, 0), (2, 0), (3, 0)]
+    limits = await connection.execute(
+        text("SELECT user_id, daily_token_limit, monthly_token_limit FROM user_settings "
+             "ORDER BY user_id")
+    )  # fmt: skip
+    assert [tuple(row) for row in limits] == [(1, None, None), (2, None, None), (3, None, None)]
+    assert (await connection.execute(text("SELECT count(*) FROM payments"))).scalar() == 0
+
+
+async def table_rows(connection: AsyncConnection) -> dict[str, list[tuple[Any, ...]]]:
+    """What the users' other tables hold, to compare across the rebuild of `users`."""
+    queries = {
+        "users": "SELECT id, message_seq, is_blocked, current_conversation_id FROM users",
+        "user_settings": "SELECT id, user_id, system_prompt FROM user_settings",
+        "conversations": "SELECT id, user_id FROM conversations",
+        "messages": "SELECT id, user_id, seq, conversation_id, deleted_reason FROM messages",
+    }
+    return {
+        table: sorted(tuple(row) for row in await connection.execute(text(f"{query} ORDER BY 1")))
+        for table, query in queries.items()
+    }
+
+
+async def test_token_usage_is_backfilled_from_stored_answers(empty_url: str) -> None:
+    sqlite = "sqlite" in empty_url
+    await migrate(empty_url, BEFORE_TOKEN_BUDGETS)
+    engine = create_async_engine(empty_url)
+    try:
+        async with engine.begin() as connection:
+            if not sqlite:
+                # East of UTC, a plain cast to date would put 23:30 UTC on the next day.
+                database = make_url(empty_url).database
+                await connection.execute(
+                    text(f"ALTER DATABASE \"{database}\" SET timezone TO 'Pacific/Kiritimati'")
+                )
+            conversations: dict[int, int] = {}
+            for user_id in (1, 2, 3):
+                await connection.execute(
+                    text("INSERT INTO users (id, message_seq, is_blocked, created_at, updated_at) "
+                         "VALUES (:id, 10, false, :now, :now)"
+                         ).bindparams(bindparam("now", type_=UTCDateTime())),
+                    {"id": user_id, "now": NOW},
+                )  # fmt: skip
+                await connection.execute(
+                    text("INSERT INTO user_settings (user_id, daily_message_limit, created_at, "
+                         "updated_at) VALUES (:id, 50, :now, :now)"
+                         ).bindparams(bindparam("now", type_=UTCDateTime())),
+                    {"id": user_id, "now": NOW},
+                )  # fmt: skip
+                await connection.execute(
+                    text("INSERT INTO conversations (user_id, created_at, last_active_at) "
+                         "VALUES (:id, :now, :now)"
+                         ).bindparams(bindparam("now", type_=UTCDateTime())),
+                    {"id": user_id, "now": NOW},
+                )  # fmt: skip
+                conversations[user_id] = (
+                    await connection.execute(
+                        text("SELECT id FROM conversations WHERE user_id = :id"), {"id": user_id}
+                    )
+                ).scalar_one()
+                await connection.execute(
+                    text("UPDATE users SET current_conversation_id = :c WHERE id = :id"),
+                    {"c": conversations[user_id], "id": user_id},
+                )
+            for user_id, seq, at, role, model, prompt, completion, reason in TOKEN_MESSAGES:
+                await connection.execute(
+                    text("INSERT INTO messages (id, user_id, seq, conversation_id, role, content, "
+                         "content_length, created_at, deleted_at, deleted_reason, model, "
+                         "prompt_tokens, completion_tokens) VALUES (:id, :user_id, :seq, :c, "
+                         ":role, 'words', 5, :at, :deleted_at, :reason, :model, :prompt, "
+                         ":completion)"
+                         ).bindparams(bindparam("at", type_=UTCDateTime()),
+                                      bindparam("deleted_at", type_=UTCDateTime())),
+                    {"id": uuid.uuid4().hex if sqlite else uuid.uuid4(), "user_id": user_id,
+                     "seq": seq, "c": conversations[user_id], "role": role, "at": at,
+                     "deleted_at": at if reason else None, "reason": reason, "model": model,
+                     "prompt": prompt, "completion": completion},
+                )  # fmt: skip
+            before = await table_rows(connection)
+
+        await migrate(empty_url)
+        async with engine.begin() as connection:
+            await check_token_budgets_schema(connection)
+            assert await table_rows(connection) == before, "the rebuild of users lost nothing"
+            if sqlite:
+                assert (await connection.execute(text("PRAGMA foreign_key_check"))).all() == []
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as connection:
+                await connection.execute(text("UPDATE users SET token_credit = -1 WHERE id = 1"))
+
+        await downgrade(empty_url, BEFORE_TOKEN_BUDGETS)
+        assert not {"token_usage", "payments"} & await table_names(empty_url)
+        async with engine.begin() as connection:
+            assert await table_rows(connection) == before
+            columns = await connection.run_sync(
+                lambda c: {
+                    table: {column["name"] for column in inspect(c).get_columns(table)}
+                    for table in ("users", "user_settings")
+                }
+            )
+            assert "token_credit" not in columns["users"]
+            assert not {"daily_token_limit", "monthly_token_limit"} & columns["user_settings"]
+
+        await migrate(empty_url)
+        async with engine.connect() as connection:
+            if sqlite:  # as the bot runs: the references to the rebuilt users still cascade
+                await connection.execute(text("PRAGMA foreign_keys = ON"))  # outside a BEGIN
+                await connection.commit()
+                assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+                await connection.commit()
+            async with connection.begin():
+                await check_token_budgets_schema(connection)
+                assert await table_rows(connection) == before
+                await connection.execute(text("DELETE FROM users WHERE id = 1"))
+                for table in ("token_usage", "user_settings", "conversations", "messages"):
+                    left = await connection.execute(
+                        text(f"SELECT count(*) FROM {table} WHERE user_id = 1")
+                    )
+                    assert left.scalar() == 0, table
     finally:
         await engine.dispose()

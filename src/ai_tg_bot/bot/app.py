@@ -40,6 +40,7 @@ from ai_tg_bot.purge import purge_periodically
 from ai_tg_bot.redaction import install_redaction
 from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.payments import PaymentsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
 
@@ -113,6 +114,7 @@ class Application:
         capabilities = Capabilities(settings.rich_messages)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
         dispatcher = Dispatcher(
+            payments=PaymentsStore(database, settings),
             capabilities=capabilities,
             store=storage,
             accounts=accounts,
@@ -129,6 +131,7 @@ class Application:
             dispatcher.message,
             dispatcher.edited_message,
             dispatcher.callback_query,
+            dispatcher.pre_checkout_query,
         ):
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
@@ -209,11 +212,12 @@ class Application:
             log.warning("could not register the command list: %s", exc)
 
     async def _register_profile(self, code: str | None) -> None:
-        await self.bot.set_my_commands(texts.bot_commands(), language_code=code)
+        payments = bool(self.settings.stars_packs)
+        await self.bot.set_my_commands(texts.bot_commands(payments=payments), language_code=code)
         # Admins see their commands in the menu too; nobody else does.
         for admin_id in self.settings.admin_user_ids:
             await self.bot.set_my_commands(
-                texts.bot_commands(admin=True),
+                texts.bot_commands(admin=True, payments=payments),
                 scope=BotCommandScopeChat(chat_id=admin_id),
                 language_code=code,
             )

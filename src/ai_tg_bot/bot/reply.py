@@ -283,6 +283,12 @@ class StreamingReply:
         if result.voice_problem is not None:
             await self.send_notice(voice_notice(result.voice_problem))
             return
+        if result.refusal is not None:
+            # The user's own budget is theirs: a group is only told that a limit applies.
+            await self.send_notice(
+                result.refusal if self.chat_id > 0 else texts.OVER_LIMIT_IN_GROUP
+            )
+            return
         shown_partly = bool(result.partial.strip())
         if shown_partly:
             await self.finish(result.partial)

@@ -33,12 +33,19 @@ COMMANDS: list[tuple[str, str]] = [
     ("export", N_("Download your history (Markdown and JSON)")),
     ("forget", N_("Delete everything I store about you")),
 ]
+# Listed only where STARS_PACKS offers top-ups.
+PAYMENT_COMMANDS: list[tuple[str, str]] = [
+    ("buy", N_("Buy tokens with Telegram Stars")),
+    ("paysupport", N_("Help with a payment")),
+    ("terms", N_("Terms of sale")),
+]
 ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("setlimit", N_("Set a user's limit: /setlimit <user_id> <{names}> <n>")),
     ("user", N_("A user's settings and usage: /user <user_id>")),
     ("stats", N_("Users, activity and tokens today")),
     ("block", N_("Block a user: /block <user_id>")),
     ("unblock", N_("Unblock a user: /unblock <user_id>")),
+    ("refund", N_("Refund a Stars payment: /refund <charge_id>")),
 ]
 
 # The bot's profile (setMyDescription: the empty chat; setMyShortDescription: its page).
@@ -50,17 +57,20 @@ DESCRIPTION = N_(
 SHORT_DESCRIPTION = N_("An AI assistant that remembers our conversation.")
 
 
-def bot_commands(*, admin: bool = False) -> list[BotCommand]:
-    """The command menu in the current language (an admin's has their commands too)."""
-    shown = COMMANDS + (ADMIN_COMMANDS if admin else [])
+def bot_commands(*, admin: bool = False, payments: bool = False) -> list[BotCommand]:
+    """The command menu in the current language (an admin's has their commands too; with
+    top-ups offered, /buy and what Telegram requires beside it)."""
+    shown = COMMANDS + (PAYMENT_COMMANDS if payments else []) + (ADMIN_COMMANDS if admin else [])
     names = "|".join(LIMIT_NAMES)
     return [
         BotCommand(command=name, description=_(text).format(names=names)) for name, text in shown
     ]
 
 
-def _help() -> str:
-    listing = "\n".join(f"/{name} — {_(text)}" for name, text in COMMANDS)
+def help_text(*, payments: bool = False) -> str:
+    """/help: every command (top-ups too, when offered)."""
+    shown = COMMANDS + (PAYMENT_COMMANDS if payments else [])
+    listing = "\n".join(f"/{name} — {_(text)}" for name, text in shown)
     return (
         listing
         + "\n\n"
@@ -75,14 +85,19 @@ def _help() -> str:
     )
 
 
-def _greeting() -> str:
-    return _("Hello! I'm an AI assistant that remembers our conversation.") + "\n\n" + _help()
+def greeting(*, payments: bool = False) -> str:
+    """/start: hello, and every command."""
+    hello = _("Hello! I'm an AI assistant that remembers our conversation.")
+    return hello + "\n\n" + help_text(payments=payments)
 
 
 _FIXED: dict[str, str] = {
     "UNSUPPORTED": N_(
         "I understand text, photos, voice messages and commands (see /help). "
         "Stickers, files and other media aren't supported yet."
+    ),
+    "OVER_LIMIT_IN_GROUP": N_(
+        "⛔ Not answered: one of your limits applies. /limits in our private chat says which."
     ),
     "UNKNOWN_COMMAND": N_("I don't know that command. /help lists the ones I understand."),
     "EMPTY_MESSAGE": N_("That message has no text I can answer. Please send some text."),
@@ -136,7 +151,7 @@ _FIXED: dict[str, str] = {
     "BUTTON_EXPIRED": N_("This button has expired."),
     "SEARCH_EXPIRED": N_("This search has expired; run /search again."),
 }
-_COMPOSED: dict[str, Callable[[], str]] = {"HELP": _help, "GREETING": _greeting}
+_COMPOSED: dict[str, Callable[[], str]] = {"HELP": help_text, "GREETING": greeting}
 
 
 def __getattr__(name: str) -> str:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -83,6 +84,11 @@ class User(TimestampMixin, Base):
     # conversation; /chats switches). Not a foreign key: conversations already refer to
     # users, and a stale id simply opens a new conversation (storage/conversations.py).
     current_conversation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Tokens bought with Telegram Stars and not spent yet: spent only past the user's
+    # daily and monthly allowance (ADR 0015). Never below zero.
+    token_credit: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+    __table_args__ = (CheckConstraint("token_credit >= 0", name="token_credit_non_negative"),)
 
     settings: Mapped[UserSettings] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -107,6 +113,9 @@ class UserSettings(TimestampMixin, Base):
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # The interface language the user chose (/language); NULL follows their Telegram app.
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Prompt + completion tokens per UTC day and per UTC month; 0 means unlimited.
+    daily_token_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    monthly_token_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="settings")
 
@@ -116,6 +125,8 @@ class UserSettings(TimestampMixin, Base):
         ),
         CheckConstraint("daily_message_limit >= 0", name="daily_message_limit_non_negative"),
         CheckConstraint("max_context_chars >= 0", name="max_context_chars_non_negative"),
+        CheckConstraint("daily_token_limit >= 0", name="daily_token_limit_non_negative"),
+        CheckConstraint("monthly_token_limit >= 0", name="monthly_token_limit_non_negative"),
     )
 
 
@@ -263,3 +274,46 @@ class UsageEvent(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_usage_events_user_id_created_at", "user_id", "created_at"),)
+
+
+class TokenUsage(Base):
+    """Tokens a user's answers cost, per UTC day and model: what budgets count and what
+    costs are priced from. Holds no words, so it outlives /forget and the retention purge
+    (deleting messages refunds no budget)."""
+
+    __tablename__ = "token_usage"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class Payment(Base):
+    """A Telegram Stars payment for tokens (one row per telegram_payment_charge_id: a
+    redelivered or duplicated successful_payment credits nothing twice)."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    telegram_payment_charge_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stars: Mapped[int] = mapped_column(Integer)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+    # Set once refunded (/refund, or a refund Telegram reports); the unspent part of its
+    # tokens was taken back from the balance then.
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # How many of its tokens the refund took back (the rest had been spent).
+    refunded_tokens: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("stars > 0", name="stars_positive"),
+        CheckConstraint("tokens > 0", name="tokens_positive"),
+        Index("ix_payments_user_id_created_at", "user_id", "created_at"),
+    )

@@ -26,6 +26,7 @@ from ai_tg_bot.limits import (
 )
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active, as_utc
+from ai_tg_bot.storage.budgets import Spent, check_budget, spent, token_usage
 from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
@@ -42,14 +43,31 @@ async def write_settings(session: Executor, user_id: int, **values: Any) -> None
 
 
 async def check_quotas(
-    session: Executor, user_id: int, limits: UserLimits, now: datetime, *, daily: bool = True
+    session: Executor,
+    user_id: int,
+    limits: UserLimits,
+    now: datetime,
+    *,
+    daily: bool = True,
+    can_buy: bool = False,
 ) -> None:
     """Raise QuotaExceededError when the user's quotas for a new question are used up.
 
     Today's questions against the daily limit (unless `daily` is False) and this
     minute's questions and exports against the per-minute limit, counted in one query
-    under the user's row lock (which the caller holds), so exact across instances.
+    under the user's row lock (which the caller holds), so exact across instances; then
+    the token budget (storage/budgets.py), whatever `daily` says. `can_buy`: the
+    refusal mentions /buy.
     """
+    await _check_messages(session, user_id, limits, now, daily=daily)
+    over_budget = await check_budget(session, user_id, limits, now, can_buy=can_buy)
+    if over_budget is not None:
+        raise over_budget
+
+
+async def _check_messages(
+    session: Executor, user_id: int, limits: UserLimits, now: datetime, *, daily: bool
+) -> None:
     daily_limit = limits.daily_message_limit if daily else 0
     per_minute = limits.rate_limit_per_minute
     if not daily_limit and not per_minute:
@@ -150,7 +168,7 @@ class Accounts(StorageBase):
 
     async def usage(self, user_id: int | None = None) -> UsageTotals:
         """Messages and tokens today and in total, of one user or of everyone."""
-        statement = select(*statements.usage_totals(day_start(utc_now())))
+        statement = select(*statements.usage_totals(day_start(utc_now()), user_id))
         if user_id is not None:
             statement = statement.where(Message.user_id == user_id)
         async with self.database.session(read_only=True) as session:
@@ -209,6 +227,31 @@ class Accounts(StorageBase):
             blocked=int(blocked),
             usage=await self.usage(),
         )
+
+    async def budget(self, user_id: int) -> tuple[UserLimits, Spent]:
+        """The user's limits and the tokens they used today and this month (UTC), with
+        their bought credit: what /limits shows of budgets."""
+        async with self.database.connection(read_only=True) as session:
+            limits = await self._limits(session, user_id)
+            return limits, await spent(session, user_id, utc_now())
+
+    async def tokens_by_model(
+        self, user_id: int | None = None, *, today: bool = False
+    ) -> dict[str, tuple[int, int]]:
+        """Prompt and completion tokens by model, of one user or of everyone, today or in
+        total (what costs are priced from)."""
+        statement = select(
+            token_usage.c.model,
+            func.sum(token_usage.c.prompt_tokens),
+            func.sum(token_usage.c.completion_tokens),
+        ).group_by(token_usage.c.model)
+        if user_id is not None:
+            statement = statement.where(token_usage.c.user_id == user_id)
+        if today:
+            statement = statement.where(token_usage.c.day >= day_start(utc_now()).date())
+        async with self.database.connection(read_only=True) as session:
+            rows = await session.execute(statement)
+            return {str(model): (int(p or 0), int(c or 0)) for model, p, c in rows}
 
     async def _update_settings(self, user_id: int, **values: Any) -> None:
         async with self.database.session() as session:

@@ -42,6 +42,9 @@ class StorageBase:
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database
         self.settings = settings
+        # Stars top-ups exist (STARS_PACKS): a budget refusal mentions /buy.
+        self.can_buy = bool(settings.stars_packs)
+        self.dialect = "sqlite" if database.is_sqlite else "postgresql"
 
     async def _insert_user(self, session: Executor, user_id: int) -> None:
         await insert_user(session, user_id, is_sqlite=self.database.is_sqlite)

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import resolve_prompt
 from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.budgets import record_usage
 from ai_tg_bot.storage.conversations import (
     RECENT_CONVERSATIONS,
     SET_CURRENT,
@@ -24,7 +25,7 @@ from ai_tg_bot.storage.conversations import (
     summary_of,
     touch,
 )
-from ai_tg_bot.storage.records import clean_text, without_nul
+from ai_tg_bot.storage.records import TokenUsage, clean_text, without_nul
 
 
 def _titled(user_id: int, conversation_id: int, title: str) -> Any:
@@ -129,17 +130,26 @@ class ConversationsMixin(StorageBase):
             return bool(found.scalar())
 
     async def name_conversation(
-        self, user_id: int, conversation_id: int, title: str, question: str
+        self,
+        user_id: int,
+        conversation_id: int,
+        title: str | None,
+        question: str,
+        cost: TokenUsage | None = None,
     ) -> bool:
         """TITLE_MODEL's name for the conversation, in place of the title its first
         `question` gave it: only if it still has that title (not cleared, forgotten or
-        renamed meanwhile). False when nothing was renamed."""
-        named = short_title(without_nul(title).strip().strip("\"'«»"))
+        renamed meanwhile). What naming it `cost` is counted either way. False when
+        nothing was renamed."""
+        named = short_title(without_nul(title or "").strip().strip("\"'«»"))
         expected = short_title(question)
-        if not named or expected is None:
-            return False
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
+            if cost is not None:
+                limits = await self._limits(session, user_id)
+                await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
+            if not named or expected is None:
+                return False
             renamed = await session.execute(
                 update(conversations)
                 .where(conversations.c.id.in_(_titled(user_id, conversation_id, expected)))

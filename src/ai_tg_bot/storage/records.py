@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ai_tg_bot.limits import UserLimits
+from ai_tg_bot.limits import QuotaExceededError, UserLimits
 
 HistoryMessage = dict[str, str]
 # What a message carries besides its text (a photo, a voice note), as stored.
@@ -96,6 +96,9 @@ class Question:
     # Its conversation, and the topic thread its answer goes to (None outside topics).
     conversation_id: int | None = None
     telegram_thread_id: int | None = None
+    # Set when the user's token budget was spent by the time its turn came: it is not
+    # sent to the LLM (storage/budgets.py).
+    refusal: QuotaExceededError | None = None
 
     @property
     def needs_transcript(self) -> bool:

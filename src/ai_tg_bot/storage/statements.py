@@ -22,11 +22,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     union_all,
     update,
 )
 
 from ai_tg_bot.db.models import Conversation, Message, UsageEvent, User, UserSettings
+from ai_tg_bot.db.models import TokenUsage as TokenUsageRow
 from ai_tg_bot.limits import LIMIT_COLUMNS
 
 messages = cast(Table, Message.__table__)
@@ -34,6 +36,7 @@ users = cast(Table, User.__table__)
 user_settings = cast(Table, UserSettings.__table__)
 usage_events = cast(Table, UsageEvent.__table__)
 conversations = cast(Table, Conversation.__table__)
+token_usage = cast(Table, TokenUsageRow.__table__)
 
 USER: BindParameter[int] = bindparam("b_user_id")
 _user = USER
@@ -85,20 +88,23 @@ STANDING = (
     .where(users.c.id == _user)
 )
 
-# Tokens an answer cost (NULL for messages that cost none).
-TOKENS = func.coalesce(messages.c.prompt_tokens, 0) + func.coalesce(messages.c.completion_tokens, 0)
 
 
-def usage_totals(today: datetime) -> tuple[Any, ...]:
-    """Messages and tokens today and in total over the rows selected (one user's, or
-    everyone's): the columns of a `UsageTotals`, used by /status, /limits, /user, /stats."""
+def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:
+    """Messages and tokens today and in total of one user (None: everyone), selected over
+    `messages` filtered alike: the columns of a `UsageTotals`, used by /status, /limits,
+    /user, /stats. Tokens come from `token_usage`, which outlives /forget and the purge."""
     is_today = messages.c.created_at >= today
     is_question = messages.c.role == "user"
+    spent = token_usage.c.prompt_tokens + token_usage.c.completion_tokens
+    mine = (token_usage.c.user_id == user_id) if user_id is not None else true()
     return (
         func.count().filter(is_today & is_question),
         func.count().filter(is_question),
-        func.coalesce(func.sum(TOKENS).filter(is_today), 0),
-        func.coalesce(func.sum(TOKENS), 0),
+        select(func.coalesce(func.sum(spent), 0))
+        .where(mine, token_usage.c.day >= today.date())
+        .scalar_subquery(),
+        select(func.coalesce(func.sum(spent), 0)).where(mine).scalar_subquery(),
     )
 
 

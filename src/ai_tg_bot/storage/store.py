@@ -35,12 +35,15 @@ from ai_tg_bot.storage.records import (
     TurnHandoff,
     clean_text,
 )
+from ai_tg_bot.storage.retry import RetryMixin
 from ai_tg_bot.storage.stops import StopsMixin
 from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
 from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, release_lease, take_lease
 
 
-class Storage(TurnsMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, StorageBase):
+class Storage(
+    TurnsMixin, RetryMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, StorageBase
+):
     """Per-user dialogue storage; the database is the source of truth for everything."""
 
     async def ensure_user(self, user_id: int) -> None:
@@ -90,7 +93,7 @@ class Storage(TurnsMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, Stor
             await self._refuse_seen(
                 session, question.telegram_chat_id, question.telegram_message_id
             )
-        await check_quotas(session, user_id, limits, now)
+        await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
         conversation_id = await place_message(
             session,
             user_id,
@@ -181,7 +184,7 @@ class Storage(TurnsMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, Stor
                         func.count().filter(cleared),
                         func.min(Message.created_at).filter(here),
                         func.max(Message.created_at).filter(here),
-                        *statements.usage_totals(day_start(utc_now())),
+                        *statements.usage_totals(day_start(utc_now()), user_id),
                     ).where(Message.user_id == user_id)
                 )
             ).one()

@@ -19,18 +19,14 @@ from sqlalchemy import select, update
 
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import UserLimits
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase, active
+from ai_tg_bot.storage.budgets import check_budget, record_usage
 from ai_tg_bot.storage.conversations import (
-    find_conversation,
-    in_conversation,
     name_if_untitled,
-    touch,
 )
 from ai_tg_bot.storage.records import (
-    AskedElsewhereError,
-    NewQuestion,
     Question,
     TokenUsage,
     clean_text,
@@ -51,9 +47,13 @@ class TurnsMixin(StorageBase):
             await release_lease(session, user_id, owner)
 
     async def next_pending(self, user_id: int) -> Question | None:
-        """The user's oldest active question still waiting for an answer."""
+        """The user's oldest active question still waiting for an answer (with the
+        refusal, if their token budget is spent by now)."""
         async with self.database.connection(read_only=True) as session:
-            return await oldest_pending(session, user_id)
+            question = await oldest_pending(session, user_id)
+            if question is None:
+                return None
+            return await self._within_budget(session, user_id, question, None)
 
     async def is_pending(self, user_id: int, seq: int) -> bool:
         """Whether that question still waits (False once answered, failed or cleared)."""
@@ -87,12 +87,13 @@ class TurnsMixin(StorageBase):
         """
         content = None if content is None else clean_text(content)
         async with self.database.connection() as session:
+            limits: UserLimits | None = None
             if content is None:
                 await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
                 await self._mark_failed(session, user_id, question)
                 stored = None
             else:
-                stored = await self._store_answer(
+                stored, limits = await self._store_answer(
                     session, user_id, question, content, usage, kind="stopped" if stopped else None
                 )
             following = await oldest_pending(session, user_id)
@@ -102,7 +103,18 @@ class TurnsMixin(StorageBase):
                 # The lease lapsed (a heartbeat could not reach the database) and another
                 # turn took it: that turn answers the rest; going on would answer twice.
                 following = None
+            else:
+                following = await self._within_budget(session, user_id, following, limits)
             return stored, following
+
+    async def _within_budget(
+        self, session: Executor, user_id: int, question: Question, limits: UserLimits | None
+    ) -> Question:
+        """The question, carrying the refusal if the user's token budget is spent by now
+        (it was checked when asked; answers since may have used the budget up)."""
+        limits = limits or await self._limits(session, user_id)
+        over = await check_budget(session, user_id, limits, utc_now(), can_buy=self.can_buy)
+        return question if over is None else replace(question, refusal=over)
 
     async def _store_answer(
         self,
@@ -113,10 +125,11 @@ class TurnsMixin(StorageBase):
         usage: TokenUsage | None,
         *,
         kind: str | None = None,
-    ) -> str:
+    ) -> tuple[str, UserLimits | None]:
+        """The answer stored (and its tokens counted), and the user's limits."""
         locked = await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
         if locked.first() is None:
-            return content  # forgotten (see below), user row and all
+            return content, None  # the user row is gone: nothing to count against
         existing = (
             await session.execute(
                 select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
@@ -124,20 +137,23 @@ class TurnsMixin(StorageBase):
         ).scalar_one_or_none()
         if existing is not None:
             # Already stored: a retry after a commit whose reply was lost (a dropped
-            # connection). Storing it again would double the answer.
-            return str(existing)
+            # connection). Storing (and counting) it again would double the answer.
+            return str(existing), None
+        now = utc_now()
+        limits = await self._limits(session, user_id)
+        if usage is not None:  # spent, whatever happens to the words below
+            await record_usage(session, user_id, usage, limits, now, dialect=self.dialect)
         answered = await session.execute(
             update(Message)
             .where(active(user_id), Message.seq == question.seq, Message.role == "user")
             .values(status="answered")
             .returning(Message.id)
         )
-        now = utc_now()
         still_active = answered.first() is not None
         if not still_active and not await _exists(session, user_id, question.seq):
             # The user was forgotten (/forget) while the LLM answered: storing the answer
             # would bring their words back. They are shown it; nothing is kept.
-            return content
+            return content, limits
         conversation_id = conversation_of(question)
         await self._insert_message(
             session,
@@ -152,9 +168,8 @@ class TurnsMixin(StorageBase):
             deleted_at=None if still_active else now,
             deleted_reason=None if still_active else "reset",
         )
-        limits = await self._limits(session, user_id)
         await self._trim(session, user_id, limits.max_history_messages, conversation_id)
-        return content
+        return content, limits
 
     async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> None:
         await session.execute(
@@ -162,75 +177,6 @@ class TurnsMixin(StorageBase):
             .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
             .values(status="failed")
         )
-
-    async def prepare_retry(
-        self,
-        user_id: int,
-        *,
-        telegram_chat_id: int | None = None,
-        telegram_message_id: int | None = None,
-        same_chat_only: bool = False,
-        telegram_thread_id: int | None = None,
-    ) -> Question | None:
-        """Ask the last active question of the current conversation (the topic's, with
-        `telegram_thread_id`) again: it counts as a new message.
-
-        Under the user's lock: the daily and per-minute limits are checked (only the
-        per-minute one for a question whose answer failed; QuotaExceededError over one;
-        nothing changes), the last question and its
-        answer are soft-deleted ("retry"), and a copy of the question is queued in a new
-        slot, so the retry is counted like any message. The /retry command's own
-        Telegram ids go on the copy: a redelivered /retry raises DuplicateMessageError
-        (resumed if still pending) instead of asking twice. None when there is no
-        question to ask again. With `same_chat_only` (a /retry sent in a group) a question
-        asked in another chat raises AskedElsewhereError and nothing changes.
-        """
-        async with self.database.connection() as session:
-            seq, limits, _ = await self._next_seq(session, user_id)
-            if telegram_message_id is not None:
-                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
-            conversation_id = await find_conversation(session, user_id, telegram_thread_id)
-            if conversation_id is None:
-                return None
-            last = (
-                await session.execute(
-                    select(*statements.QUESTION_COLUMNS, Message.status)
-                    .where(
-                        in_conversation(user_id, conversation_id),
-                        statements.IS_ACTIVE,
-                        Message.role == "user",
-                    )
-                    .order_by(Message.seq.desc())
-                    .limit(1)
-                )
-            ).first()
-            if last is None:
-                return None
-            if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
-                raise AskedElsewhereError(f"user {user_id} asked in another chat")
-            now = utc_now()
-            # A question whose answer failed was counted today already, and the failure
-            # said "send /retry": asking it again is held to the per-minute guard only.
-            await check_quotas(session, user_id, limits, now, daily=last.status != "failed")
-            await self._soft_delete(
-                session,
-                "retry",
-                in_conversation(user_id, conversation_id),
-                Message.seq >= last.seq,
-            )
-            # Answered where /retry was sent.
-            chat_id = telegram_chat_id or last.telegram_chat_id
-            copy = NewQuestion(
-                user_id, last.content, chat_id, telegram_message_id, last.kind,
-                tuple(last.attachments or ()),
-            )  # fmt: skip
-            await self._queue_question(session, seq, copy, now, conversation_id)
-            await touch(session, conversation_id)  # asked again now: not idle
-            await self._trim(session, user_id, limits.max_history_messages, conversation_id)
-            return question_of(
-                (seq, last.content, chat_id, last.kind, last.attachments, conversation_id,
-                 last.telegram_thread_id)
-            )  # fmt: skip
 
     async def set_transcript(self, user_id: int, question: Question, transcript: str) -> Question:
         """Store a voice question's transcript as its content (what search and export see)."""

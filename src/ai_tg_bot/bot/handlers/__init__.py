@@ -14,6 +14,7 @@ from ai_tg_bot.bot.handlers import (
     history,
     language,
     media,
+    payments,
     privacy,
     role,
     search,
@@ -43,6 +44,7 @@ def routers(settings: Settings) -> list[Router]:
     ]
     return [
         *(module.make_router() for module in features),
+        payments.make_router(settings),  # before admin: its /refund is an admin command
         admin.make_router(settings),
         text.make_router(),
         media.make_router(),

@@ -7,9 +7,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.budgets import render_budget
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
+from ai_tg_bot.storage import utc_now
 from ai_tg_bot.storage.accounts import Accounts
 
 
@@ -39,10 +41,15 @@ async def model(
     await say_privately(message, user_id, bot, reply)
 
 
-async def limits(message: Message, user_id: int, accounts: Accounts, bot: Bot) -> None:
-    """The user's limits and today's usage against them (privately)."""
+async def limits(
+    message: Message, user_id: int, accounts: Accounts, settings: Settings, bot: Bot
+) -> None:
+    """The user's limits and today's usage against them, with the token budgets and
+    their bought credit (privately)."""
     usage = await accounts.usage(user_id)
-    text = texts.render_limits(await accounts.limits(user_id), usage.messages_today)
+    own, spent = await accounts.budget(user_id)
+    budget = render_budget(own, spent, utc_now(), can_buy=bool(settings.stars_packs))
+    text = texts.render_limits(own, usage.messages_today) + "\n" + budget
 
     async def deliver(chat: PrivateChat) -> None:
         await chat.answer(_("📏 Your limits") + "\n" + text)

@@ -7,13 +7,16 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.budgets import render_budget, render_cost
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.config import Settings
-from ai_tg_bot.i18n import N_, _, moment, number
+from ai_tg_bot.i18n import N_, _, moment, money, number
 from ai_tg_bot.limits import LIMIT_BY_NAME, LIMIT_NAMES, LimitName
+from ai_tg_bot.storage import utc_now
 from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.payments import PaymentRecord, PaymentsStore
 
-ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock")
+ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock", "refund")
 _USAGE = {
     "setlimit": N_("Usage: /setlimit <user_id> <{names}> <n|default>"),
     "user": N_("Usage: /user <user_id>"),
@@ -65,8 +68,16 @@ async def set_limit(message: Message, command: CommandObject, accounts: Accounts
     await message.answer(done.format(name=limit_name, user_id=user_id, value=number(value or 0)))
 
 
-async def show_user(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
-    """`/user <user_id>`: settings and usage (to the admin's private chat)."""
+async def show_user(
+    message: Message,
+    command: CommandObject,
+    accounts: Accounts,
+    payments: PaymentsStore,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """`/user <user_id>`: settings, usage, budget, cost and payments (to the admin's
+    private chat)."""
     user_id = parse_user_id(command.args or "")
     if user_id is None:
         await message.answer(usage("user"))
@@ -94,12 +105,14 @@ async def show_user(message: Message, command: CommandObject, accounts: Accounts
                 _("Tokens: {today} today, {total} in total").format(
                     today=number(totals.tokens_today), total=number(totals.tokens_total)
                 ),
+                *await money_lines(accounts, settings, user_id),
+                *payment_lines(await payments.payments_of(user_id)),
             ]
         ),
     )
 
 
-async def stats(message: Message, accounts: Accounts, bot: Bot) -> None:
+async def stats(message: Message, accounts: Accounts, settings: Settings, bot: Bot) -> None:
     """`/stats`: users, active today, messages and tokens today (privately)."""
     bot_stats = await accounts.stats()
     totals = bot_stats.usage
@@ -120,9 +133,46 @@ async def stats(message: Message, accounts: Accounts, bot: Bot) -> None:
                 _("Tokens today: {today} ({total} in total)").format(
                     today=number(totals.tokens_today), total=number(totals.tokens_total)
                 ),
+                *await cost_lines(accounts, settings, None),
             ]
         ),
     )
+
+
+async def cost_lines(accounts: Accounts, settings: Settings, user_id: int | None) -> list[str]:
+    """What the tokens cost at MODEL_PRICES, today and in total (nothing without prices)."""
+    if not settings.model_prices:
+        return []
+    today = render_cost(await accounts.tokens_by_model(user_id, today=True), settings.model_prices)
+    total = render_cost(await accounts.tokens_by_model(user_id), settings.model_prices)
+    if total is None:
+        return []
+    return [_("Cost: {today} today, {total} in total").format(today=today or money(0), total=total)]
+
+
+async def money_lines(accounts: Accounts, settings: Settings, user_id: int) -> list[str]:
+    """A user's token budget, bought credit and cost."""
+    own, spent = await accounts.budget(user_id)
+    budget = render_budget(own, spent, utc_now(), can_buy=False)
+    return [budget, *await cost_lines(accounts, settings, user_id)]
+
+
+def payment_lines(payments: list[PaymentRecord]) -> list[str]:
+    """A user's recent payments, newest first, with their charge ids (for /refund)."""
+    if not payments:
+        return []
+    lines = [_("Payments (newest first):")]
+    for payment in payments:
+        line = _("{when}: {stars} ⭐ for {tokens} tokens, charge {charge}").format(
+            when=moment(payment.created_at),
+            stars=number(payment.stars),
+            tokens=number(payment.tokens),
+            charge=payment.charge_id,
+        )
+        if payment.refunded_at is not None:
+            line += " " + _("(refunded {when})").format(when=moment(payment.refunded_at))
+        lines.append("• " + line)
+    return lines
 
 
 def _asker(message: Message) -> int:

@@ -7,18 +7,19 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Storage
 
 
-async def start(message: Message, user_id: int, store: Storage) -> None:
+async def start(message: Message, user_id: int, store: Storage, settings: Settings) -> None:
     """Register the user and greet them."""
     await store.ensure_user(user_id)
-    await message.answer(texts.GREETING)
+    await message.answer(texts.greeting(payments=bool(settings.stars_packs)))
 
 
-async def help_(message: Message) -> None:
+async def help_(message: Message, settings: Settings) -> None:
     """List every command."""
-    await message.answer(texts.HELP)
+    await message.answer(texts.help_text(payments=bool(settings.stars_packs)))
 
 
 def make_router() -> Router:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObject, User
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.config import Settings
@@ -46,6 +46,11 @@ class AccessMiddleware(BaseMiddleware):
         if user is None:
             set_language(default)
             return await handler(event, data)
+        if _moves_money(event):
+            # Stars taken (or given back) are recorded whoever the user is now; a
+            # pre-checkout is refused by its handler, in words, not left unanswered.
+            set_language(pick_language(None, user.language_code, default))
+            return await handler(event, data)
         if not self.settings.is_allowed(user.id):
             log.info("refused user_id=%s: not in ALLOWED_USER_IDS", user.id)
             set_language(pick_language(None, user.language_code, default))
@@ -61,6 +66,12 @@ class AccessMiddleware(BaseMiddleware):
             return None
         data["language"] = language
         return await handler(event, data)
+
+
+def _moves_money(event: TelegramObject) -> bool:
+    if isinstance(event, PreCheckoutQuery):
+        return True
+    return isinstance(event, Message) and bool(event.successful_payment or event.refunded_payment)
 
 
 async def _answer(event: TelegramObject, text: str) -> None:

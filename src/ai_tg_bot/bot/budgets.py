@@ -1,0 +1,51 @@
+"""How token budgets, credit and costs read in /limits, /user and /stats (ADR 0015)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ai_tg_bot.i18n import _, day, money, number
+from ai_tg_bot.limits import UserLimits, next_month
+from ai_tg_bot.storage.budgets import Spent
+
+
+def _used(used: int, limit: int) -> str:
+    if not limit:
+        return _("unlimited (used: {used})").format(used=number(used))
+    return _("{used} of {limit}").format(used=number(used), limit=number(limit))
+
+
+def render_budget(limits: UserLimits, spent: Spent, now: datetime, *, can_buy: bool) -> str:
+    """Tokens used today and this month against the budgets, when each resets, and the
+    bought credit left."""
+    lines = [
+        _("Tokens today: {used} (resets at 00:00 UTC)").format(
+            used=_used(spent.today, limits.daily_token_limit)
+        ),
+        _("Tokens this month: {used} (resets on {date})").format(
+            used=_used(spent.month, limits.monthly_token_limit), date=day(next_month(now))
+        ),
+    ]
+    if spent.credit or can_buy:
+        credit = _("Bought tokens left: {count}").format(count=number(spent.credit))
+        lines.append(credit + (" " + _("(more: /buy)") if can_buy else ""))
+    return "\n".join(lines)
+
+
+def render_cost(
+    tokens_by_model: dict[str, tuple[int, int]], prices: dict[str, tuple[float, float]]
+) -> str | None:
+    """The cost of these tokens (prompt, completion by model) at MODEL_PRICES; None when
+    no model used has a price (no cost is shown then)."""
+    priced = [
+        (prompt * prices[model][0] + completion * prices[model][1]) / 1_000_000
+        for model, (prompt, completion) in tokens_by_model.items()
+        if model in prices
+    ]
+    if not priced:
+        return None
+    unpriced = sorted(model for model in tokens_by_model if model not in prices)
+    cost = money(sum(priced))
+    if unpriced:
+        return _("{cost} (no price for: {models})").format(cost=cost, models=", ".join(unpriced))
+    return cost

@@ -1,0 +1,267 @@
+"""Token top-ups for Telegram Stars (ADR 0015): /buy, the invoice, pre-checkout, the
+payment, refunds, and /paysupport and /terms, which Telegram requires of a bot that sells.
+
+Off unless STARS_PACKS is set. Stars (currency XTR) need no payment provider. A payment
+is credited once per telegram_payment_charge_id, whatever Telegram redelivers; a refund
+takes back what is left of its tokens, never more than the balance.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    PreCheckoutQuery,
+)
+from pydantic import Field
+
+from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import _, moment, number
+from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.payments import PaymentsStore, Refund
+
+log = logging.getLogger(__name__)
+STARS = "XTR"
+
+
+class BuyCallback(CallbackData, prefix="buy"):
+    """A /buy button, bound to the user it was shown to."""
+
+    user_id: Annotated[int, Field(gt=0)]
+    stars: Annotated[int, Field(gt=0)]
+    tokens: Annotated[int, Field(gt=0)]
+
+
+def payload_of(user_id: int, stars: int, tokens: int) -> str:
+    """The invoice payload: who buys which pack (checked again at pre-checkout)."""
+    return f"tokens:{stars}:{tokens}:{user_id}"
+
+
+def parse_payload(payload: str) -> tuple[int, int, int] | None:
+    """(stars, tokens, user_id) from an invoice payload; None if it is not ours."""
+    kind, _, rest = payload.partition(":")
+    parts = rest.split(":")
+    if kind != "tokens" or len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    stars, tokens, user_id = (int(part) for part in parts)
+    return stars, tokens, user_id
+
+
+def pack_label(stars: int, tokens: int) -> str:
+    """A pack as a button and an invoice line."""
+    return _("{tokens} tokens for {stars} ⭐").format(tokens=number(tokens), stars=number(stars))
+
+
+async def buy(message: Message, user_id: int, settings: Settings, bot: Bot) -> None:
+    """`/buy`: the packs as buttons (in the private chat: invoices are personal)."""
+    if not settings.stars_packs:
+        await message.answer(_("Top-ups are not offered by this bot."))
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=pack_label(stars, tokens),
+                callback_data=BuyCallback(user_id=user_id, stars=stars, tokens=tokens).pack(),
+            )
+        ]
+        for stars, tokens in settings.stars_packs
+    ]
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(
+            _(
+                "Buy tokens with Telegram Stars. They are spent only after your daily and "
+                "monthly allowance, and they do not expire. Terms: /terms. Help: /paysupport."
+            ),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+        )
+
+    await answer_privately(message, user_id, bot, deliver)
+
+
+async def choose_pack(
+    callback: CallbackQuery, callback_data: BuyCallback, settings: Settings, bot: Bot
+) -> None:
+    """A pack button: the invoice for it, in Stars."""
+    if callback.from_user.id != callback_data.user_id:
+        await callback.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
+        return
+    pack = (callback_data.stars, callback_data.tokens)
+    if pack not in settings.stars_packs:
+        await callback.answer(texts.BUTTON_EXPIRED, show_alert=True)
+        return
+    await callback.answer()
+    stars, tokens = pack
+    await bot.send_invoice(
+        chat_id=callback.from_user.id,
+        title=_("{tokens} tokens").format(tokens=number(tokens)),
+        description=_(
+            "{tokens} tokens for your conversations with me, spent after your daily and "
+            "monthly allowance. They do not expire."
+        ).format(tokens=number(tokens)),
+        payload=payload_of(callback.from_user.id, stars, tokens),
+        currency=STARS,
+        prices=[LabeledPrice(label=pack_label(stars, tokens), amount=stars)],
+    )
+
+
+async def pre_checkout(
+    query: PreCheckoutQuery, settings: Settings, accounts: Accounts, bot: Bot
+) -> None:
+    """Telegram asks before taking the Stars: yes only for a pack still offered, at its
+    price, bought by the user it was made for, who may use the bot."""
+    user = query.from_user
+    parsed = parse_payload(query.invoice_payload)
+    reason: str | None = None
+    if parsed is None or query.currency != STARS:
+        reason = _("This invoice is not one of mine.")
+    else:
+        stars, tokens, buyer = parsed
+        if buyer != user.id:
+            reason = _("This invoice was made for someone else: send /buy for your own.")
+        elif (stars, tokens) not in settings.stars_packs or query.total_amount != stars:
+            reason = _("This offer has changed: send /buy for the current packs.")
+        elif not settings.is_allowed(user.id) or (
+            (await accounts.standing(user.id)).is_blocked and not settings.is_admin(user.id)
+        ):
+            reason = _("You can't use this bot, so you can't buy tokens for it.")
+    if reason is not None:
+        log.info("pre-checkout of user_id=%s refused", user.id)
+        await bot.answer_pre_checkout_query(query.id, ok=False, error_message=reason)
+        return
+    await bot.answer_pre_checkout_query(query.id, ok=True)
+
+
+async def paid(message: Message, payments: PaymentsStore, accounts: Accounts) -> None:
+    """The Stars were taken: credit the tokens, exactly once per charge."""
+    payment = message.successful_payment
+    user = message.from_user
+    if payment is None or user is None:
+        return
+    parsed = parse_payload(payment.invoice_payload)
+    charge = payment.telegram_payment_charge_id
+    if parsed is None or payment.currency != STARS:
+        # Paid for something this bot never sells: refund it by hand (/refund).
+        log.error("payment %s of user_id=%s has an unknown payload", charge, user.id)
+        await message.answer(_("I could not match this payment; an operator will refund it."))
+        return
+    _stars, tokens, _buyer = parsed
+    if await payments.credit(user.id, charge, payment.total_amount, tokens):
+        log.info("payment of user_id=%s credited: %s tokens", user.id, tokens)
+        _limits, spent = await accounts.budget(user.id)
+        await message.answer(
+            _("✅ Thank you! {tokens} tokens added; you have {balance} now.").format(
+                tokens=number(tokens), balance=number(spent.credit)
+            )
+        )
+    else:
+        log.info("payment %s of user_id=%s seen before: not credited again", charge, user.id)
+
+
+async def refunded(message: Message, payments: PaymentsStore) -> None:
+    """Telegram reports a refund (ours, or one made another way): take the tokens back."""
+    refund = message.refunded_payment
+    if refund is not None:
+        await payments.refund(refund.telegram_payment_charge_id)
+
+
+def refund_report(refund: Refund) -> str:
+    """What an admin is told about a refund."""
+    payment = refund.payment
+    if refund.already:
+        when = moment(payment.refunded_at) if payment.refunded_at else "—"
+        return _("That payment was refunded already ({when}).").format(when=when)
+    return _(
+        "↩️ Refunded {stars} ⭐ to user {user_id}. Took back {taken} of its {tokens} tokens "
+        "({spent} had been spent); their balance is {balance} now."
+    ).format(
+        stars=number(payment.stars),
+        user_id=payment.user_id,
+        taken=number(refund.taken_back),
+        tokens=number(payment.tokens),
+        spent=number(payment.tokens - refund.taken_back),
+        balance=number(refund.balance),
+    )
+
+
+async def refund(
+    message: Message, command: CommandObject, payments: PaymentsStore, bot: Bot
+) -> None:
+    """`/refund <charge_id>` (admins): the Stars back through Telegram, then the tokens."""
+    charge = (command.args or "").strip()
+    if not charge or len(charge) > 255 or " " in charge:
+        await message.answer(_("Usage: /refund <telegram_payment_charge_id>"))
+        return
+    found = await payments.payment(charge)
+    if found is None:
+        await message.answer(_("No payment has that charge id."))
+        return
+    if found.refunded_at is None:
+        try:
+            await bot.refund_star_payment(user_id=found.user_id, telegram_payment_charge_id=charge)
+        except TelegramBadRequest as exc:
+            if "ALREADY_REFUNDED" not in exc.message.upper():
+                await message.answer(
+                    _("Telegram refused the refund: {reason}").format(reason=exc.message)
+                )
+                return
+            log.info("payment %s was refunded through Telegram already", charge)
+    done = await payments.refund(charge)
+    if done is not None:
+        await message.answer(refund_report(done))
+
+
+async def paysupport(message: Message, settings: Settings) -> None:
+    """Where a paying user gets help (Telegram requires bots that sell to answer this)."""
+    contact = settings.payment_support
+    text = (
+        _(
+            "Questions about a payment: write to {contact} with the date and the amount. "
+            "Refunds are made in Telegram Stars."
+        ).format(contact=contact)
+        if contact
+        else _(
+            "Questions about a payment: reply here with the date and the amount; the bot's "
+            "operator sees payments with /user and refunds them in Telegram Stars."
+        )
+    )
+    await message.answer(text)
+
+
+async def terms(message: Message) -> None:
+    """The terms of sale (Telegram requires bots that sell to answer this)."""
+    await message.answer(
+        _(
+            "Terms: tokens bought with Telegram Stars pay for my answers once your daily "
+            "and monthly allowance is used. They do not expire and cannot be transferred. "
+            "A refund returns the Stars and removes the tokens not yet spent. Answers are "
+            "written by a language model and can be wrong."
+        )
+    )
+
+
+def make_router(settings: Settings) -> Router:
+    """A fresh Router; /refund is for ADMIN_USER_IDS only (others get the refusal)."""
+    router = Router(name=__name__)
+    is_admin = F.from_user.id.in_(set(settings.admin_user_ids))
+    router.message.register(buy, Command("buy"), F.from_user.id.as_("user_id"))
+    router.message.register(paysupport, Command("paysupport"))
+    router.message.register(terms, Command("terms"))
+    router.message.register(refund, Command("refund"), is_admin)
+    router.message.register(paid, F.successful_payment)
+    router.message.register(refunded, F.refunded_payment)
+    router.callback_query.register(choose_pack, BuyCallback.filter())
+    router.pre_checkout_query.register(pre_checkout)
+    return router
