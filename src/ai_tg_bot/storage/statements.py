@@ -89,7 +89,6 @@ STANDING = (
 )
 
 
-
 def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:
     """Messages and tokens today and in total of one user (None: everyone), selected over
     `messages` filtered alike: the columns of a `UsageTotals`, used by /status, /limits,
