@@ -54,7 +54,7 @@ class SeedingStorage(Storage):
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             if enforce_quotas:
-                await check_quotas(session, user_id, limits, now)
+                await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
             conversation_id = await place_message(
                 session,
                 user_id,

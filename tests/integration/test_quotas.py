@@ -117,7 +117,7 @@ class RecordingView:
         self.text += piece
 
     async def show(self, result: TurnResult) -> None:
-        self.text = result.reply or result.partial
+        self.text = result.reply or result.partial or result.refusal or ""
 
 
 class RecordingPresenter:
