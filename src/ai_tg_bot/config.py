@@ -24,6 +24,11 @@ class SettingsError(Exception):
     """A setting is missing or invalid; the message names it in one line."""
 
 
+def comma_items(value: str) -> list[str]:
+    """The non-empty items of a comma-separated setting, stripped."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 class Settings(BaseSettings):
     """Every knob of the bot. Names are the environment variables, case-insensitive."""
 
@@ -127,7 +132,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
-            parts = [part.strip() for part in value.split(",") if part.strip()]
+            parts = comma_items(value)
             if not all(part.lstrip("-").isdigit() for part in parts):
                 raise ValueError("must be comma-separated Telegram user ids, e.g. 123,456")
             return [int(part) for part in parts]
@@ -138,9 +143,7 @@ class Settings(BaseSettings):
     @field_validator("llm_models", "vision_models", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return comma_items(value) if isinstance(value, str) else value
 
     @field_validator("model_prices", mode="before")
     @classmethod
@@ -148,9 +151,7 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         prices: dict[str, tuple[float, float]] = {}
-        for item in (part.strip() for part in value.split(",")):
-            if not item:
-                continue
+        for item in comma_items(value):
             model, _, rest = item.rpartition(":")
             model, _, given = model.rpartition(":")
             try:
@@ -171,9 +172,7 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         packs: list[tuple[int, int]] = []
-        for item in (part.strip() for part in value.split(",")):
-            if not item:
-                continue
+        for item in comma_items(value):
             stars, _, tokens = item.partition(":")
             if not (stars.strip().isdigit() and tokens.strip().isdigit()):
                 raise ValueError("must be stars:tokens pairs, comma-separated, e.g. 50:100000")

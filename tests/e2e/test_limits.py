@@ -72,7 +72,7 @@ async def test_setlimit_by_an_admin_applies_on_the_next_message(make_bot: Harnes
 
 async def test_admin_commands_reject_malformed_arguments(make_bot: HarnessFactory) -> None:
     bot = await make_bot(admin_user_ids=[ADMIN])
-    usage = "Usage: /setlimit <user_id> <history|daily|context> <n|default>"
+    usage = "Usage: /setlimit <user_id> <history|daily|context|tokens|monthly_tokens> <n|default>"
     for bad in ["/setlimit", "/setlimit x daily 3", f"/setlimit {ALICE} speed 3",
                 f"/setlimit {ALICE} daily -1", f"/setlimit {ALICE} daily 3 4"]:  # fmt: skip
         assert await bot.say(ADMIN, bad) == [usage], bad
@@ -81,7 +81,13 @@ async def test_admin_commands_reject_malformed_arguments(make_bot: HarnessFactor
     assert await bot.say(ADMIN, "/user") == ["Usage: /user <user_id>"]
     assert await bot.say(ADMIN, "/block me") == ["Usage: /block <user_id>"]
     assert await bot.say(ADMIN, f"/user {BOB}") == [f"User {BOB} has never written to the bot."]
-    for command in ["/stats", f"/user {ALICE}", f"/block {ALICE}", f"/unblock {ALICE}"]:
+    for command in [
+        "/stats",
+        f"/user {ALICE}",
+        f"/block {ALICE}",
+        f"/unblock {ALICE}",
+        "/refund x",
+    ]:
         assert await bot.say(BOB, command) == [texts.ADMIN_ONLY]
 
 

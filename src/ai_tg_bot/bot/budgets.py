@@ -15,9 +15,11 @@ def _used(used: int, limit: int) -> str:
     return _("{used} of {limit}").format(used=number(used), limit=number(limit))
 
 
-def render_budget(limits: UserLimits, spent: Spent, now: datetime, *, can_buy: bool) -> str:
+def render_budget(
+    limits: UserLimits, spent: Spent, now: datetime, *, can_buy: bool, show_credit: bool = False
+) -> str:
     """Tokens used today and this month against the budgets, when each resets, and the
-    bought credit left."""
+    bought credit left (when there is some, when top-ups are offered, or `show_credit`)."""
     lines = [
         _("Tokens today: {used} (resets at 00:00 UTC)").format(
             used=_used(spent.today, limits.daily_token_limit)
@@ -26,7 +28,7 @@ def render_budget(limits: UserLimits, spent: Spent, now: datetime, *, can_buy: b
             used=_used(spent.month, limits.monthly_token_limit), date=day(next_month(now))
         ),
     ]
-    if spent.credit or can_buy:
+    if spent.credit or can_buy or show_credit:
         credit = _("Bought tokens left: {count}").format(count=number(spent.credit))
         lines.append(credit + (" " + _("(more: /buy)") if can_buy else ""))
     return "\n".join(lines)

@@ -153,7 +153,7 @@ async def cost_lines(accounts: Accounts, settings: Settings, user_id: int | None
 async def money_lines(accounts: Accounts, settings: Settings, user_id: int) -> list[str]:
     """A user's token budget, bought credit and cost."""
     own, spent = await accounts.budget(user_id)
-    budget = render_budget(own, spent, utc_now(), can_buy=False)
+    budget = render_budget(own, spent, utc_now(), can_buy=False, show_credit=True)
     return [budget, *await cost_lines(accounts, settings, user_id)]
 
 
