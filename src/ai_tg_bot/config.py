@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -150,20 +151,33 @@ class Settings(BaseSettings):
     def _parse_prices(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        prices: dict[str, tuple[float, float]] = {}
-        for item in comma_items(value):
-            model, _, rest = item.rpartition(":")
-            model, _, given = model.rpartition(":")
+        wrong = ValueError(
+            "must be model:input:output prices per million tokens, comma-separated "
+            '(gpt-4o-mini:0.15:0.6), or JSON ({"gpt-4o-mini": [0.15, 0.6]})'
+        )
+        items: list[tuple[str, Any]] = []
+        if value.strip().startswith("{"):
             try:
-                price = (float(given), float(rest))
-            except ValueError:
+                given = json.loads(value)
+                for model, price in given.items():
+                    pair = (price["input"], price["output"]) if isinstance(price, dict) else price
+                    items.append((model, tuple(pair)))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise wrong from None
+        else:
+            for item in comma_items(value):
+                model, _, rest = item.rpartition(":")
+                model, _, given_in = model.rpartition(":")
+                items.append((model, (given_in, rest)))
+        prices: dict[str, tuple[float, float]] = {}
+        for model, pair in items:
+            try:
+                price = (float(pair[0]), float(pair[1])) if len(pair) == 2 else (-1.0, -1.0)
+            except (ValueError, TypeError):
                 price = (-1.0, -1.0)
             if not model or min(price) < 0 or max(price) > 1_000_000:
-                raise ValueError(
-                    "must be model:input:output prices per million tokens, comma-separated, "
-                    "e.g. gpt-4o-mini:0.15:0.6"
-                )
-            prices[model] = price
+                raise wrong
+            prices[str(model)] = price
         return prices
 
     @field_validator("stars_packs", mode="before")

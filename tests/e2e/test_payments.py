@@ -561,7 +561,7 @@ async def test_a_title_model_request_is_counted_too(
 async def test_credit_is_spent_only_past_the_allowance_until_it_runs_out(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    limit = 40
+    limit = 20
     bot = await make_bot(daily_token_limit=limit, stars_packs="1:300")
     # Bought before the day's allowance is used: the first answer spends only the part of
     # its tokens past what was left of the allowance.

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ai_tg_bot.config import Settings, SettingsError, load_settings
 
@@ -73,3 +74,33 @@ def test_default_language_accepts_regional_codes(in_empty_dir: Path) -> None:
     assert load_settings().default_language == "en"
     assert load_settings(default_language="RU-ru").default_language == "ru"
     assert load_settings(default_language=" ").default_language == "en", "empty: the default"
+
+
+def test_model_prices_read_as_pairs_or_json() -> None:
+    given = "gpt-4o-mini:0.15:0.6, llama3:8b:0:0"
+    assert Settings(_env_file=None, model_prices=given).model_prices == {
+        "gpt-4o-mini": (0.15, 0.6),
+        "llama3:8b": (0.0, 0.0),  # a model name may hold colons itself
+    }
+    as_json = '{"a": [1, 2], "b": {"input": 0.5, "output": 1}}'
+    assert Settings(_env_file=None, model_prices=as_json).model_prices == {
+        "a": (1.0, 2.0),
+        "b": (0.5, 1.0),
+    }
+    assert Settings(_env_file=None, model_prices="").model_prices == {}
+
+
+@pytest.mark.parametrize(
+    "bad", ['{"a": [1]}', '{"a": {"in": 1}}', "x:1", "m:-1:2", "{bad", "m:a:b"]
+)
+def test_malformed_model_prices_are_refused_with_the_format(bad: str) -> None:
+    with pytest.raises(ValidationError, match="per million tokens"):
+        Settings(_env_file=None, model_prices=bad)
+
+
+def test_stars_packs_are_stars_and_tokens() -> None:
+    packs = Settings(_env_file=None, stars_packs="50:100000, 200:500000").stars_packs
+    assert packs == [(50, 100_000), (200, 500_000)]
+    for bad in ("50", "50:x", "0:100", "50:100,50:100", "-1:5"):
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, stars_packs=bad)
