@@ -9,6 +9,7 @@ takes back what is left of its tokens, never more than the balance.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated
 
 from aiogram import Bot, F, Router
@@ -219,6 +220,10 @@ async def refund(
                 return
             log.info("payment %s was refunded through Telegram already", charge)
     done = await payments.refund(charge)
+    if done is not None and found.refunded_at is None and done.already:
+        # Refunded by this very command: Telegram's refunded_payment message (another
+        # update, handled at the same time) recorded it first. Report what it took.
+        done = replace(done, already=False)
     if done is not None:
         await message.answer(refund_report(done))
 
