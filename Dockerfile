@@ -20,10 +20,9 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 
-# Then the project, installed editable (uv's default): src/ai_tg_bot stays at /app/src, so
-# __main__.py finds /app/alembic.ini through Path(__file__).parents[2] and migrates at start.
-COPY README.md alembic.ini ./
-COPY alembic ./alembic
+# Then the project; its migrations ship inside the package (ai_tg_bot/migrations), so the
+# bot migrates at start (and `ai-tg-bot migrate` works) without alembic.ini.
+COPY README.md ./
 COPY src ./src
 RUN uv sync --frozen --no-dev \
     && mkdir -p /app/data \
@@ -31,4 +30,4 @@ RUN uv sync --frozen --no-dev \
 
 # /app/data holds the SQLite file when DATABASE_URL is left at its default.
 USER app
-CMD [".venv/bin/python", "-m", "ai_tg_bot"]
+CMD [".venv/bin/ai-tg-bot", "run"]

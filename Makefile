@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml uv.lock
 install: $(STAMP) ## Create .venv with the app and dev tools (uv sync --frozen)
 
 run: $(STAMP) ## Start the bot (SQLite by default; settings from .env)
-	$(BIN)/python -m ai_tg_bot
+	@$(BIN)/ai-tg-bot run || { code=$$?; echo "make: ai-tg-bot exited with $$code (2: configuration, 1: runtime)" >&2; exit $$code; }
 
 test: $(STAMP) ## Run the tests (SQLite and PostgreSQL from TEST_DATABASE_URL)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -76,17 +76,17 @@ db-reset: ## Drop the compose database volume and start afresh
 	$(COMPOSE) up -d --wait postgres
 
 db-migrate: $(STAMP) ## Apply migrations up to head on DATABASE_URL
-	$(BIN)/alembic upgrade head
+	$(BIN)/ai-tg-bot migrate
 
 db-rollback: $(STAMP) ## Undo the latest migration
-	$(BIN)/alembic downgrade -1
+	$(BIN)/ai-tg-bot rollback
 
 db-revision: $(STAMP) ## New migration from model changes: make db-revision message="add x"
 	@test -n "$(message)" || { echo 'usage: make db-revision message="what changed"'; exit 2; }
 	$(BIN)/alembic revision --autogenerate -m "$(message)"
 
 db-purge: $(STAMP) ## Delete soft-deleted messages older than RETENTION_DAYS (PURGE_ARGS="--days N")
-	$(BIN)/python -m ai_tg_bot.purge $(PURGE_ARGS)
+	$(BIN)/ai-tg-bot purge $(PURGE_ARGS)
 
 db-shell: $(STAMP) ## psql (or sqlite3) on DATABASE_URL
 	@url='$(DB_URL)'; case "$$url" in \

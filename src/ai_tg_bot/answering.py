@@ -206,7 +206,16 @@ class Answerer:
             result.usage.completion_tokens,
         )
         if result.error is not None:
-            log.debug("answer for user %s failed: %s", user_id, result.error.detail)
+            error = result.error  # what failed, never the content (or the server's text)
+            log.warning(
+                "llm call failed user_id=%s model=%s kind=%s status=%s error=%s",
+                user_id,
+                model,
+                error.kind.value,
+                error.status if error.status is not None else "-",
+                error.error_type or "-",
+            )
+            log.debug("answer for user %s failed: %s", user_id, error.detail)
         return following
 
     async def _name(self, user_id: int, question: Question, reply: str) -> None:

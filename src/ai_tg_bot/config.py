@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1, le=100_000)
 
     log_level: str = "INFO"
+    # text: one "time level logger: message key=value ..." line a record; json: one JSON
+    # object a line with the same fields (for Loki, Elasticsearch, CloudWatch...).
+    log_format: Literal["text", "json"] = "text"
     # The HTTP clients' one INFO line per request (URL included, redacted); off: WARNING.
     log_http_requests: bool = False
 
@@ -286,7 +289,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of the shipped languages: {', '.join(SHIPPED)}")
         return code
 
-    @field_validator("llm_max_tokens_param", "rich_messages", mode="before")
+    @field_validator("llm_max_tokens_param", "rich_messages", "log_format", mode="before")
     @classmethod
     def _lower_choice(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -14,7 +13,8 @@ import openai
 from openai import AsyncOpenAI
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.i18n import N_, _
+from ai_tg_bot.llm_errors import LLMError as LLMError
+from ai_tg_bot.llm_errors import LLMErrorKind as LLMErrorKind
 
 log = logging.getLogger(__name__)
 # Content is text, or a list of content parts (text and images) for a photo.
@@ -23,60 +23,6 @@ ChatMessages = Sequence[dict[str, Any]]
 _PLACEHOLDER_API_KEY = "not-needed"
 OPENAI_API_HOST = "api.openai.com"
 LimitParam = Literal["max_tokens", "max_completion_tokens"]
-
-
-class LLMErrorKind(StrEnum):
-    """What went wrong, in terms a user can act on."""
-
-    RATE_LIMITED = "rate_limited"
-    TIMEOUT = "timeout"
-    UNAVAILABLE = "unavailable"
-    SERVER_ERROR = "server_error"
-    REJECTED = "rejected"
-    EMPTY = "empty"
-    ATTACHMENT = "attachment"
-
-
-# English msgids, translated where they are shown (LLMError.reason).
-_USER_MESSAGES = {
-    LLMErrorKind.RATE_LIMITED: N_("The language model is busy (rate limit reached)."),
-    LLMErrorKind.TIMEOUT: N_("The language model took too long to answer."),
-    LLMErrorKind.UNAVAILABLE: N_("The language model could not be reached."),
-    LLMErrorKind.SERVER_ERROR: N_("The language model failed with a server error."),
-    LLMErrorKind.REJECTED: N_("The language model refused the request."),
-    LLMErrorKind.EMPTY: N_("The language model returned an empty answer."),
-    LLMErrorKind.ATTACHMENT: N_("Your photo could not be downloaded from Telegram."),
-}
-
-
-class LLMError(Exception):
-    """An LLM call that failed; `user_message` is safe to show to the user."""
-
-    def __init__(self, kind: LLMErrorKind, detail: str = "") -> None:
-        super().__init__(f"{kind.value}: {detail}" if detail else kind.value)
-        self.kind = kind
-        self.detail = detail
-
-    @property
-    def reason(self) -> str:
-        """What happened, one sentence in the user's language."""
-        return _(_USER_MESSAGES[self.kind])
-
-    @property
-    def user_message(self) -> str:
-        """One short line: what happened and what the user can do."""
-        return _("⚠️ {reason} Your message is saved: send /retry to try again.").format(
-            reason=self.reason
-        )
-
-    @property
-    def cut_off_message(self) -> str:
-        """The line after a partly shown answer: it is incomplete, and why."""
-        reason = self.reason
-        # The reason continues the sentence, so it starts in lower case.
-        return _("⚠️ The answer above was cut off: {reason} Send /retry for a complete one.").format(
-            reason=reason[:1].lower() + reason[1:]
-        )
 
 
 @dataclass(slots=True)
@@ -206,6 +152,17 @@ class LLMClient:
             raise _map_error(exc) from exc
         return result.text
 
+    async def model_names(self) -> list[str]:
+        """The models the server lists (one try, no retries): the start-up probe's call;
+        openai's errors are raised as they are."""
+        page = await self._client.with_options(max_retries=0).models.list()
+        return [model.id for model in page.data]
+
+    @property
+    def host(self) -> str:
+        """The LLM server's host (and port), for log lines: never a path or a key."""
+        return urlsplit(str(self._client.base_url)).netloc or "the LLM server"
+
     async def close(self) -> None:
         """Close the HTTP client."""
         await self._client.close()
@@ -274,13 +231,16 @@ async def _bounded(stream: Any, deadline: float) -> AsyncIterator[Any]:
 
 
 def _map_error(exc: openai.APIError) -> LLMError:
-    detail = f"{type(exc).__name__}: {exc.message}"
+    status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
     if isinstance(exc, openai.RateLimitError):
-        return LLMError(LLMErrorKind.RATE_LIMITED, detail)
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMError(LLMErrorKind.TIMEOUT, detail)
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMError(LLMErrorKind.UNAVAILABLE, detail)
-    if isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
-        return LLMError(LLMErrorKind.SERVER_ERROR, detail)
-    return LLMError(LLMErrorKind.REJECTED, detail)
+        kind = LLMErrorKind.RATE_LIMITED
+    elif isinstance(exc, openai.APITimeoutError):
+        kind = LLMErrorKind.TIMEOUT
+    elif isinstance(exc, openai.APIConnectionError):
+        kind = LLMErrorKind.UNAVAILABLE
+    elif status is not None and status >= 500:
+        kind = LLMErrorKind.SERVER_ERROR
+    else:
+        kind = LLMErrorKind.REJECTED
+    detail = f"{type(exc).__name__}: {exc.message}"
+    return LLMError(kind, detail, status=status, error_type=type(exc).__name__)

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from ai_tg_bot.config import Settings, SettingsError, load_settings
 from ai_tg_bot.db.database import Database
+from ai_tg_bot.logs import configure_logging
 from ai_tg_bot.redaction import install_redaction, redact
 from ai_tg_bot.storage.privacy import PrivacyStore
 
@@ -56,7 +57,7 @@ async def run(settings: Settings, days: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`python -m ai_tg_bot.purge [--days N]`: 0 when done (or nothing to do), 1 when the
     purge failed, 2 on bad settings or arguments."""
-    parser = argparse.ArgumentParser(prog="python -m ai_tg_bot.purge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ai-tg-bot purge", description=__doc__)
     parser.add_argument("--days", type=int, help="override RETENTION_DAYS (at least 1)")
     args = parser.parse_args(argv)
     install_redaction()
@@ -66,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ai-tg-bot: {exc}", file=sys.stderr)
         return 2
     install_redaction(settings)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     days = args.days if args.days is not None else settings.retention_days
     if days is None:
         log.info("RETENTION_DAYS is not set: soft-deleted messages are kept; nothing purged")

@@ -361,6 +361,8 @@ class FakeLLM:
         return web.json_response({"text": self.transcript})
 
     async def _models(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):  # the real service lists models to its keys only
+            return openai_error(401)
         data = [
             {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake-llm"}
             for m in self.models

@@ -508,6 +508,8 @@ class FakeTelegram:
         self.documents: list[SentDocument] = []
         self.files: dict[str, HostedFile] = {}  # by file_id
         self.downloads: list[str] = []  # file paths served by /file/bot<token>/<path>
+        # Tokens Telegram answers 401 Unauthorized for (revoked, or mistyped after the id).
+        self.revoked_tokens: set[str] = set()
         self.failed_downloads: list[str] = []  # file paths refused by an injected fault
         self._download_faults: list[TelegramError] = []
         self.chat_actions: list[tuple[int, str]] = []
@@ -649,7 +651,13 @@ class FakeTelegram:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        bot_id = request.match_info["token"].split(":")[0]
+        token = request.match_info["token"]
+        if token in self.revoked_tokens:  # revoked in @BotFather, or a typo in its secret
+            self.calls.append(Call(method, {}, time.monotonic()))
+            return TelegramError(401, "Unauthorized").response()
+        if ":" not in token:  # not a token at all: Telegram does not know the path
+            return TelegramError(404, "Not Found").response()
+        bot_id = token.split(":")[0]
         if bot_id.isdigit():  # as on Telegram, a bot's id is its token's prefix
             self.bot_user["id"] = int(bot_id)
         try:

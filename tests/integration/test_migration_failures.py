@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import command
 from tests.dbs import ROOT, alembic_config, migrate
 from tests.integration.test_migrations import upgrade_at_once
 
@@ -58,7 +58,11 @@ def scripts_with_extra_revision(tmp_path: Path, url: str, *, fixed: bool) -> Con
     """The project's migrations plus one more on top: failing, or its fixed version."""
     location = tmp_path / ("scripts-fixed" if fixed else "scripts-failing")
     if not location.exists():
-        shutil.copytree(ROOT / "alembic", location, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / "src" / "ai_tg_bot" / "migrations",
+            location,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         revision = FAILING_REVISION.format(
             down=REAL_HEAD, default='server_default="0", ' if fixed else ""
         )

@@ -12,7 +12,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ai_tg_bot import __main__ as entry_point
+from ai_tg_bot import cli as entry_point
 from ai_tg_bot.config import Settings, SettingsError
 from ai_tg_bot.redaction import (
     HTTP_CLIENT_LOGGERS,
@@ -257,7 +257,7 @@ def test_main_redacts_before_the_settings_are_even_loaded(
     installed = logging.getLogRecordFactory()
     logging.setLogRecordFactory(logging.LogRecord)  # as in a fresh process
     try:
-        assert entry_point.main() == entry_point.EXIT_CONFIG_ERROR
+        assert entry_point.main([]) == entry_point.EXIT_CONFIG_ERROR
     finally:
         logging.setLogRecordFactory(installed)
     assert "checking https://api.telegram.org/bot***" in caplog.text

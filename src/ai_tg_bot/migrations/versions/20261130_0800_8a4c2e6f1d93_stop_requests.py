@@ -10,7 +10,6 @@ Create Date: 2026-11-30 08:00:00.000000+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "8a4c2e6f1d93"

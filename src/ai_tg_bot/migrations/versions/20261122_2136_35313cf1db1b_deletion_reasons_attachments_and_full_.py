@@ -16,9 +16,8 @@ Create Date: 2026-11-22 21:36:58.371621+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "35313cf1db1b"
 down_revision: str | Sequence[str] | None = "b42aae34480d"

@@ -15,7 +15,6 @@ Create Date: 2026-11-22 21:01:52.589870+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "b42aae34480d"

@@ -11,7 +11,6 @@ Create Date: 2026-11-22 20:51:10.000108+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "9d51f6b0321b"

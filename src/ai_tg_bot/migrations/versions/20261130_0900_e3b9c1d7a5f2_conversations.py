@@ -26,7 +26,6 @@ Create Date: 2026-11-30 09:00:00.000000+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "e3b9c1d7a5f2"

@@ -13,7 +13,6 @@ Create Date: 2026-11-30 05:00:00.000000+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "c7e2a4d1f9b3"

@@ -7,6 +7,7 @@ import logging
 from logging.config import fileConfig
 from typing import Any, Literal
 
+from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import event, pool
 from sqlalchemy.engine import Connection
@@ -16,7 +17,6 @@ from ai_tg_bot.config import load_settings
 from ai_tg_bot.db.database import SQLITE_BUSY_TIMEOUT_MS, ensure_sqlite_directory
 from ai_tg_bot.db.models import Base
 from ai_tg_bot.db.types import UTCDateTime
-from alembic import context
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

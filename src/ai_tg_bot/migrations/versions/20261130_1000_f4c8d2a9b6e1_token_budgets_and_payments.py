@@ -25,7 +25,6 @@ Create Date: 2026-11-30 10:00:00.000000+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "f4c8d2a9b6e1"

@@ -8,7 +8,6 @@ Create Date: 2026-11-22 20:35:41.160371+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "3c3a21387289"

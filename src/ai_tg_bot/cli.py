@@ -1,0 +1,172 @@
+"""`ai-tg-bot` (and `python -m ai_tg_bot`): run the bot, or migrate, roll back, purge.
+
+Exit codes: 0 done; 2 a configuration problem (a setting missing or wrong, a token
+Telegram rejects, a database the URL cannot reach); 1 a runtime failure (Telegram
+unreachable, an unexpected error). Every start-up failure is one line on stderr naming
+the cause and what to do; a traceback only at DEBUG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from ai_tg_bot.config import Settings, SettingsError, load_settings
+from ai_tg_bot.logs import configure_logging
+from ai_tg_bot.redaction import install_redaction, redact
+
+log = logging.getLogger("ai_tg_bot")
+EXIT_CONFIG_ERROR = 2
+EXIT_UNEXPECTED = 1
+
+
+class StartupError(Exception):
+    """The bot cannot start: one line for the user, and the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_CONFIG_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = EXIT_CONFIG_ERROR) -> int:
+    """One clear line on stderr; the caller exits with `code`."""
+    print(f"ai-tg-bot: {message}", file=sys.stderr)
+    return code
+
+
+def package_version() -> str:
+    """The installed version (the source tree's when run from it uninstalled)."""
+    try:
+        return version("ai-tg-bot")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def check_settings(settings: Settings) -> str | None:
+    """What keeps the bot from starting, in one line, or None."""
+    if settings.telegram_bot_token is None:
+        return "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and put it in .env"
+    if not settings.openai_api_key.get_secret_value() and not settings.openai_base_url:
+        return "OPENAI_API_KEY is not set (or set OPENAI_BASE_URL for a local server like Ollama)"
+    return None
+
+
+def migrate(settings: Settings) -> None:
+    """Apply pending migrations (safe with several instances: env.py takes a lock)."""
+    from ai_tg_bot import schema
+
+    schema.upgrade(settings.database_url)
+
+
+async def serve(settings: Settings) -> None:
+    """Check that Telegram takes the token, then run the bot until a signal stops it."""
+    from ai_tg_bot.bot.app import Application
+    from ai_tg_bot.bot.startup import TelegramStartupError, check_llm, check_telegram
+
+    application = Application.create(settings)
+    try:
+        await check_telegram(application.bot, settings)
+    except TelegramStartupError as exc:
+        await application.bot.session.close()
+        await application.llm.close()
+        await application.database.close()
+        raise StartupError(str(exc), exc.code) from None
+    await check_llm(application.llm, settings)
+    await application.run()
+
+
+def _load() -> Settings:
+    install_redaction()  # before anything can log: the rules that need no settings
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from None
+    install_redaction(settings)  # now the configured secrets too
+    configure_logging(settings)
+    return settings
+
+
+def run(settings: Settings) -> int:
+    """Start the bot: checks, migrations, then polling or the webhook until a signal."""
+    problem = check_settings(settings)
+    if problem:
+        return fail(problem)
+    if settings.auto_migrate:
+        try:
+            migrate(settings)
+        except Exception as exc:  # the database is unreachable or the schema is broken
+            log.debug("migration failed", exc_info=True)
+            return fail(redact(f"could not apply migrations to DATABASE_URL: {exc}"))
+    log.info(
+        "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
+    )
+    from ai_tg_bot.bot.polling import WebhookRegisteredError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except StartupError as exc:
+        return fail(str(exc), exc.code)
+    except WebhookRegisteredError as exc:
+        return fail(str(exc))
+    except Exception:
+        # Through logging, so the redactor sees it (an uncaught traceback would not).
+        log.exception("the bot stopped on an unexpected error")
+        return EXIT_UNEXPECTED
+    return 0
+
+
+def schema_command(settings: Settings, action: str, revision: str | None) -> int:
+    """`migrate` (to head, or a revision) and `rollback` (one step, or to a revision)."""
+    from ai_tg_bot import schema
+
+    try:
+        if action == "migrate":
+            schema.upgrade(settings.database_url, revision or "head")
+        else:
+            schema.downgrade(settings.database_url, revision or "-1")
+    except Exception as exc:
+        log.debug("%s failed", action, exc_info=True)
+        return fail(redact(f"could not {action} DATABASE_URL: {exc}"))
+    print(f"ai-tg-bot: {action} done")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: `ai-tg-bot [run|migrate|rollback|purge]`."""
+    top = argparse.ArgumentParser(
+        prog="ai-tg-bot",
+        description="A Telegram bot for any OpenAI-compatible LLM that never forgets. "
+        "Settings come from .env and the environment (see .env.example).",
+        epilog="Exit codes: 0 done, 1 runtime failure, 2 configuration problem.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    commands = top.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("run", help="run the bot (the default): migrate, then serve")
+    up = commands.add_parser("migrate", help="apply the database migrations (to head)")
+    up.add_argument("revision", nargs="?", help="a revision to migrate to (default: head)")
+    down = commands.add_parser("rollback", help="undo the latest migration")
+    down.add_argument("revision", nargs="?", help="a revision to go back to (default: -1)")
+    purge = commands.add_parser("purge", help="delete soft-deleted messages (RETENTION_DAYS)")
+    purge.add_argument("--days", type=int, help="override RETENTION_DAYS (at least 1)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `ai-tg-bot` console script."""
+    args = parser().parse_args(argv)
+    if args.command == "purge":
+        from ai_tg_bot import purge
+
+        return purge.main([] if args.days is None else ["--days", str(args.days)])
+    try:
+        settings = _load()
+    except StartupError as exc:
+        return fail(str(exc), exc.code)
+    if args.command in ("migrate", "rollback"):
+        return schema_command(settings, args.command, args.revision)
+    return run(settings)

@@ -1,0 +1,172 @@
+"""The `ai-tg-bot` console script as a user runs it: help, version, migrate and rollback,
+one-line start-up failures with documented exit codes, the LLM probe, JSON logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ai_tg_bot.bot.startup import check_llm
+from ai_tg_bot.config import Settings
+from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.logs import JsonFormatter
+from ai_tg_bot.schema import head
+from tests.e2e.test_process import bot_env
+from tests.fakes.llm import FakeLLM
+from tests.fakes.telegram import FakeTelegram
+
+SCRIPT = Path(sys.executable).with_name("ai-tg-bot")
+TOKEN = "123456:ABCdef"
+
+
+async def cli(cwd: Path, *args: str, **env: str) -> tuple[int, str, str]:
+    """Run `ai-tg-bot args...`: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        str(SCRIPT),
+        *args,
+        cwd=cwd,
+        env=bot_env(**env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+def one_line(stderr: str) -> str:
+    """The single ai-tg-bot line a failed start prints (log lines of the start aside)."""
+    ours = [line for line in stderr.splitlines() if line.startswith("ai-tg-bot: ")]
+    assert len(ours) == 1, stderr
+    assert "Traceback" not in stderr
+    return ours[0]
+
+
+async def test_help_and_version(tmp_path: Path) -> None:
+    code, out, _ = await cli(tmp_path, "--help")
+    assert code == 0
+    for command in ("run", "migrate", "rollback", "purge", "Exit codes"):
+        assert command in out
+    code, out, _ = await cli(tmp_path, "--version")
+    assert code == 0
+    assert out.startswith("ai-tg-bot ")
+    code, _, err = await cli(tmp_path, "no-such-command")
+    assert code == 2
+    assert "invalid choice" in err
+
+
+async def test_migrate_and_rollback_use_the_packaged_migrations(tmp_path: Path) -> None:
+    """Run from an empty folder: no alembic.ini or source tree is needed."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    code, out, _ = await cli(tmp_path, "migrate", DATABASE_URL=url)
+    assert (code, out.strip()) == (0, "ai-tg-bot: migrate done")
+
+    def revision() -> str:
+        with sqlite3.connect(tmp_path / "bot.db") as connection:
+            return str(connection.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+
+    assert revision() == head()
+    code, _, _ = await cli(tmp_path, "rollback", DATABASE_URL=url)
+    assert code == 0
+    assert revision() != head()
+    code, _, _ = await cli(tmp_path, "migrate", DATABASE_URL=url)
+    assert code == 0
+    assert revision() == head()
+    bad = "postgresql+asyncpg://nobody@127.0.0.1:9/none"
+    code, _, err = await cli(tmp_path, "migrate", DATABASE_URL=bad)
+    assert code == 2
+    assert "could not migrate DATABASE_URL" in one_line(err)
+
+
+async def test_a_token_telegram_rejects_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    async with FakeTelegram() as tg:
+        tg.revoked_tokens.add(TOKEN)
+        code, _, err = await cli(
+            tmp_path,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=tg.base_url,
+            OPENAI_API_KEY="sk-test",
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        )
+    assert code == 2
+    line = one_line(err)
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized)" in line
+    assert TOKEN.split(":")[1] not in err, "the token's secret half never shows"
+
+
+async def test_an_unreachable_telegram_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    code, _, err = await cli(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL="http://127.0.0.1:9",  # nothing listens on the discard port
+        OPENAI_API_KEY="sk-test",
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    )
+    assert code == 1
+    assert "could not reach Telegram at 127.0.0.1:9 after 3 attempts" in one_line(err)
+
+
+@pytest.fixture
+async def keyed_llm() -> AsyncIterator[FakeLLM]:
+    async with FakeLLM(api_key="sk-right") as llm:
+        yield llm
+
+
+@pytest.mark.parametrize(
+    ("base", "key", "model", "expected"),
+    [
+        ("root", "sk-right", "fake-model", "does OPENAI_BASE_URL end with /v1?"),
+        ("v1", "sk-wrong", "fake-model", "rejected OPENAI_API_KEY (401 Unauthorized)"),
+        ("v1", "sk-right", "gpt-7", "LLM_MODEL gpt-7 is not among the models"),
+        ("v1", "sk-right", "fake-model", None),
+    ],
+)
+async def test_the_llm_probe_names_the_likely_misconfiguration(
+    keyed_llm: FakeLLM,
+    caplog: pytest.LogCaptureFixture,
+    base: str,
+    key: str,
+    model: str,
+    expected: str | None,
+) -> None:
+    url = keyed_llm.base_url if base == "v1" else keyed_llm.base_url.removesuffix("/v1")
+    settings = Settings(_env_file=None, openai_base_url=url, openai_api_key=key, llm_model=model)
+    llm = LLMClient(settings)
+    try:
+        with caplog.at_level(logging.WARNING):
+            problem = await check_llm(llm, settings)
+    finally:
+        await llm.close()
+    if expected is None:
+        assert problem is None
+        return
+    assert problem is not None
+    assert expected in problem
+    assert key not in caplog.text
+
+
+def test_json_logs_are_one_object_a_line_with_the_message_fields() -> None:
+    record = logging.LogRecord(
+        "ai_tg_bot.answering", logging.INFO, __file__, 1,
+        "turn user_id=%s outcome=%s latency_ms=%d model=%s", (7, "ok", 12, "m-1"), None,
+    )  # fmt: skip
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "INFO"
+    assert entry["logger"] == "ai_tg_bot.answering"
+    assert entry["message"] == "turn user_id=7 outcome=ok latency_ms=12 model=m-1"
+    assert (entry["user_id"], entry["outcome"], entry["latency_ms"]) == (7, "ok", 12)
+    try:
+        raise ValueError("boom\nsecond line")
+    except ValueError:
+        failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    entry = json.loads(JsonFormatter().format(failed))
+    assert "ValueError: boom" in entry["exception"]
