@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
+import signal
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.logs import JsonFormatter
 from ai_tg_bot.schema import head
+from tests.dbs import ROOT
 from tests.e2e.test_process import bot_env
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
@@ -170,3 +173,59 @@ def test_json_logs_are_one_object_a_line_with_the_message_fields() -> None:
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     entry = json.loads(JsonFormatter().format(failed))
     assert "ValueError: boom" in entry["exception"]
+
+
+def uv() -> list[str]:
+    """uv as `make install` provides it: on PATH, or as a module of the system Python."""
+    found = shutil.which("uv")
+    return [found] if found else ["python3", "-m", "uv"]
+
+
+async def run(*command: str, cwd: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 300)
+    assert process.returncode == 0, output.decode()[-3000:]
+
+
+async def test_a_built_wheel_installs_migrates_and_answers_without_the_source_tree(
+    tmp_path: Path, fakes: tuple[FakeTelegram, FakeLLM]
+) -> None:
+    """`pip install .` as a user would: a wheel into a fresh venv, run from an empty
+    folder: its migrations (inside the package) make the SQLite database, and it polls
+    the loopback Telegram and answers."""
+    tg, llm = fakes
+    await run(*uv(), "build", "--wheel", "--out-dir", str(tmp_path / "dist"), cwd=ROOT)
+    (wheel,) = (tmp_path / "dist").glob("ai_tg_bot-*.whl")
+    venv = tmp_path / "venv"
+    await run(*uv(), "venv", "--quiet", str(venv), cwd=tmp_path)
+    await run(*uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+              str(wheel), cwd=tmp_path)  # fmt: skip
+    home = tmp_path / "home"
+    home.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        str(venv / "bin" / "ai-tg-bot"),
+        cwd=home,
+        env=bot_env(
+            TELEGRAM_BOT_TOKEN="123456:WHEEL-test",
+            TELEGRAM_API_URL=tg.base_url,
+            OPENAI_API_KEY="test-key",
+            OPENAI_BASE_URL=llm.base_url,
+            LLM_MODEL="fake-model",
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")), 120, "polling")
+        assert (home / "data" / "bot.db").exists()
+        tg.push_text(7, "hello from a wheel")
+        await tg.wait_for(lambda: tg.texts(7) == ["Echo: hello from a wheel"], 30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
