@@ -23,6 +23,7 @@ from ai_tg_bot.media import (
     text_chars,
     transcribe_voice,
 )
+from ai_tg_bot.metrics import FIRST_TOKEN, LLM_ERRORS, TOKENS, TURN_SECONDS, TURNS
 from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
 from ai_tg_bot.titles import make_title
@@ -154,6 +155,8 @@ class Answerer:
                             async for piece in self.llm.stream(
                                 messages, model=model, usage=result.usage, thinking=view.think
                             ):
+                                if not pieces:
+                                    FIRST_TOKEN.observe(time.monotonic() - started)
                                 pieces.append(piece)
                                 await view.feed(piece)
 
@@ -191,6 +194,7 @@ class Answerer:
             await view.show(result)
         if self.title_model and reply is not None and not result.stopped and asked is not None:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
+        record_turn(result, time.monotonic() - started)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
             "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
@@ -253,6 +257,16 @@ def estimate(report: StreamReport, prompt_chars: int, reply_chars: int) -> None:
         report.prompt_tokens = -(-prompt_chars // CHARS_PER_TOKEN)
     if not report.completion_tokens:
         report.completion_tokens = -(-reply_chars // CHARS_PER_TOKEN)
+
+
+def record_turn(result: TurnResult, seconds: float) -> None:
+    """The turn in the metrics: its outcome, duration, tokens and any LLM error."""
+    TURNS.labels(_outcome(result)).inc()
+    TURN_SECONDS.observe(seconds)
+    TOKENS.labels("prompt").inc(max(result.usage.prompt_tokens, 0))
+    TOKENS.labels("completion").inc(max(result.usage.completion_tokens, 0))
+    if result.error is not None:
+        LLM_ERRORS.labels(result.error.kind.value).inc()
 
 
 def _outcome(result: TurnResult) -> str:

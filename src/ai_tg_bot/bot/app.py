@@ -36,6 +36,7 @@ from ai_tg_bot.db.database import STORAGE_ERRORS, Database
 from ai_tg_bot.i18n import SHIPPED, _, set_default_language, use_language
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
+from ai_tg_bot.metrics import PENDING, watch_pool
 from ai_tg_bot.purge import purge_periodically
 from ai_tg_bot.redaction import install_redaction
 from ai_tg_bot.storage import Storage
@@ -95,6 +96,7 @@ class Application:
             max_overflow=settings.db_max_overflow,
         )
         storage = Storage(database, settings)
+        watch_pool(database.connections_in_use)
         llm = LLMClient(settings)
         bot = build_bot(settings)
         # Photos and voice are fetched through the Bot API by whichever turn needs them.
@@ -250,6 +252,7 @@ class Application:
 
         while True:
             try:
+                PENDING.set(await self.storage.pending_count())
                 await self.chat.recover_stranded(presenter_for)
             except STORAGE_ERRORS as exc:
                 log.warning("stranded-question sweep skipped (%s)", type(exc).__name__)

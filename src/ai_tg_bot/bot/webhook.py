@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ai_tg_bot.bot.health import add_probes
+from ai_tg_bot.metrics import add_metrics
 
 if TYPE_CHECKING:
     from ai_tg_bot.bot.app import Application
@@ -73,10 +74,12 @@ class WebhookHandler:
 
 
 def build_web_app(app: Application, *, webhook: bool) -> web.Application:
-    """The aiohttp app: /healthz and /readyz always, the webhook path in webhook mode."""
+    """The aiohttp app: /healthz, /readyz and /metrics always, the webhook path in
+    webhook mode."""
     web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     web_app[APPLICATION] = app
     add_probes(web_app, app.database.ping)
+    add_metrics(web_app)
     if webhook:
         web_app.router.add_post(app.settings.webhook_path, WebhookHandler(app).handle)
     return web_app

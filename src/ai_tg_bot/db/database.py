@@ -148,6 +148,11 @@ class Database:
             return False
         return True
 
+    def connections_in_use(self) -> int:
+        """Connections checked out of the pool now (0 where the pool does not count)."""
+        checked_out = getattr(self.engine.sync_engine.pool, "checkedout", None)
+        return int(checked_out()) if callable(checked_out) else 0
+
     async def close(self) -> None:
         """Dispose of the engine and its pooled connections."""
         await self.engine.dispose()

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import func, select
+
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase
 
+# Served by the partial index on pending questions (ix_messages_pending).
+PENDING_COUNT = (
+    select(func.count())
+    .select_from(statements.messages)
+    .where(statements.messages.c.status == "pending", statements.IS_ACTIVE)
+)
 # Leases renewed per heartbeat statement.
 RENEW_BATCH = 500
 
@@ -45,3 +53,8 @@ class LeaseUpkeepMixin(StorageBase):
         parameters = {"b_now": utc_now(), "b_limit": limit}
         async with self.database.connection(read_only=True) as session:
             return [int(row[0]) for row in await session.execute(statements.STRANDED, parameters)]
+
+    async def pending_count(self) -> int:
+        """Questions waiting for an answer, on every instance (the metrics' gauge)."""
+        async with self.database.connection(read_only=True) as session:
+            return int((await session.execute(PENDING_COUNT)).scalar_one())

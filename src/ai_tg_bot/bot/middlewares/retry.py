@@ -13,9 +13,16 @@ from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
 )
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
+
+from ai_tg_bot.metrics import TELEGRAM_ERRORS
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -55,10 +62,10 @@ class RetryMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         if not _retrying.get():
-            return await make_request(bot, method)
+            return await _counted(make_request, bot, method)
         for attempt in range(1, self.attempts + 1):
             try:
-                return await make_request(bot, method)
+                return await _counted(make_request, bot, method)
             except TelegramRetryAfter as exc:
                 if attempt == self.attempts or exc.retry_after > self.max_retry_after:
                     raise
@@ -76,3 +83,25 @@ class RetryMiddleware(BaseRequestMiddleware):
             )
             await asyncio.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _counted(
+    make_request: NextRequestMiddlewareType[TelegramType],
+    bot: Bot,
+    method: TelegramMethod[TelegramType],
+) -> Response[TelegramType]:
+    """One attempt; a failure is counted by kind (ai_tg_bot_telegram_errors_total)."""
+    try:
+        return await make_request(bot, method)
+    except TelegramRetryAfter:
+        TELEGRAM_ERRORS.labels("429").inc()
+        raise
+    except TelegramServerError:
+        TELEGRAM_ERRORS.labels("5xx").inc()
+        raise
+    except TelegramNetworkError:
+        TELEGRAM_ERRORS.labels("network").inc()
+        raise
+    except TelegramAPIError:
+        TELEGRAM_ERRORS.labels("4xx").inc()
+        raise
