@@ -104,7 +104,7 @@ def run(settings: Settings) -> int:
     log.info(
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )
-    from ai_tg_bot.bot.polling import WebhookRegisteredError
+    from ai_tg_bot.bot.polling import PollingConflictError, WebhookRegisteredError
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -113,6 +113,8 @@ def run(settings: Settings) -> int:
         return fail(str(exc), exc.code)
     except WebhookRegisteredError as exc:
         return fail(str(exc))
+    except PollingConflictError as exc:
+        return fail(str(exc), EXIT_UNEXPECTED)
     except Exception:
         # Through logging, so the redactor sees it (an uncaught traceback would not).
         log.exception("the bot stopped on an unexpected error")

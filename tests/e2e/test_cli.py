@@ -21,6 +21,7 @@ from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.logs import JsonFormatter
 from ai_tg_bot.schema import head
 from tests.dbs import ROOT
+from tests.e2e.conftest import HarnessFactory
 from tests.e2e.test_process import bot_env
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
@@ -229,3 +230,25 @@ async def test_a_built_wheel_installs_migrates_and_answers_without_the_source_tr
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_a_second_instance_polling_stops_with_one_line_and_exit_1(
+    make_bot: HarnessFactory, tmp_path: Path
+) -> None:
+    """The commonest mistake after a bad token: the bot started twice. Telegram answers
+    409 Conflict to one poller of two; the instance that just started leaves, with one
+    line, and the one that has served for a while goes on."""
+    serving = await make_bot()
+    assert serving.app is not None
+    serving.app.conflicts.window = 0  # it has served past its start-up minute
+    code, _, err = await cli(
+        tmp_path,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_URL=serving.tg.base_url,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=serving.llm.base_url,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    )
+    assert code == 1
+    assert "another instance is polling with this TELEGRAM_BOT_TOKEN (409" in one_line(err)
+    assert await serving.say(8, "still here?") == ["Echo: still here?"]

@@ -12,13 +12,10 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommandScopeChat
 from aiohttp import web
 
 from ai_tg_bot.bot import (
     responses,  # noqa: F401 - pins aiogram's response models
-    texts,
 )
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.files import TelegramFiles
@@ -27,13 +24,14 @@ from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
-from ai_tg_bot.bot.polling import claim_updates
+from ai_tg_bot.bot.polling import ConflictWatch, PollingConflictError, claim_updates
 from ai_tg_bot.bot.presenter import TelegramPresenter
+from ai_tg_bot.bot.profile import register_profile
 from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db.database import STORAGE_ERRORS, Database
-from ai_tg_bot.i18n import SHIPPED, _, set_default_language, use_language
+from ai_tg_bot.i18n import set_default_language
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.metrics import PENDING, watch_pool
@@ -83,6 +81,9 @@ class Application:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _purging: asyncio.Task[None] | None = None
     _recovering: asyncio.Task[None] | None = None
+    # getUpdates' 409s at start: another instance polls (bot/polling.py).
+    conflicts: ConflictWatch = field(default_factory=ConflictWatch)
+    _stopper: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Application:
@@ -138,7 +139,11 @@ class Application:
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
-        return cls(settings, database, storage, llm, bot, dispatcher, ordering, chat, capabilities)
+        application = cls(
+            settings, database, storage, llm, bot, dispatcher, ordering, chat, capabilities
+        )
+        bot.session.middleware(application.conflicts)
+        return application
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
         """Serve until SIGTERM/SIGINT or `stop()`: webhook mode if WEBHOOK_URL is set."""
@@ -161,6 +166,7 @@ class Application:
             await self.register_commands()
             self.start_purging()
             self.start_recovering()
+            self.conflicts.on_conflict = self._stop_soon
             await self.dispatcher.start_polling(
                 self.bot,
                 handle_signals=handle_signals,
@@ -170,6 +176,8 @@ class Application:
             )
         finally:
             await self.shutdown(health)
+        if self.conflicts.tripped:
+            raise PollingConflictError
 
     async def run_webhook(self, *, handle_signals: bool = True) -> None:
         """Serve Telegram's webhook (and /healthz) until stopped, then shut down cleanly."""
@@ -202,29 +210,11 @@ class Application:
             await self.shutdown(site)
 
     async def register_commands(self) -> None:
-        """The command menu, description and short description, in every shipped
-        language (Telegram shows each user the one of their app) and, for every other
-        app language, in DEFAULT_LANGUAGE. A failure here is not fatal."""
-        default = self.settings.default_language
-        try:
-            for code in (None, *SHIPPED):
-                with use_language(code or default):
-                    await self._register_profile(code)
-        except TelegramAPIError as exc:
-            log.warning("could not register the command list: %s", exc)
+        """The command menus and the bot's descriptions (bot/profile.py)."""
+        await register_profile(self.bot, self.settings)
 
-    async def _register_profile(self, code: str | None) -> None:
-        payments = bool(self.settings.stars_packs)
-        await self.bot.set_my_commands(texts.bot_commands(payments=payments), language_code=code)
-        # Admins see their commands in the menu too; nobody else does.
-        for admin_id in self.settings.admin_user_ids:
-            await self.bot.set_my_commands(
-                texts.bot_commands(admin=True, payments=payments),
-                scope=BotCommandScopeChat(chat_id=admin_id),
-                language_code=code,
-            )
-        await self.bot.set_my_description(_(texts.DESCRIPTION), language_code=code)
-        await self.bot.set_my_short_description(_(texts.SHORT_DESCRIPTION), language_code=code)
+    def _stop_soon(self) -> None:
+        self._stopper = asyncio.get_running_loop().create_task(self.stop())
 
     def start_purging(self) -> None:
         """With RETENTION_DAYS set, purge old soft-deleted messages now and hourly."""

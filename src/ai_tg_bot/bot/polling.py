@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramConflictError
+from aiogram.methods import GetUpdates, Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -51,3 +61,52 @@ async def claim_updates(bot: Bot, *, takeover: bool) -> None:
         webhook_host(info.url),
     )
     await bot.delete_webhook(drop_pending_updates=False)
+
+
+class PollingConflictError(Exception):
+    """Another process polls with this token: Telegram answers 409 to one of the two."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "another instance is polling with this TELEGRAM_BOT_TOKEN (409 Conflict): stop "
+            "it, or run several instances in webhook mode (WEBHOOK_URL)"
+        )
+
+
+class ConflictWatch(BaseRequestMiddleware):
+    """Count getUpdates' 409 Conflicts. At start (the first `window` seconds), `limit`
+    of them mean another instance already polls: `on_conflict` stops this one, which
+    then exits with one line. Later, an instance started beside this one is the one to
+    leave; this one only warns."""
+
+    def __init__(self, *, limit: int = 3, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self.started: float | None = None
+        self.conflicts = 0
+        self.tripped = False
+        self.on_conflict: Callable[[], None] | None = None
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        polling = isinstance(method, GetUpdates)
+        if not polling:
+            return await make_request(bot, method)
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        try:
+            return await make_request(bot, method)
+        except TelegramConflictError:
+            self.conflicts += 1
+            if now - self.started > self.window:
+                log.warning("another instance polls with this token (409 Conflict)")
+            elif self.conflicts >= self.limit and not self.tripped:
+                self.tripped = True
+                if self.on_conflict is not None:
+                    self.on_conflict()
+            raise

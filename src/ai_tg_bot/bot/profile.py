@@ -1,0 +1,42 @@
+"""The bot's profile in Telegram: its command menus and descriptions, in every language."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommandScopeChat
+
+from ai_tg_bot.bot import texts
+from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import SHIPPED, _, use_language
+
+log = logging.getLogger(__name__)
+
+
+async def register_profile(bot: Bot, settings: Settings) -> None:
+    """The command menu, description and short description, in every shipped language
+    (Telegram shows each user the one of their app) and, for every other app language,
+    in DEFAULT_LANGUAGE. A failure here is not fatal."""
+    default = settings.default_language
+    try:
+        for code in (None, *SHIPPED):
+            with use_language(code or default):
+                await _register(bot, settings, code)
+    except TelegramAPIError as exc:
+        log.warning("could not register the command list: %s", exc)
+
+
+async def _register(bot: Bot, settings: Settings, code: str | None) -> None:
+    payments = bool(settings.stars_packs)
+    await bot.set_my_commands(texts.bot_commands(payments=payments), language_code=code)
+    # Admins see their commands in the menu too; nobody else does.
+    for admin_id in settings.admin_user_ids:
+        await bot.set_my_commands(
+            texts.bot_commands(admin=True, payments=payments),
+            scope=BotCommandScopeChat(chat_id=admin_id),
+            language_code=code,
+        )
+    await bot.set_my_description(_(texts.DESCRIPTION), language_code=code)
+    await bot.set_my_short_description(_(texts.SHORT_DESCRIPTION), language_code=code)
