@@ -25,6 +25,10 @@ class SettingsError(Exception):
     """A setting is missing or invalid; the message names it in one line."""
 
 
+# A deep link's payload is at most 64 of A-Z a-z 0-9 _ -, and "role_" takes five.
+ROLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,59}")
+
+
 def comma_items(value: str) -> list[str]:
     """The non-empty items of a comma-separated setting, stripped."""
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -115,6 +119,10 @@ class Settings(BaseSettings):
     # Where a paying user gets help (/paysupport), e.g. "@operator" or an e-mail address.
     payment_support: str | None = None
 
+    # Role presets a link can start a conversation with: t.me/<bot>?start=role_<name>.
+    # JSON: {"pirate": "You are a pirate.", "tutor": "You are a patient maths tutor."}
+    role_presets: Annotated[dict[str, str], NoDecode] = {}
+
     # Conversations (ADR 0014). A message outside any topic after this many minutes of
     # silence opens a new conversation; 0: never (the user decides with /new).
     conversation_idle_minutes: int = Field(default=0, ge=0, le=525_600)
@@ -182,6 +190,24 @@ class Settings(BaseSettings):
                 raise wrong
             prices[str(model)] = price
         return prices
+
+    @field_validator("role_presets", mode="before")
+    @classmethod
+    def _parse_presets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError('must be JSON: {"name": "the role\'s prompt", ...}') from None
+        if isinstance(value, dict):
+            for name, prompt in value.items():
+                if not (isinstance(name, str) and ROLE_NAME.fullmatch(name)):
+                    raise ValueError(f"preset name {name!r}: 1-59 of A-Z a-z 0-9 _ -")
+                if not (isinstance(prompt, str) and prompt.strip()):
+                    raise ValueError(f"preset {name!r} needs a prompt")
+        return value
 
     @field_validator("stars_packs", mode="before")
     @classmethod

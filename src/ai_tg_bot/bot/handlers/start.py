@@ -1,20 +1,58 @@
-"""/start and /help."""
+"""/start (with a deep link's payload) and /help.
+
+`t.me/<bot>?start=role_<name>` opens the chat with /start role_<name>: a conversation
+with that ROLE_PRESETS role begins (the one before it is kept, as with /new), so a role
+can be shared as a link.
+"""
 
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.filters.command import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.config import Settings
+from ai_tg_bot.i18n import _
 from ai_tg_bot.storage import Storage
 
+ROLE_LINK = "role_"
 
-async def start(message: Message, user_id: int, store: Storage, settings: Settings) -> None:
-    """Register the user and greet them."""
+
+async def start(
+    message: Message, user_id: int, command: CommandObject, store: Storage, settings: Settings
+) -> None:
+    """Register the user and greet them; a role link starts a conversation with its role."""
     await store.ensure_user(user_id)
+    payload = (command.args or "").strip()
+    if payload.startswith(ROLE_LINK):
+        await _start_with_role(message, user_id, payload.removeprefix(ROLE_LINK), store, settings)
+        return
     await message.answer(texts.greeting(payments=bool(settings.stars_packs)))
+
+
+async def _start_with_role(
+    message: Message, user_id: int, name: str, store: Storage, settings: Settings
+) -> None:
+    prompt = settings.role_presets.get(name)
+    if prompt is None:
+        await message.answer(
+            _("This link's role “{name}” is not offered here (any more).").format(name=name[:59])
+            + "\n\n"
+            + texts.greeting(payments=bool(settings.stars_packs))
+        )
+        return
+    topic = topic_of(message)
+    if topic is None:
+        await store.start_conversation(user_id)  # the current one is kept, as with /new
+    await store.set_conversation_role(user_id, prompt, topic)
+    await message.answer(
+        _("A new conversation with the role “{name}”: {prompt}\n\nWrite to begin.").format(
+            name=name, prompt=prompt if len(prompt) <= 300 else prompt[:300] + " …"
+        )
+    )
 
 
 async def help_(message: Message, settings: Settings) -> None:
