@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import urllib.request
 from importlib.metadata import PackageNotFoundError, version
 
 from ai_tg_bot.config import Settings, SettingsError, load_settings
@@ -138,6 +139,20 @@ def schema_command(settings: Settings, action: str, revision: str | None) -> int
     return 0
 
 
+def health(settings: Settings) -> int:
+    """GET /healthz of the bot running with these settings (webhook port, else
+    HEALTH_PORT): 0 when it answers 200, 1 otherwise."""
+    port = settings.webhook_listen_port if settings.webhook_url else settings.health_port
+    if port is None:
+        return fail("no health endpoint: set HEALTH_PORT (polling mode) or WEBHOOK_URL")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            ok = response.status == 200
+    except OSError as exc:
+        return fail(f"/healthz on port {port} did not answer: {type(exc).__name__}", 1)
+    return 0 if ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line: `ai-tg-bot [run|migrate|rollback|purge]`."""
     top = argparse.ArgumentParser(
@@ -153,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("revision", nargs="?", help="a revision to migrate to (default: head)")
     down = commands.add_parser("rollback", help="undo the latest migration")
     down.add_argument("revision", nargs="?", help="a revision to go back to (default: -1)")
+    commands.add_parser(
+        "health", help="exit 0 if the running bot's /healthz answers (Docker's HEALTHCHECK)"
+    )
     purge = commands.add_parser("purge", help="delete soft-deleted messages (RETENTION_DAYS)")
     purge.add_argument("--days", type=int, help="override RETENTION_DAYS (at least 1)")
     return top
@@ -171,4 +189,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc), exc.code)
     if args.command in ("migrate", "rollback"):
         return schema_command(settings, args.command, args.revision)
+    if args.command == "health":
+        return health(settings)
     return run(settings)

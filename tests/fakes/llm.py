@@ -172,7 +172,7 @@ class FakeLLM:
         self._runner: web.AppRunner | None = None
         self._ids = 0
 
-    async def start(self) -> Self:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         """Start serving on a free loopback port (``async with`` does this for you)."""
         app = web.Application(client_max_size=26 * 1024 * 1024)  # uploads up to 25 MB
         app.router.add_post("/v1/chat/completions", self._completions)
@@ -186,7 +186,7 @@ class FakeLLM:
             access_log=None,
         )
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, host, port).start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
         return self
 

@@ -589,7 +589,7 @@ class FakeTelegram:
             "logout": self._ok,
         }
 
-    async def start(self) -> Self:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         """Start serving on a free loopback port (``async with`` does this for you)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
@@ -602,7 +602,7 @@ class FakeTelegram:
             access_log=None,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.base_url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
         return self
