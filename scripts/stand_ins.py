@@ -15,16 +15,16 @@ from tests.fakes.telegram import FakeTelegram
 USER = 4242
 
 
-async def serve(port: int, question: str, timeout: float) -> int:
+async def serve(port: int, question: str, patience: float) -> int:
     tg = await FakeTelegram().start("0.0.0.0", port)
     llm = await FakeLLM().start("0.0.0.0", port + 1)
     print("ready", flush=True)
     try:
-        await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")), timeout, "the bot polls")
+        await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")), patience, "the bot polls")
         print("the bot polls", flush=True)
         tg.push_text(USER, question)
         expected = f"Echo: {question}"
-        await tg.wait_for(lambda: expected in tg.texts(USER), timeout, "the answer")
+        await tg.wait_for(lambda: expected in tg.texts(USER), patience, "the answer")
         print(f"answered: {expected}", flush=True)
         return 0
     except AssertionError as exc:
