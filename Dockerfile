@@ -14,6 +14,11 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_NO_CACHE=1 \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
+# A proxy's CA, if the build has to trust one (docker/ca-certificates/*.crt; none by default).
+COPY docker/ca-certificates/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates >/dev/null 2>&1 || true
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 RUN python3 -m pip install --no-cache-dir --break-system-packages "uv==${UV_VERSION}" \
     || python3 -m pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src

@@ -50,6 +50,10 @@ if [ "$POSTGRES_IMAGE" = "$LOCAL_POSTGRES" ] && ! have_image "$LOCAL_POSTGRES"; 
     --build-arg MIRROR="$MIRROR" -f docker/postgres.Dockerfile docker >/dev/null
 fi
 
+# A TLS-intercepting proxy's CA, trusted while the image is built (git ignores the copies).
+EXTRA_CA_DIR=${EXTRA_CA_DIR:-/usr/local/share/ca-certificates}
+cp "$EXTRA_CA_DIR"/*.crt docker/ca-certificates/ 2>/dev/null || true
+
 echo "== stand-ins for Telegram and the LLM on ports $STAND_INS_PORT and $((STAND_INS_PORT + 1))"
 export STAND_INS_PORT STAND_INS_PORT_LLM=$((STAND_INS_PORT + 1))
 .venv/bin/python -m scripts.stand_ins --port "$STAND_INS_PORT" --ask "hello from compose" \
