@@ -252,3 +252,39 @@ async def test_a_second_instance_polling_stops_with_one_line_and_exit_1(
     assert code == 1
     assert "another instance is polling with this TELEGRAM_BOT_TOKEN (409" in one_line(err)
     assert await serving.say(8, "still here?") == ["Echo: still here?"]
+
+
+async def test_a_running_bot_logs_json_one_object_a_line(
+    tmp_path: Path, fakes: tuple[FakeTelegram, FakeLLM]
+) -> None:
+    tg, llm = fakes
+    process = await asyncio.create_subprocess_exec(
+        str(SCRIPT),
+        cwd=tmp_path,
+        env=bot_env(
+            TELEGRAM_BOT_TOKEN="123456:JSON-logs",
+            TELEGRAM_API_URL=tg.base_url,
+            OPENAI_API_KEY="test-key",
+            OPENAI_BASE_URL=llm.base_url,
+            LLM_MODEL="fake-model",
+            LOG_FORMAT="json",
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")), 60, "polling")
+        tg.push_text(9, "log me as json")
+        await tg.wait_for(lambda: tg.texts(9) == ["Echo: log me as json"], 30)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    entries = [json.loads(line) for line in stderr.decode().splitlines() if line.strip()]
+    turns = [e for e in entries if e["message"].startswith("turn ")]
+    assert len(turns) == 1, entries
+    assert (turns[0]["outcome"], turns[0]["user_id"], turns[0]["level"]) == ("ok", 9, "INFO")
+    assert "log me as json" not in stderr.decode(), "message text logged at INFO"
