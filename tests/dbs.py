@@ -8,10 +8,9 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
-
-from alembic import command
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

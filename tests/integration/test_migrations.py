@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Date, bindparam, inspect, text
 from sqlalchemy.engine import make_url
@@ -17,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from ai_tg_bot.db.types import UTCDateTime
-from alembic import command
 from tests.dbs import (
     ROOT,
     alembic_config,
