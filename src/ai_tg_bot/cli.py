@@ -60,7 +60,7 @@ def migrate(settings: Settings) -> None:
     """Apply pending migrations (safe with several instances: env.py takes a lock)."""
     from ai_tg_bot import schema
 
-    schema.upgrade(settings.database_url)
+    schema.upgrade(settings.migration_url)
 
 
 async def serve(settings: Settings) -> None:
@@ -101,7 +101,8 @@ def run(settings: Settings) -> int:
             migrate(settings)
         except Exception as exc:  # the database is unreachable or the schema is broken
             log.debug("migration failed", exc_info=True)
-            return fail(redact(f"could not apply migrations to DATABASE_URL: {exc}"))
+            where = _migration_setting(settings)
+            return fail(redact(f"could not apply migrations to {where}: {exc}"))
     log.info(
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )
@@ -129,12 +130,12 @@ def schema_command(settings: Settings, action: str, revision: str | None) -> int
 
     try:
         if action == "migrate":
-            schema.upgrade(settings.database_url, revision or "head")
+            schema.upgrade(settings.migration_url, revision or "head")
         else:
-            schema.downgrade(settings.database_url, revision or "-1")
+            schema.downgrade(settings.migration_url, revision or "-1")
     except Exception as exc:
         log.debug("%s failed", action, exc_info=True)
-        return fail(redact(f"could not {action} DATABASE_URL: {exc}"))
+        return fail(redact(f"could not {action} {_migration_setting(settings)}: {exc}"))
     print(f"ai-tg-bot: {action} done")
     return 0
 
@@ -151,6 +152,11 @@ def health(settings: Settings) -> int:
     except OSError as exc:
         return fail(f"/healthz on port {port} did not answer: {type(exc).__name__}", 1)
     return 0 if ok else 1
+
+
+def _migration_setting(settings: Settings) -> str:
+    """The setting naming the database migrations run on."""
+    return "MIGRATION_DATABASE_URL" if settings.migration_database_url else "DATABASE_URL"
 
 
 def parser() -> argparse.ArgumentParser:

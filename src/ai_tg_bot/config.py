@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # Storage
     database_url: str = DEFAULT_SQLITE_URL
     db_echo: bool = False
+    # PostgreSQL behind pgbouncer in transaction pooling mode: asyncpg's prepared
+    # statement caches off (pgbouncer 1.18 cannot carry them between connections).
+    db_pgbouncer: bool = False
+    # Migrations need a session of their own (an advisory lock): a direct URL when
+    # DATABASE_URL goes through pgbouncer. Empty: DATABASE_URL.
+    migration_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=10, ge=0, le=1000)
     default_max_history_messages: int = Field(default=50, ge=1, le=MAX_HISTORY_LIMIT)
@@ -243,10 +249,15 @@ class Settings(BaseSettings):
             self.llm_models = [self.llm_model, *self.llm_models]
         return self
 
-    @field_validator("database_url")
+    @field_validator("migration_database_url", mode="before")
     @classmethod
-    def _check_database_url(cls, value: str) -> str:
-        if not value.startswith(_SUPPORTED_URL_PREFIXES):
+    def _empty_migration_url(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(_SUPPORTED_URL_PREFIXES):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
                 f"(got {value.split('://', 1)[0]}://...)"
@@ -327,6 +338,11 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @property
+    def migration_url(self) -> str:
+        """Where migrations run: MIGRATION_DATABASE_URL, else DATABASE_URL."""
+        return self.migration_database_url or self.database_url
 
     def is_admin(self, user_id: int) -> bool:
         """Whether the user may run the operator's commands."""

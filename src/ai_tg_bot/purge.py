@@ -47,7 +47,7 @@ async def purge_periodically(
 
 async def run(settings: Settings, days: int) -> int:
     """Purge once on DATABASE_URL."""
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
     try:
         return await purge_once(PrivacyStore(database, settings), days)
     finally:

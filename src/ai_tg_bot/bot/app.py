@@ -95,6 +95,7 @@ class Application:
             echo=settings.db_echo,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pgbouncer=settings.db_pgbouncer,
         )
         storage = Storage(database, settings)
         watch_pool(database.connections_in_use)

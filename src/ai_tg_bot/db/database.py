@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -93,11 +94,21 @@ PRE_PING_BYPASS_SECONDS = 0.5
 _SQLITE_READ_ONLY = "ai_tg_bot_read_only"
 
 
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
 class Database:
     """Owns the async engine; hands out one short transaction at a time."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pgbouncer: bool = False,
     ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
@@ -107,6 +118,15 @@ class Database:
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             options.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+        if pgbouncer and not self.is_sqlite:
+            # Transaction pooling hands each transaction any server connection: no
+            # statement prepared on one may be looked up on another (asyncpg's cache and
+            # SQLAlchemy's), and each prepared statement gets a name of its own.
+            self.url = self.url.update_query_dict({"prepared_statement_cache_size": "0"})
+            options["connect_args"] = {
+                "statement_cache_size": 0,
+                "prepared_statement_name_func": _unique_statement_name,
+            }
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)

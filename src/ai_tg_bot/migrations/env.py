@@ -34,7 +34,7 @@ BATCH_TEMP_MAX_LENGTH = 50
 def database_url() -> str:
     """The URL given by the caller (tests, the bot), else DATABASE_URL from Settings."""
     given = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    return str(given) if given else load_settings().database_url
+    return str(given) if given else load_settings().migration_url
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
