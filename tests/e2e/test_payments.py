@@ -925,3 +925,19 @@ async def test_a_model_without_a_price_is_named(make_bot: HarnessFactory) -> Non
     await bot.say(ALICE, "not priced")
     (profile,) = await bot.say(ADMIN, f"/user {ALICE}")
     assert "(no price for: gpt-4o-mini)" in profile
+
+
+async def test_an_invoice_asked_for_in_a_topic_arrives_in_that_topic(
+    make_bot: HarnessFactory,
+) -> None:
+    bot = await make_bot(stars_packs=PACKS)
+    bot.tg.enable_topics()
+    topic = bot.tg.open_topic(ALICE, "Shopping")
+    bot.tg.push_text(ALICE, "/buy", thread_id=topic)
+    await bot.settle()
+    offer = bot.messages(ALICE)[-1]
+    assert offer.thread_id == topic
+    answer = await press(bot, ALICE, buttons_of(offer)[0][1], offer)
+    assert not answer.get("show_alert"), answer
+    assert bot.tg.invoices[-1].thread_id == topic
+    assert "токен" not in bot.tg.invoices[-1].prices[0]["label"]

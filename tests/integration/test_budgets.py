@@ -170,3 +170,28 @@ async def test_the_budget_is_exact_under_concurrent_questions(
     # And the next question is refused before anything is stored.
     with pytest.raises(QuotaExceededError):
         await storage.ask(NewQuestion(USER, "one more"), owner="o", lease_seconds=5)
+
+
+async def test_a_user_out_of_tokens_may_still_export(
+    database: Database, settings: Settings
+) -> None:
+    """An export calls no LLM: the token budget does not hold back the user's own data."""
+    config = configured(settings, daily_token_limit=10)
+    await SeedingStorage(database, config).ensure_user(USER)
+    await spend(database, config, 50)
+    async with PrivacyStore(database, config).export_slot(USER):
+        pass
+
+
+async def test_todays_count_after_forget_still_holds_the_forgotten_questions(
+    database: Database, settings: Settings
+) -> None:
+    config = configured(settings)
+    storage = SeedingStorage(database, config)
+    for question in ("one", "two"):
+        await storage.add_message(USER, "user", question)
+    await PrivacyStore(database, config).forget_user(USER)
+    usage = await Accounts(database, config).usage(USER)
+    assert usage.messages_today == 2, "what the daily quota counts, /limits shows"
+    info = await storage.get_dialog_info(USER)
+    assert info.messages_today == 2

@@ -50,16 +50,19 @@ async def check_quotas(
     *,
     daily: bool = True,
     can_buy: bool = False,
+    budget: bool = True,
 ) -> None:
     """Raise QuotaExceededError when the user's quotas for a new question are used up.
 
     Today's questions against the daily limit (unless `daily` is False) and this
     minute's questions and exports against the per-minute limit, counted in one query
     under the user's row lock (which the caller holds), so exact across instances; then
-    the token budget (storage/budgets.py), whatever `daily` says. `can_buy`: the
-    refusal mentions /buy.
+    the token budget (storage/budgets.py), whatever `daily` says, unless `budget` is
+    False (nothing paid follows: an export). `can_buy`: the refusal mentions /buy.
     """
     await _check_messages(session, user_id, limits, now, daily=daily)
+    if not budget:
+        return
     over_budget = await check_budget(session, user_id, limits, now, can_buy=can_buy)
     if over_budget is not None:
         raise over_budget

@@ -108,9 +108,16 @@ class PrivacyStore(StorageBase):
             )
             if running.first() is not None:
                 raise ExportBusyError(f"an export of user {user_id} is running")
-            # The per-minute guard, counting messages and exports alike (no daily limit).
+            # The per-minute guard, counting messages and exports alike (no daily limit,
+            # and no token budget: an export calls no LLM, and a user out of tokens may
+            # still take their data).
             await check_quotas(
-                session, user_id, resolve_limits(None, self.settings), now, daily=False
+                session,
+                user_id,
+                resolve_limits(None, self.settings),
+                now,
+                daily=False,
+                budget=False,
             )
             inserted = await session.execute(
                 insert(UsageEvent)

@@ -97,8 +97,15 @@ def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:
     is_question = messages.c.role == "user"
     spent = token_usage.c.prompt_tokens + token_usage.c.completion_tokens
     mine = (token_usage.c.user_id == user_id) if user_id is not None else true()
+    theirs = (usage_events.c.user_id == user_id) if user_id is not None else true()
+    # Today's questions /forget erased are kept as usage events (the quota counts them).
+    forgotten_today = (
+        select(func.count())
+        .where(theirs, usage_events.c.kind == "message", usage_events.c.created_at >= today)
+        .scalar_subquery()
+    )
     return (
-        func.count().filter(is_today & is_question),
+        func.count().filter(is_today & is_question) + forgotten_today,
         func.count().filter(is_question),
         select(func.coalesce(func.sum(spent), 0))
         .where(mine, token_usage.c.day >= today.date())

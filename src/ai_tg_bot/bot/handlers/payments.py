@@ -27,9 +27,9 @@ from aiogram.types import (
 from pydantic import Field
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
-from ai_tg_bot.i18n import _, moment, number
+from ai_tg_bot.i18n import _, moment, ngettext, number
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.payments import PaymentsStore, Refund
 
@@ -62,7 +62,9 @@ def parse_payload(payload: str) -> tuple[int, int, int] | None:
 
 def pack_label(stars: int, tokens: int) -> str:
     """A pack as a button and an invoice line."""
-    return _("{tokens} tokens for {stars} ⭐").format(tokens=number(tokens), stars=number(stars))
+    return ngettext(
+        "{tokens} token for {stars} ⭐", "{tokens} tokens for {stars} ⭐", tokens
+    ).format(tokens=number(tokens), stars=number(stars))
 
 
 async def buy(message: Message, user_id: int, settings: Settings, bot: Bot) -> None:
@@ -105,8 +107,11 @@ async def choose_pack(
         return
     await callback.answer()
     stars, tokens = pack
+    shown_in = callback.message if isinstance(callback.message, Message) else None
     await bot.send_invoice(
         chat_id=callback.from_user.id,
+        # In the topic the packs were shown in (topics live in the private chat).
+        message_thread_id=topic_of(shown_in) if shown_in is not None else None,
         title=_("{tokens} tokens").format(tokens=number(tokens)),
         description=_(
             "{tokens} tokens for your conversations with me, spent after your daily and "
