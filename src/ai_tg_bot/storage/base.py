@@ -176,6 +176,18 @@ class StorageBase:
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
+    async def _conversation_settings(
+        self, session: Executor, user_id: int, conversation_id: int | None
+    ) -> tuple[SettingsRow | None, str | None]:
+        """The user's settings row and, as stored, the prompt the conversation is answered
+        with: its own /role, else the user's default (None: DEFAULT_SYSTEM_PROMPT). One
+        read (statements.CONTEXT_SETTINGS)."""
+        parameters = {"b_user_id": user_id, "b_conversation_id": conversation_id}
+        row = (await session.execute(statements.CONTEXT_SETTINGS, parameters)).first()
+        if row is None:
+            return None, None
+        return cast(SettingsRow, row), row.conversation_prompt or row.system_prompt
+
     async def _settings_row(self, session: Executor, user_id: int) -> SettingsRow | None:
         row = (await session.execute(statements.SETTINGS_ROW, {"b_user_id": user_id})).first()
         return cast("SettingsRow | None", row)

@@ -90,17 +90,8 @@ class ConversationsMixin(StorageBase):
         """The prompt the current conversation (the topic's) is answered with."""
         async with self.database.connection(read_only=True) as session:
             conversation_id = await find_conversation(session, user_id, thread_id)
-            row = await self._settings_row(session, user_id)
-            own = None
-            if conversation_id is not None:
-                own = (
-                    await session.execute(
-                        select(conversations.c.system_prompt).where(
-                            conversations.c.id == conversation_id
-                        )
-                    )
-                ).scalar()
-        return resolve_prompt(own or (row.system_prompt if row else None), self.settings)
+            _row, stored = await self._conversation_settings(session, user_id, conversation_id)
+        return resolve_prompt(stored, self.settings)
 
     async def set_conversation_role(
         self, user_id: int, prompt: str | None, thread_id: int | None = None

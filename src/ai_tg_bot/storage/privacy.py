@@ -137,9 +137,7 @@ class PrivacyStore(StorageBase):
         async with self.database.connection(read_only=True) as connection:
             # The prompt the current conversation is answered with (what /role shows).
             current = await find_conversation(connection, user_id, None)
-            parameters = {"b_user_id": user_id, "b_conversation_id": current}
-            found = (await connection.execute(statements.CONTEXT_SETTINGS, parameters)).first()
-            stored_prompt = (found.conversation_prompt or found.system_prompt) if found else None
+            _row, stored_prompt = await self._conversation_settings(connection, user_id, current)
             # Grouped by conversation (oldest conversation first), each oldest first.
             rows = await connection.stream(
                 select(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import cast
 
 from sqlalchemy import func, select
 
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
-    SettingsRow,
     day_start,
     resolve_limits,
     resolve_prompt,
@@ -126,10 +124,11 @@ class Storage(
     async def _context(
         self, session: Executor, user_id: int, upto_seq: int | None, conversation_id: int | None
     ) -> Context:
-        parameters = {"b_user_id": user_id, "b_conversation_id": conversation_id}
-        row = (await session.execute(statements.CONTEXT_SETTINGS, parameters)).first()
-        limits = resolve_limits(cast("SettingsRow | None", row), self.settings)
-        parameters |= {
+        row, prompt = await self._conversation_settings(session, user_id, conversation_id)
+        limits = resolve_limits(row, self.settings)
+        parameters = {
+            "b_user_id": user_id,
+            "b_conversation_id": conversation_id,
             "b_upto": upto_seq if upto_seq is not None else 2**62,
             "b_budget": limits.max_context_chars,  # 0: unlimited
             "b_limit": limits.max_history_messages,
@@ -137,8 +136,6 @@ class Storage(
         rows = (await session.execute(statements.CONTEXT, parameters)).all()
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
-        # The conversation's own /role, else the user's default, else DEFAULT_SYSTEM_PROMPT.
-        prompt = row.conversation_prompt or row.system_prompt if row else None
         return Context(
             system_prompt=resolve_prompt(prompt, self.settings),
             history=history,
@@ -188,13 +185,12 @@ class Storage(
                     ).where(Message.user_id == user_id)
                 )
             ).one()
-            parameters = {"b_user_id": user_id, "b_conversation_id": conversation_id}
-            found = (await session.execute(statements.CONTEXT_SETTINGS, parameters)).first()
+            user_settings, stored_prompt = await self._conversation_settings(
+                session, user_id, conversation_id
+            )
             title, count = (
                 await session.execute(conversation_overview(conversation_id, user_id))
             ).one()
-        user_settings = cast("SettingsRow | None", found)
-        stored_prompt = (found.conversation_prompt or found.system_prompt) if found else None
         limits = resolve_limits(user_settings, self.settings)
         return DialogInfo(
             active_count=int(row[0]),
