@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DataError,
     DBAPIError,
@@ -29,6 +29,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from ai_tg_bot.db import sqlite
+from ai_tg_bot.db.sqlite import SQLITE_BUSY_TIMEOUT_MS
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "STORAGE_ERRORS", "Database", "is_outage"]
 
 log = logging.getLogger(__name__)
 # What a database that is down or restarting raises, through SQLAlchemy or around it.
@@ -82,7 +87,6 @@ def _is_sqlite(exc: DBAPIError) -> bool:
     return type(exc.orig).__module__.startswith(("sqlite3", "aiosqlite"))
 
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled connection given back less than this long ago is not pinged again on checkout
 # unless the driver saw it close (HikariCP's "alive bypass window"): under load every
 # checkout would otherwise pay the pre-ping's three round trips (asyncpg pings inside
@@ -113,9 +117,14 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         options: dict[str, Any] = {"echo": echo}
+        self._checkpointer: sqlite.Checkpointer | None = None
         if self.is_sqlite:
             ensure_sqlite_directory(url)
-            options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            options["module"] = sqlite.InlineDriver()  # no thread hop per statement
+            path = sqlite.file_of(self.url)
+            if path is not None:
+                self._checkpointer = sqlite.Checkpointer(path)
+                self._checkpointer.start()
         else:
             options.update(pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
         if pgbouncer and not self.is_sqlite:
@@ -129,7 +138,7 @@ class Database:
             }
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.is_sqlite:
-            _install_sqlite_hooks(self.engine)
+            sqlite.install_hooks(self.engine, _SQLITE_READ_ONLY)
         else:
             _install_ping_bypass(self.engine, PRE_PING_BYPASS_SECONDS)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -144,9 +153,12 @@ class Database:
         queue on the lock instead of failing with "database is locked"; `read_only`
         transactions use a deferred BEGIN and run beside them under WAL.
         """
-        factory = self._read_sessions if read_only else self._sessions
-        async with factory() as session, session.begin():
-            yield session
+        session = (self._read_sessions if read_only else self._sessions)()
+        try:
+            async with session.begin():
+                yield session
+        finally:
+            await session.close()  # not `async with session`: see `connection`
 
     @asynccontextmanager
     async def connection(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -154,9 +166,21 @@ class Database:
 
         Same commit/rollback and SQLite BEGIN rules; no ORM unit of work, which the
         dialogue's Core statements do not need (measured: most of their CPU cost).
+
+        The connection goes back to the pool by a plain `close()`: SQLAlchemy's
+        `async with` closes it in a task of its own (to finish even if the caller is
+        cancelled), which costs a trip through the event loop's ready queue while the
+        connection is still checked out. Under a herd that queue is long, so every
+        connection sat idle but taken for a full round of it (ADR 0017). Returning a
+        connection after COMMIT does no I/O on either driver, so there is nothing for a
+        cancellation to interrupt.
         """
-        async with (self._read_engine if read_only else self.engine).begin() as connection:
-            yield connection
+        connection = await (self._read_engine if read_only else self.engine).connect().start()
+        try:
+            async with connection.begin():
+                yield connection
+        finally:
+            await connection.close()
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query."""
@@ -176,6 +200,8 @@ class Database:
     async def close(self) -> None:
         """Dispose of the engine and its pooled connections."""
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -216,24 +242,3 @@ def _install_ping_bypass(engine: AsyncEngine, window_seconds: float) -> None:
         return bool(ping(dbapi_connection))
 
     dialect.do_ping = do_ping
-
-
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    """WAL, busy timeout, foreign keys, and BEGIN emitted by us (SQLAlchemy's recipe)."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Autocommit at the driver level so pysqlite never issues its own deferred BEGIN;
-        # PRAGMA journal_mode cannot run inside a transaction, which this also guarantees.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get(_SQLITE_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
