@@ -50,7 +50,7 @@ class Answerer:
         fetch_file: FileFetcher | None,
         *,
         durably: Durably,
-        answered: Callable[[int], None],
+        answered: Callable[[int, int], None],
         lease_seconds: float,
         stops: StopSignals | None = None,
         title_model: str | None = None,
@@ -190,7 +190,7 @@ class Answerer:
                     stopped=result.stopped,
                 )
             )
-            self._answered(user_id)
+            self._answered(user_id, question.seq)
             await view.show(result)
         if self.title_model and reply is not None and not result.stopped and asked is not None:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)

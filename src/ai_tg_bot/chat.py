@@ -22,6 +22,7 @@ from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import FileFetcher, MediaPolicy
+from ai_tg_bot.progress import Progress
 from ai_tg_bot.stops import Stops
 from ai_tg_bot.storage import (
     STORAGE_ERRORS,
@@ -65,9 +66,8 @@ class ChatService:
         # and its user's questions are taken over (recover_stranded), not left for minutes.
         self.lease_seconds = lease_seconds
         self.instance = uuid.uuid4().hex[:12]
-        # This process's turns waiting on another of its turns for their user: woken after
-        # each answer (other processes' answers are still found by polling).
-        self._progress: dict[int, asyncio.Event] = {}
+        # This process's turns waiting on another of its turns for their user.
+        self.progress = Progress()
         self.leases = LeaseKeeper(storage, lease_seconds)
         self.sweeper = Sweeper(storage, self._drain_stranded)
         self.stops = Stops(storage)  # Stop button and /stop, here or through the database
@@ -77,7 +77,7 @@ class ChatService:
             self.media,
             fetch_file,
             durably=self._durably,
-            answered=self._wake,
+            answered=self.progress.finished,
             lease_seconds=lease_seconds,
             stops=self.stops.signals,
             title_model=title_model,
@@ -197,6 +197,14 @@ class ChatService:
         storage, durably = self.storage, self._durably
         pause = POLL_START_SECONDS
         while True:
+            if handoff is None and waiting_for is not None:
+                if self.progress.done(user_id, waiting_for):
+                    return  # answered by a turn of this process (the queue drains in order)
+                if self.leases.holds(user_id):
+                    # A turn of this process is draining the queue: its answers wake us.
+                    await self.progress.wait(user_id, pause)
+                    pause = min(pause * 2, POLL_MAX_SECONDS)
+                    continue
             if handoff is not None or await durably(
                 lambda: storage.try_acquire_turn(user_id, owner, self.lease_seconds)
             ):
@@ -219,15 +227,15 @@ class ChatService:
                     self.leases.let_go(user_id)
                     if not released:
                         await durably(lambda: storage.release_turn(user_id, owner))
-                    self._wake(user_id)
+                    self.progress.wake(user_id)
                 # Our question was stored before we took the lease, so the drain saw it.
                 return
             if waiting_for is None or not await durably(
                 lambda: storage.is_pending(user_id, waiting_for)
             ):
-                self._wake(user_id)  # nothing left behind: other waiters look again
+                self.progress.wake(user_id)  # nothing left behind: other waiters look again
                 return  # answered by the turn that holds the lease
-            await self._wait_for_progress(user_id, pause)
+            await self.progress.wait(user_id, pause)
             pause = min(pause * 2, POLL_MAX_SECONDS)
 
     async def recover_stranded(self, presenter_for: Callable[[int], Presenter]) -> int:
@@ -254,19 +262,6 @@ class ChatService:
         await self.sweeper.close()
         await self.stops.close()
         await self.leases.close()
-
-    def _wake(self, user_id: int) -> None:
-        """Tell this process's turns waiting on `user_id` to look again."""
-        event = self._progress.pop(user_id, None)
-        if event is not None:
-            event.set()
-
-    async def _wait_for_progress(self, user_id: int, seconds: float) -> None:
-        """Sleep up to `seconds`, less if a turn of this process answers for the user."""
-        event = self._progress.setdefault(user_id, asyncio.Event())
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await event.wait()
 
     def _new_owner(self) -> str:
         return f"{self.instance}:{uuid.uuid4().hex[:8]}"

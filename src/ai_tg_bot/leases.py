@@ -37,6 +37,10 @@ class LeaseKeeper:
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat())
 
+    def holds(self, user_id: int) -> bool:
+        """Whether a turn of this process holds the user's lease now."""
+        return user_id in self._held
+
     def let_go(self, user_id: int) -> None:
         """The lease is given back (or lost): stop renewing it."""
         self._held.pop(user_id, None)
