@@ -63,12 +63,14 @@ def migrate(settings: Settings) -> None:
     schema.upgrade(settings.migration_url)
 
 
-async def serve(settings: Settings) -> None:
-    """Check that Telegram takes the token, then run the bot until a signal stops it."""
+async def serve(settings: Settings, worker: int | None = None) -> None:
+    """Check that Telegram takes the token, then run the bot until a signal stops it
+    (`worker`: this process's index among WEBHOOK_WORKERS, workers.py)."""
     from ai_tg_bot.bot.app import Application
     from ai_tg_bot.bot.startup import TelegramStartupError, check_llm, check_telegram
+    from ai_tg_bot.runtime import settle_heap
 
-    application = Application.create(settings)
+    application = Application.create(settings, worker)
     try:
         await check_telegram(application.bot, settings)
     except TelegramStartupError as exc:
@@ -76,7 +78,9 @@ async def serve(settings: Settings) -> None:
         await application.llm.close()
         await application.database.close()
         raise StartupError(str(exc), exc.code) from None
-    await check_llm(application.llm, settings)
+    if worker in (None, 0):  # one warning, not one per worker
+        await check_llm(application.llm, settings)
+    settle_heap()
     await application.run()
 
 
@@ -92,7 +96,8 @@ def _load() -> Settings:
 
 
 def run(settings: Settings) -> int:
-    """Start the bot: checks, migrations, then polling or the webhook until a signal."""
+    """Start the bot: checks, migrations, then polling or the webhook until a signal
+    (WEBHOOK_WORKERS > 1: that many webhook processes, supervised: workers.py)."""
     problem = check_settings(settings)
     if problem:
         return fail(problem)
@@ -106,11 +111,20 @@ def run(settings: Settings) -> int:
     log.info(
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )
+    if settings.webhook_workers > 1:
+        from ai_tg_bot.workers import supervise
+
+        return supervise(settings)
+    return serve_until_stopped(settings)
+
+
+def serve_until_stopped(settings: Settings, worker: int | None = None) -> int:
+    """Serve (migrations done) until a signal; the exit code."""
     from ai_tg_bot.bot.polling import PollingConflictError, WebhookRegisteredError
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, worker))
     except StartupError as exc:
         return fail(str(exc), exc.code)
     except WebhookRegisteredError as exc:

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram/webhook"
     webhook_listen_host: str = "0.0.0.0"
     webhook_listen_port: int = Field(default=8080, ge=1, le=65535)
+    # Processes serving that port together (SO_REUSEPORT), supervised by `ai-tg-bot run`.
+    webhook_workers: int = Field(default=1, ge=1, le=64)
     health_port: int | None = Field(default=None, ge=1, le=65535)
     # Polling start with a webhook registered: delete it and poll (true), or stop (false).
     polling_takeover: bool = False
@@ -238,6 +240,15 @@ class Settings(BaseSettings):
         if self.webhook_url and self.webhook_secret is None:
             # Without it anyone who finds the URL could post fake updates.
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_need_a_webhook(self) -> Settings:
+        if self.webhook_workers > 1 and not self.webhook_url:
+            raise ValueError(
+                f"WEBHOOK_WORKERS={self.webhook_workers} needs webhook mode (set WEBHOOK_URL): "
+                "only one process may poll a bot's updates"
+            )
         return self
 
     @model_validator(mode="after")

@@ -29,8 +29,13 @@ def _value(raw: str) -> Any:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, the message's own
-    key=value fields, and the exception (already redacted) if there is one."""
+    """One JSON object per record: time, level, logger (and the worker's index under
+    WEBHOOK_WORKERS), message, the message's own key=value fields, and the exception
+    (already redacted) if there is one."""
+
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
@@ -38,8 +43,10 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": message,
         }
+        if self.worker is not None:
+            entry["worker"] = self.worker
+        entry["message"] = message
         for key, raw in _PAIR.findall(message):
             entry.setdefault(key, _value(raw))
         if record.exc_info and not record.exc_text:
@@ -49,13 +56,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(settings: Settings) -> None:
-    """The root handler in LOG_FORMAT at LOG_LEVEL, and the noisy loggers quietened."""
+def configure_logging(settings: Settings, worker: int | None = None) -> None:
+    """The root handler in LOG_FORMAT at LOG_LEVEL, and the noisy loggers quietened.
+    A worker process (WEBHOOK_WORKERS > 1) tags each record with its index."""
     handler = logging.StreamHandler()
     if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
+        handler.setFormatter(JsonFormatter(worker))
+    elif worker is None:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    else:
+        tagged = TEXT_FORMAT.replace("%(name)s", f"[worker {worker}] %(name)s")
+        handler.setFormatter(logging.Formatter(tagged))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

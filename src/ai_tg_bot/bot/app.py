@@ -44,6 +44,7 @@ from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
 
 log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -84,9 +85,11 @@ class Application:
     # getUpdates' 409s at start: another instance polls (bot/polling.py).
     conflicts: ConflictWatch = field(default_factory=ConflictWatch)
     _stopper: asyncio.Task[None] | None = None
+    # This process's index among WEBHOOK_WORKERS > 1 (workers.py); None: the one process.
+    worker: int | None = None
 
     @classmethod
-    def create(cls, settings: Settings) -> Application:
+    def create(cls, settings: Settings, worker: int | None = None) -> Application:
         """Build every component from Settings (nothing connects yet)."""
         install_redaction(settings)  # also when embedded or tested: no secret in a log
         set_default_language(settings.default_language)  # for tasks no update started
@@ -144,6 +147,7 @@ class Application:
             settings, database, storage, llm, bot, dispatcher, ordering, chat, capabilities
         )
         bot.session.middleware(application.conflicts)
+        application.worker = worker
         return application
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
@@ -192,19 +196,22 @@ class Application:
                 build_web_app(self, webhook=True),
                 self.settings.webhook_listen_host,
                 self.settings.webhook_listen_port,
+                reuse_port=self.worker is not None,  # the workers share the port
             )
-            await self.register_commands()
-            self.start_purging()
             self.start_recovering()
-            await self.bot.set_webhook(
-                endpoint,
-                secret_token=secret.get_secret_value(),
-                allowed_updates=self.dispatcher.resolve_used_update_types(),
-            )
+            if self.worker in (None, 0):  # one worker registers and purges for them all
+                await self.register_commands()
+                self.start_purging()
+                await self.bot.set_webhook(
+                    endpoint,
+                    secret_token=secret.get_secret_value(),
+                    allowed_updates=self.dispatcher.resolve_used_update_types(),
+                )
             log.info("serving the webhook on port %s", self.settings.webhook_listen_port)
             if handle_signals:
                 loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
+                # A worker leaves SIGINT (Ctrl+C) to its supervisor, which sends it SIGTERM.
+                for sig in (signal.SIGTERM,) if self.worker is not None else STOP_SIGNALS:
                     loop.add_signal_handler(sig, self._stopping.set)
             await self._stopping.wait()
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -67,11 +68,17 @@ class Readiness:
 
 
 READINESS: web.AppKey[Readiness] = web.AppKey("readiness", Readiness)
+# This process's index under WEBHOOK_WORKERS > 1 (absent: the one process).
+WORKER: web.AppKey[int] = web.AppKey("worker", int)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness: 200 while the process serves requests; never touches the database."""
-    return web.json_response({"status": "ok"})
+    """Liveness: 200 while the process serves requests; never touches the database.
+    A worker names itself (index and pid): workers share a port, and a probe reaches one."""
+    worker = request.app.get(WORKER)
+    if worker is None:
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "worker": worker, "pid": os.getpid()})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -81,8 +88,12 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "database unavailable"}, status=503)
 
 
-def add_probes(web_app: web.Application, ping: Callable[[], Awaitable[bool]]) -> None:
-    """Serve GET /healthz and GET /readyz on `web_app`."""
+def add_probes(
+    web_app: web.Application, ping: Callable[[], Awaitable[bool]], worker: int | None = None
+) -> None:
+    """Serve GET /healthz and GET /readyz on `web_app` (`worker`: this process's index)."""
     web_app[READINESS] = Readiness(ping)
+    if worker is not None:
+        web_app[WORKER] = worker
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)

@@ -78,16 +78,20 @@ def build_web_app(app: Application, *, webhook: bool) -> web.Application:
     webhook mode."""
     web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     web_app[APPLICATION] = app
-    add_probes(web_app, app.database.ping)
+    add_probes(web_app, app.database.ping, app.worker)
     add_metrics(web_app)
     if webhook:
         web_app.router.add_post(app.settings.webhook_path, WebhookHandler(app).handle)
     return web_app
 
 
-async def start_site(web_app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Serve `web_app` on host:port; the caller cleans the runner up."""
+async def start_site(
+    web_app: web.Application, host: str, port: int, *, reuse_port: bool = False
+) -> web.AppRunner:
+    """Serve `web_app` on host:port; the caller cleans the runner up. `reuse_port`
+    (SO_REUSEPORT): several worker processes listen on the port, the kernel spreads the
+    connections across them."""
     runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
     return runner
