@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, history_size, slow_llm, storage_cost
+from bench import end_to_end, history_size, slow_llm, storage_cost, telegram_load, workers
 from bench.dbs import BACKENDS
 from bench.machine import ROOT, describe
 from bench.report import print_results, write
@@ -27,6 +27,11 @@ FULL: dict[str, Runner] = {
     "storage": lambda b: storage_cost.run(storage_cost.Config(turns_per_run=120, repeats=3), b),
     "history": lambda b: history_size.run(history_size.Config(turns_per_run=50, repeats=3), b),
     "end_to_end": lambda b: end_to_end.run(end_to_end.Config(repeats=3), b),
+    # About 2.5 minutes per backend and mode: a ramp of one answer (33 s), the 60 s
+    # window at 30 new turns a second with ~1,000 users mid-answer, then the drain.
+    "telegram_load": lambda b: telegram_load.run(telegram_load.Config(), b),
+    # About a minute per backend: 1 then 2 webhook worker processes, 5 bursts of 400 turns.
+    "workers": lambda b: workers.run(workers.Config(), b),
 }
 QUICK: dict[str, Runner] = {
     "slow_llm": lambda b: slow_llm.run(
@@ -41,6 +46,10 @@ QUICK: dict[str, Runner] = {
     "end_to_end": lambda b: end_to_end.run(
         end_to_end.Config(users=10, messages_per_user=3, repeats=2), b
     ),
+    "telegram_load": lambda b: telegram_load.run(
+        telegram_load.Config(rate=10, window_seconds=5, answer_seconds=5), b
+    ),
+    "workers": lambda b: workers.run(workers.Config(users=20, messages_per_user=10, repeats=3), b),
 }
 
 
