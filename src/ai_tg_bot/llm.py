@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
 from openai import AsyncOpenAI
+from openai._constants import DEFAULT_CONNECTION_LIMITS
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm_errors import LLMError as LLMError
@@ -35,6 +36,22 @@ class StreamReport:
     cut_at_limit: bool = False
 
 
+# Answers streaming at once, each its own HTTP connection: the client's default of 1,000
+# made the 1,001st user wait for a connection (measured under load, issue 18). Idle
+# connections kept for the next requests, fewer than open ones: each costs a socket.
+LLM_MAX_CONNECTIONS = 10_000
+LLM_KEEPALIVE_CONNECTIONS = 200
+
+
+def _http_client() -> openai.DefaultAsyncHttpxClient:
+    limits = type(DEFAULT_CONNECTION_LIMITS)(
+        max_connections=LLM_MAX_CONNECTIONS,
+        max_keepalive_connections=LLM_KEEPALIVE_CONNECTIONS,
+        keepalive_expiry=DEFAULT_CONNECTION_LIMITS.keepalive_expiry,
+    )
+    return openai.DefaultAsyncHttpxClient(limits=limits)
+
+
 class LLMClient:
     """Streams chat completions from any OpenAI-compatible server."""
 
@@ -55,6 +72,7 @@ class LLMClient:
             # The per-read timeout; the whole answer is bounded by `timeout_seconds` below.
             timeout=min(settings.llm_timeout_seconds, 60.0),
             max_retries=settings.llm_max_retries,
+            http_client=_http_client(),
         )
 
     async def stream(
