@@ -242,8 +242,19 @@ class Message(Base):
             text("to_tsvector('simple', content)"),
             postgresql_using="gin",
         ).ddl_if(dialect="postgresql"),
-        # One conversation's history (context, trim) in order; also serves the foreign key.
+        # Every message of a conversation: serves the foreign key (deleting a conversation).
         Index("ix_messages_conversation_id_seq", "conversation_id", "seq"),
+        # One conversation's active history (context, trim) in order, whatever the number of
+        # soft-deleted messages beside it: a user with 10,000 messages reads 50 entries
+        # (the user in it too, or PostgreSQL ANDs it with the user's other indexes).
+        Index(
+            "ix_messages_active_conversation_seq",
+            "user_id",
+            "conversation_id",
+            "seq",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
         # Daily and per-minute quotas count a user's messages by time, deleted ones included.
         Index("ix_messages_user_id_created_at", "user_id", "created_at"),
         # Questions waiting for an answer (few at any time): the stranded-question sweep.
