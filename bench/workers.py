@@ -1,4 +1,4 @@
-"""Benchmark 6: webhook turns per second with 1 and 2 worker processes (WEBHOOK_WORKERS).
+"""Benchmark 7: webhook turns per second with 1 and 2 worker processes (WEBHOOK_WORKERS).
 
 The real thing, in processes: `python -m ai_tg_bot run` in webhook mode (WEBHOOK_WORKERS=1:
 the one process; 2: a supervisor and two workers sharing the port with SO_REUSEPORT), a
@@ -450,11 +450,11 @@ async def measure(backend: str, workers: int, config: Config, given: StandIns) -
 
 
 async def run(config: Config, backends: tuple[str, ...]) -> Result:
-    """Benchmark 6 on each backend: one run per worker count."""
+    """Benchmark 7 on each backend: one run per worker count."""
     result = Result(
         name="workers",
         title="Webhook turns per second with 1 and 2 worker processes, WEBHOOK_WORKERS "
-        "(benchmark 6)",
+        "(benchmark 7)",
         columns=["backend", "workers", "turns per burst", "turns/s", "speed-up",
                  "bot CPU ms/turn", "PostgreSQL, stand-ins, poster CPU ms/turn",
                  "machine CPU busy %", "turns per worker", "answers / asked", "exit code"],
@@ -502,7 +502,7 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="benchmark 6's Telegram stand-in")
+    parser = argparse.ArgumentParser(description="benchmark 7's Telegram stand-in")
     parser.add_argument("role", choices=["telegram"])
     parser.add_argument("--first-user", type=int, default=FIRST_USER)
     parser.add_argument("--users", type=int, default=0, help="users who have started the bot")

@@ -1,4 +1,4 @@
-"""Benchmark 6 (bench/workers.py), tiny: it runs the real processes with 1 and 2 workers
+"""Benchmark 7 (bench/workers.py), tiny: it runs the real processes with 1 and 2 workers
 and reports sane, complete results (no timings asserted)."""
 
 from __future__ import annotations
