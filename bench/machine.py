@@ -81,3 +81,17 @@ async def describe() -> dict[str, str]:
         "packages": ", ".join(f"{name} {version(name)}" for name in packages),
         "commit": commit,
     }
+
+
+STOP_SECONDS = 10.0  # a stand-in's time to finish after its stdin closes
+
+
+async def stop_child(process: asyncio.subprocess.Process) -> None:
+    """Close a stand-in's stdin (its signal to stop) and wait for it; kill it if it hangs."""
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()

@@ -29,7 +29,7 @@ from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.storage import Question, Storage
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.floor import open_floor
-from bench.machine import reset_peak_rss, rss_mb
+from bench.machine import reset_peak_rss, rss_mb, stop_child
 from bench.stats import Result, Target, median, percentile
 
 FIRST_USER = 1
@@ -131,12 +131,7 @@ async def llm_process(delay: float, stalls: int) -> AsyncIterator[str]:
             raise RuntimeError(f"the LLM stand-in did not start: {line!r}")
         yield line.decode().strip()
     finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop_child(process)
 
 
 async def one_run(chat: ChatService, config: Config) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bench.dbs import active_counts, bench_database, seed
-from bench.machine import ROOT
+from bench.machine import ROOT, stop_child
 from bench.stats import Result, Target, median
 from tests.fakes.telegram import FakeTelegram
 
@@ -121,12 +121,7 @@ async def telegram_process(users: int) -> AsyncIterator[tuple[str, str, int]]:
             raise RuntimeError(f"the Telegram stand-in did not start: {line!r}")
         yield urls[0], urls[1], process.pid
     finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop_child(process)
 
 
 # ---- the bot ------------------------------------------------------------------------------
@@ -392,12 +387,7 @@ async def llm_stand_in() -> AsyncIterator[tuple[str, int]]:
             raise RuntimeError(f"the LLM stand-in did not start: {line!r}")
         yield line.decode().strip(), process.pid
     finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop_child(process)
 
 
 @asynccontextmanager
