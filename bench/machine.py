@@ -30,12 +30,6 @@ def _proc_field(path: str, key: str) -> str:
     return ""
 
 
-def rss_mb(key: str = "VmRSS") -> float:
-    """Resident memory of this process (VmRSS), or its peak since the last reset (VmHWM)."""
-    value = _proc_field("/proc/self/status", key)
-    return int(value.split()[0]) / 1024 if value else 0.0
-
-
 def reset_peak_rss() -> bool:
     """Make VmHWM start again from the current RSS (Linux >= 4.0); False if not possible."""
     try:

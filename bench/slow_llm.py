@@ -29,7 +29,8 @@ from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.storage import Question, Storage
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.floor import open_floor
-from bench.machine import reset_peak_rss, rss_mb, stop_child
+from bench.machine import reset_peak_rss, stop_child
+from bench.probe import rss_mb
 from bench.stats import Result, Target, median, percentile
 
 FIRST_USER = 1

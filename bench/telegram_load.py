@@ -45,12 +45,12 @@ from bench.load_telegram import (
     RecordingTelegram,
     WebhookFeed,
     child,
-    free_port,
     pace,
     until,
 )
 from bench.probe import Probe, cpu_share, lags_between
 from bench.stats import Result, Target, median, percentile
+from tests.ports import free_port
 
 TOKEN = "123456:BENCH-token"
 FIRST_USER = 1

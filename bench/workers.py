@@ -17,7 +17,6 @@ import contextlib
 import itertools
 import os
 import re
-import socket
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from bench.dbs import active_counts, bench_database, seed
 from bench.machine import ROOT, stop_child
 from bench.stats import Result, Target, median
 from tests.fakes.telegram import FakeTelegram
+from tests.ports import free_port
 
 TOKEN = "123456:BENCH-workers"
 SECRET = "bench-workers-secret"
@@ -125,12 +125,6 @@ async def telegram_process(users: int) -> AsyncIterator[tuple[str, str, int]]:
 
 
 # ---- the bot ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def bot_env(url: str, telegram: str, llm: str, port: int, workers: int) -> dict[str, str]:

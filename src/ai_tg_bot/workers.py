@@ -38,11 +38,11 @@ from multiprocessing.connection import wait as wait_for_sentinels
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from ai_tg_bot.cli import EXIT_CONFIG_ERROR
+from ai_tg_bot.cli import EXIT_UNEXPECTED as EXIT_FAILED
 from ai_tg_bot.config import Settings
 
 log = logging.getLogger(__name__)
-EXIT_CONFIG_ERROR = 2
-EXIT_FAILED = 1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # Beyond the workers' own drain (SHUTDOWN_GRACE_SECONDS, twice): closing connections.
 STOP_MARGIN_SECONDS = 15.0

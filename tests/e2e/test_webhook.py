@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sqlalchemy.engine import make_url
 from tests.dbs import create_pg_database, drop_pg_database
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
+from tests.ports import free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -45,13 +45,6 @@ STREAM_USER = 5004
 SIGTERM_USER = 5005
 
 _update_ids = itertools.count(1000)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -15,7 +15,6 @@ import itertools
 import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from tests.dbs import create_pg_database, drop_pg_database
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.waiting import poll_until, poll_until_async
+from tests.ports import free_port
 
 Json = dict[str, Any]
 SECRET = "workers-Secret_123"
@@ -41,12 +41,6 @@ TIMEOUT = 60.0  # generous: a busy 2-core machine starts three interpreters at o
 TURN_LINE = re.compile(r"\[worker (\d+)\] ai_tg_bot\.answering: turn user_id=(\d+)")
 
 _update_ids = itertools.count(50_000)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fresh_session() -> aiohttp.ClientSession:

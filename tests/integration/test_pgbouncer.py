@@ -24,16 +24,11 @@ from ai_tg_bot.llm import LLMClient
 from tests.dbs import in_ci
 from tests.fakes.llm import FakeLLM
 from tests.integration.test_quotas import RecordingPresenter
+from tests.ports import free_port
 from tests.seeding import SeedingStorage
 
 USER = 6161
 QUESTIONS = 12
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
