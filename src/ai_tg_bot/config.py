@@ -34,6 +34,45 @@ def comma_items(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def parse_mcp_servers(raw: str) -> dict[str, str]:
+    """MCP_SERVERS: a JSON object, or "name=target;name2=target2" (names unique)."""
+    raw = raw.strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg})") from None
+        if not isinstance(parsed, dict) or not all(
+            isinstance(v, str) for v in parsed.values()
+        ):
+            raise ValueError('must map names to commands or URLs: {"name": "target"}')
+        pairs = [(str(k).strip(), v.strip()) for k, v in parsed.items()]
+    else:
+        pairs = []
+        for entry in (part.strip() for part in raw.split(";")):
+            if not entry:
+                continue
+            name, sep, target = entry.partition("=")
+            if not sep:
+                raise ValueError(f'"{entry}" is not name=command or name=URL')
+            pairs.append((name.strip(), target.strip()))
+    servers: dict[str, str] = {}
+    for name, target in pairs:
+        if not MCP_SERVER_NAME.fullmatch(name):
+            raise ValueError(f'server name "{name}" must be 1-32 of A-Z, a-z, 0-9, _ and -')
+        if name in servers:
+            raise ValueError(f'server "{name}" is listed twice')
+        if not target:
+            raise ValueError(f'server "{name}" has no command or URL')
+        servers[name] = target
+    return servers
+
+
 class Settings(BaseSettings):
     """Every knob of the bot. Names are the environment variables, case-insensitive."""
 
@@ -103,6 +142,27 @@ class Settings(BaseSettings):
     resend_images: bool = False
     transcription_model: str = Field(default="whisper-1", min_length=1)
     max_voice_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=1024**3)
+
+    # Documents, images and voice out, tools (issue 20). A document over the byte cap is
+    # refused before download; its text is cut at the character cap, with a note.
+    max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=1024**3)
+    max_document_chars: int = Field(default=50_000, ge=100, le=10_000_000)
+    # /image through /images/generations; unset: no /image.
+    image_model: str | None = Field(default=None, min_length=1)
+    image_size: str = Field(default="1024x1024", pattern=r"^(auto|\d{2,5}x\d{2,5})$")
+    daily_image_limit: int = Field(default=10, ge=0, le=1_000_000)
+    # /voice on: answers also spoken through /audio/speech; unset: no /voice.
+    tts_model: str | None = Field(default=None, min_length=1)
+    tts_voice: str = Field(default="alloy", min_length=1, max_length=64)
+    # MCP servers whose tools the model may call: JSON {"name": "command or URL"} or
+    # "name=command or URL;name2=...". An http(s) URL is streamable HTTP, else a command
+    # run over stdio. Empty: no tools.
+    mcp_servers: Annotated[dict[str, str], NoDecode] = {}
+    # Tool rounds per answer, and the deadline for all of an answer's tool calls.
+    mcp_max_rounds: int = Field(default=5, ge=1, le=50)
+    mcp_deadline_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Who may use the tools when no per-user allow list is set (/tools): admins, everyone.
+    mcp_tools_for: Literal["admins", "everyone"] = "admins"
 
     # Access and per-user limits (each user's own value lives in user_settings; NULL there
     # means the default here)
@@ -198,6 +258,11 @@ class Settings(BaseSettings):
                 raise wrong
             prices[str(model)] = price
         return prices
+
+    @field_validator("mcp_servers", mode="before")
+    @classmethod
+    def _parse_mcp_servers(cls, value: Any) -> Any:
+        return parse_mcp_servers(value) if isinstance(value, str) else value
 
     @field_validator("role_presets", mode="before")
     @classmethod
@@ -297,7 +362,13 @@ class Settings(BaseSettings):
         return raw
 
     @field_validator(
-        "health_port", "retention_days", "title_model", "payment_support", mode="before"
+        "health_port",
+        "retention_days",
+        "title_model",
+        "payment_support",
+        "image_model",
+        "tts_model",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

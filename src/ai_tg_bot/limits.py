@@ -9,8 +9,8 @@ from typing import Literal, Protocol
 from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
 from ai_tg_bot.i18n import _, day, ngettext, number
 
-LimitName = Literal["history", "daily", "context", "tokens", "monthly_tokens"]
-QuotaKind = Literal["daily", "rate", "tokens", "monthly_tokens"]
+LimitName = Literal["history", "daily", "context", "tokens", "monthly_tokens", "images"]
+QuotaKind = Literal["daily", "rate", "tokens", "monthly_tokens", "images"]
 UNLIMITED_MAX = 100_000_000
 TOKENS_MAX = 10**15
 
@@ -36,6 +36,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit("context", "max_context_chars", "max_context_chars"),
     Limit("tokens", "daily_token_limit", "daily_token_limit", 0, TOKENS_MAX),
     Limit("monthly_tokens", "monthly_token_limit", "monthly_token_limit", 0, TOKENS_MAX),
+    Limit("images", "daily_image_limit", "daily_image_limit"),
 )
 LIMIT_NAMES: tuple[LimitName, ...] = tuple(limit.name for limit in LIMITS)
 LIMIT_BY_NAME = {limit.name: limit for limit in LIMITS}
@@ -52,6 +53,7 @@ class UserLimits:
     rate_limit_per_minute: int
     daily_token_limit: int = 0
     monthly_token_limit: int = 0
+    daily_image_limit: int = 0
 
     @property
     def has_budget(self) -> bool:
@@ -72,6 +74,7 @@ class LimitsRow(Protocol):
     max_context_chars: int | None
     daily_token_limit: int | None
     monthly_token_limit: int | None
+    daily_image_limit: int | None
     model: str | None
 
 
@@ -160,6 +163,14 @@ class QuotaExceededError(Exception):
                 self.limit,
             ).format(limit=number(self.limit), seconds=number(seconds))
         hours, minutes = divmod(int(wait.total_seconds()) // 60, 60)
+        if self.kind == "images":
+            return ngettext(
+                "🚫 You've made your {limit} image for today. "
+                "More after 00:00 UTC (in {hours} h {minutes} min).",
+                "🚫 You've made your {limit} images for today. "
+                "More after 00:00 UTC (in {hours} h {minutes} min).",
+                self.limit,
+            ).format(limit=number(self.limit), hours=hours, minutes=minutes)
         if self.kind == "daily":
             return ngettext(
                 "🚫 You've reached your daily limit of {limit} message. "

@@ -281,6 +281,14 @@ def render_limits(limits: UserLimits, messages_today: int) -> str:
             _("Messages per minute: {allowed}").format(
                 allowed=_unlimited_or(per_minute, _messages(per_minute))
             ),
+            _("Images per day: {allowed}").format(
+                allowed=_unlimited_or(
+                    limits.daily_image_limit,
+                    ngettext("{count} image", "{count} images", limits.daily_image_limit).format(
+                        count=number(limits.daily_image_limit)
+                    ),
+                )
+            ),
             _("Model: {model}").format(model=limits.model),
         ]
     )

@@ -116,6 +116,16 @@ class UserSettings(TimestampMixin, Base):
     # Prompt + completion tokens per UTC day and per UTC month; 0 means unlimited.
     daily_token_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     monthly_token_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Images a UTC day (/image); 0 means unlimited.
+    daily_image_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # /voice on: answers are also sent as voice messages. NULL: off.
+    voice_replies: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The MCP tools the user may use ("server__tool", "server", or "*"); NULL: the
+    # default (MCP_TOOLS_FOR), [] none. Set by admins (/tools).
+    allowed_tools: Mapped[list[str] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"),
+        nullable=True,
+    )
 
     user: Mapped[User] = relationship(back_populates="settings")
 
@@ -127,6 +137,7 @@ class UserSettings(TimestampMixin, Base):
         CheckConstraint("max_context_chars >= 0", name="max_context_chars_non_negative"),
         CheckConstraint("daily_token_limit >= 0", name="daily_token_limit_non_negative"),
         CheckConstraint("monthly_token_limit >= 0", name="monthly_token_limit_non_negative"),
+        CheckConstraint("daily_image_limit >= 0", name="daily_image_limit_non_negative"),
     )
 
 
@@ -268,7 +279,8 @@ class Message(Base):
 
 
 class UsageEvent(Base):
-    """Something a user did that costs the operator but is not a message (an export).
+    """Something a user did that costs the operator but is not a message (an export, an
+    image: `kind`).
 
     Counted by the per-minute guard beside the user's messages; `finished_at` is NULL
     while it runs, which keeps a second one from starting (across instances).
