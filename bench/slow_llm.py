@@ -65,6 +65,9 @@ class _View:
     async def feed(self, piece: str) -> None:
         return None
 
+    async def tool_used(self, name: str) -> None:
+        return None
+
     async def show(self, result: TurnResult) -> None:
         self.outcomes.append(result.ok)
 

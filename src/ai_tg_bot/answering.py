@@ -27,6 +27,9 @@ from ai_tg_bot.metrics import FIRST_TOKEN, LLM_ERRORS, TOKENS, TURN_SECONDS, TUR
 from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
 from ai_tg_bot.titles import make_title
+from ai_tg_bot.toolbox import Toolbox
+from ai_tg_bot.tooluse import ToolCall, answer_text
+from ai_tg_bot.tooluse import records as tool_records
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +57,7 @@ class Answerer:
         lease_seconds: float,
         stops: StopSignals | None = None,
         title_model: str | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
@@ -66,6 +70,8 @@ class Answerer:
         self.stops = stops or StopSignals()
         # Names a conversation after its first answer (TITLE_MODEL; None: the question).
         self.title_model = title_model
+        # MCP tools offered to the model (MCP_SERVERS; None: no tools).
+        self.toolbox = toolbox
 
     async def _transcribed(
         self, user_id: int, question: Question, view: AnswerView, result: TurnResult
@@ -127,6 +133,7 @@ class Answerer:
         messages: list[dict[str, Any]] = []
         result = TurnResult()
         pieces: list[str] = []
+        calls: list[ToolCall] = []  # the tools the model used for this answer
         model = "-"
         history = omitted = 0
         async with presenter.view(question) as view:
@@ -150,11 +157,14 @@ class Answerer:
                     model, history, omitted = context.model, len(context.history), context.omitted
                     try:
                         messages = await llm_messages(context, self.media, self.fetch_file)
+                        toolbox, allowed = self.toolbox, context.allowed_tools
+                        rounds = toolbox.rounds_for(user_id, allowed) if toolbox else None
 
                         async def stream_answer() -> None:
-                            async for piece in self.llm.stream(
-                                messages, model=model, usage=result.usage, thinking=view.think
-                            ):
+                            async for piece in answer_text(
+                                self.llm, messages, rounds, model=model, usage=result.usage,
+                                calls=calls, thinking=view.think, using=view.tool_used,
+                            ):  # fmt: skip
                                 if not pieces:
                                     FIRST_TOKEN.observe(time.monotonic() - started)
                                 pieces.append(piece)
@@ -188,8 +198,10 @@ class Answerer:
                     owner=owner,
                     lease_seconds=self.lease_seconds,
                     stopped=result.stopped,
+                    attachments=tool_records(calls) if reply is not None else (),
                 )
             )
+            result.tools = [call.name for call in calls]
             self._answered(user_id, question.seq)
             await view.show(result)
         if self.title_model and reply is not None and not result.stopped and asked is not None:
@@ -197,7 +209,7 @@ class Answerer:
         record_turn(result, time.monotonic() - started)
         log.info(
             "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
-            "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d",
+            "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d tool_calls=%d",
             user_id,
             _outcome(result),
             (time.monotonic() - started) * 1000,
@@ -208,6 +220,7 @@ class Answerer:
             len(result.reply or result.partial),
             result.usage.prompt_tokens,
             result.usage.completion_tokens,
+            len(calls),
         )
         if result.error is not None:
             error = result.error  # what failed, never the content (or the server's text)

@@ -36,6 +36,8 @@ class TurnResult:
     stopped: bool = False
     # Not sent to the LLM: the user's token budget was spent (what they are told).
     refusal: str | None = None
+    # The tools the model called for the answer ("server__tool"), in order.
+    tools: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,9 @@ class AnswerView(Protocol):
 
     async def feed(self, piece: str) -> None:
         """Show more of the answer."""
+
+    async def tool_used(self, name: str) -> None:
+        """The model called a tool ("server__tool"): show that it is working on it."""
 
     async def halt(self) -> None:
         """The user stopped the answer: show no more progress (`show` follows)."""

@@ -34,6 +34,7 @@ from ai_tg_bot.storage import (
     is_outage,
 )
 from ai_tg_bot.storage.records import Attachment
+from ai_tg_bot.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02
@@ -54,6 +55,7 @@ class ChatService:
         fetch_file: FileFetcher | None = None,
         lease_seconds: float = 20.0,
         title_model: str | None = None,
+        toolbox: Toolbox | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
@@ -81,6 +83,7 @@ class ChatService:
             lease_seconds=lease_seconds,
             stops=self.stops.signals,
             title_model=title_model,
+            toolbox=toolbox,
         )
 
     async def turn(

@@ -47,9 +47,7 @@ def parse_mcp_servers(raw: str) -> dict[str, str]:
             parsed = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON ({exc.msg})") from None
-        if not isinstance(parsed, dict) or not all(
-            isinstance(v, str) for v in parsed.values()
-        ):
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
             raise ValueError('must map names to commands or URLs: {"name": "target"}')
         pairs = [(str(k).strip(), v.strip()) for k, v in parsed.items()]
     else:
@@ -146,7 +144,7 @@ class Settings(BaseSettings):
     # Documents, images and voice out, tools (issue 20). A document over the byte cap is
     # refused before download; its text is cut at the character cap, with a note.
     max_document_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=1024**3)
-    max_document_chars: int = Field(default=50_000, ge=100, le=10_000_000)
+    max_document_chars: int = Field(default=50_000, ge=100, le=500_000)
     # /image through /images/generations; unset: no /image.
     image_model: str | None = Field(default=None, min_length=1)
     image_size: str = Field(default="1024x1024", pattern=r"^(auto|\d{2,5}x\d{2,5})$")

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.storage.privacy import ExportedMessage, HistoryExport
+from ai_tg_bot.tooluse import shown_name
 
 SPOOL_MAX_BYTES = 4 * 1024 * 1024
 FORMAT = "ai-tg-bot history export, version 2"
@@ -22,6 +23,8 @@ FORMAT = "ai-tg-bot history export, version 2"
 _KIND_NOTES = {
     "photo": N_("photo"),
     "voice": N_("voice message (transcript)"),
+    "document": N_("document (its text)"),
+    "image": N_("a picture made with /image"),
     "stopped": N_("stopped by you (incomplete)"),
 }
 _ROLES = {"user": N_("user"), "assistant": N_("assistant")}
@@ -105,7 +108,14 @@ def _message_markdown(message: ExportedMessage) -> str:
     if not message.in_context:
         notes.append(_("trimmed (out of the context window)"))
     heading = " · ".join([iso(message.created_at), role, *notes])
-    return f"#### {heading}\n\n{quoted(message.content)}\n\n"
+    # The tools an answer used, by name (their arguments and results are in the JSON).
+    tools = "".join(
+        f"🔧 {shown_name(str(a.get('name', '')))}  \n"
+        for a in message.attachments or ()
+        if a.get("type") == "tool_call"
+    )
+    tools = f"{tools}\n" if tools else ""
+    return f"#### {heading}\n\n{tools}{quoted(message.content)}\n\n"
 
 
 def _conversation_json(message: ExportedMessage) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import openai
@@ -34,6 +36,23 @@ class StreamReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cut_at_limit: bool = False
+
+
+class ToolCallSink(Protocol):
+    """Collects the `tool_calls` deltas of a streamed answer (tooluse.CallCollector)."""
+
+    def add(self, deltas: Sequence[Any]) -> None:
+        """Take one chunk's `delta.tool_calls`."""
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """An image the server made: its bytes (`data`), or a `url` when it sent only that;
+    `revised_prompt` is what the model says it drew (None: not said)."""
+
+    data: bytes | None
+    url: str | None = None
+    revised_prompt: str | None = None
 
 
 # Answers streaming at once, each its own HTTP connection: the client's default of 1,000
@@ -82,8 +101,14 @@ class LLMClient:
         model: str | None = None,
         usage: StreamReport | None = None,
         thinking: Callable[[str], Awaitable[None]] | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        calls: ToolCallSink | None = None,
     ) -> AsyncIterator[str]:
         """Yield the answer's text as it arrives; raise LLMError on any failure.
+
+        `tools` (OpenAI function tools) are offered with `tool_choice`; the `tool_calls`
+        the model streams go to `calls` (tooluse.py runs them).
 
         The whole answer, retries included, must finish within LLM_TIMEOUT_SECONDS.
         Reasoning a server streams beside the answer (`reasoning_content`: vLLM, DeepSeek;
@@ -95,7 +120,10 @@ class LLMClient:
         deadline = loop.time() + self.timeout_seconds
         try:
             async with asyncio.timeout_at(deadline):
-                stream = await self._open_stream(messages, model or self.model)
+                offer: dict[str, Any] = {"tools": list(tools)} if tools else {}
+                if tools and tool_choice:
+                    offer["tool_choice"] = tool_choice
+                stream = await self._open_stream(messages, model or self.model, offer)
             try:
                 async for chunk in _bounded(stream, deadline):
                     if chunk.usage is not None and usage is not None:
@@ -107,6 +135,8 @@ class LLMClient:
                         delta = choice.delta
                         if delta is None:
                             continue
+                        if delta.tool_calls and calls is not None:
+                            calls.add(delta.tool_calls)
                         if thinking is not None:
                             thought = _reasoning(delta)
                             if thought:
@@ -121,11 +151,13 @@ class LLMClient:
         except openai.APIError as exc:
             raise _map_error(exc) from exc
 
-    async def _open_stream(self, messages: ChatMessages, model: str) -> Any:
+    async def _open_stream(
+        self, messages: ChatMessages, model: str, offer: dict[str, Any] | None = None
+    ) -> Any:
         """Start a streamed completion; retry once with the other limit field if refused."""
         param = self.max_tokens_param
         try:
-            return await self._create(messages, model, param)
+            return await self._create(messages, model, param, offer)
         except openai.BadRequestError as exc:
             if not (self._adapt_max_tokens_param and self.max_tokens and refuses(exc, param)):
                 raise
@@ -135,13 +167,19 @@ class LLMClient:
             # Remembered for the process: every later request sends the accepted field.
             self.max_tokens_param = other
             log.warning("the LLM server does not take %s; sending %s instead", param, other)
-            return await self._create(messages, model, other)
+            return await self._create(messages, model, other, offer)
 
-    async def _create(self, messages: ChatMessages, model: str, param: LimitParam) -> Any:
+    async def _create(
+        self,
+        messages: ChatMessages,
+        model: str,
+        param: LimitParam,
+        offer: dict[str, Any] | None = None,
+    ) -> Any:
         # The client walks every message through its typed transform, about 15 ms of CPU
         # for a 50-message history (measured); the messages are built here as plain JSON
         # already, so they go in the body as they are, beside the answer's token limit.
-        body: dict[str, Any] = {"messages": list(messages)}
+        body: dict[str, Any] = {"messages": list(messages), **(offer or {})}
         if self.max_tokens:
             body[param] = self.max_tokens
         return await self._client.chat.completions.create(
@@ -169,6 +207,58 @@ class LLMClient:
         except openai.APIError as exc:
             raise _map_error(exc) from exc
         return result.text
+
+    async def generate_image(self, prompt: str, *, model: str, size: str) -> GeneratedImage:
+        """One image for `prompt` (/images/generations); raise LLMError on any failure.
+
+        Asks for base64 (`response_format="b64_json"`); a server that refuses the field
+        (gpt-image models always answer base64) is asked again without it. A server that
+        answers a URL anyway gives a `url` instead of `data`. Bounded by
+        LLM_TIMEOUT_SECONDS, both tries together.
+        """
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                try:
+                    result = await self._client.images.generate(
+                        model=model, prompt=prompt, size=size, n=1, response_format="b64_json"
+                    )
+                except openai.BadRequestError as exc:
+                    # gpt-image: "Unknown parameter: 'response_format'." (param named).
+                    if exc.param != "response_format" and not refuses(exc, "response_format"):
+                        raise
+                    result = await self._client.images.generate(
+                        model=model, prompt=prompt, size=size, n=1
+                    )
+        except TimeoutError as exc:
+            detail = f"no image within {self.timeout_seconds}s"
+            raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
+        except openai.APIError as exc:
+            raise _map_error(exc) from exc
+        first = result.data[0] if result.data else None
+        data = _base64(first.b64_json) if first is not None and first.b64_json else None
+        url = first.url if first is not None and data is None else None
+        if data is None and not url:
+            raise LLMError(LLMErrorKind.EMPTY, "no image in the answer")
+        revised = (first.revised_prompt if first is not None else None) or None
+        return GeneratedImage(data=data, url=url, revised_prompt=revised)
+
+    async def speak(self, text: str, *, model: str, voice: str) -> bytes:
+        """`text` spoken (/audio/speech) as OGG/Opus, what Telegram plays as a voice
+        message; raise LLMError on any failure. Bounded by LLM_TIMEOUT_SECONDS."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                response = await self._client.audio.speech.create(
+                    model=model, voice=voice, input=text, response_format="opus"
+                )
+                audio = response.content
+        except TimeoutError as exc:
+            detail = f"no speech within {self.timeout_seconds}s"
+            raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
+        except openai.APIError as exc:
+            raise _map_error(exc) from exc
+        if not audio:
+            raise LLMError(LLMErrorKind.EMPTY, "no audio in the answer")
+        return audio
 
     async def model_names(self) -> list[str]:
         """The models the server lists (one try, no retries): the start-up probe's call;
@@ -246,6 +336,14 @@ async def _bounded(stream: Any, deadline: float) -> AsyncIterator[Any]:
         except StopAsyncIteration:
             return
         yield chunk
+
+
+def _base64(text: str) -> bytes | None:
+    """Decoded base64, or None when it is not valid base64 (or decodes to nothing)."""
+    try:
+        return base64.b64decode(text, validate=True) or None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _map_error(exc: openai.APIError) -> LLMError:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
 from ai_tg_bot.storage.records import Attachment, Context, without_nul
+from ai_tg_bot.tooluse import expand as expand_tool_calls
 
 log = logging.getLogger(__name__)
 IMAGE_MIME = "image/jpeg"  # Telegram re-encodes every photo as JPEG
@@ -103,7 +104,8 @@ def photo_stand_in(caption: str) -> str:
 async def llm_messages(
     context: Context, policy: MediaPolicy, fetch: FileFetcher | None
 ) -> list[dict[str, Any]]:
-    """The system prompt, then the history, with images as OpenAI image content parts.
+    """The system prompt, then the history, with images as OpenAI image content parts
+    (and an answer's tool calls as the assistant and `tool` messages before its text).
 
     The question being answered is the newest history message: its image is fetched and
     sent when the model can see images. Older images are sent again only with
@@ -114,7 +116,10 @@ async def llm_messages(
     sees = policy.can_see_images(context.model)
     newest = len(context.history) - 1
     for index, message in enumerate(context.history):
-        images = [a for a in context.attachments.get(index, ()) if a.get("type") == "image"]
+        attached = context.attachments.get(index, ())
+        if message["role"] == "assistant":  # the tool calls it made, as the model saw them
+            messages.extend(expand_tool_calls(attached))
+        images = [a for a in attached if a.get("type") == "image"]
         if not images:
             messages.append(dict(message))
             continue

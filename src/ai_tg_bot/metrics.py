@@ -44,6 +44,11 @@ PENDING = Gauge(
     "ai_tg_bot_pending_questions", "Questions stored and waiting for an answer (all instances)"
 )
 DB_IN_USE = Gauge("ai_tg_bot_db_connections_in_use", "Database connections checked out now")
+OUTPUTS = Counter(
+    "ai_tg_bot_outputs",
+    "Images (/image) and spoken answers (/voice) made or not, by kind and outcome",
+    ["kind", "outcome"],
+)
 
 
 def watch_pool(checked_out: Callable[[], int]) -> None:

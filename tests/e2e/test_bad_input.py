@@ -18,7 +18,9 @@ import pytest
 from sqlalchemy import text
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.handlers.documents import UNSUPPORTED_DOCUMENT
 from ai_tg_bot.db.database import Database
+from ai_tg_bot.i18n import _
 from tests.e2e.conftest import TOKEN, BotHarness, HarnessFactory
 from tests.fakes.telegram import utf16_len
 
@@ -536,8 +538,9 @@ PHOTO = [
     {"file_id": "p-small", "file_unique_id": "up-small", "width": 90, "height": 90},
     {"file_id": "p-large", "file_unique_id": "up-large", "width": 1280, "height": 1280},
 ]
-DOCUMENT = {"file_id": "d1", "file_unique_id": "ud1", "file_name": "notes.txt",
-            "mime_type": "text/plain", "file_size": 12}  # fmt: skip
+# Documents are read (tests/e2e/test_documents.py), but not a kind the bot cannot read.
+DOCUMENT = {"file_id": "d1", "file_unique_id": "ud1", "file_name": "setup.exe",
+            "mime_type": "application/x-msdownload", "file_size": 12}  # fmt: skip
 
 
 STICKER = {"file_id": "s1", "file_unique_id": "us1", "type": "regular", "width": 512,
@@ -550,14 +553,15 @@ async def test_unsupported_media_and_photos_for_a_blind_model_store_nothing(
     # Photos are supported (tests/e2e/test_media.py), but not by the default test model,
     # which is not in VISION_MODELS: whatever the caption, the user is told so.
     blind = texts.no_vision("fake-model", [])
+    unreadable = _(UNSUPPORTED_DOCUMENT)
     cases: dict[str, tuple[dict[str, Any], str]] = {
         "photo": ({"photo": PHOTO}, blind),
         "photo-empty-caption": ({"photo": PHOTO, "caption": ""}, blind),
         "photo-blank-caption": ({"photo": PHOTO, "caption": "   "}, blind),
         "photo-with-caption": ({"photo": PHOTO, "caption": "what is in this picture?"}, blind),
-        "document": ({"document": DOCUMENT}, texts.UNSUPPORTED),
-        "document-empty-caption": ({"document": DOCUMENT, "caption": ""}, texts.UNSUPPORTED),
-        "document-with-caption": ({"document": DOCUMENT, "caption": "read it"}, texts.UNSUPPORTED),
+        "document": ({"document": DOCUMENT}, unreadable),
+        "document-empty-caption": ({"document": DOCUMENT, "caption": ""}, unreadable),
+        "document-with-caption": ({"document": DOCUMENT, "caption": "read it"}, unreadable),
         "sticker": ({"sticker": STICKER}, texts.UNSUPPORTED),
     }
     for user_id, (case, (fields, line)) in enumerate(cases.items(), FIRST_USER):

@@ -72,7 +72,10 @@ async def test_setlimit_by_an_admin_applies_on_the_next_message(make_bot: Harnes
 
 async def test_admin_commands_reject_malformed_arguments(make_bot: HarnessFactory) -> None:
     bot = await make_bot(admin_user_ids=[ADMIN])
-    usage = "Usage: /setlimit <user_id> <history|daily|context|tokens|monthly_tokens> <n|default>"
+    usage = (
+        "Usage: /setlimit <user_id> <history|daily|context|tokens|monthly_tokens|images> "
+        "<n|default>"
+    )
     for bad in ["/setlimit", "/setlimit x daily 3", f"/setlimit {ALICE} speed 3",
                 f"/setlimit {ALICE} daily -1", f"/setlimit {ALICE} daily 3 4"]:  # fmt: skip
         assert await bot.say(ADMIN, bad) == [usage], bad

@@ -11,7 +11,10 @@ import base64
 import binascii
 import json
 import math
+import re
+import struct
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +97,35 @@ def limit_problem(body: Json) -> web.Response | None:
 AUDIO_FORMATS = frozenset({"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "ogg", "wav", "webm"})
 
 
+# What /images/generations takes and gives: sizes (DALL-E 2 and 3, gpt-image), the
+# prompt's limit (DALL-E 3's), and a real 1x1 PNG.
+IMAGE_SIZES = frozenset({
+    "auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024", "1024x1792",
+})  # fmt: skip
+IMAGE_PROMPT_LIMIT = 4000
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)  # 1x1, 8-bit RGBA
+    pixels = zlib.compress(b"\x00\xff\x00\x00\xff")
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+PNG = _png()
+# /audio/speech: OpenAI's input limit, its formats' content types, and an OGG page start.
+SPEECH_INPUT_LIMIT = 4096
+SPEECH_FORMATS = {
+    "mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", "flac": "audio/flac",
+    "wav": "audio/wav", "pcm": "audio/pcm",
+}  # fmt: skip
+OGG_SPEECH = b"OggS\x00\x02" + bytes(22) + b"OpusHead"
+
+
 def count_tokens(text: str) -> int:
     """A rough token count: a token per four characters, at least one."""
     return max(1, math.ceil(len(text) / 4))
@@ -106,9 +138,107 @@ def _text_of(content: Any) -> str:
 
 
 def echo_responder(request: Json) -> str:
-    """The default reply: ``"Echo: "`` plus the last user message."""
-    users = [m for m in request.get("messages", []) if m.get("role") == "user"]
+    """The default reply: ``"Echo: "`` plus the last user message; after tool results
+    (the last messages are ``tool`` messages), ``"Tool said: "`` and their contents."""
+    messages = request.get("messages", [])
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text_of(message.get("content")))
+    if results:
+        return "Tool said: " + "; ".join(results)
+    users = [m for m in messages if m.get("role") == "user"]
     return "Echo: " + (_text_of(users[-1].get("content")) if users else "")
+
+
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def tool_problem(body: Json) -> str | None:
+    """What OpenAI would refuse in ``tools``, ``tool_choice`` and the tool messages."""
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list) or not tools:
+            return "Invalid 'tools': empty array. Expected an array with minimum length 1."
+        for index, tool in enumerate(tools):
+            where = f"tools[{index}]"
+            if not isinstance(tool, dict) or tool.get("type") != "function":
+                return f"Invalid value for '{where}.type': expected 'function'."
+            function = tool.get("function")
+            if not isinstance(function, dict):
+                return f"Missing required parameter: '{where}.function'."
+            name = function.get("name")
+            if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+                return (
+                    f"Invalid '{where}.function.name': string does not match pattern. "
+                    "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+                )
+            if not isinstance(function.get("description", ""), str):
+                return f"Invalid type for '{where}.function.description': expected a string."
+            parameters = function.get("parameters", {"type": "object"})
+            if not isinstance(parameters, dict) or parameters.get("type") != "object":
+                return (
+                    f"Invalid schema for function '{name}': schema must be a JSON Schema of "
+                    "'type: \"object\"'."
+                )
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if tools is None:
+            return (
+                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
+                "are specified."
+            )
+        if not (choice in TOOL_CHOICES or isinstance(choice, dict)):
+            return (
+                "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or an object."
+            )
+    return _tool_message_problem(body["messages"])
+
+
+def _tool_message_problem(messages: list[Any]) -> str | None:
+    """Every ``tool`` message answers a call of the assistant message before it, and
+    every call is answered before the next other message (OpenAI's rules and texts)."""
+    waiting: set[str] = set()
+    for message in messages:
+        role = message.get("role") if isinstance(message, dict) else None
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in waiting:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'."
+                )
+            waiting.discard(call_id)
+            continue
+        if waiting:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(sorted(waiting))}"
+            )
+        if role == "assistant" and message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                function = call.get("function") if isinstance(call, dict) else None
+                if not (isinstance(function, dict) and isinstance(call.get("id"), str)):
+                    return "Invalid 'tool_calls': each needs an 'id' and a 'function'."
+                if not isinstance(function.get("arguments"), str):
+                    return "Invalid type for 'function.arguments': expected a string."
+                waiting.add(call["id"])
+    if waiting:
+        return (
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(sorted(waiting))}"
+        )
+    return None
+
+
+@dataclass
+class _ToolCall:
+    name: str
+    arguments: str
 
 
 @dataclass
@@ -151,12 +281,24 @@ class FakeLLM:
         self.responder: Callable[[Json], str] = echo_responder
         self.disconnects = 0  # responses abandoned by the client midway
         self._replies: deque[str] = deque()
+        # Tool calls the next completions make, when offered the tool (``queue_tool_call``).
+        self._tool_calls: deque[_ToolCall] = deque()
         self._faults: deque[_Fault] = deque()
         self._stalls: deque[_Stall] = deque()
         # Speech to text: what /audio/transcriptions hears, and what it was sent.
         self.transcript = "hello from a voice message"
         self.transcriptions: list[Json] = []
         self._transcription_faults: deque[_Fault] = deque()
+        # Images (/images/generations) and speech (/audio/speech): the request bodies
+        # received, and errors to answer with (``fail_next_image``, ``fail_next_speech``).
+        self.image_requests: list[Json] = []
+        # As gpt-image models: `response_format` refused, base64 always. As some servers:
+        # a URL whatever was asked.
+        self.image_refuses_response_format = False
+        self.image_urls_only = False
+        self._image_faults: deque[_Fault] = deque()
+        self.speech_requests: list[Json] = []
+        self._speech_faults: deque[_Fault] = deque()
         # Models that accept image parts; None: every model does.
         self.vision_models: set[str] | None = None
         # Token limit fields refused as unsupported, as OpenAI's reasoning models refuse
@@ -178,6 +320,8 @@ class FakeLLM:
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(
             app,
             handle_signals=False,
@@ -223,6 +367,22 @@ class FakeLLM:
         """Script the next reply; scripted replies are used first, in order."""
         self._replies.append(text)
 
+    def queue_tool_call(self, name: str, arguments: Json | str, *, times: int = 1) -> None:
+        """The next ``times`` completions that offer tool ``name`` (and do not say
+        ``tool_choice: "none"``) call it with ``arguments`` (an object, or raw text sent as
+        it is), streamed in deltas like OpenAI's, finish_reason "tool_calls"."""
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        self._tool_calls.extend(_ToolCall(name, raw) for _ in range(times))
+
+    def _tool_call_for(self, body: Json) -> _ToolCall | None:
+        """The scripted call this request makes, if it offers the tool."""
+        if not self._tool_calls or body.get("tool_choice") == "none":
+            return None
+        offered = {t["function"]["name"] for t in body.get("tools") or ()}
+        if self._tool_calls[0].name not in offered:
+            return None
+        return self._tool_calls.popleft()
+
     def reject_param(self, name: str) -> None:
         """Refuse every request carrying ``name`` (a token limit field) like OpenAI does."""
         if name not in LIMIT_PARAMS:
@@ -232,6 +392,14 @@ class FakeLLM:
     def fail_next_transcription(self, status: int, *, times: int = 1) -> None:
         """Answer the next ``times`` transcription requests with an error of ``status``."""
         self._transcription_faults.extend(_Fault(status, None, None) for _ in range(times))
+
+    def fail_next_image(self, status: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` image generations with an error of ``status``."""
+        self._image_faults.extend(_Fault(status, None, None) for _ in range(times))
+
+    def fail_next_speech(self, status: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` speech requests with an error of ``status``."""
+        self._speech_faults.extend(_Fault(status, None, None) for _ in range(times))
 
     def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``times`` requests with an OpenAI-style error of ``status``."""
@@ -360,6 +528,83 @@ class FakeLLM:
             return openai_error(400, "Audio file is too short.")
         return web.json_response({"text": self.transcript})
 
+    async def _json_body(self, request: web.Request) -> Json | web.Response:
+        if not self._authorized(request):
+            return openai_error(401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return openai_error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return openai_error(400, "The request body must be a JSON object.")
+        return body
+
+    async def _images(self, request: web.Request) -> web.Response:
+        """Image generation like OpenAI's: model and prompt required, a known size, n 1."""
+        body = await self._json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        self.image_requests.append(body)
+        await self._wait_while_held()
+        if self._image_faults:
+            fault = self._image_faults.popleft()
+            return openai_error(fault.status, fault.message, fault.retry_after)
+        if not body.get("model"):
+            return openai_error(400, "you must provide a model parameter")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return openai_error(400, "Missing required parameter: 'prompt'.", param="prompt")
+        if len(prompt) > IMAGE_PROMPT_LIMIT:
+            message = f"Invalid 'prompt': string too long. Expected at most {IMAGE_PROMPT_LIMIT}."
+            return openai_error(400, message, param="prompt")
+        size = body.get("size", "auto")
+        if size not in IMAGE_SIZES:
+            message = f"Invalid value: '{size}'. Supported values are: {sorted(IMAGE_SIZES)}."
+            return openai_error(400, message, param="size")
+        if body.get("n", 1) != 1:
+            return openai_error(400, "Invalid 'n': only 1 is supported.", param="n")
+        if "response_format" in body and self.image_refuses_response_format:
+            message = "Unknown parameter: 'response_format'."
+            return openai_error(400, message, param="response_format", code="unknown_parameter")
+        if body.get("response_format", "b64_json") not in ("url", "b64_json"):
+            return openai_error(400, "Invalid 'response_format'.", param="response_format")
+        image: Json = {"revised_prompt": f"A picture of {prompt}"}
+        if body.get("response_format") == "url" or self.image_urls_only:
+            image["url"] = f"http://127.0.0.1:1/images/{len(self.image_requests)}.png"
+        else:
+            image["b64_json"] = base64.b64encode(PNG).decode()
+        return web.json_response({"created": int(time.time()), "data": [image]})
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        """Text to speech like OpenAI's: model, input (at most 4,096 characters) and voice
+        required; the audio in the asked format (OGG/Opus for "opus")."""
+        body = await self._json_body(request)
+        if isinstance(body, web.Response):
+            return body
+        self.speech_requests.append(body)
+        await self._wait_while_held()
+        if self._speech_faults:
+            fault = self._speech_faults.popleft()
+            return openai_error(fault.status, fault.message, fault.retry_after)
+        if not body.get("model"):
+            return openai_error(400, "you must provide a model parameter")
+        text = body.get("input")
+        if not isinstance(text, str) or not text:
+            return openai_error(400, "Missing required parameter: 'input'.", param="input")
+        if len(text) > SPEECH_INPUT_LIMIT:
+            message = (
+                f"Invalid 'input': string too long. Expected a string with maximum length "
+                f"{SPEECH_INPUT_LIMIT}, but got a string with length {len(text)} instead."
+            )
+            return openai_error(400, message, param="input", code="string_above_max_length")
+        if not body.get("voice"):
+            return openai_error(400, "Missing required parameter: 'voice'.", param="voice")
+        kind = body.get("response_format", "mp3")
+        if kind not in SPEECH_FORMATS:
+            return openai_error(400, f"Invalid 'response_format': {kind}.", param="response_format")
+        audio = OGG_SPEECH + text.encode()  # each answer's audio tells its text apart
+        return web.Response(body=audio, content_type=SPEECH_FORMATS[kind])
+
     async def _models(self, request: web.Request) -> web.Response:
         if not self._authorized(request):  # the real service lists models to its keys only
             return openai_error(401)
@@ -419,7 +664,7 @@ class FakeLLM:
         limit_error = limit_problem(body)
         if limit_error is not None:
             return limit_error
-        problem = self._content_problem(body)
+        problem = self._content_problem(body) or tool_problem(body)
         if problem is not None:
             return openai_error(400, problem)
         if body.get("stream_options") and not body.get("stream"):
@@ -427,13 +672,18 @@ class FakeLLM:
                 400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."
             )
 
-        text = self._replies.popleft() if self._replies else self.responder(body)
-        finish = "stop"
+        call = self._tool_call_for(body)
+        if call is not None:
+            text = ""
+        else:
+            text = self._replies.popleft() if self._replies else self.responder(body)
+        finish = "stop" if call is None else "tool_calls"
         limit = next((body[p] for p in LIMIT_PARAMS if body.get(p) is not None), None)
         if isinstance(limit, int) and count_tokens(text) > limit:
             text, finish = text[: limit * 4], "length"
         prompt = "".join(_text_of(m.get("content")) for m in body["messages"])
-        usage = {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(text)}
+        produced = text if call is None else call.name + call.arguments
+        usage = {"prompt_tokens": count_tokens(prompt), "completion_tokens": count_tokens(produced)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         stall = self._stalls.popleft() if self._stalls else None
         self._ids += 1
@@ -441,10 +691,16 @@ class FakeLLM:
         head |= {"model": body["model"], "system_fingerprint": "fp_fake"}
         try:
             if body.get("stream"):
-                return await self._stream(request, body, head, text, finish, usage, stall)
+                return await self._stream(request, body, head, text, finish, usage, stall, call)
             if stall is not None and not await self._pause(stall.seconds):
                 return openai_error(503, "The server is shutting down.")
-            message = {"role": "assistant", "content": text, "refusal": None}
+            message: Json = {
+                "role": "assistant",
+                "content": text if call is None else None,
+                "refusal": None,
+            }
+            if call is not None:
+                message["tool_calls"] = [_call_json(call, self._ids)]
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             completion = head | {"object": "chat.completion", "choices": [choice]}
             return web.json_response(completion | {"usage": usage})
@@ -461,6 +717,7 @@ class FakeLLM:
         finish: str,
         usage: Json,
         stall: _Stall | None,
+        call: _ToolCall | None = None,
     ) -> web.StreamResponse:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         extra = {"usage": None} if include_usage else {}
@@ -478,6 +735,16 @@ class FakeLLM:
                 for i in range(0, len(reasoning), size)
             ]
         events += [chunk({"content": text[i : i + size]}) for i in range(0, len(text), size)]
+        if call is not None:  # the id, type and name first, then the arguments in pieces
+            first = _call_json(call, self._ids) | {"index": 0}
+            first["function"] = {"name": call.name, "arguments": ""}
+            events.append(chunk({"tool_calls": [first]}))
+            events += [
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                for piece in (
+                    call.arguments[i : i + size] for i in range(0, len(call.arguments), size)
+                )
+            ]
         events.append(chunk({}, finish))
         if include_usage:
             events.append(head | {"object": "chat.completion.chunk", "choices": [], "usage": usage})
@@ -504,3 +771,12 @@ class FakeLLM:
         except ConnectionResetError:
             self.disconnects += 1
         return response
+
+
+def _call_json(call: _ToolCall, number: int) -> Json:
+    """A tool call as OpenAI sends it in a message."""
+    return {
+        "id": f"call_fake{number}",
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }

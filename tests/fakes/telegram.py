@@ -213,6 +213,28 @@ class SentDocument:
     thread_id: int | None = None  # the topic it was sent to (None: outside topics)
 
 
+@dataclass
+class SentPhoto:
+    """One sendPhoto call Telegram accepted: an uploaded image (`data`), or a URL."""
+
+    chat_id: int
+    message_id: int
+    data: bytes
+    url: str | None = None
+    caption: str | None = None
+    thread_id: int | None = None
+
+
+@dataclass
+class SentVoice:
+    """One sendVoice call Telegram accepted (an uploaded OGG/Opus file)."""
+
+    chat_id: int
+    message_id: int
+    data: bytes
+    thread_id: int | None = None
+
+
 class SentAction(NamedTuple):
     """One sendChatAction call, with the topic it was shown in (None: outside topics)."""
 
@@ -506,6 +528,8 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.sent: list[SentMessage] = []
         self.documents: list[SentDocument] = []
+        self.photos: list[SentPhoto] = []  # sendPhoto, in order
+        self.voices: list[SentVoice] = []  # sendVoice, in order
         self.files: dict[str, HostedFile] = {}  # by file_id
         self.downloads: list[str] = []  # file paths served by /file/bot<token>/<path>
         # Tokens Telegram answers 401 Unauthorized for (revoked, or mistyped after the id).
@@ -570,6 +594,8 @@ class FakeTelegram:
             "deletemessage": self._delete_message,
             "sendchataction": self._send_chat_action,
             "senddocument": self._send_document,
+            "sendphoto": self._send_photo,
+            "sendvoice": self._send_voice,
             "getfile": self._get_file,
             "setmycommands": self._set_my_commands,
             "getmycommands": self._get_my_commands,
@@ -964,6 +990,51 @@ class FakeTelegram:
             document={k: v for k, v in file.items() if v is not None},
             caption=caption or None, caption_entities=entities,
         )  # fmt: skip
+
+    async def _send_photo(self, params: Json) -> Json:
+        """A photo: uploaded (multipart, non-empty) or an http(s) URL Telegram fetches."""
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
+        photo = params.get("photo")
+        if not photo:
+            raise bad_request("there is no photo in the request")
+        url = None
+        if isinstance(photo, Upload):
+            if not photo.data:
+                raise bad_request("file must be non-empty")
+            data = photo.data
+        elif isinstance(photo, str) and photo.startswith(("http://", "https://")):
+            url, data = photo, b""
+        else:
+            raise bad_request("wrong remote file identifier specified: can't unserialize it")
+        caption, entities = self._formatted(params, "caption", 1024)
+        message_id = self._next_message_id(chat_id)
+        self.photos.append(SentPhoto(chat_id, message_id, data, url, caption or None, thread_id))
+        size: Json = {"file_id": f"photo-{message_id}", "file_unique_id": f"uphoto-{message_id}"}
+        size |= {"width": 1, "height": 1, "file_size": len(data)}
+        return self._message(
+            chat_id, message_id, thread_id, photo=[size], caption=caption or None,
+            caption_entities=entities,
+        )  # fmt: skip
+
+    async def _send_voice(self, params: Json) -> Json:
+        """A voice message: an uploaded, non-empty OGG/Opus file (multipart)."""
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        self._check_can_write(chat_id)
+        thread_id = self._thread(params, chat_id)
+        voice = params.get("voice")
+        if not isinstance(voice, Upload):
+            raise bad_request("there is no voice in the request")
+        if not voice.data:
+            raise bad_request("file must be non-empty")
+        if not voice.data.startswith(b"OggS"):
+            raise bad_request("wrong file type: a voice message must be OGG/Opus")
+        message_id = self._next_message_id(chat_id)
+        self.voices.append(SentVoice(chat_id, message_id, voice.data, thread_id))
+        file: Json = {"file_id": f"voice-{message_id}", "file_unique_id": f"uvoice-{message_id}"}
+        file |= {"duration": 1, "mime_type": "audio/ogg", "file_size": len(voice.data)}
+        return self._message(chat_id, message_id, thread_id, voice=file)
 
     async def _set_my_commands(self, params: Json) -> bool:
         commands = params.get("commands") or []

@@ -116,6 +116,9 @@ class RecordingView:
     async def feed(self, piece: str) -> None:
         self.text += piece
 
+    async def tool_used(self, name: str) -> None:
+        self.sink.append(f"tool: {name}")
+
     async def show(self, result: TurnResult) -> None:
         self.text = result.reply or result.partial or result.refusal or ""
 

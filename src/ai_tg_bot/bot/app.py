@@ -27,6 +27,7 @@ from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
 from ai_tg_bot.bot.polling import ConflictWatch, PollingConflictError, claim_updates
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.profile import register_profile
+from ai_tg_bot.bot.speaking import VoiceReplies, voice_replies
 from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
@@ -39,9 +40,11 @@ from ai_tg_bot.purge import purge_periodically
 from ai_tg_bot.redaction import install_redaction
 from ai_tg_bot.storage import Storage
 from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.outputs import OutputsStore
 from ai_tg_bot.storage.payments import PaymentsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
+from ai_tg_bot.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -87,6 +90,10 @@ class Application:
     _stopper: asyncio.Task[None] | None = None
     # This process's index among WEBHOOK_WORKERS > 1 (workers.py); None: the one process.
     worker: int | None = None
+    # The MCP tool servers (MCP_SERVERS), connected in the background; None: no tools.
+    toolbox: Toolbox | None = None
+    # Speaks answers for users who turned /voice on (TTS_MODEL); None: no /voice.
+    speaker: VoiceReplies | None = None
 
     @classmethod
     def create(cls, settings: Settings, worker: int | None = None) -> Application:
@@ -109,6 +116,7 @@ class Application:
         ordering = UserOrderMiddleware()
         accounts = Accounts(database, settings)
         media = MediaPolicy.from_settings(settings)
+        toolbox = Toolbox.from_settings(settings) if settings.mcp_servers else None
         chat = ChatService(
             storage,
             llm,
@@ -116,7 +124,10 @@ class Application:
             fetch_file=files,
             lease_seconds=settings.turn_lease_seconds,
             title_model=settings.title_model,
+            toolbox=toolbox,
         )
+        outputs = OutputsStore(database, settings)
+        speaker = voice_replies(settings, llm, outputs)
         # What the Bot API server and each chat accept (drafts, rich messages), learned.
         capabilities = Capabilities(settings.rich_messages)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
@@ -125,11 +136,16 @@ class Application:
             capabilities=capabilities,
             store=storage,
             accounts=accounts,
+            toolbox=toolbox,
             chat=chat,
             media=media,
             search=MessageSearch(database),
             privacy=PrivacyStore(database, settings),
             settings=settings,
+            # /image and /voice (bot/handlers/images.py, voice.py, bot/speaking.py).
+            llm=llm,
+            outputs=outputs,
+            speaker=speaker,
         )
         dispatcher.update.outer_middleware(ordering)
         scope = ChatScopeMiddleware(group_chats=settings.group_chats)
@@ -148,6 +164,8 @@ class Application:
         )
         bot.session.middleware(application.conflicts)
         application.worker = worker
+        application.speaker = speaker
+        application.toolbox = toolbox
         return application
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
@@ -233,6 +251,8 @@ class Application:
 
     def start_recovering(self) -> None:
         """Answer questions stranded by a crashed instance: now, then every half lease."""
+        if self.toolbox is not None:  # (with the MCP servers, connected in the background)
+            self.toolbox.start()
         self.chat.stops.start()  # stops asked through other instances
         if self._recovering is None:
             self._recovering = asyncio.create_task(self._recover_periodically())
@@ -245,7 +265,11 @@ class Application:
             # Each question is shown in the chat it came from (a private chat's id is
             # the user's id, the fallback for a question that has none).
             return TelegramPresenter(
-                self.bot, user_id, edit_interval=edit_interval, capabilities=self.capabilities
+                self.bot,
+                user_id,
+                edit_interval=edit_interval,
+                capabilities=self.capabilities,
+                voice=self.speaker,
             )
 
         while True:
@@ -282,6 +306,8 @@ class Application:
         if not await self.chat.wait_recovered(grace):
             log.warning("recovered answers still running after %.0fs", grace)
         await self.chat.close()
+        if self.toolbox is not None:
+            await self.toolbox.close()
         if server is not None:
             await server.cleanup()
         if self._purging is not None:

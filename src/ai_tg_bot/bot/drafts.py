@@ -26,7 +26,7 @@ from aiogram.methods import SendMessageDraft
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, utf16_length
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.bot.reply import StreamingReply
+from ai_tg_bot.bot.reply import StreamingReply, tool_lines
 
 log = logging.getLogger(__name__)
 # A draft is ephemeral (about 30 s): shown again this often while nothing new arrives.
@@ -67,6 +67,7 @@ class DraftReply(StreamingReply):
         self.draft_id = draft_id  # non-zero: the question's slot
         self.draft_interval = min(edit_interval, DRAFT_INTERVAL_SECONDS)
         self._thoughts: list[str] = []
+        self._tools: list[str] = []  # the tools called so far ("server__tool")
         self._drafting = True
         self._refused = False  # drafts refused midway: the rest streams with edits
         self._drafted: str | None = None
@@ -93,6 +94,10 @@ class DraftReply(StreamingReply):
         """Reasoning shows in the draft (its tail) until the answer itself begins."""
         self._thoughts.append(piece)
 
+    async def tool_used(self, name: str) -> None:
+        """Each tool call shows as a line above the answer in the draft."""
+        self._tools.append(name)
+
     async def feed(self, piece: str) -> None:
         if not self._drafting:  # drafts refused: edited previews, as in a group
             await super().feed(piece)
@@ -115,15 +120,17 @@ class DraftReply(StreamingReply):
         await super().send_notice(text)
 
     def _wanted(self) -> str:
-        """What the draft should show now: the answer's tail, else the reasoning's."""
+        """What the draft should show now: the tools called, then the answer's tail, else
+        the reasoning's."""
+        tools = tool_lines(self._tools) + "\n" if self._tools else ""
         if self._has_visible_text:
-            return _tail(self.text, TELEGRAM_MESSAGE_LIMIT)
+            return tools + _tail(self.text, TELEGRAM_MESSAGE_LIMIT - utf16_length(tools))
         if self._thoughts:
             thoughts = "".join(self._thoughts)
             self._thoughts[:] = [thoughts]
             if thoughts.strip():
-                return "💭 " + _tail(thoughts.strip(), _THINKING_CHARS)
-        return self._drafted or ""
+                return tools + "💭 " + _tail(thoughts.strip(), _THINKING_CHARS)
+        return tools or self._drafted or ""
 
     async def _keep_drafting(self) -> None:
         """Show what arrived, at most every `draft_interval`; again before it expires."""

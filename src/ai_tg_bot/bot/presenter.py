@@ -8,6 +8,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.drafts import DraftReply
 from ai_tg_bot.bot.reply import StreamingReply
+from ai_tg_bot.bot.speaking import SpokenView, VoiceReplies
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import Question
 
@@ -22,15 +23,23 @@ class TelegramPresenter:
         *,
         edit_interval: float,
         capabilities: Capabilities | None = None,
+        voice: VoiceReplies | None = None,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.edit_interval = edit_interval
         self.capabilities = capabilities or Capabilities("off")
+        # TTS_MODEL set: answers in private chats are also spoken for users who asked.
+        self.voice = voice
 
     @classmethod
     def for_message(
-        cls, bot: Bot, message: Message, settings: Settings, capabilities: Capabilities | None
+        cls,
+        bot: Bot,
+        message: Message,
+        settings: Settings,
+        capabilities: Capabilities | None,
+        voice: VoiceReplies | None = None,
     ) -> TelegramPresenter:
         """Answers shown in the chat `message` came from, at the configured edit pace."""
         return cls(
@@ -38,17 +47,20 @@ class TelegramPresenter:
             message.chat.id,
             edit_interval=settings.stream_edit_interval_seconds,
             capabilities=capabilities,
+            voice=voice,
         )
 
-    def view(self, question: Question) -> StreamingReply:
+    def view(self, question: Question) -> StreamingReply | SpokenView:
         """A streaming reply for this question's answer: a draft in a private chat (a
         user's chat id is positive, a group's negative), edits in a group; in the topic
-        the question was asked in."""
+        the question was asked in. In a private chat, with TTS_MODEL set, the answer is
+        also spoken for a user who turned /voice on (bot/speaking.py)."""
         chat_id = question.telegram_chat_id or self.chat_id
         # A topic conversation's answers go to its topic (topics live in private chats).
         thread_id = question.telegram_thread_id if chat_id > 0 else None
+        reply: StreamingReply
         if chat_id > 0 and self.capabilities.drafts:
-            return DraftReply(
+            reply = DraftReply(
                 self.bot,
                 chat_id,
                 draft_id=question.seq,
@@ -56,10 +68,14 @@ class TelegramPresenter:
                 capabilities=self.capabilities,
                 thread_id=thread_id,
             )
-        return StreamingReply(
-            self.bot,
-            chat_id,
-            edit_interval=self.edit_interval,
-            capabilities=self.capabilities,
-            thread_id=thread_id,
-        )
+        else:
+            reply = StreamingReply(
+                self.bot,
+                chat_id,
+                edit_interval=self.edit_interval,
+                capabilities=self.capabilities,
+                thread_id=thread_id,
+            )
+        if self.voice is not None and chat_id > 0:  # a private chat's id is its user's
+            return SpokenView(reply, self.voice, chat_id)
+        return reply

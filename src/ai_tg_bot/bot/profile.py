@@ -29,12 +29,12 @@ async def register_profile(bot: Bot, settings: Settings) -> None:
 
 
 async def _register(bot: Bot, settings: Settings, code: str | None) -> None:
-    payments = bool(settings.stars_packs)
-    await bot.set_my_commands(texts.bot_commands(payments=payments), language_code=code)
+    offered = texts.Offered.by(settings)
+    await bot.set_my_commands(texts.bot_commands(offered), language_code=code)
     # Admins see their commands in the menu too; nobody else does.
     for admin_id in settings.admin_user_ids:
         await bot.set_my_commands(
-            texts.bot_commands(admin=True, payments=payments),
+            texts.bot_commands(offered, admin=True),
             scope=BotCommandScopeChat(chat_id=admin_id),
             language_code=code,
         )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from aiogram import Bot
@@ -38,6 +38,7 @@ from ai_tg_bot.bot.formatting import (
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.rich import rich_parts
+from ai_tg_bot.tooluse import shown_name
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
@@ -45,6 +46,7 @@ TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
 # an answer complete by then arrives as one formatted message, not a preview and an edit.
 FIRST_PREVIEW_SECONDS = 1.0
 _ELLIPSIS = " …"
+TOOL_LINES = 10  # tool calls named above an answer, at most
 T = TypeVar("T")
 
 
@@ -111,6 +113,9 @@ class StreamingReply:
 
     async def think(self, piece: str) -> None:
         """Reasoning is not shown in edited previews (the typing indicator stays)."""
+
+    async def tool_used(self, name: str) -> None:
+        """Tool calls are not shown in edited previews: the final answer names them."""
 
     async def halt(self) -> None:
         """Stopped by the user: no more typing (the final text follows in `show`)."""
@@ -272,11 +277,11 @@ class StreamingReply:
         """Show how an answer ended: the answer, or what arrived and a line about the error."""
         if result.stopped:
             if result.reply is not None:
-                await self.finish(result.reply)
+                await self.finish(with_tools(result.reply, result.tools))
             await self.send_notice(texts.STOPPED if result.reply else texts.STOPPED_EARLY)
             return
         if result.reply is not None:
-            await self.finish(result.reply)
+            await self.finish(with_tools(result.reply, result.tools))
             if result.usage.cut_at_limit:
                 await self.send_notice(texts.ANSWER_AT_LIMIT)
             return
@@ -295,6 +300,19 @@ class StreamingReply:
         if result.error is not None:
             error = result.error
             await self.send_notice(error.cut_off_message if shown_partly else error.user_message)
+
+
+def tool_lines(names: Sequence[str]) -> str:
+    """One line per tool call ("🔧 server: tool"), the first few; never their results."""
+    lines = [f"🔧 {shown_name(name)}" for name in names[:TOOL_LINES]]
+    if len(names) > TOOL_LINES:
+        lines.append(f"🔧 … (+{len(names) - TOOL_LINES})")
+    return "\n".join(lines)
+
+
+def with_tools(markdown: str, names: Sequence[str]) -> str:
+    """The answer, after the lines naming the tools used for it (if any)."""
+    return f"{tool_lines(names)}\n\n{markdown}" if names else markdown
 
 
 def voice_notice(problem: VoiceProblem) -> str:

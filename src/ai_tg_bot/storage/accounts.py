@@ -30,7 +30,7 @@ from ai_tg_bot.storage.budgets import Spent, check_budget, spent, token_usage
 from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
-USER_CHOICES = ("system_prompt", "model", "language")
+USER_CHOICES = ("system_prompt", "model", "language", "voice_replies")
 
 
 async def write_settings(session: Executor, user_id: int, **values: Any) -> None:
@@ -113,6 +113,24 @@ class Accounts(StorageBase):
     async def set_language(self, user_id: int, language: str | None) -> None:
         """Speak `language` to the user from now on (None: follow their Telegram app)."""
         await self._update_settings(user_id, language=language)
+
+    async def set_voice_replies(self, user_id: int, on: bool) -> None:
+        """Speak the user's answers too (/voice on), or not (off: back to the default)."""
+        await self._update_settings(user_id, voice_replies=True if on else None)
+
+    async def set_allowed_tools(self, user_id: int, entries: list[str] | None) -> None:
+        """The MCP tools the user may use ("server__tool", "server", "*"; [] none; None:
+        the default, MCP_TOOLS_FOR)."""
+        await self._update_settings(user_id, allowed_tools=entries)
+
+    async def allowed_tools(self, user_id: int) -> list[str] | None:
+        """The user's own tool allow list (None: none set, the default applies)."""
+        async with self.database.connection(read_only=True) as session:
+            found = await session.execute(
+                select(UserSettings.allowed_tools).where(UserSettings.user_id == user_id)
+            )
+            value = found.scalar_one_or_none()
+        return [str(entry) for entry in value] if isinstance(value, list) else None
 
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         """Block or unblock a user (creating their rows if they never wrote)."""
@@ -197,6 +215,9 @@ class Accounts(StorageBase):
             for name, column in named
             if row is not None and getattr(row, column) is not None
         }
+        if row is not None and row.allowed_tools is not None:  # the MCP tools (/tools)
+            custom["tools"] = ",".join(row.allowed_tools) or "-"
+
         return UserProfile(
             user_id=user.id,
             created_at=user.created_at,

@@ -197,7 +197,7 @@ class PrivacyStore(StorageBase):
                     ["user_id", "kind", "created_at"],
                     select(Message.user_id, literal("message"), Message.created_at).where(
                         Message.user_id == user_id,
-                        Message.role == "user",
+                        statements.IS_COUNTED_QUESTION,
                         Message.created_at >= since,
                     ),
                 )

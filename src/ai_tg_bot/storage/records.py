@@ -27,6 +27,8 @@ class Context:
     model: str
     omitted: int = 0
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)
+    # The MCP tools the user may use (user_settings.allowed_tools; None: the default).
+    allowed_tools: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class NewQuestion:
     content: str
     telegram_chat_id: int | None = None
     telegram_message_id: int | None = None
-    kind: str | None = None  # "photo", "voice"; None: text
+    kind: str | None = None  # "photo", "voice", "document"; None: text
     attachments: tuple[Attachment, ...] = ()
     # The topic of the user's private chat it was sent in (None: outside any topic).
     telegram_thread_id: int | None = None

@@ -58,7 +58,7 @@ class RetryMixin(StorageBase):
                     .limit(1)
                 )
             ).first()
-            if last is None:
+            if last is None or last.kind == "image":  # an /image is made again with /image
                 return None
             if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
                 raise AskedElsewhereError(f"user {user_id} asked in another chat")

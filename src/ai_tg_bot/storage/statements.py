@@ -47,6 +47,11 @@ IS_ACTIVE = messages.c.deleted_at.is_(None)
 _active = and_(messages.c.user_id == _user, IS_ACTIVE)
 # One conversation's history: what a question is answered with and trimmed within.
 _in_conversation = and_(_active, messages.c.conversation_id == _conversation)
+# A question the daily message limit counts: a user message, but not the stand-in of an
+# image (/image: kind "image"), which the daily image limit counts instead.
+IS_COUNTED_QUESTION = and_(
+    messages.c.role == "user", or_(messages.c.kind.is_(None), messages.c.kind != "image")
+)
 
 
 def exportable(user_id: int) -> Any:
@@ -94,7 +99,7 @@ def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:
     `messages` filtered alike: the columns of a `UsageTotals`, used by /status, /limits,
     /user, /stats. Tokens come from `token_usage`, which outlives /forget and the purge."""
     is_today = messages.c.created_at >= today
-    is_question = messages.c.role == "user"
+    is_question = IS_COUNTED_QUESTION
     spent = token_usage.c.prompt_tokens + token_usage.c.completion_tokens
     mine = (token_usage.c.user_id == user_id) if user_id is not None else true()
     theirs = (usage_events.c.user_id == user_id) if user_id is not None else true()
@@ -133,7 +138,7 @@ SEEN = select(
 _counted = union_all(
     select(messages.c.created_at, literal("message").label("kind")).where(
         messages.c.user_id == _user,
-        messages.c.role == "user",
+        IS_COUNTED_QUESTION,
         messages.c.created_at >= bindparam("since"),
     ),
     select(usage_events.c.created_at, usage_events.c.kind).where(

@@ -142,6 +142,7 @@ class Storage(
             model=limits.model,
             omitted=len(rows) - len(history),
             attachments={i: list(r.attachments) for i, r in enumerate(kept) if r.attachments},
+            allowed_tools=tool_list(getattr(row, "allowed_tools", None)),
         )
 
     async def chosen_language(self, user_id: int) -> str | None:
@@ -207,3 +208,10 @@ class Storage(
             conversation_title=title,
             conversations=int(count),
         )
+
+
+def tool_list(value: object) -> tuple[str, ...] | None:
+    """user_settings.allowed_tools as read (JSON: a list of names, or NULL)."""
+    if not isinstance(value, list):
+        return None
+    return tuple(str(entry) for entry in value)

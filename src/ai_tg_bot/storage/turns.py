@@ -27,6 +27,7 @@ from ai_tg_bot.storage.conversations import (
     name_if_untitled,
 )
 from ai_tg_bot.storage.records import (
+    Attachment,
     Question,
     TokenUsage,
     clean_text,
@@ -75,11 +76,13 @@ class TurnsMixin(StorageBase):
         owner: str,
         lease_seconds: float,
         stopped: bool = False,
+        attachments: Sequence[Attachment] = (),
     ) -> tuple[str | None, Question | None]:
         """One transaction for the turn holder: store the answer (or mark the question
         failed when `content` is None) and fetch the next pending question; renew the
         lease for it, or give the lease back when none is left. A `stopped` answer (the
-        user pressed Stop) is what had arrived, stored with kind "stopped".
+        user pressed Stop) is what had arrived, stored with kind "stopped". `attachments`
+        are stored on the answer (the tool calls made for it).
 
         A question stored meanwhile by another process waits on the user's row lock
         (taken here first) or is already visible here: either this call returns it, or
@@ -94,7 +97,13 @@ class TurnsMixin(StorageBase):
                 stored = None
             else:
                 stored, limits = await self._store_answer(
-                    session, user_id, question, content, usage, kind="stopped" if stopped else None
+                    session,
+                    user_id,
+                    question,
+                    content,
+                    usage,
+                    kind="stopped" if stopped else None,
+                    attachments=attachments,
                 )
             following = await oldest_pending(session, user_id)
             if following is None:
@@ -125,6 +134,7 @@ class TurnsMixin(StorageBase):
         usage: TokenUsage | None,
         *,
         kind: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> tuple[str, UserLimits | None]:
         """The answer stored (and its tokens counted), and the user's limits."""
         locked = await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
@@ -164,6 +174,7 @@ class TurnsMixin(StorageBase):
             content=content,
             created_at=now,
             kind=kind,
+            attachments=attachments,
             usage=usage,
             deleted_at=None if still_active else now,
             deleted_reason=None if still_active else "reset",

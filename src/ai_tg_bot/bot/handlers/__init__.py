@@ -8,10 +8,12 @@ from ai_tg_bot.bot.handlers import (
     account,
     admin,
     conversations,
+    documents,
     edits,
     errors,
     fallback,
     history,
+    images,
     language,
     media,
     payments,
@@ -22,6 +24,8 @@ from ai_tg_bot.bot.handlers import (
     status,
     stop,
     text,
+    tools,
+    voice,
 )
 from ai_tg_bot.config import Settings
 
@@ -41,6 +45,9 @@ def routers(settings: Settings) -> list[Router]:
         search,
         privacy,
         edits,
+        tools,
+        images,
+        voice,
     ]
     return [
         *(module.make_router() for module in features),
@@ -48,5 +55,6 @@ def routers(settings: Settings) -> list[Router]:
         admin.make_router(settings),
         text.make_router(),
         media.make_router(),
+        documents.make_router(),
         fallback.make_router(),
     ]

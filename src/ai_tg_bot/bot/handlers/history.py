@@ -13,6 +13,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
+from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
@@ -45,12 +46,13 @@ async def retry(
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
     capabilities: Capabilities | None = None,
+    speaker: VoiceReplies | None = None,
 ) -> None:
     """Answer the last user message again; its previous answer is dropped.
 
     Counted like a message against the daily and per-minute limits.
     """
-    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities)
+    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities, speaker)
     try:
         retried = await chat.retry(
             user_id,

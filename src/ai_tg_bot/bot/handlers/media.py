@@ -12,6 +12,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
+from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.media import (
@@ -45,6 +46,7 @@ async def photo_turn(
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
     capabilities: Capabilities | None = None,
+    speaker: VoiceReplies | None = None,
 ) -> None:
     """A photo, captioned or not: refused for a model that cannot see, else one turn."""
     model = (await accounts.limits(user_id)).model
@@ -64,7 +66,7 @@ async def photo_turn(
     caption = message.caption or ""
     await turn(
         message, user_id, caption, bot, chat, settings, on_stored,
-        kind="photo", attachments=[attachment], capabilities=capabilities,
+        kind="photo", attachments=[attachment], capabilities=capabilities, speaker=speaker,
     )  # fmt: skip
 
 
@@ -77,6 +79,7 @@ async def voice_turn(
     settings: Settings,
     on_stored: Callable[[], None] | None = None,
     capabilities: Capabilities | None = None,
+    speaker: VoiceReplies | None = None,
 ) -> None:
     """A voice message: stored and counted first, then transcribed and answered.
 
@@ -93,7 +96,7 @@ async def voice_turn(
     )
     await turn(
         message, user_id, "", bot, chat, settings, on_stored,
-        kind="voice", attachments=[attachment], capabilities=capabilities,
+        kind="voice", attachments=[attachment], capabilities=capabilities, speaker=speaker,
     )  # fmt: skip
 
 

@@ -30,7 +30,7 @@ async def start(
     if payload.startswith(ROLE_LINK):
         await _start_with_role(message, user_id, payload.removeprefix(ROLE_LINK), store, settings)
         return
-    await message.answer(texts.greeting(payments=bool(settings.stars_packs)))
+    await message.answer(texts.greeting(texts.Offered.by(settings)))
 
 
 async def _start_with_role(
@@ -41,7 +41,7 @@ async def _start_with_role(
         await message.answer(
             _("This link's role “{name}” is not offered here (any more).").format(name=name[:59])
             + "\n\n"
-            + texts.greeting(payments=bool(settings.stars_packs))
+            + texts.greeting(texts.Offered.by(settings))
         )
         return
     topic = topic_of(message)
@@ -57,7 +57,7 @@ async def _start_with_role(
 
 async def help_(message: Message, settings: Settings) -> None:
     """List every command."""
-    await message.answer(texts.help_text(payments=bool(settings.stars_packs)))
+    await message.answer(texts.help_text(texts.Offered.by(settings)))
 
 
 def make_router() -> Router:

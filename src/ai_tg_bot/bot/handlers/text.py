@@ -15,6 +15,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
+from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import QuotaExceededError
@@ -45,13 +46,15 @@ async def turn(
     kind: str | None = None,
     attachments: list[Attachment] | None = None,
     capabilities: Capabilities | None = None,
+    speaker: VoiceReplies | None = None,
 ) -> None:
     """Store the message, then stream its answer (and any queued before it).
 
     Photos and voice come through here too (bot/handlers/media.py), with their `kind`.
-    `capabilities` (dispatcher data) says how this bot's server shows answers.
+    `capabilities` (dispatcher data) says how this bot's server shows answers;
+    `speaker` (dispatcher data, TTS_MODEL set) also speaks them for users with /voice on.
     """
-    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities)
+    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities, speaker)
     try:
         await chat.turn(
             user_id,

@@ -1,0 +1,165 @@
+"""Documents (PDF, DOCX, text and code files): read here, then one chat turn with their text.
+
+Checks that cost nothing come first: a type the bot does not read, or a size over
+MAX_DOCUMENT_BYTES (as Telegram states it, then as getFile does), is refused before any
+download. The text is extracted off the event loop, in a bounded child process
+(ai_tg_bot/documents.py). Downloading and reading spend no money; the question (the
+file's text, then the caption) then goes through `turn`, the one gate for spending: over
+a limit nothing is stored and the LLM is not called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Document, Message
+
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.files import TelegramFiles
+from ai_tg_bot.bot.handlers.text import turn
+from ai_tg_bot.bot.speaking import VoiceReplies
+from ai_tg_bot.chat import ChatService
+from ai_tg_bot.config import Settings
+from ai_tg_bot.documents import (
+    DocumentError,
+    DocumentProblem,
+    Extracted,
+    display_name,
+    document_attachment,
+    document_content,
+    document_format,
+    read_document,
+)
+from ai_tg_bot.i18n import N_, _, ngettext, number
+from ai_tg_bot.media import FileTooLargeError, MediaError
+
+log = logging.getLogger(__name__)
+
+UNSUPPORTED_DOCUMENT = N_(
+    "📄 I can't read this kind of file. Send a PDF, a DOCX, or a text file "
+    "(TXT, Markdown, CSV, JSON, code)."
+)
+DOWNLOAD_FAILED = N_("📄 I couldn't download that file from Telegram. Please send it again.")
+PROBLEMS = {
+    DocumentProblem.UNSUPPORTED: UNSUPPORTED_DOCUMENT,
+    DocumentProblem.ENCRYPTED: N_(
+        "📄 That document is protected with a password, so I can't read it. "
+        "Please send it without one."
+    ),
+    DocumentProblem.NO_TEXT: N_(
+        "📄 I found no text in that document (is it a scan, or only pictures?). "
+        "Please send its text instead."
+    ),
+    DocumentProblem.BINARY: N_("📄 That file isn't text, so I can't read it."),
+    DocumentProblem.UNREADABLE: N_(
+        "📄 I couldn't read that document: it seems damaged or too complex. "
+        "Please check it, or send its text instead."
+    ),
+}
+
+
+def document_too_large(limit_bytes: int) -> str:
+    """A document over MAX_DOCUMENT_BYTES."""
+    size = _("{size} MB").format(size=number(float(f"{limit_bytes / (1024 * 1024):.3g}")))
+    return _(
+        "📄 That file is too large for me (the limit is {size}). Please send a smaller one."
+    ).format(size=size)
+
+
+def document_read(name: str, extracted: Extracted) -> str:
+    """Shown once the question is stored: the file was read (and whether all of it)."""
+    count = len(extracted.text)
+    if extracted.truncated:
+        line = ngettext(
+            "📄 {name} is long: I read only its first {count} character.",
+            "📄 {name} is long: I read only its first {count} characters.",
+            count,
+        )
+    else:
+        line = ngettext(
+            "📄 Read {name}: {count} character.", "📄 Read {name}: {count} characters.", count
+        )
+    return line.format(name=name, count=number(count))
+
+
+async def document_turn(
+    message: Message,
+    user_id: int,
+    document: Document,
+    bot: Bot,
+    chat: ChatService,
+    settings: Settings,
+    on_stored: Callable[[], None] | None = None,
+    capabilities: Capabilities | None = None,
+    speaker: VoiceReplies | None = None,
+) -> None:
+    """A document, captioned or not: its text and the caption make one question."""
+    name = display_name(document.file_name)
+    fmt = document_format(document.file_name, document.mime_type)
+    limit = settings.max_document_bytes
+    if fmt is None:
+        log.info("document refused user_id=%s: type %s", user_id, document.mime_type)
+        await message.answer(_(UNSUPPORTED_DOCUMENT))
+        return
+    if document.file_size is not None and document.file_size > limit:
+        log.info("document refused user_id=%s: over MAX_DOCUMENT_BYTES", user_id)
+        await message.answer(document_too_large(limit))
+        return
+    fetch = chat.fetch_file or TelegramFiles(bot)
+    try:
+        data = await fetch(document.file_id, max_bytes=limit)
+        extracted = await read_document(data, fmt, max_chars=settings.max_document_chars)
+    except FileTooLargeError as exc:
+        log.info("document refused user_id=%s: %s", user_id, exc)
+        await message.answer(document_too_large(limit))
+        return
+    except MediaError as exc:
+        log.warning("document download failed user_id=%s: %s", user_id, exc)
+        await message.answer(_(DOWNLOAD_FAILED))
+        return
+    except DocumentError as exc:
+        log.info("document unreadable user_id=%s format=%s: %s", user_id, fmt.value, exc)
+        await message.answer(_(PROBLEMS[exc.problem]))
+        return
+    size = document.file_size if document.file_size is not None else len(data)
+    del data
+    attachment = document_attachment(
+        document.file_id, document.file_unique_id, name, document.mime_type, size, extracted
+    )
+    content = document_content(name, extracted, message.caption or "")
+    shown: list[asyncio.Task[Message]] = []
+
+    async def show_read() -> Message:
+        return await message.answer(document_read(name, extracted))
+
+    def stored() -> None:
+        # Only a stored question says it was read (over a limit, the refusal alone).
+        if on_stored is not None:
+            on_stored()
+        shown.append(asyncio.create_task(show_read()))
+
+    try:
+        await turn(
+            message, user_id, content, bot, chat, settings, stored,
+            kind="document", attachments=[attachment], capabilities=capabilities,
+            speaker=speaker,
+        )  # fmt: skip
+    finally:
+        for task in shown:
+            try:
+                await task
+            except TelegramAPIError as exc:
+                log.warning("document notice not shown user_id=%s: %s", user_id, exc)
+
+
+def make_router() -> Router:
+    """A fresh Router with this feature's handlers (one per Dispatcher)."""
+    router = Router(name=__name__)
+    user = F.from_user.id.as_("user_id")
+    # A GIF comes with `document` set too (for old clients): left to the fallback.
+    router.message.register(document_turn, F.document.as_("document"), ~F.animation, user)
+    return router

@@ -1,0 +1,177 @@
+"""What the bot makes for a user besides text: images (/image) and spoken answers (/voice).
+
+Both are paid calls, so both pass the user's limits under their row lock first (ADR 0011).
+An image is reserved before it is generated: a `usage_events` row of kind "image",
+counted against the user's daily image limit (and by the per-minute guard), removed
+again if the generation fails. Speech is checked against the token budget before it is
+synthesized and counted in `token_usage` once it was (as an answer is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, insert, select, update
+
+from ai_tg_bot.db.models import UsageEvent, UserSettings
+from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits
+from ai_tg_bot.storage.accounts import check_quotas
+from ai_tg_bot.storage.base import Executor, StorageBase
+from ai_tg_bot.storage.budgets import check_budget, record_usage
+from ai_tg_bot.storage.conversations import place_message
+from ai_tg_bot.storage.records import TokenUsage, clean_text
+
+IMAGE_EVENT = "image"
+# What a stand-in message of an image is (`messages.kind`): not a question the daily
+# message limit counts, nor one /retry asks again.
+IMAGE_KIND = "image"
+# Characters per token a speech's cost is counted at (ADR 0015's budgets are in tokens;
+# speech is billed per character: a token per four, the usual English-text ratio).
+SPEECH_CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMade:
+    """A generated image, as the conversation remembers it (no image bytes are kept)."""
+
+    user_id: int
+    prompt: str
+    description: str  # what the model says it drew (its revised prompt), else the prompt
+    model: str
+    telegram_chat_id: int | None = None
+    telegram_message_id: int | None = None
+    telegram_thread_id: int | None = None
+
+
+def speech_tokens(characters: int) -> int:
+    """What speaking `characters` characters costs, in budget tokens (rounded up)."""
+    return -(-max(characters, 0) // SPEECH_CHARS_PER_TOKEN)
+
+
+class OutputsStore(StorageBase):
+    """Images and speech: each method one short transaction."""
+
+    async def reserve_image(
+        self, user_id: int, telegram_chat_id: int | None, telegram_message_id: int | None
+    ) -> int:
+        """Reserve one image for the user; the reservation's id.
+
+        Under the user's lock: a redelivered /image stored before raises
+        DuplicateMessageError; the per-minute guard and the token budget (no daily
+        message limit: an image is not a message) and then today's images against the
+        daily image limit (0: unlimited) raise QuotaExceededError. Over a limit nothing
+        is written.
+        """
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            if telegram_message_id is not None:
+                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
+            now = utc_now()
+            limits = await self._limits(session, user_id)
+            await check_quotas(session, user_id, limits, now, daily=False, can_buy=self.can_buy)
+            limit, today = limits.daily_image_limit, day_start(now)
+            if limit:
+                made = await session.execute(
+                    select(func.count()).where(
+                        UsageEvent.user_id == user_id,
+                        UsageEvent.kind == IMAGE_EVENT,
+                        UsageEvent.created_at >= today,
+                    )
+                )
+                if int(made.scalar_one()) >= limit:
+                    raise QuotaExceededError("images", limit, today + timedelta(days=1))
+            inserted = await session.execute(
+                insert(UsageEvent)
+                .values(user_id=user_id, kind=IMAGE_EVENT, created_at=now)
+                .returning(UsageEvent.id)
+            )
+            return int(inserted.scalar_one())
+
+    async def cancel_image(self, event_id: int) -> None:
+        """The image was not made: its reservation is removed (it is not counted)."""
+        async with self.database.connection() as session:
+            await session.execute(delete(UsageEvent).where(UsageEvent.id == event_id))
+
+    async def finish_image(self, event_id: int, made: ImageMade | None = None) -> None:
+        """The image was made (and sent, when `made` is given): its reservation is marked
+        finished, and the conversation keeps a stand-in for it, in one transaction.
+
+        The stand-in is the /image command (a user message) and `[image: <description>]`
+        (the answer), in the user's current conversation (the topic's), trimmed to the
+        history limit like any exchange: the model, /export and /search see that an
+        image was made and of what.
+        """
+        async with self.database.connection() as session:
+            if made is None:
+                await self._finish_event(session, event_id)
+                return
+            user_id = made.user_id
+            seq, limits, current = await self._next_seq(session, user_id)  # the user's lock
+            await self._finish_event(session, event_id)
+            if made.telegram_message_id is not None:
+                await self._refuse_seen(session, made.telegram_chat_id, made.telegram_message_id)
+            now = utc_now()
+            prompt = clean_text(made.prompt)
+            conversation_id = await place_message(
+                session,
+                user_id,
+                current=current,
+                thread_id=made.telegram_thread_id,
+                content=prompt,
+                now=now,
+                idle_minutes=self.settings.conversation_idle_minutes,
+            )
+            await self._insert_message(
+                session, user_id=user_id, conversation_id=conversation_id, created_at=now,
+                seq=seq, role="user", content=f"/image {prompt}",
+                status="answered", kind=IMAGE_KIND, telegram_chat_id=made.telegram_chat_id,
+                telegram_message_id=made.telegram_message_id,
+            )  # fmt: skip
+            answer = clean_text(f"[image: {made.description}]")
+            usage = TokenUsage(made.model, 0, 0)
+            await self._insert_message(
+                session, user_id=user_id, conversation_id=conversation_id, created_at=now,
+                seq=seq + 1, role="assistant", content=answer,
+                kind=IMAGE_KIND, usage=usage,
+            )  # fmt: skip
+            await self._trim(session, user_id, limits.max_history_messages, conversation_id)
+
+    async def _finish_event(self, session: Executor, event_id: int) -> None:
+        await session.execute(
+            update(UsageEvent).where(UsageEvent.id == event_id).values(finished_at=utc_now())
+        )
+
+    async def voice_replies(self, user_id: int) -> bool:
+        """Whether the user asked for spoken answers (/voice on); one read."""
+        async with self.database.connection(read_only=True) as session:
+            found = await session.execute(
+                select(UserSettings.voice_replies).where(UserSettings.user_id == user_id)
+            )
+            return bool(found.scalar())
+
+    async def speech_refusal(self, user_id: int) -> QuotaExceededError | None:
+        """Why the user's answer may not be spoken now (their token budget is spent),
+        or None; checked under the user's lock, only for users with a budget."""
+        async with self.database.connection(read_only=True) as session:
+            row = await self._settings_row(session, user_id)
+        limits = resolve_limits(row, self.settings)
+        if not limits.has_budget:
+            return None
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            return await check_budget(session, user_id, limits, utc_now(), can_buy=self.can_buy)
+
+    async def record_speech(self, user_id: int, model: str, characters: int) -> None:
+        """Count `characters` spoken for the user in `token_usage` under `model`: a token
+        per SPEECH_CHARS_PER_TOKEN characters as prompt tokens (what budgets, /stats and
+        MODEL_PRICES read), spending credit past the allowance like an answer."""
+        tokens = speech_tokens(characters)
+        if tokens <= 0:
+            return
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            limits = await self._limits(session, user_id)
+            usage = TokenUsage(model, tokens, 0)
+            await record_usage(session, user_id, usage, limits, utc_now(), dialect=self.dialect)

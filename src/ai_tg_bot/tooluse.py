@@ -1,0 +1,268 @@
+"""Tool calls, transport-free: the calls a streamed answer asks for, the rounds of one
+answer, what is stored of them, and how a later turn's context shows them again.
+
+The model is offered the tools (OpenAI tool calling); when it answers with `tool_calls`
+they are run (toolbox.py), the assistant message with its calls and one `tool` message
+per call are appended, and it is asked again: at most MCP_MAX_ROUNDS requests, the last
+with `tool_choice: "none"`, so it must answer in text. The calls and their (bounded)
+results are stored on the answer (its `attachments`, type "tool_call"); `expand` turns
+them back into the same messages before that answer's text in later turns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ai_tg_bot.llm import ChatMessages, LLMClient, StreamReport
+from ai_tg_bot.storage.records import Attachment, without_nul
+
+# A stored tool result is cut to this many characters (what later turns are sent again).
+TOOL_RESULT_MAX_CHARS = 4_000
+# One tool call never takes longer than this, whatever is left of the answer's deadline.
+TOOL_CALL_MAX_SECONDS = 30.0
+TIMED_OUT = "error: the tool did not answer in time"
+SEPARATOR = "__"  # exposed names are "<server>__<tool>"
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """One call the model asked for, and (once run) its result as text."""
+
+    id: str
+    name: str
+    arguments: str
+    result: str = ""
+
+
+class ToolRunner(Protocol):
+    """Runs tools by their exposed name (toolbox.Toolbox)."""
+
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> str:  # noqa: ASYNC109
+        """The tool's result as text; failures and time-outs as an "error: ..." text."""
+
+
+class CallCollector:
+    """Accumulates streamed `tool_calls` deltas by their index: the first delta of a call
+    carries its id and name, the following ones pieces of its JSON arguments."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, ToolCall] = {}
+
+    def add(self, deltas: Sequence[Any]) -> None:
+        """Take one chunk's `delta.tool_calls` (objects or dicts)."""
+        for delta in deltas:
+            index = int(_field(delta, "index") or 0)
+            call = self._calls.setdefault(index, ToolCall("", "", ""))
+            call_id = _field(delta, "id")
+            if call_id:
+                call.id = str(call_id)
+            function = _field(delta, "function")
+            name = _field(function, "name") if function is not None else None
+            if name and name != call.name:  # a server repeating the name sends it whole
+                call.name = str(name) if not call.name else call.name + str(name)
+            arguments = _field(function, "arguments") if function is not None else None
+            if arguments:
+                call.arguments += str(arguments)
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        """The calls in index order (ids made up where the server sent none)."""
+        calls = [self._calls[index] for index in sorted(self._calls)]
+        for call in calls:
+            call.id = call.id or f"call_{uuid.uuid4().hex[:24]}"
+        return [call for call in calls if call.name]
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+def parse_arguments(raw: str) -> dict[str, Any] | None:
+    """A call's arguments as a JSON object (empty text: none); None if they are not one."""
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def assistant_message(calls: Sequence[ToolCall], content: str | None = None) -> dict[str, Any]:
+    """The assistant message that asked for `calls` (as the model sent it)."""
+    return {
+        "role": "assistant",
+        "content": content or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in calls
+        ],
+    }
+
+
+def tool_message(call: ToolCall) -> dict[str, Any]:
+    """The `tool` message that answers one call."""
+    return {"role": "tool", "tool_call_id": call.id, "content": call.result}
+
+
+def records(calls: Sequence[ToolCall]) -> list[Attachment]:
+    """What is stored of the calls on the answer (results cut to a bound)."""
+    return [
+        {
+            "type": "tool_call",
+            "id": call.id,
+            "name": call.name,
+            "arguments": without_nul(call.arguments),
+            "result": without_nul(call.result[:TOOL_RESULT_MAX_CHARS]),
+        }
+        for call in calls
+    ]
+
+
+def stored_calls(attachments: Sequence[Attachment]) -> list[ToolCall]:
+    """The tool calls stored on an answer (none: []), in their order."""
+    return [
+        ToolCall(str(a.get("id", "")), str(a.get("name", "")), str(a.get("arguments") or ""),
+                 str(a.get("result") or ""))
+        for a in attachments
+        if a.get("type") == "tool_call"
+    ]  # fmt: skip
+
+
+def expand(attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
+    """The messages an answer's stored tool calls stand for, to go before its text: the
+    assistant message with the calls, then each call's `tool` message."""
+    calls = stored_calls(attachments)
+    if not calls:
+        return []
+    return [assistant_message(calls), *(tool_message(call) for call in calls)]
+
+
+def shown_name(name: str) -> str:
+    """How a call is shown to the user: "server: tool"."""
+    server, sep, tool = name.partition(SEPARATOR)
+    return f"{server}: {tool}" if sep and tool else name
+
+
+def _chars(messages: Sequence[dict[str, Any]]) -> int:
+    """Characters of text in chat messages (image parts not counted)."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(str(part.get("text", ""))) for part in content)
+    return total
+
+
+def answer_text(
+    llm: LLMClient,
+    messages: ChatMessages,
+    rounds: ToolRounds | None,
+    *,
+    model: str,
+    usage: StreamReport,
+    calls: list[ToolCall],
+    thinking: Callable[[str], Awaitable[None]] | None = None,
+    using: Callable[[str], Awaitable[None]] | None = None,
+) -> AsyncIterator[str]:
+    """An answer's text: in tool rounds when tools are offered, else one plain stream."""
+    if rounds is None:
+        return llm.stream(messages, model=model, usage=usage, thinking=thinking)
+    return rounds.stream(
+        llm, messages, model=model, usage=usage, calls=calls, thinking=thinking, using=using
+    )
+
+
+@dataclass(slots=True)
+class ToolRounds:
+    """One answer's rounds: the tools offered (OpenAI `tools`), who runs them, and bounds."""
+
+    schemas: list[dict[str, Any]]
+    runner: ToolRunner
+    max_rounds: int
+    deadline_seconds: float
+
+    async def stream(
+        self,
+        llm: LLMClient,
+        messages: ChatMessages,
+        *,
+        model: str,
+        usage: StreamReport,
+        calls: list[ToolCall],
+        thinking: Callable[[str], Awaitable[None]] | None = None,
+        using: Callable[[str], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[str]:
+        """Yield the answer's text across rounds; run the calls between them.
+
+        Every round's tokens are added to `usage`; the calls made (with their results)
+        are appended to `calls`; `using` is told each call's name as it starts. Closing
+        the generator (Stop) closes the stream or cancels the running calls.
+        """
+        sent = list(messages)
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None  # set when the first call starts
+        said = False  # text was streamed in an earlier round
+        for round_number in range(1, self.max_rounds + 1):
+            final = round_number == self.max_rounds or (
+                deadline is not None and loop.time() >= deadline
+            )
+            report, asked, pieces = StreamReport(), CallCollector(), list[str]()
+            try:
+                async for piece in llm.stream(
+                    sent,
+                    model=model,
+                    usage=report,
+                    thinking=thinking,
+                    tools=self.schemas,
+                    tool_choice="none" if final else None,
+                    calls=None if final else asked,
+                ):
+                    if said and not pieces:
+                        yield "\n\n"  # text before the calls, then the answer after them
+                    pieces.append(piece)
+                    yield piece
+            finally:
+                if not (report.prompt_tokens or report.completion_tokens) and (
+                    pieces or asked.calls
+                ):  # ended before the usage chunk (stopped): estimated
+                    report.prompt_tokens = math.ceil(_chars(sent) / 4)
+                    report.completion_tokens = math.ceil(len("".join(pieces)) / 4)
+                usage.prompt_tokens += report.prompt_tokens
+                usage.completion_tokens += report.completion_tokens
+                usage.cut_at_limit = usage.cut_at_limit or report.cut_at_limit
+            wanted = asked.calls
+            said = said or bool(pieces)
+            if final or not wanted:
+                return
+            if deadline is None:
+                deadline = loop.time() + self.deadline_seconds
+            sent.append(assistant_message(wanted, "".join(pieces)))
+            for call in wanted:
+                if using is not None:
+                    await using(call.name)
+            await asyncio.gather(*(self._run(call, deadline) for call in wanted))
+            calls.extend(wanted)
+            sent.extend(tool_message(call) for call in wanted)
+
+    async def _run(self, call: ToolCall, deadline: float) -> None:
+        arguments = parse_arguments(call.arguments)
+        left = min(deadline - asyncio.get_running_loop().time(), TOOL_CALL_MAX_SECONDS)
+        if arguments is None:
+            call.result = "error: the arguments are not a JSON object"
+        elif left <= 0:
+            call.result = TIMED_OUT
+        else:
+            call.result = await self.runner.call(call.name, arguments, left)
