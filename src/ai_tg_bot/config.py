@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ai_tg_bot.i18n import SHIPPED, normalize
+from ai_tg_bot.mcp_config import parse_mcp_servers
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"
 DEFAULT_SYSTEM_PROMPT = (
@@ -32,43 +33,6 @@ ROLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,59}")
 def comma_items(value: str) -> list[str]:
     """The non-empty items of a comma-separated setting, stripped."""
     return [part.strip() for part in value.split(",") if part.strip()]
-
-
-MCP_SERVER_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
-
-
-def parse_mcp_servers(raw: str) -> dict[str, str]:
-    """MCP_SERVERS: a JSON object, or "name=target;name2=target2" (names unique)."""
-    raw = raw.strip()
-    if not raw:
-        return {}
-    if raw.startswith("{"):
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg})") from None
-        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
-            raise ValueError('must map names to commands or URLs: {"name": "target"}')
-        pairs = [(str(k).strip(), v.strip()) for k, v in parsed.items()]
-    else:
-        pairs = []
-        for entry in (part.strip() for part in raw.split(";")):
-            if not entry:
-                continue
-            name, sep, target = entry.partition("=")
-            if not sep:
-                raise ValueError(f'"{entry}" is not name=command or name=URL')
-            pairs.append((name.strip(), target.strip()))
-    servers: dict[str, str] = {}
-    for name, target in pairs:
-        if not MCP_SERVER_NAME.fullmatch(name):
-            raise ValueError(f'server name "{name}" must be 1-32 of A-Z, a-z, 0-9, _ and -')
-        if name in servers:
-            raise ValueError(f'server "{name}" is listed twice')
-        if not target:
-            raise ValueError(f'server "{name}" has no command or URL')
-        servers[name] = target
-    return servers
 
 
 class Settings(BaseSettings):
@@ -152,9 +116,9 @@ class Settings(BaseSettings):
     # /voice on: answers also spoken through /audio/speech; unset: no /voice.
     tts_model: str | None = Field(default=None, min_length=1)
     tts_voice: str = Field(default="alloy", min_length=1, max_length=64)
-    # MCP servers whose tools the model may call: JSON {"name": "command or URL"} or
-    # "name=command or URL;name2=...". An http(s) URL is streamable HTTP, else a command
-    # run over stdio. Empty: no tools.
+    # MCP servers whose tools the model may call: "name=command or URL;name2=...", or
+    # JSON (mcp_config.py has every form). An http(s) URL is streamable HTTP, else a
+    # command run over stdio. Empty: no tools.
     mcp_servers: Annotated[dict[str, str], NoDecode] = {}
     # Tool rounds per answer, and the deadline for all of an answer's tool calls.
     mcp_max_rounds: int = Field(default=5, ge=1, le=50)
