@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ai_tg_bot.llm import ChatMessages, LLMClient, StreamReport
+from ai_tg_bot.llm import ChatMessages, LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.storage.records import Attachment, without_nul
 
-# A stored tool result is cut to this many characters (what later turns are sent again).
-TOOL_RESULT_MAX_CHARS = 4_000
+# A tool result is cut to this many characters before the model sees it, so what is
+# stored (and sent again in later turns) is what the model saw.
+TOOL_RESULT_MAX_CHARS = 8_000
+CUT_NOTE = "\n[cut: the tool's result was longer]"
 # One tool call never takes longer than this, whatever is left of the answer's deadline.
 TOOL_CALL_MAX_SECONDS = 30.0
 TIMED_OUT = "error: the tool did not answer in time"
+log = logging.getLogger(__name__)
 SEPARATOR = "__"  # exposed names are "<server>__<tool>"
 
 
@@ -123,7 +127,7 @@ def records(calls: Sequence[ToolCall]) -> list[Attachment]:
             "id": call.id,
             "name": call.name,
             "arguments": without_nul(call.arguments),
-            "result": without_nul(call.result[:TOOL_RESULT_MAX_CHARS]),
+            "result": bounded(call.result),
         }
         for call in calls
     ]
@@ -152,6 +156,13 @@ def shown_name(name: str) -> str:
     """How a call is shown to the user: "server: tool"."""
     server, sep, tool = name.partition(SEPARATOR)
     return f"{server}: {tool}" if sep and tool else name
+
+
+def refuses_tools(exc: LLMError) -> bool:
+    """Whether a failed request was refused for its tools (a 400 naming them: Ollama's
+    "... does not support tools", vLLM's tool-choice errors), not for anything else."""
+    detail = exc.detail.lower()
+    return exc.kind is LLMErrorKind.REJECTED and exc.status == 400 and "tool" in detail
 
 
 def _chars(messages: Sequence[dict[str, Any]]) -> int:
@@ -193,6 +204,7 @@ class ToolRounds:
     runner: ToolRunner
     max_rounds: int
     deadline_seconds: float
+    tools_taken: bool = True  # False once the model refused them (this answer only)
 
     async def stream(
         self,
@@ -220,20 +232,35 @@ class ToolRounds:
                 deadline is not None and loop.time() >= deadline
             )
             report, asked, pieces = StreamReport(), CallCollector(), list[str]()
+            offered = self.schemas if self.tools_taken else None
             try:
-                async for piece in llm.stream(
-                    sent,
-                    model=model,
-                    usage=report,
-                    thinking=thinking,
-                    tools=self.schemas,
-                    tool_choice="none" if final else None,
-                    calls=None if final else asked,
-                ):
-                    if said and not pieces:
-                        yield "\n\n"  # text before the calls, then the answer after them
-                    pieces.append(piece)
-                    yield piece
+                try:
+                    async for piece in llm.stream(
+                        sent,
+                        model=model,
+                        usage=report,
+                        thinking=thinking,
+                        tools=offered,
+                        tool_choice="none" if final and offered else None,
+                        calls=None if final or not offered else asked,
+                    ):
+                        if said and not pieces:
+                            yield "\n\n"  # text before the calls, then the answer after
+                        pieces.append(piece)
+                        yield piece
+                except LLMError as exc:
+                    if pieces or not offered or not refuses_tools(exc):
+                        raise
+                    # The model (an Ollama model without tool support, say) refuses
+                    # tools: this answer is written without them.
+                    log.warning("model %s refuses tools; answering without them", model)
+                    self.tools_taken = False
+                    async for piece in llm.stream(
+                        sent, model=model, usage=report, thinking=thinking
+                    ):
+                        pieces.append(piece)
+                        yield piece
+                    return
             finally:
                 if not (report.prompt_tokens or report.completion_tokens) and (
                     pieces or asked.calls
@@ -265,4 +292,12 @@ class ToolRounds:
         elif left <= 0:
             call.result = TIMED_OUT
         else:
-            call.result = await self.runner.call(call.name, arguments, left)
+            call.result = bounded(await self.runner.call(call.name, arguments, left))
+
+
+def bounded(result: str) -> str:
+    """A tool's result as the model is given it: at most TOOL_RESULT_MAX_CHARS, NUL-free."""
+    result = without_nul(result)
+    if len(result) <= TOOL_RESULT_MAX_CHARS:
+        return result
+    return result[: TOOL_RESULT_MAX_CHARS - len(CUT_NOTE)] + CUT_NOTE

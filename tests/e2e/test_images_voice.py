@@ -7,10 +7,16 @@ the database counted. Both backends.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import insert
 
 from ai_tg_bot.db.database import Database
+from ai_tg_bot.db.models import UsageEvent
+from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.speech import SPEECH_PART_CHARS
+from ai_tg_bot.storage.outputs import STALE_AFTER
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.e2e.test_limits import count
 from tests.e2e.test_media import stored
@@ -79,6 +85,23 @@ async def test_over_the_daily_image_limit_nothing_is_spent(
     assert len(bot.tg.photos) == 1
     assert await count(database, IMAGE_EVENTS, ALICE) == 1
     assert len(await stored(database, ALICE)) == 2, "only the first image's stand-in"
+
+
+async def test_a_reservation_a_crashed_process_left_stops_counting(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    bot = await make_bot(**IMAGES, daily_image_limit=2)
+    assert await bot.say(ALICE, "/image a cat") == []  # ALICE exists; 1 image made
+    now = utc_now()
+    stale = now - timedelta(seconds=bot.settings.llm_timeout_seconds) - STALE_AFTER * 2
+    async with database.session() as session:  # a process died while generating
+        await session.execute(
+            insert(UsageEvent).values(user_id=ALICE, kind="image", created_at=stale)
+        )
+    assert await bot.say(ALICE, "/image a dog") == [], "the stale reservation is not counted"
+    (refusal,) = await bot.say(ALICE, "/image a third")
+    assert "You've made your 2 images for today" in refusal
+    assert len(bot.llm.image_requests) == 2
 
 
 async def test_an_admin_sets_a_users_image_limit(make_bot: HarnessFactory) -> None:

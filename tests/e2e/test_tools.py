@@ -246,3 +246,15 @@ async def test_the_fake_llm_refuses_what_openai_refuses() -> None:
                 tools=bad_name,
             )
         await client.close()
+
+
+async def test_a_model_that_refuses_tools_still_answers_without_them(
+    make_bot: HarnessFactory,
+) -> None:
+    bot = await tools_bot(make_bot)
+    bot.llm.refuse_tools()
+    (reply,) = await bot.say(ADMIN, "hello there")
+    assert reply == "Echo: hello there"
+    refused, answered = bot.llm.requests[-2:]
+    assert offered(refused) == CALC_TOOLS
+    assert "tools" not in answered

@@ -283,6 +283,7 @@ class FakeLLM:
         self._replies: deque[str] = deque()
         # Tool calls the next completions make, when offered the tool (``queue_tool_call``).
         self._tool_calls: deque[_ToolCall] = deque()
+        self.refuses_tools = False  # refuse_tools()
         self._faults: deque[_Fault] = deque()
         self._stalls: deque[_Stall] = deque()
         # Speech to text: what /audio/transcriptions hears, and what it was sent.
@@ -366,6 +367,11 @@ class FakeLLM:
     def queue_reply(self, text: str) -> None:
         """Script the next reply; scripted replies are used first, in order."""
         self._replies.append(text)
+
+    def refuse_tools(self) -> None:
+        """From now on, refuse every request that offers tools (as Ollama does for a
+        model without tool support)."""
+        self.refuses_tools = True
 
     def queue_tool_call(self, name: str, arguments: Json | str, *, times: int = 1) -> None:
         """The next ``times`` completions that offer tool ``name`` (and do not say
@@ -667,6 +673,10 @@ class FakeLLM:
         problem = self._content_problem(body) or tool_problem(body)
         if problem is not None:
             return openai_error(400, problem)
+        if self.refuses_tools and "tools" in body:  # Ollama, for a model without tools
+            return openai_error(
+                400, f"registry.ollama.ai/library/{body['model']} does not support tools"
+            )
         if body.get("stream_options") and not body.get("stream"):
             return openai_error(
                 400, "The 'stream_options' parameter is only allowed when 'stream' is enabled."

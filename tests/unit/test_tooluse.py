@@ -10,9 +10,10 @@ from ai_tg_bot.bot.handlers.tools import parse_entries
 from ai_tg_bot.bot.reply import with_tools
 from ai_tg_bot.llm import LLMClient, StreamReport
 from ai_tg_bot.media import MediaPolicy, llm_messages
-from ai_tg_bot.storage.records import Context
+from ai_tg_bot.storage.records import Context, sent_chars
 from ai_tg_bot.toolbox import exposed_name, permitted
 from ai_tg_bot.tooluse import (
+    CUT_NOTE,
     TOOL_RESULT_MAX_CHARS,
     CallCollector,
     ToolCall,
@@ -62,9 +63,12 @@ def test_arguments_that_are_not_an_object() -> None:
 
 
 def test_stored_calls_expand_to_the_messages_the_model_saw() -> None:
-    calls = [ToolCall("call_1", "calc__add", '{"a": 1}', "2\x00" + "x" * 5000)]
+    calls = [ToolCall("call_1", "calc__add", '{"a": 1}', "2\x00" + "x" * 9000)]
     stored = records(calls)
-    assert stored[0]["result"] == "2" + "x" * (TOOL_RESULT_MAX_CHARS - 2)
+    result = stored[0]["result"]
+    assert len(result) == TOOL_RESULT_MAX_CHARS
+    assert result.startswith("2xxx")
+    assert result.endswith(CUT_NOTE)
     assert expand(stored) == [
         {
             "role": "assistant",
@@ -172,3 +176,10 @@ def test_names_access_and_allow_lists() -> None:
     assert parse_entries("web__x", servers) == "There is no tool server named web."
     assert with_tools("Hi", ["a__b", "c__d"]) == "🔧 a: b\n🔧 c: d\n\nHi"
     assert with_tools("Hi", []) == "Hi"
+
+
+def test_the_context_budget_counts_the_stored_calls_an_answer_sends_again() -> None:
+    stored = records([ToolCall("call_1", "calc__add", '{"a": 1}', "2" * 100)])
+    assert sent_chars("The sum is 2.") == 13
+    assert sent_chars("The sum is 2.", stored) == 13 + len('{"a": 1}') + 100
+    assert sent_chars("text", [{"type": "image", "file_id": "x"}]) == 4

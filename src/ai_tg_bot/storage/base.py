@@ -21,7 +21,12 @@ from ai_tg_bot.limits import (
     resolve_limits,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.records import DuplicateMessageError, NewQuestion, TokenUsage
+from ai_tg_bot.storage.records import (
+    DuplicateMessageError,
+    NewQuestion,
+    TokenUsage,
+    sent_chars,
+)
 
 # Storage runs on bare connections; Accounts shares these helpers from an ORM session.
 Executor = AsyncConnection | AsyncSession
@@ -111,7 +116,7 @@ class StorageBase:
                 "seq": seq,
                 "role": role,
                 "content": content,
-                "content_length": len(content),
+                "content_length": sent_chars(content, attachments),
                 "created_at": created_at,
                 "status": status,
                 "telegram_chat_id": telegram_chat_id,

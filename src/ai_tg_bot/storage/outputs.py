@@ -30,6 +30,9 @@ IMAGE_KIND = "image"
 # Characters per token a speech's cost is counted at (ADR 0015's budgets are in tokens;
 # speech is billed per character: a token per four, the usual English-text ratio).
 SPEECH_CHARS_PER_TOKEN = 4
+# An image reservation still unfinished this long past the generation's deadline
+# (LLM_TIMEOUT_SECONDS) belongs to a process that died: it no longer counts.
+STALE_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +76,15 @@ class OutputsStore(StorageBase):
             await check_quotas(session, user_id, limits, now, daily=False, can_buy=self.can_buy)
             limit, today = limits.daily_image_limit, day_start(now)
             if limit:
+                # A reservation never finished long after any generation could have
+                # ended was left by a crashed process: it made no image, so not counted.
+                stale = now - timedelta(seconds=self.settings.llm_timeout_seconds) - STALE_AFTER
                 made = await session.execute(
                     select(func.count()).where(
                         UsageEvent.user_id == user_id,
                         UsageEvent.kind == IMAGE_EVENT,
                         UsageEvent.created_at >= today,
+                        UsageEvent.finished_at.is_not(None) | (UsageEvent.created_at > stale),
                     )
                 )
                 if int(made.scalar_one()) >= limit:

@@ -201,3 +201,14 @@ class BotStats:
     active_today: int
     blocked: int
     usage: UsageTotals
+
+
+def sent_chars(content: str, attachments: Any = None) -> int:
+    """Characters a message adds to the context the model is sent (`content_length`, which
+    the context budget sums): its text, and the arguments and results of the tool calls
+    stored on an answer (tooluse.py), which later turns send again before it."""
+    return len(content) + sum(
+        len(str(a.get("arguments") or "")) + len(str(a.get("result") or ""))
+        for a in attachments or ()
+        if isinstance(a, dict) and a.get("type") == "tool_call"
+    )
