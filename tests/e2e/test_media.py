@@ -111,6 +111,51 @@ async def test_a_photo_turn_sends_the_image_then_later_turns_a_stand_in(
     assert bot.tg.downloads == ["photos/file_1.jpg"]
 
 
+PNG_FILE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def image_file(size: int | None = len(PNG_FILE)) -> dict[str, Any]:
+    """A picture sent as a file (Telegram's `document`), not compressed into a photo."""
+    document = {"file_id": "f-png", "file_unique_id": "uf-png", "file_name": "chart.png",
+                "mime_type": "image/png"}  # fmt: skip
+    return document | ({"file_size": size} if size is not None else {})
+
+
+async def test_a_picture_sent_as_a_file_is_seen_like_a_photo(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    bot = await make_bot(vision_models="fake-model")
+    bot.tg.add_file("f-png", PNG_FILE, "documents/file_2.png")
+    assert await bot.push(ALICE, document=image_file(), caption=CAPTION) == [f"Echo: {CAPTION}"]
+    url = "data:image/png;base64," + base64.b64encode(PNG_FILE).decode()
+    assert bot.llm.last_request["messages"][1]["content"] == [
+        {"type": "text", "text": CAPTION},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]
+    question = (await stored(database, ALICE))[0]
+    assert (question.kind, question.content) == ("photo", CAPTION)
+    assert question.attachments is not None
+    assert question.attachments[0]["mime"] == "image/png"
+    assert question.attachments[0]["file_name"] == "chart.png"
+
+
+async def test_a_picture_file_for_a_blind_model_or_over_the_cap_is_refused_unfetched(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    bot = await make_bot(vision_models="seeing-model", max_image_bytes=len(PNG_FILE) - 1)
+    assert await bot.push(ALICE, document=image_file()) == [
+        texts.no_vision("fake-model", [])
+    ]
+    seeing = await make_bot(vision_models="fake-model", max_image_bytes=len(PNG_FILE) - 1)
+    assert await seeing.push(ALICE, document=image_file()) == [
+        texts.image_too_large(len(PNG_FILE) - 1)
+    ]
+    for harness in (bot, seeing):
+        assert harness.tg.method_calls("getFile") == []
+        assert harness.llm.calls == 0
+    assert await stored(database, ALICE) == []
+
+
 async def test_a_photo_without_a_caption_is_only_an_image(
     make_bot: HarnessFactory, database: Database
 ) -> None:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from aiogram import Bot, F, Router
-from aiogram.types import Message, PhotoSize, Voice
+from aiogram.types import Document, Message, PhotoSize, Voice
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
@@ -16,6 +16,7 @@ from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.media import (
+    IMAGE_MIME,
     MediaPolicy,
     image_attachment,
     voice_attachment,
@@ -23,6 +24,8 @@ from ai_tg_bot.media import (
 from ai_tg_bot.storage.accounts import Accounts
 
 log = logging.getLogger(__name__)
+# Pictures a vision model reads when sent as a file (OpenAI's image inputs).
+IMAGE_FILE_MIMES = ("image/jpeg", "image/png", "image/webp", "image/gif")
 
 
 def pick_photo(sizes: Sequence[PhotoSize], max_bytes: int) -> PhotoSize | None:
@@ -49,11 +52,7 @@ async def photo_turn(
     speaker: VoiceReplies | None = None,
 ) -> None:
     """A photo, captioned or not: refused for a model that cannot see, else one turn."""
-    model = (await accounts.limits(user_id)).model
-    if not media.can_see_images(model):
-        seeing = [m for m in settings.llm_models if media.can_see_images(m)]
-        log.info("photo refused user_id=%s: model %s cannot see images", user_id, model)
-        await say_privately(message, user_id, bot, texts.no_vision(model, seeing))
+    if not await _sees(message, user_id, bot, accounts, media, settings):
         return
     chosen = pick_photo(sizes, settings.max_image_bytes)
     if chosen is None:
@@ -66,6 +65,53 @@ async def photo_turn(
     caption = message.caption or ""
     await turn(
         message, user_id, caption, bot, chat, settings, on_stored,
+        kind="photo", attachments=[attachment], capabilities=capabilities, speaker=speaker,
+    )  # fmt: skip
+
+
+async def _sees(
+    message: Message,
+    user_id: int,
+    bot: Bot,
+    accounts: Accounts,
+    media: MediaPolicy,
+    settings: Settings,
+) -> bool:
+    """Whether the user's model can see images; if not, they are told which can."""
+    model = (await accounts.limits(user_id)).model
+    if media.can_see_images(model):
+        return True
+    seeing = [m for m in settings.llm_models if media.can_see_images(m)]
+    log.info("image refused user_id=%s: model %s cannot see images", user_id, model)
+    await say_privately(message, user_id, bot, texts.no_vision(model, seeing))
+    return False
+
+
+async def image_file_turn(
+    message: Message,
+    user_id: int,
+    document: Document,
+    bot: Bot,
+    chat: ChatService,
+    accounts: Accounts,
+    media: MediaPolicy,
+    settings: Settings,
+    on_stored: Callable[[], None] | None = None,
+    capabilities: Capabilities | None = None,
+    speaker: VoiceReplies | None = None,
+) -> None:
+    """A picture sent as a file (uncompressed): a photo of one rendition, the file."""
+    if not await _sees(message, user_id, bot, accounts, media, settings):
+        return
+    if document.file_size is not None and document.file_size > settings.max_image_bytes:
+        log.info("image file refused user_id=%s: over MAX_IMAGE_BYTES", user_id)
+        await message.answer(texts.image_too_large(settings.max_image_bytes))
+        return
+    attachment = image_attachment(
+        document.file_id, document.file_unique_id, document.file_size, 0, 0
+    ) | {"mime": document.mime_type or IMAGE_MIME, "file_name": document.file_name}
+    await turn(
+        message, user_id, message.caption or "", bot, chat, settings, on_stored,
         kind="photo", attachments=[attachment], capabilities=capabilities, speaker=speaker,
     )  # fmt: skip
 
@@ -106,4 +152,12 @@ def make_router() -> Router:
     user = F.from_user.id.as_("user_id")
     router.message.register(photo_turn, F.photo.as_("sizes"), user)
     router.message.register(voice_turn, F.voice.as_("voice"), user)
+    # A picture sent as a file; other files are documents (handlers/documents.py).
+    router.message.register(
+        image_file_turn,
+        F.document.mime_type.in_(IMAGE_FILE_MIMES),
+        ~F.animation,
+        F.document.as_("document"),
+        user,
+    )
     return router
