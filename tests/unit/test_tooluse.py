@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
 
-from ai_tg_bot.bot.handlers.tools import parse_entries
+from ai_tg_bot.bot.handlers.tools import brief, parse_entries
 from ai_tg_bot.bot.reply import with_tools
 from ai_tg_bot.llm import LLMClient, StreamReport
 from ai_tg_bot.media import MediaPolicy, llm_messages
@@ -183,3 +183,10 @@ def test_the_context_budget_counts_the_stored_calls_an_answer_sends_again() -> N
     assert sent_chars("The sum is 2.") == 13
     assert sent_chars("The sum is 2.", stored) == 13 + len('{"a": 1}') + 100
     assert sent_chars("text", [{"type": "image", "file_id": "x"}]) == 4
+
+
+def test_tools_lists_each_description_briefly() -> None:
+    assert brief("Adds two numbers.\nArgs: a, b") == "Adds two numbers."
+    long = brief("x" * 500)
+    assert len(long) == 120
+    assert long.endswith("…")

@@ -25,6 +25,8 @@ from ai_tg_bot.tooluse import SEPARATOR, shown_name
 
 ENTRY = re.compile(r"\*|[A-Za-z0-9_-]{1,64}")
 KEYWORDS: dict[str, list[str] | None] = {"all": ["*"], "none": [], "default": None}
+DESCRIPTION_CHARS = 120  # of each tool's description in /tools
+LISTING_MAX_CHARS = 4000  # the whole listing: one Telegram message (4,096 at most)
 
 
 def usage() -> str:
@@ -48,6 +50,12 @@ def parse_entries(raw: str, servers: dict[str, str]) -> list[str] | str | None:
         if entry not in entries:
             entries.append(entry)
     return entries if entries else usage()
+
+
+def brief(description: str) -> str:
+    """A tool's description in /tools: its first line, at most DESCRIPTION_CHARS."""
+    line = description.strip().split("\n", 1)[0].strip()
+    return line if len(line) <= DESCRIPTION_CHARS else line[: DESCRIPTION_CHARS - 1] + "…"
 
 
 def described(entries: list[str] | None) -> str:
@@ -95,12 +103,15 @@ async def tools(
     offered = toolbox.offered(caller, await accounts.allowed_tools(caller))
     if offered:
         lines = [_("🔧 Tools you may use:")]
-        lines += [f"• {shown_name(spec.name)}: {spec.description}" for spec in offered]
+        lines += [f"• {shown_name(spec.name)}: {brief(spec.description)}" for spec in offered]
     else:
         lines = [_("🔧 You have no tools available right now.")]
     if is_admin:
         lines += ["", _("Tool servers:"), *(state_line(s) for s in toolbox.states())]
-    await say_privately(message, caller, bot, "\n".join(lines))
+    listing = "\n".join(lines)
+    if len(listing) > LISTING_MAX_CHARS:  # many tools: within one Telegram message
+        listing = listing[: LISTING_MAX_CHARS - 1].rsplit("\n", 1)[0] + "\n…"
+    await say_privately(message, caller, bot, listing)
 
 
 async def grant(message: Message, args: str, accounts: Accounts, settings: Settings) -> None:
