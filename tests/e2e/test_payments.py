@@ -523,7 +523,10 @@ async def test_of_two_budgets_used_up_the_later_reset_is_named(
 
 async def test_setlimit_checks_token_budgets(make_bot: HarnessFactory) -> None:
     bot = await make_bot(admin_user_ids=[ADMIN])
-    usage = "Usage: /setlimit <user_id> <history|daily|context|tokens|monthly_tokens> <n|default>"
+    usage = (
+        "Usage: /setlimit <user_id> <history|daily|context|tokens|monthly_tokens|images> "
+        "<n|default>"
+    )
     assert await bot.say(ADMIN, f"/setlimit {ALICE} tokens -5") == [usage]
     assert await bot.say(ADMIN, f"/setlimit {ALICE} tokens lots") == [usage]
     (too_big,) = await bot.say(ADMIN, f"/setlimit {ALICE} monthly_tokens {10**15 + 1}")
