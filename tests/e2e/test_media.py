@@ -143,9 +143,7 @@ async def test_a_picture_file_for_a_blind_model_or_over_the_cap_is_refused_unfet
     make_bot: HarnessFactory, database: Database
 ) -> None:
     bot = await make_bot(vision_models="seeing-model", max_image_bytes=len(PNG_FILE) - 1)
-    assert await bot.push(ALICE, document=image_file()) == [
-        texts.no_vision("fake-model", [])
-    ]
+    assert await bot.push(ALICE, document=image_file()) == [texts.no_vision("fake-model", [])]
     seeing = await make_bot(vision_models="fake-model", max_image_bytes=len(PNG_FILE) - 1)
     assert await seeing.push(ALICE, document=image_file()) == [
         texts.image_too_large(len(PNG_FILE) - 1)
