@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram
 
 USER = 777
+MCP_SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "fakes" / "mcp_server.py"
 
 
 def bot_env(**values: str) -> dict[str, str]:
@@ -93,6 +95,79 @@ async def test_the_process_migrates_answers_and_stops_cleanly_on_sigterm(
         assert tg.texts(USER)[-1] == "Echo: slow one"
         assert "Traceback" not in stderr.decode()
         assert "hello from a process" not in stderr.decode(), "message text logged at INFO"
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_the_process_reads_documents_draws_speaks_and_calls_tools(
+    tmp_path: Path, fakes: tuple[FakeTelegram, FakeLLM]
+) -> None:
+    """Issue 20 as an operator turns it on: settings in the environment, a real MCP server
+    process named in MCP_SERVERS by its path, the bot run as `python -m ai_tg_bot`."""
+    tg, llm = fakes
+    server = MCP_SERVER_SCRIPT
+    env = bot_env(
+        TELEGRAM_BOT_TOKEN="123456:PROCESS-test",
+        TELEGRAM_API_URL=tg.base_url,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=llm.base_url,
+        LLM_MODEL="fake-model",
+        LLM_MAX_RETRIES="0",
+        ADMIN_USER_IDS=str(USER),
+        RATE_LIMIT_PER_MINUTE="0",
+        IMAGE_MODEL="img-model",
+        TTS_MODEL="tts-model",
+        MCP_SERVERS=f"calc={sys.executable} {server}",
+    )
+    process = await run_bot(tmp_path, env)
+    try:
+        await tg.wait_for(lambda: bool(tg.method_calls("getUpdates")), 60, "polling")
+        default = json.dumps({"type": "default"}, sort_keys=True), ""
+        await tg.wait_for(lambda: default in tg.localized_commands, 30, "the menu")
+        assert {"image", "voice", "tools"} <= {c["command"] for c in tg.localized_commands[default]}
+
+        # A document: its text reaches the model, the caption is the question.
+        tg.add_file("doc-1", b"Line one of the notes.\nThe answer is 42.", "docs/n.txt")
+        document = {"file_id": "doc-1", "file_unique_id": "udoc-1", "file_name": "notes.txt",
+                    "mime_type": "text/plain", "file_size": 40}  # fmt: skip
+        tg.push_update(
+            {"message": tg.make_message(USER, document=document, caption="What is the answer?")}
+        )
+        await tg.wait_for(lambda: any("What is the answer?" in t for t in tg.texts(USER)), 30)
+        sent = llm.last_request["messages"][-1]["content"]
+        assert "notes.txt" in sent
+        assert "The answer is 42." in sent
+
+        # /image: a photo.
+        tg.push_text(USER, "/image a red square")
+        await tg.wait_for(lambda: len(tg.photos) == 1, 30, "the photo")
+
+        # /voice on: the next answer comes as a voice message too.
+        tg.push_text(USER, "/voice on")
+        await tg.wait_for(lambda: any("/voice off" in t for t in tg.texts(USER)), 30)
+        tg.push_text(USER, "say something")
+        await tg.wait_for(lambda: len(tg.voices) == 1, 30, "the voice message")
+        tg.push_text(USER, "/voice off")
+        await tg.wait_for(lambda: any("/voice on" in t for t in tg.texts(USER)[-1:]), 30)
+
+        # A tool call through the MCP server process, once it is connected.
+        llm.queue_tool_call("calc__add", {"a": 2, "b": 3})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while "🔧 calc: add\n\nTool said: 5" not in tg.texts(USER):
+            assert loop.time() < deadline, f"no tool round trip: {tg.texts(USER)[-3:]}"
+            before = len(tg.texts(USER))
+            tg.push_text(USER, "what is 2 + 3?")
+            await tg.wait_for(lambda: len(tg.texts(USER)) > before, 30)  # noqa: B023
+            await asyncio.sleep(0.1)  # the server may still be starting: ask again
+
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, stderr.decode()[-2000:]
+        assert "Traceback" not in stderr.decode()
+        assert "The answer is 42." not in stderr.decode(), "a document's text logged"
     finally:
         if process.returncode is None:
             process.kill()
