@@ -180,12 +180,18 @@ class Answerer:
                         result.error, result.partial = exc, "".join(pieces)
                         reply = None
                     else:
-                        if reply is not None:
-                            if result.stopped:  # the server's usage comes last: estimate
-                                estimate(result.usage, text_chars(messages), len(reply))
-                            usage = TokenUsage(
-                                model, result.usage.prompt_tokens, result.usage.completion_tokens
-                            )
+                        if reply is not None and result.stopped:
+                            # The server's usage comes last: estimated.
+                            estimate(result.usage, text_chars(messages), len(reply))
+                    if (
+                        reply is not None
+                        or result.usage.prompt_tokens + result.usage.completion_tokens
+                    ):
+                        # Without an answer, what the server reported was still paid for
+                        # (tool rounds before a failed round or a Stop): counted.
+                        usage = TokenUsage(
+                            model, result.usage.prompt_tokens, result.usage.completion_tokens
+                        )
             if result.stopped:
                 await view.halt()  # no more drafts or typing: the stream is closed
             # Store the answer (or the failure), renew the lease, fetch the next question.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -174,7 +175,32 @@ def secrets_of(settings: Settings) -> list[str]:
     )
     for url in urls:
         values.extend(url_credentials(url))
+    for target in settings.mcp_servers.values():
+        values.extend(mcp_credentials(target))
     return values
+
+
+def mcp_credentials(target: str) -> list[str]:
+    """What an MCP_SERVERS target may carry that is secret: a URL's credentials, or the
+    values a command line gives as `env KEY=value` (mcp_config.py) or `--option=value`
+    for a key-like option (`--api-key=...`, `--token=...`)."""
+    if target.startswith(("http://", "https://")):
+        return url_credentials(target)
+    try:
+        words = shlex.split(target)
+    except ValueError:
+        return []
+    secrets: list[str] = []
+    in_env = bool(words) and words[0] == "env"
+    for index, word in enumerate(words):
+        name, sep, value = word.partition("=")
+        if not sep or len(value) < 4:
+            continue
+        if (in_env and index > 0 and not name.startswith("-")) or (
+            name.startswith("-") and is_key_like(name.lstrip("-"))
+        ):
+            secrets.append(value)
+    return secrets
 
 
 def url_credentials(url: str | None) -> list[str]:

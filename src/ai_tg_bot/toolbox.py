@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import shlex
+import threading
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
@@ -91,12 +93,34 @@ class ServerLink:
         self.tools: dict[str, ToolSpec] = {}  # by exposed name
         self.broken = asyncio.Event()  # a call saw the connection fail
         self.connections = 0  # how many times it connected
+        self._stderr: TextIO | None = None  # a stdio server's stderr (see _errlog)
 
     def _transport(self) -> AbstractAsyncContextManager[Any]:
         if self.target.startswith(("http://", "https://")):
             return streamable_http_client(self.target)
         command, *args = shlex.split(self.target)
-        return stdio_client(StdioServerParameters(command=command, args=args))
+        parameters = StdioServerParameters(command=command, args=args)
+        return stdio_client(parameters, errlog=self._errlog())
+
+    def _errlog(self) -> TextIO:
+        """Where a stdio server's stderr goes: this log at DEBUG, line by line (redacted
+        like every record; it may echo tool arguments, a user's words), never the bot's
+        own stderr. One pipe and reader thread for the link's life."""
+        if self._stderr is None:
+            read_fd, write_fd = os.pipe()
+            self._stderr = os.fdopen(write_fd, "w", buffering=1)
+            reader = threading.Thread(
+                target=_log_lines, args=(self.name, read_fd), daemon=True,
+                name=f"mcp-{self.name}-stderr",
+            )  # fmt: skip
+            reader.start()
+        return self._stderr
+
+    def close(self) -> None:
+        """Close the stderr pipe (its reader thread ends at end of file)."""
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     async def run(self) -> None:
         """Connect, serve, and connect again after a failure, until cancelled."""
@@ -147,6 +171,14 @@ class ServerLink:
             description = (tool.description or tool.title or tool.name)[:DESCRIPTION_MAX_CHARS]
             specs[name] = ToolSpec(name, self.name, tool.name, description, tool.input_schema)
         return specs
+
+
+def _log_lines(server: str, read_fd: int) -> None:
+    """Log what a stdio server writes to stderr, at DEBUG, until the pipe closes."""
+    with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if line.strip():
+                log.debug("MCP server %s stderr: %s", server, line.rstrip()[:2000])
 
 
 async def _all_tools(session: ClientSession) -> list[mcp_types.Tool]:
@@ -225,6 +257,8 @@ class Toolbox:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for link in self.links.values():
+            link.close()
 
     def default_for(self, user_id: int) -> list[str]:
         """The allow list of a user who has none of their own (MCP_TOOLS_FOR)."""

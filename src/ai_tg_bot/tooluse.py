@@ -152,6 +152,37 @@ def expand(attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
     return [assistant_message(calls), *(tool_message(call) for call in calls)]
 
 
+def without_tools(messages: ChatMessages) -> list[dict[str, Any]]:
+    """The messages for a request that offers no tools (none allowed or connected now, or
+    a model that refuses them): stored tool calls and their results as a line each
+    (`[tool name(arguments) -> result]`) at the start of the answer they led to, since
+    servers may refuse `tool` messages in a request without `tools`."""
+    if not any(m.get("role") == "tool" or m.get("tool_calls") for m in messages):
+        return list(messages)
+    flat: list[dict[str, Any]] = []
+    pending: list[str] = []  # lines of calls not yet put before an answer
+    names: dict[str, str] = {}
+    for message in messages:
+        if message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                function = call.get("function") or {}
+                names[str(call.get("id"))] = f"{function.get('name')}({function.get('arguments')})"
+            if message.get("content"):
+                pending.append(str(message["content"]))
+        elif message.get("role") == "tool":
+            called = names.get(str(message.get("tool_call_id")), "a tool")
+            pending.append(f"[tool {called} -> {message.get('content')}]")
+        elif pending and message.get("role") == "assistant":
+            text = message.get("content") or ""
+            flat.append({**message, "content": "\n".join(pending) + "\n\n" + str(text)})
+            pending = []
+        else:
+            flat.append(dict(message))
+    if pending:
+        flat.append({"role": "assistant", "content": "\n".join(pending)})
+    return flat
+
+
 def shown_name(name: str) -> str:
     """How a call is shown to the user: "server: tool"."""
     server, sep, tool = name.partition(SEPARATOR)
@@ -190,7 +221,8 @@ def answer_text(
 ) -> AsyncIterator[str]:
     """An answer's text: in tool rounds when tools are offered, else one plain stream."""
     if rounds is None:
-        return llm.stream(messages, model=model, usage=usage, thinking=thinking)
+        plain = without_tools(messages)
+        return llm.stream(plain, model=model, usage=usage, thinking=thinking)
     return rounds.stream(
         llm, messages, model=model, usage=usage, calls=calls, thinking=thinking, using=using
     )
@@ -256,7 +288,7 @@ class ToolRounds:
                     log.warning("model %s refuses tools; answering without them", model)
                     self.tools_taken = False
                     async for piece in llm.stream(
-                        sent, model=model, usage=report, thinking=thinking
+                        without_tools(sent), model=model, usage=report, thinking=thinking
                     ):
                         pieces.append(piece)
                         yield piece

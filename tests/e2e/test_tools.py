@@ -185,6 +185,35 @@ async def test_stop_ends_a_tool_loop(make_bot: HarnessFactory, database: Databas
     )
     assert await bot.say(ADMIN, "/stop") == [texts.STOPPED_EARLY]
     assert bot.llm.calls == 1, "no second round after Stop"
+    # No answer came, but the round that asked for the tool was paid for: counted.
+    assert await spent_tokens(database, ADMIN) > 0
+
+
+async def test_rounds_paid_before_a_failed_round_are_counted(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    bot = await tools_bot(make_bot)
+    bot.llm.queue_tool_call("calc__echo", {"text": "hi"})
+    bot.llm.fail_after(1, 400)  # the round after the tool call is refused
+    (reply,) = await bot.say(ADMIN, "say hi through the tool")
+    assert "/retry" in reply
+    first = bot.llm.requests[-2]
+    prompt = "".join(str(m.get("content") or "") for m in first["messages"])
+    expected = count_tokens(prompt) + count_tokens('calc__echo{"text": "hi"}')
+    assert await spent_tokens(database, ADMIN) == expected
+
+
+async def spent_tokens(database: Database, user_id: int) -> int:
+    """Prompt + completion tokens counted for the user (token_usage: what budgets read)."""
+    async with database.session(read_only=True) as session:
+        total = await session.execute(
+            text(
+                "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM token_usage"
+                " WHERE user_id = :u"
+            ),
+            {"u": user_id},
+        )
+        return int(total.scalar_one())
 
 
 async def test_a_server_that_cannot_start_blocks_nothing(make_bot: HarnessFactory) -> None:
@@ -258,3 +287,19 @@ async def test_a_model_that_refuses_tools_still_answers_without_them(
     refused, answered = bot.llm.requests[-2:]
     assert offered(refused) == CALC_TOOLS
     assert "tools" not in answered
+
+
+async def test_without_tools_offered_the_stored_calls_are_sent_as_text(
+    make_bot: HarnessFactory,
+) -> None:
+    bot = await tools_bot(make_bot)
+    bot.llm.queue_tool_call("calc__add", {"a": 2, "b": 3})
+    assert await bot.say(ADMIN, "what is 2 + 3?") == ["🔧 calc: add\n\nTool said: 5"]
+    assert await bot.say(ADMIN, f"/tools {ADMIN} none") == [f"Tools of user {ADMIN}: no tools."]
+    await bot.say(ADMIN, "and now?")
+    request = bot.llm.last_request
+    assert "tools" not in request
+    assert [m["role"] for m in request["messages"]] == ["system", "user", "assistant", "user"]
+    assert request["messages"][2]["content"] == (
+        '[tool calc__add({"a": 2, "b": 3}) -> 5]\n\nTool said: 5'
+    )

@@ -285,6 +285,7 @@ class FakeLLM:
         self._tool_calls: deque[_ToolCall] = deque()
         self.refuses_tools = False  # refuse_tools()
         self._faults: deque[_Fault] = deque()
+        self._delayed_faults: deque[list[int]] = deque()  # [requests to pass, status]
         self._stalls: deque[_Stall] = deque()
         # Speech to text: what /audio/transcriptions hears, and what it was sent.
         self.transcript = "hello from a voice message"
@@ -406,6 +407,11 @@ class FakeLLM:
     def fail_next_speech(self, status: int, *, times: int = 1) -> None:
         """Answer the next ``times`` speech requests with an error of ``status``."""
         self._speech_faults.extend(_Fault(status, None, None) for _ in range(times))
+
+    def fail_after(self, passing: int, status: int) -> None:
+        """Let the next ``passing`` completions through, then answer one with ``status``
+        (a round after a tool call failing, say)."""
+        self._delayed_faults.append([passing, status])
 
     def fail_next(self, status: int, *, times: int = 1, retry_after: float | None = None) -> None:
         """Answer the next ``times`` requests with an OpenAI-style error of ``status``."""
@@ -655,6 +661,12 @@ class FakeLLM:
             return openai_error(400, "The request body must be a JSON object.")
         self.requests.append(body)
         await self._wait_while_held()
+        if self._delayed_faults:
+            delayed = self._delayed_faults[0]
+            if delayed[0] == 0:
+                self._delayed_faults.popleft()
+                return openai_error(delayed[1])
+            delayed[0] -= 1
         if self._faults:
             fault = self._faults.popleft()
             return openai_error(fault.status, fault.message, fault.retry_after)

@@ -20,6 +20,7 @@ from ai_tg_bot.redaction import (
     Redactor,
     install_redaction,
     is_key_like,
+    secrets_of,
     url_credentials,
 )
 
@@ -280,3 +281,24 @@ def _http_logger_levels_kept() -> Iterator[None]:
     yield
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+
+
+def test_mcp_server_secrets_are_masked() -> None:
+    settings = Settings(
+        telegram_bot_token="123456:ABCdef_ghiJKL-mno",
+        mcp_servers=(
+            '{"mcpServers": {"search": {"command": "npx", "args": ["search-mcp",'
+            ' "--api-key=sk-search-0123456789"], "env": {"SEARCH_TOKEN": "tok-abcdef123"}},'
+            ' "web": {"url": "https://tools.example/mcp?api_key=web-key-987654"}}}'
+        ),
+    )
+    redactor = Redactor()
+    redactor.add_secrets(secrets_of(settings))
+    line = (
+        "MCP server search stderr: auth failed for sk-search-0123456789 (tok-abcdef123);"
+        " POST https://tools.example/mcp?api_key=web-key-987654 refused"
+    )
+    masked = redactor.redact(line)
+    for secret in ("sk-search-0123456789", "tok-abcdef123", "web-key-987654"):
+        assert secret not in masked
+    assert "MCP server search stderr: auth failed" in masked

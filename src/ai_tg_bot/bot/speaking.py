@@ -26,7 +26,7 @@ from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.reply import StreamingReply
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.llm import LLMClient, LLMError
+from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
 from ai_tg_bot.metrics import OUTPUTS
 from ai_tg_bot.speech import speech_parts
 from ai_tg_bot.storage import STORAGE_ERRORS
@@ -64,10 +64,18 @@ class VoiceReplies:
             return
         parts = speech_parts(text)
         spoken = 0
+        # All the parts within one LLM_TIMEOUT_SECONDS: the user's next question waits
+        # for them (the turn is still theirs), so a slow speech server costs at most that.
+        deadline = asyncio.get_running_loop().time() + self.llm.timeout_seconds
         try:
             async with KeepChatAction(bot, user_id, thread_id, ChatAction.RECORD_VOICE):
                 for number, part in enumerate(parts, 1):
-                    audio = await self.llm.speak(part, model=self.model, voice=self.voice)
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            audio = await self.llm.speak(part, model=self.model, voice=self.voice)
+                    except TimeoutError as exc:
+                        detail = "the parts were not spoken in time"
+                        raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
                     spoken += len(part)
                     await bot.send_voice(
                         user_id,

@@ -39,6 +39,11 @@ class TokenUsage:
     prompt_tokens: int
     completion_tokens: int
 
+    @property
+    def total(self) -> int:
+        """Prompt and completion tokens together."""
+        return self.prompt_tokens + self.completion_tokens
+
 
 @dataclass(frozen=True, slots=True)
 class DialogInfo:

@@ -93,7 +93,14 @@ class TurnsMixin(StorageBase):
             limits: UserLimits | None = None
             if content is None:
                 await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
-                await self._mark_failed(session, user_id, question)
+                failed_now = await self._mark_failed(session, user_id, question)
+                if failed_now and usage is not None and usage.total:
+                    # Paid for without an answer (tool rounds before a failure or a
+                    # Stop): counted all the same, once (a retried call finds it failed).
+                    limits = await self._limits(session, user_id)
+                    await record_usage(
+                        session, user_id, usage, limits, utc_now(), dialect=self.dialect
+                    )
                 stored = None
             else:
                 stored, limits = await self._store_answer(
@@ -182,12 +189,15 @@ class TurnsMixin(StorageBase):
         await self._trim(session, user_id, limits.max_history_messages, conversation_id)
         return content, limits
 
-    async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> None:
-        await session.execute(
+    async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> bool:
+        """Mark the question failed; whether it was still pending (not marked before)."""
+        marked = await session.execute(
             update(Message)
             .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
             .values(status="failed")
+            .returning(Message.id)
         )
+        return marked.first() is not None
 
     async def set_transcript(self, user_id: int, question: Question, transcript: str) -> Question:
         """Store a voice question's transcript as its content (what search and export see)."""

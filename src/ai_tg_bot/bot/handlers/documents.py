@@ -122,7 +122,11 @@ async def document_turn(
         await message.answer(_(DOWNLOAD_FAILED))
         return
     except DocumentError as exc:
-        log.info("document unreadable user_id=%s format=%s: %s", user_id, fmt.value, exc)
+        # The problem only: a parser's message may quote the file (the user's words).
+        log.info(
+            "document unreadable user_id=%s format=%s problem=%s",
+            user_id, fmt.value, exc.problem.value,
+        )  # fmt: skip
         await message.answer(_(PROBLEMS[exc.problem]))
         return
     size = document.file_size if document.file_size is not None else len(data)

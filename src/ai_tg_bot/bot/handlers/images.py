@@ -7,6 +7,7 @@ reservation back. The conversation keeps a text stand-in of the picture.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from aiogram.types import BufferedInputFile, Message
 from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.bot.speaking import KeepChatAction
 from ai_tg_bot.config import Settings
-from ai_tg_bot.i18n import _, number
+from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import GeneratedImage, LLMClient, LLMError
 from ai_tg_bot.metrics import OUTPUTS
@@ -51,7 +52,11 @@ async def image(
         await message.answer(_("Usage: /image <description>: I draw a picture of it."))
         return
     if len(prompt) > IMAGE_PROMPT_MAX_CHARS:
-        text = _("✂️ That description is too long: {length} characters, at most {limit}.")
+        text = ngettext(
+            "✂️ That description is too long: {length} character, at most {limit}.",
+            "✂️ That description is too long: {length} characters, at most {limit}.",
+            len(prompt),
+        )
         await message.answer(
             text.format(length=number(len(prompt)), limit=number(IMAGE_PROMPT_MAX_CHARS))
         )
@@ -86,7 +91,7 @@ async def image(
         await _give_back(outputs, reservation, user_id)  # nothing made: not counted
         raise
     if not await _send(message, made, user_id):
-        await outputs.finish_image(reservation)  # made and paid for, so counted
+        await _finish(outputs, reservation, user_id)  # made and paid for, so counted
         return
     OUTPUTS.labels("image", "ok").inc()
     log.info("image made user_id=%s model=%s", user_id, model)
@@ -103,7 +108,10 @@ async def image(
         await outputs.finish_image(reservation, stand_in)
     except DuplicateMessageError:
         log.info("duplicate /image stored once: user_id=%s", user_id)
-        await outputs.finish_image(reservation)
+        await _finish(outputs, reservation, user_id)
+    except STORAGE_ERRORS as exc:  # the picture was sent: only its stand-in is missing
+        log.warning("image stand-in of user_id=%s not stored: %s", user_id, type(exc).__name__)
+        await _finish(outputs, reservation, user_id)
 
 
 async def _send(message: Message, made: GeneratedImage, user_id: int) -> bool:
@@ -115,9 +123,19 @@ async def _send(message: Message, made: GeneratedImage, user_id: int) -> bool:
     except TelegramAPIError as exc:
         OUTPUTS.labels("image", "not_sent").inc()
         log.warning("image not sent user_id=%s: %s", user_id, type(exc).__name__)
-        await message.answer(_("⚠️ The picture was made but Telegram would not take it."))
+        with contextlib.suppress(TelegramAPIError):
+            await message.answer(_("⚠️ The picture was made but Telegram would not take it."))
         return False
     return True
+
+
+async def _finish(outputs: OutputsStore, reservation: int, user_id: int) -> None:
+    """Count the image made (its reservation finished), best effort: a database outage
+    here leaves it unfinished, and it stops counting after STALE_AFTER."""
+    try:
+        await outputs.finish_image(reservation)
+    except STORAGE_ERRORS as exc:
+        log.warning("image of user_id=%s not counted: %s", user_id, type(exc).__name__)
 
 
 async def _give_back(outputs: OutputsStore, reservation: int, user_id: int) -> None:
