@@ -316,15 +316,28 @@ class ToolRounds:
             calls.extend(wanted)
             sent.extend(tool_message(call) for call in wanted)
 
+    def _offered(self, name: str) -> str | None:
+        """The offered tool a call names: its exposed name, or a bare tool name that only
+        one offered tool has (models drop the prefix); None: not offered to this user
+        (a model naming another tool runs nothing)."""
+        offered = [str(schema["function"]["name"]) for schema in self.schemas]
+        if name in offered:
+            return name
+        bare = [exposed for exposed in offered if exposed.partition(SEPARATOR)[2] == name]
+        return bare[0] if len(bare) == 1 else None
+
     async def _run(self, call: ToolCall, deadline: float) -> None:
         arguments = parse_arguments(call.arguments)
         left = min(deadline - asyncio.get_running_loop().time(), TOOL_CALL_MAX_SECONDS)
-        if arguments is None:
+        name = self._offered(call.name)
+        if name is None:
+            call.result = f"error: there is no tool named {call.name[:64]} here"
+        elif arguments is None:
             call.result = "error: the arguments are not a JSON object"
         elif left <= 0:
             call.result = TIMED_OUT
         else:
-            call.result = bounded(await self.runner.call(call.name, arguments, left))
+            call.result = bounded(await self.runner.call(name, arguments, left))
 
 
 def bounded(result: str) -> str:

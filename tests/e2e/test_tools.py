@@ -303,3 +303,17 @@ async def test_without_tools_offered_the_stored_calls_are_sent_as_text(
     assert request["messages"][2]["content"] == (
         '[tool calc__add({"a": 2, "b": 3}) -> 5]\n\nTool said: 5'
     )
+
+
+async def test_a_bare_tool_name_is_resolved_and_an_unoffered_one_runs_nothing(
+    make_bot: HarnessFactory,
+) -> None:
+    bot = await tools_bot(make_bot, admin_user_ids=[ADMIN])
+    bot.llm.queue_tool_call("add", {"a": 1, "b": 2}, unoffered=True)
+    assert await bot.say(ADMIN, "1 + 2?") == ["🔧 add\n\nTool said: 3"]  # as the model named it
+    # BOB may use only echo; a model naming add for him gets an error, and add never runs.
+    await bot.say(ADMIN, f"/tools {BOB} calc__echo")
+    bot.llm.queue_tool_call("calc__add", {"a": 1, "b": 2}, unoffered=True)
+    (reply,) = await bot.say(BOB, "1 + 2?")
+    assert reply.endswith("Tool said: error: there is no tool named calc__add here")
+    assert offered(bot.llm.requests[-2]) == {"calc__echo"}

@@ -239,6 +239,7 @@ def _tool_message_problem(messages: list[Any]) -> str | None:
 class _ToolCall:
     name: str
     arguments: str
+    any_offer: bool = False  # called whenever tools are offered, named as it is
 
 
 @dataclass
@@ -374,19 +375,24 @@ class FakeLLM:
         model without tool support)."""
         self.refuses_tools = True
 
-    def queue_tool_call(self, name: str, arguments: Json | str, *, times: int = 1) -> None:
+    def queue_tool_call(
+        self, name: str, arguments: Json | str, *, times: int = 1, unoffered: bool = False
+    ) -> None:
         """The next ``times`` completions that offer tool ``name`` (and do not say
         ``tool_choice: "none"``) call it with ``arguments`` (an object, or raw text sent as
-        it is), streamed in deltas like OpenAI's, finish_reason "tool_calls"."""
+        it is), streamed in deltas like OpenAI's, finish_reason "tool_calls".
+        ``unoffered``: called by that name whenever any tools are offered (a model that
+        drops a prefix, or names a tool it was not given)."""
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        self._tool_calls.extend(_ToolCall(name, raw) for _ in range(times))
+        self._tool_calls.extend(_ToolCall(name, raw, unoffered) for _ in range(times))
 
     def _tool_call_for(self, body: Json) -> _ToolCall | None:
         """The scripted call this request makes, if it offers the tool."""
         if not self._tool_calls or body.get("tool_choice") == "none":
             return None
         offered = {t["function"]["name"] for t in body.get("tools") or ()}
-        if self._tool_calls[0].name not in offered:
+        scripted = self._tool_calls[0]
+        if scripted.name not in offered and not (scripted.any_offer and offered):
             return None
         return self._tool_calls.popleft()
 
