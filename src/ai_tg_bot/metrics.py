@@ -49,6 +49,11 @@ OUTPUTS = Counter(
     "Images (/image) and spoken answers (/voice) made or not, by kind and outcome",
     ["kind", "outcome"],
 )
+TOOL_CALLS = Counter(
+    "ai_tg_bot_tool_calls",
+    "MCP tool calls, by server and outcome (ok, error, timeout, unavailable)",
+    ["server", "outcome"],
+)
 
 
 def watch_pool(checked_out: Callable[[], int]) -> None:

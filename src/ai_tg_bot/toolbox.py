@@ -32,6 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CONNECTION_CLOSED
 
 from ai_tg_bot.config import Settings
+from ai_tg_bot.metrics import TOOL_CALLS
 from ai_tg_bot.tooluse import SEPARATOR, TIMED_OUT, ToolRounds
 
 log = logging.getLogger(__name__)
@@ -298,16 +299,20 @@ class Toolbox:
         spec = link.tools.get(name) if link is not None else None
         session = link.session if link is not None else None
         if link is None or spec is None or session is None:
+            TOOL_CALLS.labels(link.name if link else "-", "unavailable").inc()
             return "error: this tool is not available now"
         try:
             async with asyncio.timeout(timeout):
                 result = await session.call_tool(spec.tool, arguments)
         except TimeoutError:
+            TOOL_CALLS.labels(link.name, "timeout").inc()
             log.warning("MCP tool %s timed out after %.1fs", name, timeout)
             return TIMED_OUT
         except Exception as exc:
+            TOOL_CALLS.labels(link.name, "error").inc()
             log.warning("MCP tool %s failed: %s", name, _what(exc))
             if not isinstance(exc, MCPError) or exc.error.code == CONNECTION_CLOSED:
                 link.broken.set()  # the connection failed: connect again
             return f"error: the tool failed ({_what(exc)})"
+        TOOL_CALLS.labels(link.name, "error" if result.is_error else "ok").inc()
         return result_text(result)

@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from ai_tg_bot.bot import texts
@@ -44,6 +45,12 @@ async def connected(bot: BotHarness, server: str) -> None:
         30,
         lambda: f"MCP server {server} to connect: {toolbox.states()}",
     )
+
+
+def tool_calls(outcome: str) -> float:
+    """The calc server's calls with this outcome so far (the process's metrics)."""
+    labels = {"server": "calc", "outcome": outcome}
+    return REGISTRY.get_sample_value("ai_tg_bot_tool_calls_total", labels) or 0.0
 
 
 def offered(request: dict[str, Any]) -> set[str]:
@@ -155,6 +162,7 @@ async def test_others_get_no_tools_until_an_admin_grants_them(make_bot: HarnessF
 
 async def test_a_hanging_tool_cannot_hold_the_turn(make_bot: HarnessFactory) -> None:
     bot = await tools_bot(make_bot, mcp_deadline_seconds=2)
+    timeouts, errors = tool_calls("timeout"), tool_calls("error")
     bot.llm.queue_tool_call("calc__hang", {})
     started = time.monotonic()
     bot.tg.push_text(ADMIN, "wait for it")
@@ -171,6 +179,7 @@ async def test_a_hanging_tool_cannot_hold_the_turn(make_bot: HarnessFactory) -> 
     bot.llm.queue_tool_call("calc__fail", {})
     (failed,) = await bot.say(ADMIN, "now fail")
     assert failed.startswith("🔧 calc: fail\n\nTool said: error:")
+    assert (tool_calls("timeout"), tool_calls("error")) == (timeouts + 1, errors + 1)
     bot.llm.queue_tool_call("calc__add", "{not json")
     (bad,) = await bot.say(ADMIN, "bad arguments")
     assert bad.endswith("Tool said: error: the arguments are not a JSON object")
