@@ -276,6 +276,19 @@ class LLMClient:
         await self._client.close()
 
 
+def text_chars(messages: ChatMessages) -> int:
+    """Characters of text in chat messages (images not counted): the turn's log line, and
+    an estimate of a prompt's tokens when the server reported none."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(str(part.get("text", ""))) for part in content)
+    return total
+
+
 def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
     """A base URL without its query, and the query (a gateway's `?api_key=`) apart.
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
+from ai_tg_bot.llm import text_chars as text_chars
 from ai_tg_bot.storage.records import Attachment, Context, without_nul
 from ai_tg_bot.tooluse import expand as expand_tool_calls
 
@@ -151,18 +152,6 @@ async def _image_parts(
         url = f"data:{image.get('mime') or IMAGE_MIME};base64,{base64.b64encode(data).decode()}"
         parts.append({"type": "image_url", "image_url": {"url": url}})
     return parts
-
-
-def text_chars(messages: Sequence[dict[str, Any]]) -> int:
-    """Characters of text in chat messages (images not counted), for the turn's log line."""
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(str(part.get("text", ""))) for part in content)
-    return total
 
 
 async def transcribe_voice(

@@ -20,7 +20,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ai_tg_bot.llm import ChatMessages, LLMClient, LLMError, LLMErrorKind, StreamReport
+from ai_tg_bot.llm import (
+    ChatMessages,
+    LLMClient,
+    LLMError,
+    LLMErrorKind,
+    StreamReport,
+    text_chars,
+)
 from ai_tg_bot.storage.records import Attachment, without_nul
 
 # A tool result is cut to this many characters before the model sees it, so what is
@@ -196,18 +203,6 @@ def refuses_tools(exc: LLMError) -> bool:
     return exc.kind is LLMErrorKind.REJECTED and exc.status == 400 and "tool" in detail
 
 
-def _chars(messages: Sequence[dict[str, Any]]) -> int:
-    """Characters of text in chat messages (image parts not counted)."""
-    total = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(str(part.get("text", ""))) for part in content)
-    return total
-
-
 def answer_text(
     llm: LLMClient,
     messages: ChatMessages,
@@ -297,7 +292,7 @@ class ToolRounds:
                 if not (report.prompt_tokens or report.completion_tokens) and (
                     pieces or asked.calls
                 ):  # ended before the usage chunk (stopped): estimated
-                    report.prompt_tokens = math.ceil(_chars(sent) / 4)
+                    report.prompt_tokens = math.ceil(text_chars(sent) / 4)
                     report.completion_tokens = math.ceil(len("".join(pieces)) / 4)
                 usage.prompt_tokens += report.prompt_tokens
                 usage.completion_tokens += report.completion_tokens

@@ -25,6 +25,19 @@ def bot_env(**values: str) -> dict[str, str]:
     return env | values
 
 
+def stand_ins_env(tg: FakeTelegram, llm: FakeLLM, **values: str) -> dict[str, str]:
+    """The settings of a bot talking to the stand-ins, and `values`."""
+    return bot_env(
+        TELEGRAM_BOT_TOKEN="123456:PROCESS-test",
+        TELEGRAM_API_URL=tg.base_url,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=llm.base_url,
+        LLM_MODEL="fake-model",
+        LLM_MAX_RETRIES="0",
+        **values,
+    )
+
+
 async def run_bot(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -35,6 +48,19 @@ async def run_bot(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def read_until(stream: asyncio.StreamReader, wanted: bytes) -> bytes:
+    """Read a process's output line by line until one holds `wanted`; what was read (the
+    rest stays for `communicate`)."""
+    read = b""
+    while True:
+        line = await stream.readline()
+        read += line
+        if not line:
+            raise AssertionError(f"the output ended without {wanted!r}: {read[-2000:]!r}")
+        if wanted in line:
+            return read
 
 
 @pytest.mark.parametrize(
@@ -68,15 +94,7 @@ async def test_the_process_migrates_answers_and_stops_cleanly_on_sigterm(
     tmp_path: Path, fakes: tuple[FakeTelegram, FakeLLM]
 ) -> None:
     tg, llm = fakes
-    env = bot_env(
-        TELEGRAM_BOT_TOKEN="123456:PROCESS-test",
-        TELEGRAM_API_URL=tg.base_url,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=llm.base_url,
-        LLM_MODEL="fake-model",
-        LLM_MAX_RETRIES="0",
-        SHUTDOWN_GRACE_SECONDS="20",
-    )
+    env = stand_ins_env(tg, llm, SHUTDOWN_GRACE_SECONDS="20")
     # The default DATABASE_URL: ./data/bot.db, created on first start.
     process = await run_bot(tmp_path, env)
     try:
@@ -108,13 +126,9 @@ async def test_the_process_reads_documents_draws_speaks_and_calls_tools(
     process named in MCP_SERVERS by its path, the bot run as `python -m ai_tg_bot`."""
     tg, llm = fakes
     server = MCP_SERVER_SCRIPT
-    env = bot_env(
-        TELEGRAM_BOT_TOKEN="123456:PROCESS-test",
-        TELEGRAM_API_URL=tg.base_url,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=llm.base_url,
-        LLM_MODEL="fake-model",
-        LLM_MAX_RETRIES="0",
+    env = stand_ins_env(
+        tg,
+        llm,
         ADMIN_USER_IDS=str(USER),
         RATE_LIMIT_PER_MINUTE="0",
         IMAGE_MODEL="img-model",
@@ -152,22 +166,20 @@ async def test_the_process_reads_documents_draws_speaks_and_calls_tools(
         tg.push_text(USER, "/voice off")
         await tg.wait_for(lambda: any("/voice on" in t for t in tg.texts(USER)[-1:]), 30)
 
-        # A tool call through the MCP server process, once it is connected.
+        # A tool call through the MCP server process, once the bot says it is connected.
+        assert process.stderr is not None
+        head = await asyncio.wait_for(read_until(process.stderr, b"MCP server calc: connected"), 60)
         llm.queue_tool_call("calc__add", {"a": 2, "b": 3})
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while "🔧 calc: add\n\nTool said: 5" not in tg.texts(USER):
-            assert loop.time() < deadline, f"no tool round trip: {tg.texts(USER)[-3:]}"
-            before = len(tg.texts(USER))
-            tg.push_text(USER, "what is 2 + 3?")
-            await tg.wait_for(lambda: len(tg.texts(USER)) > before, 30)  # noqa: B023
-            await asyncio.sleep(0.1)  # the server may still be starting: ask again
+        tg.push_text(USER, "what is 2 + 3?")
+        await tg.wait_for(lambda: "🔧 calc: add\n\nTool said: 5" in tg.texts(USER), 30)
 
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-        assert process.returncode == 0, stderr.decode()[-2000:]
-        assert "Traceback" not in stderr.decode()
-        assert "The answer is 42." not in stderr.decode(), "a document's text logged"
+        _, rest = await asyncio.wait_for(process.communicate(), 30)
+        stderr = (head + rest).decode()
+        assert process.returncode == 0, stderr[-2000:]
+        assert "Traceback" not in stderr
+        assert "The answer is 42." not in stderr, "a document's text logged"
+        assert "2 + 3" not in stderr, "a question logged"
     finally:
         if process.returncode is None:
             process.kill()

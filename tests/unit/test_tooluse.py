@@ -137,7 +137,8 @@ class Runner:
 
 async def test_rounds_are_bounded_and_their_tokens_summed() -> None:
     llm, runner = ScriptedLLM(), Runner()
-    rounds = ToolRounds([{"type": "function"}], runner, max_rounds=3, deadline_seconds=5)
+    schema = {"type": "function", "function": {"name": "s__t", "parameters": {}}}
+    rounds = ToolRounds([schema], runner, max_rounds=3, deadline_seconds=5)
     usage, calls, used = StreamReport(), list[ToolCall](), list[str]()
 
     async def using(name: str) -> None:
