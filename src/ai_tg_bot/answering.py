@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
-from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
+from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport, estimate
 from ai_tg_bot.media import (
     FileFetcher,
     FileTooLargeError,
@@ -263,19 +263,6 @@ class Answerer:
                 user_id, conversation_id, title, question.content, cost
             )
         )
-
-
-# Characters per token when a server reported no usage (the usual English-text ratio).
-CHARS_PER_TOKEN = 4
-
-
-def estimate(report: StreamReport, prompt_chars: int, reply_chars: int) -> None:
-    """Fill in token counts the server did not report (a stopped stream ends before its
-    usage chunk), so what the user was billed for is still accounted."""
-    if not report.prompt_tokens:
-        report.prompt_tokens = -(-prompt_chars // CHARS_PER_TOKEN)
-    if not report.completion_tokens:
-        report.completion_tokens = -(-reply_chars // CHARS_PER_TOKEN)
 
 
 def record_turn(result: TurnResult, seconds: float) -> None:

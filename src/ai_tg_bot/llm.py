@@ -289,6 +289,19 @@ def text_chars(messages: ChatMessages) -> int:
     return total
 
 
+# Characters per token when a server reported no usage (the usual English-text ratio).
+CHARS_PER_TOKEN = 4
+
+
+def estimate(report: StreamReport, prompt_chars: int, reply_chars: int) -> None:
+    """Fill in token counts the server did not report (a stopped stream ends before its
+    usage chunk), so what the user was billed for is still accounted."""
+    if not report.prompt_tokens:
+        report.prompt_tokens = -(-prompt_chars // CHARS_PER_TOKEN)
+    if not report.completion_tokens:
+        report.completion_tokens = -(-reply_chars // CHARS_PER_TOKEN)
+
+
 def _split_query(url: str | None) -> tuple[str | None, dict[str, str] | None]:
     """A base URL without its query, and the query (a gateway's `?api_key=`) apart.
 

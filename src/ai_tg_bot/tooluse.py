@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ai_tg_bot.llm import (
     LLMError,
     LLMErrorKind,
     StreamReport,
+    estimate,
     text_chars,
 )
 from ai_tg_bot.storage.records import Attachment, without_nul
@@ -292,8 +292,7 @@ class ToolRounds:
                 if not (report.prompt_tokens or report.completion_tokens) and (
                     pieces or asked.calls
                 ):  # ended before the usage chunk (stopped): estimated
-                    report.prompt_tokens = math.ceil(text_chars(sent) / 4)
-                    report.completion_tokens = math.ceil(len("".join(pieces)) / 4)
+                    estimate(report, text_chars(sent), len("".join(pieces)))
                 usage.prompt_tokens += report.prompt_tokens
                 usage.completion_tokens += report.completion_tokens
                 usage.cut_at_limit = usage.cut_at_limit or report.cut_at_limit

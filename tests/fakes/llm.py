@@ -557,18 +557,37 @@ class FakeLLM:
             return openai_error(400, "The request body must be a JSON object.")
         return body
 
-    async def _images(self, request: web.Request) -> web.Response:
-        """Image generation like OpenAI's: model and prompt required, a known size, n 1."""
+    async def _admit(
+        self,
+        request: web.Request,
+        received: list[Json],
+        faults: deque[_Fault],
+        delayed: deque[list[int]] | None = None,
+    ) -> Json | web.Response:
+        """What every endpoint does first, as OpenAI's: the key, a JSON object, recorded
+        (in `received`), held while the test holds requests, a scripted fault (`delayed`:
+        after so many requests pass), and a model named; the body, or the error."""
         body = await self._json_body(request)
         if isinstance(body, web.Response):
             return body
-        self.image_requests.append(body)
+        received.append(body)
         await self._wait_while_held()
-        if self._image_faults:
-            fault = self._image_faults.popleft()
+        if delayed:
+            if delayed[0][0] == 0:
+                return openai_error(delayed.popleft()[1])
+            delayed[0][0] -= 1
+        if faults:
+            fault = faults.popleft()
             return openai_error(fault.status, fault.message, fault.retry_after)
         if not body.get("model"):
             return openai_error(400, "you must provide a model parameter")
+        return body
+
+    async def _images(self, request: web.Request) -> web.Response:
+        """Image generation like OpenAI's: model and prompt required, a known size, n 1."""
+        body = await self._admit(request, self.image_requests, self._image_faults)
+        if isinstance(body, web.Response):
+            return body
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             return openai_error(400, "Missing required parameter: 'prompt'.", param="prompt")
@@ -596,16 +615,9 @@ class FakeLLM:
     async def _speech(self, request: web.Request) -> web.Response:
         """Text to speech like OpenAI's: model, input (at most 4,096 characters) and voice
         required; the audio in the asked format (OGG/Opus for "opus")."""
-        body = await self._json_body(request)
+        body = await self._admit(request, self.speech_requests, self._speech_faults)
         if isinstance(body, web.Response):
             return body
-        self.speech_requests.append(body)
-        await self._wait_while_held()
-        if self._speech_faults:
-            fault = self._speech_faults.popleft()
-            return openai_error(fault.status, fault.message, fault.retry_after)
-        if not body.get("model"):
-            return openai_error(400, "you must provide a model parameter")
         text = body.get("input")
         if not isinstance(text, str) or not text:
             return openai_error(400, "Missing required parameter: 'input'.", param="input")
@@ -657,27 +669,9 @@ class FakeLLM:
             return False
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
-            return openai_error(401)
-        try:
-            body = await request.json()
-        except ValueError:
-            return openai_error(400, "We could not parse the JSON body of your request.")
-        if not isinstance(body, dict):
-            return openai_error(400, "The request body must be a JSON object.")
-        self.requests.append(body)
-        await self._wait_while_held()
-        if self._delayed_faults:
-            delayed = self._delayed_faults[0]
-            if delayed[0] == 0:
-                self._delayed_faults.popleft()
-                return openai_error(delayed[1])
-            delayed[0] -= 1
-        if self._faults:
-            fault = self._faults.popleft()
-            return openai_error(fault.status, fault.message, fault.retry_after)
-        if not body.get("model"):
-            return openai_error(400, "you must provide a model parameter")
+        body = await self._admit(request, self.requests, self._faults, self._delayed_faults)
+        if isinstance(body, web.Response):
+            return body
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return openai_error(400, "[] is too short - 'messages'")
         refused = next(

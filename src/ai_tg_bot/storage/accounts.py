@@ -27,7 +27,7 @@ from ai_tg_bot.limits import (
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active, as_utc
 from ai_tg_bot.storage.budgets import Spent, check_budget, spent, token_usage
-from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile
+from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile, tool_list
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
 USER_CHOICES = ("system_prompt", "model", "language", "voice_replies")
@@ -123,14 +123,13 @@ class Accounts(StorageBase):
         the default, MCP_TOOLS_FOR)."""
         await self._update_settings(user_id, allowed_tools=entries)
 
-    async def allowed_tools(self, user_id: int) -> list[str] | None:
+    async def allowed_tools(self, user_id: int) -> tuple[str, ...] | None:
         """The user's own tool allow list (None: none set, the default applies)."""
         async with self.database.connection(read_only=True) as session:
             found = await session.execute(
                 select(UserSettings.allowed_tools).where(UserSettings.user_id == user_id)
             )
-            value = found.scalar_one_or_none()
-        return [str(entry) for entry in value] if isinstance(value, list) else None
+            return tool_list(found.scalar_one_or_none())
 
     async def set_blocked(self, user_id: int, blocked: bool) -> None:
         """Block or unblock a user (creating their rows if they never wrote)."""

@@ -217,3 +217,10 @@ def sent_chars(content: str, attachments: Any = None) -> int:
         for a in attachments or ()
         if isinstance(a, dict) and a.get("type") == "tool_call"
     )
+
+
+def tool_list(value: object) -> tuple[str, ...] | None:
+    """user_settings.allowed_tools as read (JSON: a list of names, or NULL: the default)."""
+    if not isinstance(value, list):
+        return None
+    return tuple(str(entry) for entry in value)

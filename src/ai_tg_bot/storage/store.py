@@ -32,6 +32,7 @@ from ai_tg_bot.storage.records import (
     StoredMessage,
     TurnHandoff,
     clean_text,
+    tool_list,
 )
 from ai_tg_bot.storage.retry import RetryMixin
 from ai_tg_bot.storage.stops import StopsMixin
@@ -208,10 +209,3 @@ class Storage(
             conversation_title=title,
             conversations=int(count),
         )
-
-
-def tool_list(value: object) -> tuple[str, ...] | None:
-    """user_settings.allowed_tools as read (JSON: a list of names, or NULL)."""
-    if not isinstance(value, list):
-        return None
-    return tuple(str(entry) for entry in value)
