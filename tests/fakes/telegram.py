@@ -965,10 +965,15 @@ class FakeTelegram:
         self.actions.append(SentAction(chat_id, thread_id, params["action"]))
         return True
 
-    async def _send_document(self, params: Json) -> Json:
+    def _file_target(self, params: Json) -> tuple[int, int | None]:
+        """Where a file (document, photo, voice) goes: a chat the bot may write to, and its
+        topic."""
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
         self._check_can_write(chat_id)
-        thread_id = self._thread(params, chat_id)
+        return chat_id, self._thread(params, chat_id)
+
+    async def _send_document(self, params: Json) -> Json:
+        chat_id, thread_id = self._file_target(params)
         document = params.get("document")
         if not document:
             raise bad_request("there is no document in the request")
@@ -993,9 +998,7 @@ class FakeTelegram:
 
     async def _send_photo(self, params: Json) -> Json:
         """A photo: uploaded (multipart, non-empty) or an http(s) URL Telegram fetches."""
-        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
-        self._check_can_write(chat_id)
-        thread_id = self._thread(params, chat_id)
+        chat_id, thread_id = self._file_target(params)
         photo = params.get("photo")
         if not photo:
             raise bad_request("there is no photo in the request")
@@ -1020,9 +1023,7 @@ class FakeTelegram:
 
     async def _send_voice(self, params: Json) -> Json:
         """A voice message: an uploaded, non-empty OGG/Opus file (multipart)."""
-        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
-        self._check_can_write(chat_id)
-        thread_id = self._thread(params, chat_id)
+        chat_id, thread_id = self._file_target(params)
         voice = params.get("voice")
         if not isinstance(voice, Upload):
             raise bad_request("there is no voice in the request")
