@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
-from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport, estimate
+from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.media import (
     FileFetcher,
     FileTooLargeError,
@@ -26,6 +26,7 @@ from ai_tg_bot.media import (
 from ai_tg_bot.metrics import FIRST_TOKEN, LLM_ERRORS, TOKENS, TURN_SECONDS, TURNS
 from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
+from ai_tg_bot.storage.records import without_nul
 from ai_tg_bot.titles import make_title
 from ai_tg_bot.toolbox import Toolbox
 from ai_tg_bot.tooluse import ToolCall, answer_text
@@ -136,11 +137,15 @@ class Answerer:
         calls: list[ToolCall] = []  # the tools the model used for this answer
         model = "-"
         history = omitted = 0
+        cut = False  # a server error or the deadline cut the answer after some text
         async with presenter.view(question) as view:
             with self.stops.open(user_id, question.seq) as stop:
                 # No database session is open from here until the answer is complete.
                 asked: Question | None = question
-                if question.refusal is not None:
+                if question.exhausted:
+                    # Its answerers kept failing (or dying): failed once, never asked again.
+                    result.error, asked = LLMError(LLMErrorKind.EXHAUSTED, "too many tries"), None
+                elif question.refusal is not None:
                     # The budget was spent by the answers before it: nothing is paid for.
                     result.refusal, asked = question.refusal.user_message(utc_now()), None
                 elif question.needs_transcript:
@@ -172,23 +177,19 @@ class Answerer:
 
                         result.stopped = await until_stopped(stream_answer(), stop)
                         reply = "".join(pieces)
-                        if not reply.strip():
+                        if not without_nul(reply).strip():  # nothing, blanks or NUL only
                             if not result.stopped:
                                 raise LLMError(LLMErrorKind.EMPTY, "no text in the answer")
                             reply = None  # stopped before any text: the question stays asked
                     except LLMError as exc:
                         result.error, result.partial = exc, "".join(pieces)
-                        reply = None
-                    else:
-                        if reply is not None and result.stopped:
-                            # The server's usage comes last: estimated.
-                            estimate(result.usage, text_chars(messages), len(reply))
-                    if (
-                        reply is not None
-                        or result.usage.prompt_tokens + result.usage.completion_tokens
-                    ):
-                        # Without an answer, what the server reported was still paid for
-                        # (tool rounds before a failed round or a Stop): counted.
+                        # What the user saw before a server error or the deadline is kept
+                        # as the answer, marked cut (counted; /retry asks again).
+                        cut = bool(without_nul(result.partial).strip())
+                        reply = result.partial if cut else None
+                    # Every request that left is metered by the client (llm.stream),
+                    # whatever its ending: stopped, cut, timed out, failed.
+                    if result.usage.prompt_tokens + result.usage.completion_tokens:
                         usage = TokenUsage(
                             model, result.usage.prompt_tokens, result.usage.completion_tokens
                         )
@@ -204,13 +205,16 @@ class Answerer:
                     owner=owner,
                     lease_seconds=self.lease_seconds,
                     stopped=result.stopped,
+                    cut=cut,
                     attachments=tool_records(calls) if reply is not None else (),
                 )
             )
+            if cut:
+                result.reply = None  # shown as what arrived, with the line saying why
             result.tools = [call.name for call in calls]
             self._answered(user_id, question.seq)
             await view.show(result)
-        if self.title_model and reply is not None and not result.stopped and asked is not None:
+        if self.title_model and reply is not None and not (result.stopped or cut) and asked:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
         record_turn(result, time.monotonic() - started)
         log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -148,6 +149,10 @@ class Settings(BaseSettings):
     stars_packs: Annotated[list[tuple[int, int]], NoDecode] = []
     # Where a paying user gets help (/paysupport), e.g. "@operator" or an e-mail address.
     payment_support: str | None = None
+    # Where a payment or refund that could not be recorded yet (database down) waits on
+    # disk until it is (also across a restart). Empty: `data/payments-spool` beside the
+    # SQLite default's file, so a volume mounted on data/ keeps it.
+    payments_spool_dir: str | None = None
 
     # Role presets a link can start a conversation with: t.me/<bot>?start=role_<name>.
     # JSON: {"pirate": "You are a pirate.", "tutor": "You are a patient maths tutor."}
@@ -328,6 +333,7 @@ class Settings(BaseSettings):
         "retention_days",
         "title_model",
         "payment_support",
+        "payments_spool_dir",
         "image_model",
         "tts_model",
         mode="before",
@@ -397,6 +403,18 @@ class Settings(BaseSettings):
         return (
             not self.allowed_user_ids or user_id in self.allowed_user_ids or self.is_admin(user_id)
         )
+
+    @property
+    def payments_spool(self) -> Path:
+        """PAYMENTS_SPOOL_DIR, else `payments-spool` beside the SQLite file (the SQLite
+        default's `data/` with PostgreSQL): where money updates wait for the database."""
+        if self.payments_spool_dir:
+            return Path(self.payments_spool_dir)
+        url = self.database_url if self.database_url.startswith("sqlite") else DEFAULT_SQLITE_URL
+        path = url.partition(":///")[2].partition("?")[0]
+        if not path or path == ":memory:":
+            path = DEFAULT_SQLITE_URL.partition(":///")[2]
+        return Path(path).parent / "payments-spool"
 
     @property
     def webhook_endpoint(self) -> str | None:

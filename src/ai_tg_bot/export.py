@@ -26,6 +26,7 @@ _KIND_NOTES = {
     "document": N_("document (its text)"),
     "image": N_("a picture made with /image"),
     "stopped": N_("stopped by you (incomplete)"),
+    "cut": N_("cut off by an error (incomplete)"),
 }
 _ROLES = {"user": N_("user"), "assistant": N_("assistant")}
 

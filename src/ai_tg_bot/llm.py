@@ -36,6 +36,9 @@ class StreamReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cut_at_limit: bool = False
+    # The request reached the server (its stream opened, or it timed out waiting): it
+    # is paid for whatever its ending, estimated when the server reported nothing.
+    sent: bool = False
 
 
 class ToolCallSink(Protocol):
@@ -118,30 +121,46 @@ class LLMClient:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_seconds
+        report = usage if usage is not None else StreamReport()
+        received = 0  # characters the server streamed (answer, reasoning, tool calls)
         try:
-            async with asyncio.timeout_at(deadline):
-                offer: dict[str, Any] = {"tools": list(tools)} if tools else {}
-                if tools and tool_choice:
-                    offer["tool_choice"] = tool_choice
-                stream = await self._open_stream(messages, model or self.model, offer)
+            # From here the request is on its way: a timeout or a Stop before the first
+            # byte still leaves the server reading the prompt, which is paid for. Only a
+            # refusal (an error status) or no connection at all costs nothing.
+            report.sent = True
+            try:
+                async with asyncio.timeout_at(deadline):
+                    offer: dict[str, Any] = {"tools": list(tools)} if tools else {}
+                    if tools and tool_choice:
+                        offer["tool_choice"] = tool_choice
+                    stream = await self._open_stream(messages, model or self.model, offer)
+            except openai.APIStatusError:
+                report.sent = False
+                raise
+            except openai.APIConnectionError as exc:
+                report.sent = isinstance(exc, openai.APITimeoutError)
+                raise
             try:
                 async for chunk in _bounded(stream, deadline):
-                    if chunk.usage is not None and usage is not None:
-                        usage.prompt_tokens = chunk.usage.prompt_tokens
-                        usage.completion_tokens = chunk.usage.completion_tokens
+                    if chunk.usage is not None:
+                        report.prompt_tokens = chunk.usage.prompt_tokens
+                        report.completion_tokens = chunk.usage.completion_tokens
                     for choice in chunk.choices:
-                        if choice.finish_reason == "length" and usage is not None:
-                            usage.cut_at_limit = True
+                        if choice.finish_reason == "length":
+                            report.cut_at_limit = True
                         delta = choice.delta
                         if delta is None:
                             continue
-                        if delta.tool_calls and calls is not None:
-                            calls.add(delta.tool_calls)
-                        if thinking is not None:
-                            thought = _reasoning(delta)
-                            if thought:
-                                await thinking(thought)
+                        if delta.tool_calls:
+                            received += sum(len(_call_text(call)) for call in delta.tool_calls)
+                            if calls is not None:
+                                calls.add(delta.tool_calls)
+                        thought = _reasoning(delta)
+                        received += len(thought)
+                        if thinking is not None and thought:
+                            await thinking(thought)
                         if delta.content:
+                            received += len(delta.content)
                             yield delta.content
             finally:
                 await stream.close()
@@ -150,6 +169,11 @@ class LLMClient:
             raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
         except openai.APIError as exc:
             raise _map_error(exc) from exc
+        finally:
+            # The one meter: whatever the ending (complete, stopped, cut, timed out), a
+            # request that left is counted; estimated when no usage chunk came.
+            if report.sent:
+                estimate(report, text_chars(messages), received)
 
     async def _open_stream(
         self, messages: ChatMessages, model: str, offer: dict[str, Any] | None = None
@@ -372,8 +396,33 @@ def _base64(text: str) -> bytes | None:
         return None
 
 
+def _call_text(call: Any) -> str:
+    """The streamed text of one tool call delta (its name and argument pieces)."""
+    function = getattr(call, "function", None)
+    if function is None:
+        return ""
+    return (getattr(function, "name", None) or "") + (getattr(function, "arguments", None) or "")
+
+
+def _event_status(exc: openai.APIError) -> int | None:
+    """The status of an error sent as an SSE event mid-stream (a gateway such as LiteLLM
+    sends `data: {"error": {"code": "500", ...}}` when its upstream dies): the client
+    raises a bare APIError with the code in its body."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    code = body.get("code", getattr(exc, "code", None))
+    try:
+        return int(str(code))
+    except (TypeError, ValueError):
+        return None
+
+
 def _map_error(exc: openai.APIError) -> LLMError:
     status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+    if status is None and type(exc) is openai.APIError:
+        status = _event_status(exc)
+        if status is None:
+            # A stream broken without a status is the server's failure, not a refusal.
+            status = 500
     if isinstance(exc, openai.RateLimitError):
         kind = LLMErrorKind.RATE_LIMITED
     elif isinstance(exc, openai.APITimeoutError):

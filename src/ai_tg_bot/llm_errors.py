@@ -18,6 +18,8 @@ class LLMErrorKind(StrEnum):
     REJECTED = "rejected"
     EMPTY = "empty"
     ATTACHMENT = "attachment"
+    # Taken up MAX_ASKS times without an answer stored (its answerers failed or died).
+    EXHAUSTED = "exhausted"
 
 
 # English msgids, translated where they are shown (LLMError.reason).
@@ -29,6 +31,7 @@ _USER_MESSAGES = {
     LLMErrorKind.REJECTED: N_("The language model refused the request."),
     LLMErrorKind.EMPTY: N_("The language model returned an empty answer."),
     LLMErrorKind.ATTACHMENT: N_("Your photo could not be downloaded from Telegram."),
+    LLMErrorKind.EXHAUSTED: N_("This question could not be answered after several tries."),
 }
 
 

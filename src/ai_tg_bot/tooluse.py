@@ -25,8 +25,6 @@ from ai_tg_bot.llm import (
     LLMError,
     LLMErrorKind,
     StreamReport,
-    estimate,
-    text_chars,
 )
 from ai_tg_bot.storage.records import Attachment, without_nul
 
@@ -289,10 +287,8 @@ class ToolRounds:
                         yield piece
                     return
             finally:
-                if not (report.prompt_tokens or report.completion_tokens) and (
-                    pieces or asked.calls
-                ):  # ended before the usage chunk (stopped): estimated
-                    estimate(report, text_chars(sent), len("".join(pieces)))
+                # Each round is metered by the client (llm.stream), whatever its ending.
+                usage.sent = usage.sent or report.sent
                 usage.prompt_tokens += report.prompt_tokens
                 usage.completion_tokens += report.completion_tokens
                 usage.cut_at_limit = usage.cut_at_limit or report.cut_at_limit

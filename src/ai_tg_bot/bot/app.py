@@ -22,8 +22,10 @@ from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
+from ai_tg_bot.bot.middlewares.redeliver import RedeliverMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
+from ai_tg_bot.bot.money import MoneyDesk
 from ai_tg_bot.bot.polling import ConflictWatch, PollingConflictError, claim_updates
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.profile import register_profile
@@ -94,6 +96,8 @@ class Application:
     toolbox: Toolbox | None = None
     # Speaks answers for users who turned /voice on (TTS_MODEL); None: no /voice.
     speaker: VoiceReplies | None = None
+    # Payments and refunds not recorded yet (database down): retried, kept on disk.
+    money: MoneyDesk | None = None
 
     @classmethod
     def create(cls, settings: Settings, worker: int | None = None) -> Application:
@@ -130,9 +134,13 @@ class Application:
         speaker = voice_replies(settings, llm, outputs)
         # What the Bot API server and each chat accept (drafts, rich messages), learned.
         capabilities = Capabilities(settings.rich_messages)
+        payments = PaymentsStore(database, settings)
+        # Payments and refunds kept on disk until recorded (bot/money.py).
+        money = MoneyDesk(payments, bot, settings.payments_spool)
         # `store`, not `storage`: aiogram reserves that name for its FSM storage.
         dispatcher = Dispatcher(
-            payments=PaymentsStore(database, settings),
+            payments=payments,
+            money=money,
             capabilities=capabilities,
             store=storage,
             accounts=accounts,
@@ -148,6 +156,9 @@ class Application:
             speaker=speaker,
         )
         dispatcher.update.outer_middleware(ordering)
+        # Inside the ordering: a polled update is handled again while the database is
+        # down (webhook updates are redelivered by Telegram instead).
+        dispatcher.update.outer_middleware(RedeliverMiddleware(chat.storage_patience_seconds))
         scope = ChatScopeMiddleware(group_chats=settings.group_chats)
         access = AccessMiddleware(settings, accounts)
         for observer in (
@@ -166,6 +177,7 @@ class Application:
         application.worker = worker
         application.speaker = speaker
         application.toolbox = toolbox
+        application.money = money
         return application
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
@@ -254,6 +266,8 @@ class Application:
         if self.toolbox is not None:  # (with the MCP servers, connected in the background)
             self.toolbox.start()
         self.chat.stops.start()  # stops asked through other instances
+        if self.money is not None:
+            self.money.resume()  # payments an earlier run could not record
         if self._recovering is None:
             self._recovering = asyncio.create_task(self._recover_periodically())
 
@@ -306,6 +320,8 @@ class Application:
         if not await self.chat.wait_recovered(grace):
             log.warning("recovered answers still running after %.0fs", grace)
         await self.chat.close()
+        if self.money is not None:
+            await self.money.close()
         if self.toolbox is not None:
             await self.toolbox.close()
         if server is not None:

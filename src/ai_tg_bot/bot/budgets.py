@@ -19,7 +19,8 @@ def render_budget(
     limits: UserLimits, spent: Spent, now: datetime, *, can_buy: bool, show_credit: bool = False
 ) -> str:
     """Tokens used today and this month against the budgets, when each resets, and the
-    bought credit left (when there is some, when top-ups are offered, or `show_credit`)."""
+    bought credit left (when there is some or top-ups are offered, and the user has a
+    budget: without one bought tokens are never spent; or always with `show_credit`)."""
     lines = [
         _("Tokens today: {used} (resets at 00:00 UTC)").format(
             used=_used(spent.today, limits.daily_token_limit)
@@ -28,7 +29,8 @@ def render_budget(
             used=_used(spent.month, limits.monthly_token_limit), date=day(next_month(now))
         ),
     ]
-    if spent.credit or can_buy or show_credit:
+    can_buy = can_buy and limits.has_budget
+    if show_credit or (limits.has_budget and (spent.credit or can_buy)):
         credit = _("Bought tokens left: {count}").format(count=number(spent.credit))
         lines.append(credit + (" " + _("(more: /buy)") if can_buy else ""))
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -223,6 +224,9 @@ class Message(Base):
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # On questions: how many times a turn took it up to answer (at most MAX_ASKS reach
+    # the LLM; a question that keeps failing its answerer is failed, not asked forever).
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0", default=0)
 
     __table_args__ = (
         CheckConstraint("role IN ('system', 'user', 'assistant')", name="role_valid"),

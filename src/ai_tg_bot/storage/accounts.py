@@ -149,6 +149,17 @@ class Accounts(StorageBase):
             ).scalar_one_or_none()
         return resolve_limits(row, self.settings)
 
+    async def precheck(self, user_id: int) -> None:
+        """Raise QuotaExceededError if a new question would be refused now (daily, per
+        minute, token budget): asked before work that costs the bot (a document's
+        download and extraction), so a user over a limit costs nothing. A read, not the
+        gate itself: the question is counted under the user's lock when it is stored."""
+        async with self.database.connection(read_only=True) as session:
+            limits = await self._limits(session, user_id)
+            await check_quotas(
+                session, user_id, limits, utc_now(), can_buy=bool(self.settings.stars_packs)
+            )
+
     async def set_limit(self, user_id: int, name: LimitName, value: int | None) -> None:
         """Set one limit (None: back to the default); the history limit trims at once."""
         if value is not None:

@@ -60,6 +60,11 @@ class PaymentsStore(StorageBase):
     async def credit(self, user_id: int, charge_id: str, stars: int, tokens: int) -> bool:
         """Record a successful payment and add its tokens to the user's credit, once per
         `charge_id` (a redelivered or duplicated update credits nothing: False)."""
+        return await self.credited(user_id, charge_id, stars, tokens) is not None
+
+    async def credited(self, user_id: int, charge_id: str, stars: int, tokens: int) -> int | None:
+        """`credit`, returning the user's credit after it (None: seen before, nothing
+        credited), read in the same transaction."""
         make = sqlite.insert if self.database.is_sqlite else postgresql.insert
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
@@ -76,13 +81,14 @@ class PaymentsStore(StorageBase):
                 .returning(Payment.id)
             )
             if inserted.first() is None:
-                return False
-            await session.execute(
+                return None
+            balance = await session.execute(
                 update(User)
                 .where(User.id == user_id)
                 .values(token_credit=User.token_credit + tokens, updated_at=utc_now())
+                .returning(User.token_credit)
             )
-            return True
+            return int(balance.scalar_one())
 
     async def payment(self, charge_id: str) -> PaymentRecord | None:
         """The payment with this Telegram charge id, if any."""

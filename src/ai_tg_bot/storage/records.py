@@ -86,6 +86,10 @@ def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -
     return cleaned
 
 
+# A question reaches the LLM at most this many times in all (crashed or failed answerers).
+MAX_ASKS = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """A user message waiting for (or being given) an answer.
@@ -106,6 +110,14 @@ class Question:
     # Set when the user's token budget was spent by the time its turn came: it is not
     # sent to the LLM (storage/budgets.py).
     refusal: QuotaExceededError | None = None
+    # How many times a turn took it up, this time included (messages.attempts).
+    attempts: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """Taken up more than MAX_ASKS times (its answerers failed or died): it is failed
+        with a line instead of being sent to the LLM again."""
+        return self.attempts > MAX_ASKS
 
     @property
     def needs_transcript(self) -> bool:

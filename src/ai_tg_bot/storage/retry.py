@@ -29,9 +29,9 @@ class RetryMixin(StorageBase):
         """Ask the last active question of the current conversation (the topic's, with
         `telegram_thread_id`) again: it counts as a new message.
 
-        Under the user's lock: the daily and per-minute limits are checked (only the
-        per-minute one for a question whose answer failed; QuotaExceededError over one;
-        nothing changes), the last question and its
+        Under the user's lock: the daily and per-minute limits are checked (a question
+        whose answer failed too: asking again is another request; QuotaExceededError over
+        one; nothing changes), the last question and its
         answer are soft-deleted ("retry"), and a copy of the question is queued in a new
         slot, so the retry is counted like any message. The /retry command's own
         Telegram ids go on the copy: a redelivered /retry raises DuplicateMessageError
@@ -63,11 +63,8 @@ class RetryMixin(StorageBase):
             if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
                 raise AskedElsewhereError(f"user {user_id} asked in another chat")
             now = utc_now()
-            # A question whose answer failed was counted today already, and the failure
-            # said "send /retry": asking it again is held to the per-minute guard only.
-            await check_quotas(
-                session, user_id, limits, now, daily=last.status != "failed", can_buy=self.can_buy
-            )
+            # Every /retry is another request to the LLM, a failed one's too: counted.
+            await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
             await self._soft_delete(
                 session,
                 "retry",
@@ -85,5 +82,5 @@ class RetryMixin(StorageBase):
             await self._trim(session, user_id, limits.max_history_messages, conversation_id)
             return question_of(
                 (seq, last.content, chat_id, last.kind, last.attachments, conversation_id,
-                 last.telegram_thread_id)
+                 last.telegram_thread_id, 0)
             )  # fmt: skip

@@ -265,6 +265,7 @@ QUESTION_COLUMNS = (
     messages.c.attachments,
     messages.c.conversation_id,
     _thread.label("telegram_thread_id"),
+    messages.c.attempts,
 )
 OLDEST_PENDING = (
     select(*QUESTION_COLUMNS)

@@ -37,7 +37,13 @@ from ai_tg_bot.storage.records import (
 from ai_tg_bot.storage.retry import RetryMixin
 from ai_tg_bot.storage.stops import StopsMixin
 from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
-from ai_tg_bot.storage.turns import TurnsMixin, oldest_pending, release_lease, take_lease
+from ai_tg_bot.storage.turns import (
+    TurnsMixin,
+    oldest_pending,
+    release_lease,
+    take_lease,
+    take_up,
+)
 
 
 class Storage(
@@ -77,6 +83,7 @@ class Storage(
             if first is None:  # cannot be: ours is pending; keep the lease honest anyway
                 await release_lease(session, user_id, owner)
                 return StoredMessage(seq, content, trimmed)
+            first = await take_up(session, user_id, first)
             context = await self._context(session, user_id, first.seq, first.conversation_id)
         return StoredMessage(seq, content, trimmed, TurnHandoff(owner, first, context))
 

@@ -49,11 +49,12 @@ class TurnsMixin(StorageBase):
 
     async def next_pending(self, user_id: int) -> Question | None:
         """The user's oldest active question still waiting for an answer (with the
-        refusal, if their token budget is spent by now)."""
-        async with self.database.connection(read_only=True) as session:
+        refusal, if their token budget is spent by now), taken up: its attempt counted."""
+        async with self.database.connection() as session:
             question = await oldest_pending(session, user_id)
             if question is None:
                 return None
+            question = await take_up(session, user_id, question)
             return await self._within_budget(session, user_id, question, None)
 
     async def is_pending(self, user_id: int, seq: int) -> bool:
@@ -76,12 +77,14 @@ class TurnsMixin(StorageBase):
         owner: str,
         lease_seconds: float,
         stopped: bool = False,
+        cut: bool = False,
         attachments: Sequence[Attachment] = (),
     ) -> tuple[str | None, Question | None]:
         """One transaction for the turn holder: store the answer (or mark the question
         failed when `content` is None) and fetch the next pending question; renew the
         lease for it, or give the lease back when none is left. A `stopped` answer (the
-        user pressed Stop) is what had arrived, stored with kind "stopped". `attachments`
+        user pressed Stop) is what had arrived, stored with kind "stopped"; a `cut` one
+        (a server error or the deadline ended it) likewise, with kind "cut". `attachments`
         are stored on the answer (the tool calls made for it).
 
         A question stored meanwhile by another process waits on the user's row lock
@@ -109,7 +112,7 @@ class TurnsMixin(StorageBase):
                     question,
                     content,
                     usage,
-                    kind="stopped" if stopped else None,
+                    kind="stopped" if stopped else ("cut" if cut else None),
                     attachments=attachments,
                 )
             following = await oldest_pending(session, user_id)
@@ -120,6 +123,7 @@ class TurnsMixin(StorageBase):
                 # turn took it: that turn answers the rest; going on would answer twice.
                 following = None
             else:
+                following = await take_up(session, user_id, following)
                 following = await self._within_budget(session, user_id, following, limits)
             return stored, following
 
@@ -244,6 +248,17 @@ async def oldest_pending(session: Executor, user_id: int) -> Question | None:
     return None if row is None else question_of(row)
 
 
+async def take_up(session: Executor, user_id: int, question: Question) -> Question:
+    """The question handed to its answerer: one more attempt counted (so a question whose
+    answerer keeps dying is failed after MAX_ASKS, never asked forever)."""
+    await session.execute(
+        update(Message)
+        .where(active(user_id), Message.seq == question.seq)
+        .values(attempts=Message.attempts + 1)
+    )
+    return replace(question, attempts=question.attempts + 1)
+
+
 async def _exists(session: Executor, user_id: int, seq: int) -> bool:
     """Whether the user's message in slot `seq` is stored at all (deleted or not)."""
     found = await session.execute(
@@ -254,10 +269,11 @@ async def _exists(session: Executor, user_id: int, seq: int) -> bool:
 
 def question_of(row: Sequence[Any]) -> Question:
     """A Question from a row of statements.QUESTION_COLUMNS."""
-    seq, content, chat_id, kind, attachments, conversation_id, thread_id = row
+    seq, content, chat_id, kind, attachments, conversation_id, thread_id, attempts = row
     return Question(
-        int(seq), str(content), chat_id, kind, tuple(attachments or ()), conversation_id, thread_id
-    )
+        int(seq), str(content), chat_id, kind, tuple(attachments or ()), conversation_id,
+        thread_id, attempts=int(attempts or 0),
+    )  # fmt: skip
 
 
 def conversation_of(question: Question) -> int:

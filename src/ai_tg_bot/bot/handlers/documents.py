@@ -2,10 +2,12 @@
 
 Checks that cost nothing come first: a type the bot does not read, or a size over
 MAX_DOCUMENT_BYTES (as Telegram states it, then as getFile does), is refused before any
-download. The text is extracted off the event loop, in a bounded child process
-(ai_tg_bot/documents.py). Downloading and reading spend no money; the question (the
-file's text, then the caption) then goes through `turn`, the one gate for spending: over
-a limit nothing is stored and the LLM is not called.
+download, and so is a document from a user over a limit (daily, per minute, token
+budget): no getFile, no download, no extraction slot. The text is extracted off the
+event loop, in a bounded child process (ai_tg_bot/documents.py). Downloading and reading
+spend no money; the question (the file's text, then the caption) then goes through
+`turn`, the one gate for spending: over a limit nothing is stored and the LLM is not
+called.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from aiogram.types import Document, Message
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers.text import turn
+from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
@@ -35,7 +38,10 @@ from ai_tg_bot.documents import (
     read_document,
 )
 from ai_tg_bot.i18n import N_, _, ngettext, number
+from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.media import FileTooLargeError, MediaError
+from ai_tg_bot.storage import utc_now
+from ai_tg_bot.storage.accounts import Accounts
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,7 @@ async def document_turn(
     bot: Bot,
     chat: ChatService,
     settings: Settings,
+    accounts: Accounts,
     on_stored: Callable[[], None] | None = None,
     capabilities: Capabilities | None = None,
     speaker: VoiceReplies | None = None,
@@ -108,6 +115,13 @@ async def document_turn(
     if document.file_size is not None and document.file_size > limit:
         log.info("document refused user_id=%s: over MAX_DOCUMENT_BYTES", user_id)
         await message.answer(document_too_large(limit))
+        return
+    try:
+        # The limits first: a user over one costs no getFile, download or extraction.
+        await accounts.precheck(user_id)
+    except QuotaExceededError as exc:
+        log.info("document refused user_id=%s: %s limit", user_id, exc.kind)
+        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
         return
     fetch = chat.fetch_file or TelegramFiles(bot)
     try:

@@ -7,29 +7,38 @@ import time
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.storage import STORAGE_ERRORS, is_outage
 
 log = logging.getLogger(__name__)
-# During an outage Telegram redelivers every failed webhook update; one line a minute
-# per chat says it all. (In polling mode each failure is a lost message: always say so.)
-NOTICE_INTERVAL_SECONDS = 60.0
+# Webhook mode: while the database is down Telegram redelivers the update, and one that
+# is then stored and answered needs no error line. Its user is told once, only when it
+# has kept failing this long (Telegram may be about to give up on it).
+GIVE_UP_SECONDS = 120.0
+# Updates whose failures are remembered (older ones are forgotten first).
+REMEMBERED_UPDATES = 10_000
 
 
 class ErrorReporter:
-    """Logs failures with context (never message text) and tells the user briefly."""
+    """Logs failures with context (never message text) and tells the user once, when the
+    bot gives up on an update: at once for an error that would recur; for a database
+    outage, after polling mode's own patience (bot/middlewares/redeliver.py), or in
+    webhook mode once Telegram's redeliveries have failed for GIVE_UP_SECONDS."""
 
-    def __init__(self) -> None:
-        self._last_notice: dict[int, float] = {}
+    def __init__(self, give_up_seconds: float = GIVE_UP_SECONDS) -> None:
+        self.give_up_seconds = give_up_seconds
+        # update id -> when it first failed with the database down (webhook mode).
+        self._failing: dict[int, float] = {}
+        self._told: set[int] = set()
 
     async def handle(self, event: ErrorEvent, bot: Bot, redeliverable: bool = False) -> None:
         """Handle an error from any handler.
 
-        With `redeliverable` (webhook mode) a storage failure is raised again after telling
-        the user, so the webhook answers 500 and Telegram delivers the update again later.
+        With `redeliverable` (webhook mode) a storage failure is raised again, so the
+        webhook answers 500 and Telegram delivers the update again later.
         """
         update = event.update
         message = update.message
@@ -46,37 +55,45 @@ class ErrorReporter:
             type(event.exception).__name__,
             exc_info=not storage_down,
         )
-        if message is not None and (not redeliverable or self._should_notify(message.chat.id)):
+        if not (storage_down and redeliverable) or self._gave_up(update.update_id):
+            await self._tell(bot, message, callback, user_id, storage_down)
+        if storage_down and redeliverable:
+            raise event.exception
+
+    async def _tell(
+        self,
+        bot: Bot,
+        message: Message | None,
+        callback: CallbackQuery | None,
+        user_id: int | None,
+        storage_down: bool,
+    ) -> None:
+        text = texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR
+        if message is not None:
             try:
-                await bot.send_message(
-                    message.chat.id,
-                    texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR,
-                    message_thread_id=topic_of(message),
-                )
+                await bot.send_message(message.chat.id, text, message_thread_id=topic_of(message))
             except TelegramAPIError:
                 log.warning("could not tell chat %s about the failure", message.chat.id)
         if callback is not None:
             # A pressed button shows a spinner until answered: end it with the notice.
             try:
-                await callback.answer(
-                    texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR, show_alert=True
-                )
+                await callback.answer(text, show_alert=True)
             except TelegramAPIError:
                 log.warning("could not answer the button press of user %s", user_id)
-        if storage_down and redeliverable:
-            raise event.exception
 
-    def _should_notify(self, chat_id: int) -> bool:
+    def _gave_up(self, update_id: int) -> bool:
+        """Whether a redelivered update has failed long enough to tell its user (once)."""
         now = time.monotonic()
-        if now - self._last_notice.get(chat_id, -NOTICE_INTERVAL_SECONDS) < NOTICE_INTERVAL_SECONDS:
+        first = self._failing.setdefault(update_id, now)
+        if update_id in self._told or now - first < self.give_up_seconds:
             return False
-        if len(self._last_notice) > 10_000:  # forget old chats; this is only politeness
-            self._last_notice = {
-                chat: at
-                for chat, at in self._last_notice.items()
-                if now - at < NOTICE_INTERVAL_SECONDS
-            }
-        self._last_notice[chat_id] = now
+        self._told.add(update_id)
+        if len(self._failing) > REMEMBERED_UPDATES:  # forget the oldest half
+            for old in sorted(self._failing, key=self._failing.__getitem__)[
+                : len(self._failing) // 2
+            ]:
+                self._failing.pop(old, None)
+                self._told.discard(old)
         return True
 
 

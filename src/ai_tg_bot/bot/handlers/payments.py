@@ -3,7 +3,9 @@ payment, refunds, and /paysupport and /terms, which Telegram requires of a bot t
 
 Off unless STARS_PACKS is set. Stars (currency XTR) need no payment provider. A payment
 is credited once per telegram_payment_charge_id, whatever Telegram redelivers; a refund
-takes back what is left of its tokens, never more than the balance.
+takes back what is left of its tokens, never more than the balance. Both are recorded
+through bot/money.py, which keeps them on disk until the database has them. Tokens are
+sold only to a user whose tokens are limited (a budget): bought ones would never be spent.
 """
 
 from __future__ import annotations
@@ -27,14 +29,26 @@ from aiogram.types import (
 from pydantic import Field
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.money import STARS, MoneyDesk, MoneyUpdate, parse_payload
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
-from ai_tg_bot.i18n import _, moment, ngettext, number
+from ai_tg_bot.i18n import N_, _, moment, ngettext, number
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.payments import PaymentsStore, Refund
 
 log = logging.getLogger(__name__)
-STARS = "XTR"
+__all__ = ["STARS", "make_router", "pack_label", "parse_payload", "payload_of"]
+# Why no pack is sold to a user whose tokens are not limited.
+NO_BUDGET = N_(
+    "Your tokens are not limited, so there is nothing to buy: bought tokens are spent only "
+    "after a daily or monthly allowance."
+)
+
+
+async def _can_spend_credit(accounts: Accounts, user_id: int) -> bool:
+    """Whether bought tokens would ever be spent: the user has a token budget."""
+    limits, _spent = await accounts.budget(user_id)
+    return limits.has_budget
 
 
 class BuyCallback(CallbackData, prefix="buy"):
@@ -50,16 +64,6 @@ def payload_of(user_id: int, stars: int, tokens: int) -> str:
     return f"tokens:{stars}:{tokens}:{user_id}"
 
 
-def parse_payload(payload: str) -> tuple[int, int, int] | None:
-    """(stars, tokens, user_id) from an invoice payload; None if it is not ours."""
-    kind, _, rest = payload.partition(":")
-    parts = rest.split(":")
-    if kind != "tokens" or len(parts) != 3 or not all(part.isdigit() for part in parts):
-        return None
-    stars, tokens, user_id = (int(part) for part in parts)
-    return stars, tokens, user_id
-
-
 def pack_label(stars: int, tokens: int) -> str:
     """A pack as a button and an invoice line."""
     return ngettext(
@@ -67,10 +71,15 @@ def pack_label(stars: int, tokens: int) -> str:
     ).format(tokens=number(tokens), stars=number(stars))
 
 
-async def buy(message: Message, user_id: int, settings: Settings, bot: Bot) -> None:
+async def buy(
+    message: Message, user_id: int, settings: Settings, bot: Bot, accounts: Accounts
+) -> None:
     """`/buy`: the packs as buttons (in the private chat: invoices are personal)."""
     if not settings.stars_packs:
         await message.answer(_("Top-ups are not offered by this bot."))
+        return
+    if not await _can_spend_credit(accounts, user_id):
+        await message.answer(_(NO_BUDGET))
         return
     rows = [
         [
@@ -95,7 +104,11 @@ async def buy(message: Message, user_id: int, settings: Settings, bot: Bot) -> N
 
 
 async def choose_pack(
-    callback: CallbackQuery, callback_data: BuyCallback, settings: Settings, bot: Bot
+    callback: CallbackQuery,
+    callback_data: BuyCallback,
+    settings: Settings,
+    bot: Bot,
+    accounts: Accounts,
 ) -> None:
     """A pack button: the invoice for it, in Stars."""
     if callback.from_user.id != callback_data.user_id:
@@ -104,6 +117,9 @@ async def choose_pack(
     pack = (callback_data.stars, callback_data.tokens)
     if pack not in settings.stars_packs:
         await callback.answer(texts.BUTTON_EXPIRED, show_alert=True)
+        return
+    if not await _can_spend_credit(accounts, callback.from_user.id):
+        await callback.answer(_(NO_BUDGET), show_alert=True)
         return
     await callback.answer()
     stars, tokens = pack
@@ -143,6 +159,8 @@ async def pre_checkout(
             (await accounts.standing(user.id)).is_blocked and not settings.is_admin(user.id)
         ):
             reason = _("You can't use this bot, so you can't buy tokens for it.")
+        elif not await _can_spend_credit(accounts, user.id):
+            reason = _(NO_BUDGET)
     if reason is not None:
         log.info("pre-checkout of user_id=%s refused", user.id)
         await bot.answer_pre_checkout_query(query.id, ok=False, error_message=reason)
@@ -150,37 +168,20 @@ async def pre_checkout(
     await bot.answer_pre_checkout_query(query.id, ok=True)
 
 
-async def paid(message: Message, payments: PaymentsStore, accounts: Accounts) -> None:
-    """The Stars were taken: credit the tokens, exactly once per charge."""
-    payment = message.successful_payment
-    user = message.from_user
-    if payment is None or user is None:
-        return
-    parsed = parse_payload(payment.invoice_payload)
-    charge = payment.telegram_payment_charge_id
-    if parsed is None or payment.currency != STARS:
-        # Paid for something this bot never sells: refund it by hand (/refund).
-        log.error("payment %s of user_id=%s has an unknown payload", charge, user.id)
-        await message.answer(_("I could not match this payment; an operator will refund it."))
-        return
-    _stars, tokens, _buyer = parsed
-    if await payments.credit(user.id, charge, payment.total_amount, tokens):
-        log.info("payment of user_id=%s credited: %s tokens", user.id, tokens)
-        _limits, spent = await accounts.budget(user.id)
-        await message.answer(
-            _("✅ Thank you! {tokens} tokens added; you have {balance} now.").format(
-                tokens=number(tokens), balance=number(spent.credit)
-            )
-        )
-    else:
-        log.info("payment %s of user_id=%s seen before: not credited again", charge, user.id)
+async def paid(message: Message, money: MoneyDesk) -> None:
+    """The Stars were taken: credit the tokens, exactly once per charge, and never lose
+    them to a database outage (kept on disk and retried: bot/money.py)."""
+    update = MoneyUpdate.of(message)
+    if update is not None:
+        await money.take(update)
 
 
-async def refunded(message: Message, payments: PaymentsStore) -> None:
-    """Telegram reports a refund (ours, or one made another way): take the tokens back."""
-    refund = message.refunded_payment
-    if refund is not None:
-        await payments.refund(refund.telegram_payment_charge_id)
+async def refunded(message: Message, money: MoneyDesk) -> None:
+    """Telegram reports a refund (ours, or one made another way): take the tokens back,
+    durably like a payment, and tell the user once."""
+    update = MoneyUpdate.of(message)
+    if update is not None:
+        await money.take(update)
 
 
 def refund_report(refund: Refund) -> str:
@@ -203,7 +204,7 @@ def refund_report(refund: Refund) -> str:
 
 
 async def refund(
-    message: Message, command: CommandObject, payments: PaymentsStore, bot: Bot
+    message: Message, command: CommandObject, payments: PaymentsStore, bot: Bot, money: MoneyDesk
 ) -> None:
     """`/refund <charge_id>` (admins): the Stars back through Telegram, then the tokens."""
     charge = (command.args or "").strip()
@@ -225,6 +226,10 @@ async def refund(
                 return
             log.info("payment %s was refunded through Telegram already", charge)
     done = await payments.refund(charge)
+    if done is not None and not done.already:
+        # Recorded by this command (not by Telegram's refunded_payment): the user is
+        # told here, once.
+        await money.tell_refund(done, done.payment.user_id)
     if done is not None and found.refunded_at is None and done.already:
         # Refunded by this very command: Telegram's refunded_payment message (another
         # update, handled at the same time) recorded it first. Report what it took.
