@@ -187,6 +187,8 @@ class Answerer:
                         # as the answer, marked cut (counted; /retry asks again).
                         cut = bool(without_nul(result.partial).strip())
                         reply = result.partial if cut else None
+                        if not cut:
+                            result.partial = ""  # blanks or NUL: nothing to show
                     # Every request that left is metered by the client (llm.stream),
                     # whatever its ending: stopped, cut, timed out, failed.
                     if result.usage.prompt_tokens + result.usage.completion_tokens:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,13 +106,17 @@ def harness_settings(
 
 
 @pytest.fixture
-async def make_bot(database: Database, database_url: str) -> AsyncIterator[HarnessFactory]:
-    """Start a bot on the test database with optional setting overrides."""
+async def make_bot(
+    database: Database, database_url: str, tmp_path: Path
+) -> AsyncIterator[HarnessFactory]:
+    """Start a bot on the test database with optional setting overrides (its payments
+    spool in the test's own directory)."""
     started: list[tuple[BotHarness, FakeTelegram, FakeLLM]] = []
 
     async def factory(**overrides: Any) -> BotHarness:
         tg = await FakeTelegram().start()
         llm = await FakeLLM(chunk_size=overrides.pop("chunk_size", 20)).start()
+        overrides.setdefault("payments_spool_dir", str(tmp_path / "payments-spool"))
         settings = harness_settings(tg, llm, database_url, **overrides)
         harness = BotHarness(tg, llm, settings)
         started.append((harness, tg, llm))

@@ -185,6 +185,8 @@ async def test_over_the_daily_limit_a_document_costs_nothing(
     (refusal,) = await bot.push(ALICE, document=document, caption=CAPTION)
     assert "daily limit of 1 message" in refusal, "the refusal alone: nothing was read"
     assert bot.llm.calls == calls
+    assert not bot.tg.method_calls("getFile"), "the limits come before any getFile"
+    assert not bot.tg.downloads, "and before any download or extraction"
     assert [r.kind for r in await stored(database, ALICE)] == [None, None]
 
 

@@ -14,9 +14,11 @@ from tests.e2e.conftest import TOKEN, BotHarness
 from tests.fakes.llm import FakeLLM
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.waiting import poll_until_async
+from tests.fakes.waiting import poll_until, poll_until_async
 
 USER = 31337
+# The tests here share one PostgreSQL database, never emptied: a user each.
+BLIP_USER = 31338
 
 
 @pytest.fixture
@@ -83,7 +85,11 @@ async def test_the_bot_survives_a_database_outage_and_recovers_by_itself(
     await wait_ready(port, 200)
 
     proxy.cut()
+    assert bot.app is not None
+    assert bot.app.redeliver is not None
+    bot.app.redeliver.patience_seconds = 0.5  # polling mode's patience, shortened
     for attempt in range(3):
+        # Each question is handled again for a while, then the user is told once.
         assert await bot.say(USER, f"during the outage {attempt}") == [texts.STORAGE_DOWN]
     await wait_ready(port, 503)
     assert await health(port) == 200, "the process is alive: no restart wanted"
@@ -97,3 +103,24 @@ async def test_the_bot_survives_a_database_outage_and_recovers_by_itself(
     assert await health(port) == 200
     history = [m["content"] for m in bot.llm.last_request["messages"][1:]]
     assert history == ["before the outage", "Echo: before the outage", "after the outage"]
+
+
+async def test_a_question_sent_during_a_blip_is_answered_with_no_error_line(
+    proxied_bot: tuple[BotHarness, TcpProxy], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Polling mode handles a question again while the database is down (as Telegram
+    redelivers a webhook update): stored and answered once it is back, and the user,
+    who lost nothing, sees no error line (issue 34)."""
+    bot, proxy = proxied_bot
+    assert await bot.say(BLIP_USER, "before") == ["Echo: before"]
+    proxy.cut()
+    bot.tg.push_text(BLIP_USER, "during the blip")
+    await poll_until(
+        lambda: any("handling it again" in r.getMessage() for r in caplog.records),
+        15,
+        lambda: "the update was not handled again",
+    )
+    proxy.restore()
+    await bot.settle(timeout=30)
+    assert bot.tg.texts(BLIP_USER)[-1] == "Echo: during the blip"
+    assert texts.STORAGE_DOWN not in bot.tg.texts(BLIP_USER)

@@ -34,6 +34,8 @@ ADMIN = 9100
 ALICE = 9211
 BOB = 9322
 GROUP = -100_9433
+# Tokens are sold only to users whose tokens are limited (bought ones are spent past it).
+BUDGET = 10_000_000
 PACKS = "50:1000,200:5000"
 NO_TOPUPS = "Top-ups are not offered by this bot."
 PAYMENT_COMMANDS = {"buy", "paysupport", "terms"}
@@ -209,7 +211,7 @@ async def use_up_the_day(bot: BotHarness, database: Database, user_id: int, limi
 async def test_buy_shows_the_packs_and_a_payment_credits_the_tokens_once(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS)
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET)
     offer = await packs_shown(bot, ALICE)
     assert buttons_of(offer) == [
         ("1,000 tokens for 50 ⭐", f"buy:{ALICE}:50:1000"),
@@ -270,8 +272,8 @@ async def test_a_payment_delivered_to_two_instances_at_once_is_credited_once(
 ) -> None:
     """Two processes on one database both get the same successful_payment (a webhook
     retried to another instance): one payments row, the tokens once, one thank-you."""
-    first = await make_bot(stars_packs=PACKS)
-    second = await make_bot(stars_packs=PACKS)
+    first = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET)
+    second = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET)
     second.tg.start_private_chat(ALICE)  # each stand-in is its own Telegram: a chat there too
     invoice = await invoice_of_pack(first, ALICE, 1)
     query_id = first.tg.pay(invoice)
@@ -294,7 +296,7 @@ async def test_a_payment_delivered_to_two_instances_at_once_is_credited_once(
 
 
 async def test_buy_in_a_group_offers_the_packs_privately(make_bot: HarnessFactory) -> None:
-    bot = await make_bot(stars_packs=PACKS, group_chats=True)
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, group_chats=True)
     bot.tg.start_private_chat(ALICE)
     message = bot.tg.make_message(ALICE, "/buy", chat_id=GROUP, chat_type="supergroup")
     bot.tg.push_update({"message": message})
@@ -316,7 +318,7 @@ REFUSALS = ["withdrawn", "stale_payload", "wrong_amount", "someone_else", "block
 async def test_pre_checkout_is_refused_with_a_reason_and_nothing_is_credited(
     make_bot: HarnessFactory, database: Database, case: str
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     await bot.say(BOB, "hello")
     invoice = await invoice_of_pack(bot, ALICE, 1)  # 200 stars for 5,000 tokens
     if case == "withdrawn":
@@ -356,7 +358,7 @@ async def test_pre_checkout_is_refused_with_a_reason_and_nothing_is_credited(
 async def test_a_user_outside_the_allow_list_cannot_pay(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, allowed_user_ids=[ALICE])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, allowed_user_ids=[ALICE])
     assert await bot.say(BOB, "/buy") == [texts.not_allowed(BOB)]
     query_id = bot.tg.push_pre_checkout(BOB, payload_of(BOB, 50, 1000), 50)
     assert "can't use this bot" in await refused_checkout(bot, query_id)
@@ -368,7 +370,7 @@ async def test_a_payment_taken_is_credited_even_if_the_user_was_blocked_meanwhil
 ) -> None:
     """The Stars moved once pre-checkout said yes: the payment is recorded whoever the
     user is by the time Telegram reports it (an operator refunds it if need be)."""
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     invoice = await invoice_of_pack(bot, ALICE, 0)
     query_id = bot.tg.pay(invoice)
     approved = await bot.tg.wait_pre_checkout_answer(query_id)
@@ -403,7 +405,12 @@ async def test_without_packs_buy_says_so_and_the_menu_has_no_payment_commands(
 async def test_with_packs_the_menu_lists_buy_paysupport_and_terms_and_they_answer(
     make_bot: HarnessFactory,
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN], payment_support="@shopkeeper")
+    bot = await make_bot(
+        stars_packs=PACKS,
+        monthly_token_limit=BUDGET,
+        admin_user_ids=[ADMIN],
+        payment_support="@shopkeeper",
+    )
     for language in ("", "en", "ru"):
         assert menu(bot, {"type": "default"}, language) >= PAYMENT_COMMANDS, language
         admin_menu = menu(bot, {"type": "chat", "chat_id": ADMIN}, language)
@@ -419,7 +426,7 @@ async def test_with_packs_the_menu_lists_buy_paysupport_and_terms_and_they_answe
 
 
 async def test_paysupport_without_a_contact_still_answers(make_bot: HarnessFactory) -> None:
-    bot = await make_bot(stars_packs=PACKS)
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET)
     (support,) = await bot.say(ALICE, "/paysupport")
     assert "payment" in support.lower()
     assert "None" not in support
@@ -759,7 +766,7 @@ async def test_refund_takes_back_the_unspent_tokens_once(
 async def test_the_refunded_payment_message_does_not_take_the_tokens_twice(
     make_bot: HarnessFactory, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     small = await buy(bot, ALICE, 0)  # 1,000
     await buy(bot, ALICE, 1)  # 5,000
     assert await credit_of(database, ALICE) == 6000
@@ -780,7 +787,7 @@ async def test_refund_reports_what_it_took_even_when_telegrams_message_came_firs
     bot's sender, not the admin, is its user). The tokens are taken back once either
     way, and the admin who refunded is still told how many, not that the payment "was
     refunded already" (which would hide what the refund took)."""
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     small = await buy(bot, ALICE, 0)
     await buy(bot, ALICE, 1)
     methods = bot.tg._methods
@@ -809,7 +816,7 @@ async def test_refund_reports_what_it_took_even_when_telegrams_message_came_firs
 async def test_refund_commands_that_do_nothing(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     charge = await buy(bot, ALICE, 0)
     assert await bot.say(ALICE, f"/refund {charge}") == [texts.ADMIN_ONLY]
     assert await bot.say(BOB, f"/refund {charge}") == [texts.ADMIN_ONLY]
@@ -824,7 +831,7 @@ async def test_refund_commands_that_do_nothing(
 async def test_a_refund_telegram_refuses_takes_nothing_back(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     charge = await buy(bot, ALICE, 0)
     del bot.tg.payments[charge]  # Telegram knows no such charge (any more)
     (reply,) = await bot.say(ADMIN, f"/refund {charge}")
@@ -837,7 +844,7 @@ async def test_a_refund_telegram_refuses_takes_nothing_back(
 async def test_a_refund_made_outside_the_bot_takes_the_tokens_back(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     small = await buy(bot, ALICE, 0)
     await buy(bot, ALICE, 1)
     bot.tg.push_refund(small)  # a dispute settled through Telegram's support
@@ -855,7 +862,7 @@ async def test_a_refund_telegram_made_without_telling_is_recorded_by_refund(
 ) -> None:
     """No refunded_payment message came (an older Bot API): /refund finds the charge
     refunded already at Telegram and still takes the tokens back, once."""
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN])
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN])
     charge = await buy(bot, ALICE, 0)
     bot.tg.refund_messages = False
     bot.tg.push_refund(charge)
@@ -879,7 +886,9 @@ def money(value: float) -> str:
 async def test_user_shows_the_balance_payments_and_cost(
     make_bot: HarnessFactory, database: Database
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS, admin_user_ids=[ADMIN], model_prices=PRICES)
+    bot = await make_bot(
+        stars_packs=PACKS, monthly_token_limit=BUDGET, admin_user_ids=[ADMIN], model_prices=PRICES
+    )
     first = await buy(bot, ALICE, 0)
     second = await buy(bot, ALICE, 1)
     await bot.say(ALICE, "what does this cost?")
@@ -933,7 +942,7 @@ async def test_a_model_without_a_price_is_named(make_bot: HarnessFactory) -> Non
 async def test_an_invoice_asked_for_in_a_topic_arrives_in_that_topic(
     make_bot: HarnessFactory,
 ) -> None:
-    bot = await make_bot(stars_packs=PACKS)
+    bot = await make_bot(stars_packs=PACKS, monthly_token_limit=BUDGET)
     bot.tg.enable_topics()
     topic = bot.tg.open_topic(ALICE, "Shopping")
     bot.tg.push_text(ALICE, "/buy", thread_id=topic)

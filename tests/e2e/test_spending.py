@@ -89,20 +89,21 @@ async def test_retry_without_end_stops_at_the_daily_limit(make_bot: HarnessFacto
     assert "(today: 3 of 3)" in limits
 
 
-async def test_a_failed_answer_can_be_retried_at_the_daily_limit(
+async def test_a_retry_of_a_failed_answer_counts_against_the_daily_limit(
     make_bot: HarnessFactory,
 ) -> None:
-    """The failure says "send /retry": the question was counted, so the retry is not
-    refused by the daily limit (the per-minute guard still holds), and then it is over."""
-    bot = await make_bot(daily_message_limit=1, rate_limit_per_minute=0)
+    """A failed answer's /retry is another request to the LLM: counted like any question,
+    so failures cannot be turned into unlimited requests (issue 34)."""
+    bot = await make_bot(daily_message_limit=2, rate_limit_per_minute=0)
     bot.llm.fail_next(500)
     (failed,) = await bot.say(ALICE, "question")
     assert "/retry" in failed
     assert await bot.say(ALICE, "/retry") == ["Echo: question"]
-    (refusal,) = await bot.say(ALICE, "/retry")  # answered now: a retry is a new message
-    assert "daily limit of 1 message" in refusal
+    (refusal,) = await bot.say(ALICE, "/retry")
+    assert "daily limit of 2 messages" in refusal
+    bot.llm.fail_next(500)
     (refusal,) = await bot.say(ALICE, "another")
-    assert "daily limit of 1 message" in refusal
+    assert "daily limit of 2 messages" in refusal
     assert bot.llm.calls == 2
 
 

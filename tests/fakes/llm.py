@@ -288,6 +288,8 @@ class FakeLLM:
         self._faults: deque[_Fault] = deque()
         self._delayed_faults: deque[list[int]] = deque()  # [requests to pass, status]
         self._stalls: deque[_Stall] = deque()
+        # Streams broken after so many chunks by an SSE error event (``break_next``).
+        self._breaks: deque[int] = deque()
         # Speech to text: what /audio/transcriptions hears, and what it was sent.
         self.transcript = "hello from a voice message"
         self.transcriptions: list[Json] = []
@@ -449,6 +451,12 @@ class FakeLLM:
         """Stream `reasoning` (in deltas of `field`; OpenRouter says "reasoning") before
         the next answer's content."""
         self._reasoning.append((reasoning, field))
+
+    def break_next(self, *, after_chunks: int) -> None:
+        """Break the next stream after ``after_chunks`` chunks the way LiteLLM does when its
+        upstream dies mid-answer: an SSE event ``{"error": {"message", "type": null,
+        "code": "500"}}``, then the end of the stream (no usage chunk, no [DONE])."""
+        self._breaks.append(after_chunks)
 
     def stall_next(self, seconds: float, *, after_chunks: int = 0, times: int = 1) -> None:
         """Pause the next ``times`` replies for ``seconds``.
@@ -771,6 +779,10 @@ class FakeLLM:
         if include_usage:
             events.append(head | {"object": "chat.completion.chunk", "choices": [], "usage": usage})
 
+        if self._breaks:
+            broken: Json = {"message": "litellm.APIConnectionError: upstream connection lost"}
+            broken |= {"type": None, "param": None, "code": "500"}
+            events = [*events[: self._breaks.popleft() + 1], {"error": broken}]
         pause_at, pause_for = (stall.after_chunks, stall.seconds) if stall else (-1, 0.0)
         if pause_at == 0 and not await self._pause(pause_for):
             return openai_error(503, "The server is shutting down.")
@@ -788,6 +800,9 @@ class FakeLLM:
                 if index and index == pause_at and not await self._pause(pause_for, request):
                     return response  # shutting down or abandoned: end the stream unfinished
                 await response.write(f"data: {json.dumps(event)}\n\n".encode())
+                if "error" in event:  # the gateway ends the stream after its error
+                    await response.write_eof()
+                    return response
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
         except ConnectionResetError:

@@ -98,6 +98,8 @@ class Application:
     speaker: VoiceReplies | None = None
     # Payments and refunds not recorded yet (database down): retried, kept on disk.
     money: MoneyDesk | None = None
+    # Polling mode's own redelivery while the database is down (its patience).
+    redeliver: RedeliverMiddleware | None = None
 
     @classmethod
     def create(cls, settings: Settings, worker: int | None = None) -> Application:
@@ -158,7 +160,8 @@ class Application:
         dispatcher.update.outer_middleware(ordering)
         # Inside the ordering: a polled update is handled again while the database is
         # down (webhook updates are redelivered by Telegram instead).
-        dispatcher.update.outer_middleware(RedeliverMiddleware(chat.storage_patience_seconds))
+        redeliver = RedeliverMiddleware(chat.storage_patience_seconds)
+        dispatcher.update.outer_middleware(redeliver)
         scope = ChatScopeMiddleware(group_chats=settings.group_chats)
         access = AccessMiddleware(settings, accounts)
         for observer in (
@@ -178,6 +181,7 @@ class Application:
         application.speaker = speaker
         application.toolbox = toolbox
         application.money = money
+        application.redeliver = redeliver
         return application
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
