@@ -252,6 +252,13 @@ async def main(
                 **{f"injected {k}": v for k, v in injected.items()},
                 **await audit(url, user_ids, messages, llm, verbose),
             }
+            # Told at most once per question, and only when the bot gave up on it: the
+            # target is at most one error line per failed question (issue 34).
+            failed = figures["failed (user told, /retry possible)"]
+            lines = figures["error lines shown to users"]
+            figures["error lines per failed question (target <= 1)"] = (
+                round(lines / failed, 2) if failed else lines
+            )
     finally:
         await drop_pg_database(url)
     width = max(len(k) for k in figures)

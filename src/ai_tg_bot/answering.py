@@ -86,6 +86,7 @@ class Answerer:
         audio = question.attachments[0] if question.attachments else {}
         limit = self.media.max_voice_bytes
         transcript = ""
+        report = StreamReport()
         try:
             if self.fetch_file is None:
                 raise MediaError("no way to fetch files")
@@ -95,6 +96,7 @@ class Answerer:
                 str(audio.get("file_id", "")),
                 max_bytes=limit,
                 mime=audio.get("mime"),
+                usage=report,
             )
         except FileTooLargeError:
             result.voice_problem = VoiceProblem("too_large", limit)
@@ -107,12 +109,18 @@ class Answerer:
         else:
             if not transcript:
                 result.voice_problem = VoiceProblem("no_speech", limit)
+        # A transcript that came back was paid for, spoken words or none (the one meter).
+        cost = (
+            TokenUsage(self.llm.transcription_model, report.prompt_tokens, report.completion_tokens)
+            if report.sent
+            else None
+        )
         if result.voice_problem is not None:
             if result.voice_problem.kind == "no_speech":
-                await self._durably(lambda: self.storage.drop_unheard(user_id, question))
+                await self._durably(lambda: self.storage.drop_unheard(user_id, question, cost))
             return None
         heard = await self._durably(
-            lambda: self.storage.set_transcript(user_id, question, transcript)
+            lambda: self.storage.set_transcript(user_id, question, transcript, cost)
         )
         await view.heard(heard.content)
         return heard

@@ -214,12 +214,22 @@ class LLMClient:
             stream_options={"include_usage": True},
         )
 
-    async def transcribe(self, audio: bytes, *, filename: str, mime: str | None = None) -> str:
+    async def transcribe(
+        self,
+        audio: bytes,
+        *,
+        filename: str,
+        mime: str | None = None,
+        usage: StreamReport | None = None,
+    ) -> str:
         """The words spoken in `audio` (TRANSCRIPTION_MODEL); raise LLMError on any failure.
 
         Bounded by LLM_TIMEOUT_SECONDS like an answer. The server picks the decoder by the
-        file name's extension, so `filename` must end in one it knows (e.g. `.ogg`).
+        file name's extension, so `filename` must end in one it knows (e.g. `.ogg`). What
+        it cost goes into `usage`: the server's token usage when it reports one (the
+        gpt-4o transcription models do), else the transcript estimated like any text.
         """
+        report = usage if usage is not None else StreamReport()
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 result = await self._client.audio.transcriptions.create(
@@ -230,6 +240,11 @@ class LLMClient:
             raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
         except openai.APIError as exc:
             raise _map_error(exc) from exc
+        reported = getattr(result, "usage", None)
+        report.sent = True
+        report.prompt_tokens = int(getattr(reported, "input_tokens", 0) or 0)
+        report.completion_tokens = int(getattr(reported, "output_tokens", 0) or 0)
+        estimate(report, 0, len(result.text or ""))
         return result.text
 
     async def generate_image(self, prompt: str, *, model: str, size: str) -> GeneratedImage:

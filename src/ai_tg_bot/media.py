@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
+from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.llm import text_chars as text_chars
 from ai_tg_bot.storage.records import Attachment, Context, without_nul
 from ai_tg_bot.tooluse import expand as expand_tool_calls
@@ -155,12 +155,21 @@ async def _image_parts(
 
 
 async def transcribe_voice(
-    fetch: FileFetcher, llm: LLMClient, file_id: str, *, max_bytes: int, mime: str | None
+    fetch: FileFetcher,
+    llm: LLMClient,
+    file_id: str,
+    *,
+    max_bytes: int,
+    mime: str | None,
+    usage: StreamReport | None = None,
 ) -> str:
-    """Download a voice message and return its transcript (stripped; may be empty).
+    """Download a voice message and return its transcript (stripped; may be empty); what
+    the transcription cost goes into `usage`.
 
     MediaError when the audio cannot be downloaded, LLMError when it cannot be transcribed.
     """
     audio = await fetch(file_id, max_bytes=max_bytes)
-    transcript = await llm.transcribe(audio, filename=VOICE_FILENAME, mime=mime or VOICE_MIME)
+    transcript = await llm.transcribe(
+        audio, filename=VOICE_FILENAME, mime=mime or VOICE_MIME, usage=usage
+    )
     return without_nul(transcript).strip()

@@ -38,6 +38,7 @@ from tests.fakes.llm import FakeLLM
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.waiting import poll_until, poll_until_async
+from tests.seeding import SeedingStorage
 
 ALICE = 34_001
 BOB = 34_002
@@ -313,3 +314,28 @@ async def test_an_empty_answer_fails_once_and_the_next_question_is_answered(
     assert await pending_questions(database, ALICE) == 0, "failed, not left pending"
     assert await bot.say(ALICE, "second") == ["Echo: second"]
     assert bot.llm.calls == 2
+
+
+async def test_a_question_whose_answerers_kept_dying_is_failed_not_asked_again(
+    make_bot: HarnessFactory, database: Database, storage: SeedingStorage
+) -> None:
+    """A question taken up three times already (its answerers crashed): the sweep at
+    start fails it with one line instead of a fourth request."""
+    stored = await storage.add_message(
+        ALICE, "user", "poison", pending=True, telegram_chat_id=ALICE, telegram_message_id=9_999
+    )
+    async with database.session() as session:
+        await session.execute(
+            text("UPDATE messages SET attempts = 3 WHERE user_id = :u AND seq = :s"),
+            {"u": ALICE, "s": stored.seq},
+        )
+    bot = await make_bot()
+
+    def told() -> bool:  # asked of Telegram (the stand-in may refuse a chat never opened)
+        calls = bot.tg.method_calls("sendMessage")
+        return any("after several tries" in str(c.params.get("text", "")) for c in calls)
+
+    await bot.tg.wait_for(told, 15, "the line")
+    assert bot.llm.calls == 0, "never sent to the LLM a fourth time"
+    assert await pending_questions(database, ALICE) == 0
+    assert await bot.say(ALICE, "next") == ["Echo: next"]

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from ai_tg_bot.storage import DuplicateMessageError, Question, TokenUsage
+from ai_tg_bot.storage import DuplicateMessageError, NewQuestion, Question, TokenUsage
 from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.records import MAX_ASKS
 from tests.seeding import SeedingStorage
 
 USER = 5151
@@ -223,3 +224,24 @@ async def test_stranded_users_are_those_with_a_question_under_a_lapsed_lease(
     # `fresh` never had a lease (its turn died before taking one): stranded too.
     assert sorted(await storage.stranded_users()) == [stranded, fresh]
     assert len(await storage.stranded_users(limit=1)) == 1
+
+
+async def test_a_question_is_taken_up_at_most_max_asks_times(storage: SeedingStorage) -> None:
+    """Each hand-out of a pending question is counted (messages.attempts): one whose
+    answerers keep dying is handed out as exhausted after MAX_ASKS, never asked again."""
+    stored = await storage.ask(NewQuestion(USER, "poison"), owner="a", lease_seconds=60)
+    assert stored.handoff is not None
+    assert stored.handoff.question.attempts == 1
+    assert not stored.handoff.question.exhausted
+    handed = []
+    question = stored.handoff.question
+    for owner in "bcd":  # each answerer died holding it; the sweep's drain takes it up again
+        await storage.release_turn(USER, chr(ord(owner) - 1))
+        assert await storage.try_acquire_turn(USER, owner, 60)
+        taken = await storage.next_pending(USER)
+        assert taken is not None
+        question = taken
+        handed.append((question.attempts, question.exhausted))
+    assert handed == [(2, False), (3, False), (MAX_ASKS + 1, True)]
+    await fail(storage, USER, question)
+    assert not await storage.is_pending(USER, question.seq), "failed: it blocks nothing"

@@ -74,6 +74,8 @@ class VoiceReplies:
                         async with asyncio.timeout_at(deadline):
                             audio = await self.llm.speak(part, model=self.model, voice=self.voice)
                     except TimeoutError as exc:
+                        # The part was sent and may be spoken (and billed) still: counted.
+                        spoken += len(part)
                         detail = "the parts were not spoken in time"
                         raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
                     spoken += len(part)

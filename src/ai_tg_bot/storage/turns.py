@@ -193,6 +193,14 @@ class TurnsMixin(StorageBase):
         await self._trim(session, user_id, limits.max_history_messages, conversation_id)
         return content, limits
 
+    async def _count(self, session: Executor, user_id: int, cost: TokenUsage | None) -> None:
+        """Record a paid call's tokens under the user's lock (nothing when there are none)."""
+        if cost is None or not cost.total:
+            return
+        await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
+        limits = await self._limits(session, user_id)
+        await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
+
     async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> bool:
         """Mark the question failed; whether it was still pending (not marked before)."""
         marked = await session.execute(
@@ -203,10 +211,14 @@ class TurnsMixin(StorageBase):
         )
         return marked.first() is not None
 
-    async def set_transcript(self, user_id: int, question: Question, transcript: str) -> Question:
-        """Store a voice question's transcript as its content (what search and export see)."""
+    async def set_transcript(
+        self, user_id: int, question: Question, transcript: str, cost: TokenUsage | None = None
+    ) -> Question:
+        """Store a voice question's transcript as its content (what search and export see),
+        and count what the transcription cost (`cost`)."""
         content = clean_text(transcript)
         async with self.database.connection() as session:
+            await self._count(session, user_id, cost)
             await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == question.seq, Message.role == "user")
@@ -216,12 +228,16 @@ class TurnsMixin(StorageBase):
             await name_if_untitled(session, conversation_of(question), content)
         return replace(question, content=content)
 
-    async def drop_unheard(self, user_id: int, question: Question) -> None:
-        """A voice question with no speech in it: out of the history (still counted).
+    async def drop_unheard(
+        self, user_id: int, question: Question, cost: TokenUsage | None = None
+    ) -> None:
+        """A voice question with no speech in it: out of the history (still counted, and
+        its transcription's `cost` too).
 
         Cleared as if the user had reset that one message: there is nothing in it to keep.
         """
         async with self.database.connection() as session:
+            await self._count(session, user_id, cost)
             await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == question.seq, Message.status == "pending")

@@ -22,7 +22,7 @@ from ai_tg_bot.bot.speaking import KeepChatAction
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.llm import GeneratedImage, LLMClient, LLMError
+from ai_tg_bot.llm import GeneratedImage, LLMClient, LLMError, LLMErrorKind
 from ai_tg_bot.metrics import OUTPUTS
 from ai_tg_bot.storage import STORAGE_ERRORS, DuplicateMessageError, utc_now
 from ai_tg_bot.storage.outputs import ImageMade, OutputsStore
@@ -83,8 +83,13 @@ async def image(
             "image failed user_id=%s model=%s kind=%s status=%s error=%s",
             user_id, model, exc.kind.value, exc.status or "-", exc.error_type or "-",
         )  # fmt: skip
-        await _give_back(outputs, reservation, user_id)
-        text = _("⚠️ {reason} No picture was made, and it is not counted.")
+        if exc.kind is LLMErrorKind.TIMEOUT:
+            # The request left and the server may have drawn (and billed) it: counted.
+            await _finish(outputs, reservation, user_id)
+            text = _("⚠️ {reason} No picture arrived; the request was sent, so it counts.")
+        else:
+            await _give_back(outputs, reservation, user_id)
+            text = _("⚠️ {reason} No picture was made, and it is not counted.")
         await message.answer(text.format(reason=exc.reason))
         return
     except BaseException:
