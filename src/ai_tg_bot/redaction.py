@@ -182,10 +182,12 @@ def secrets_of(settings: Settings) -> list[str]:
 
 def mcp_credentials(target: str) -> list[str]:
     """What an MCP_SERVERS target may carry that is secret: a URL's credentials, or the
-    values a command line gives as `env KEY=value` (mcp_config.py) or `--option=value`
-    for a key-like option (`--api-key=...`, `--token=...`)."""
+    values a command line gives as `env KEY=value` (mcp_config.py), `--option=value` or
+    `--option value` for a key-like option (`--api-key`, `--token`); for a URL, also a
+    path segment shaped like a token (hosted MCP servers put one there:
+    `/api/mcp/s/<token>/mcp`)."""
     if target.startswith(("http://", "https://")):
-        return url_credentials(target)
+        return url_credentials(target) + path_tokens(target)
     try:
         words = shlex.split(target)
     except ValueError:
@@ -194,6 +196,11 @@ def mcp_credentials(target: str) -> list[str]:
     in_env = bool(words) and words[0] == "env"
     for index, word in enumerate(words):
         name, sep, value = word.partition("=")
+        if not sep and name.startswith("-") and is_key_like(name.lstrip("-")):
+            following = words[index + 1] if index + 1 < len(words) else ""
+            if len(following) >= 4 and not following.startswith("-"):
+                secrets.append(following)  # `--token X`: the value is the next word
+            continue
         if not sep or len(value) < 4:
             continue
         if (in_env and index > 0 and not name.startswith("-")) or (
@@ -201,6 +208,26 @@ def mcp_credentials(target: str) -> list[str]:
         ):
             secrets.append(value)
     return secrets
+
+
+# A URL path segment this long, with letters and digits, is taken for a credential.
+TOKEN_SEGMENT_CHARS = 16
+
+
+def path_tokens(url: str) -> list[str]:
+    """The path segments of a URL that look like tokens (long, letters and digits mixed),
+    and any segment after one named like a credential (`/token/<value>`)."""
+    try:
+        segments = [unquote(s) for s in urlsplit(url).path.split("/") if s]
+    except ValueError:
+        return []
+    found: list[str] = []
+    for index, segment in enumerate(segments):
+        after_key = index > 0 and is_key_like(segments[index - 1])
+        mixed = any(c.isdigit() for c in segment) and any(c.isalpha() for c in segment)
+        if (len(segment) >= TOKEN_SEGMENT_CHARS and mixed) or (after_key and len(segment) >= 4):
+            found.append(segment)
+    return found
 
 
 def url_credentials(url: str | None) -> list[str]:

@@ -302,3 +302,27 @@ def test_mcp_server_secrets_are_masked() -> None:
     for secret in ("sk-search-0123456789", "tok-abcdef123", "web-key-987654"):
         assert secret not in masked
     assert "MCP server search stderr: auth failed" in masked
+
+
+def test_mcp_tokens_in_a_url_path_or_after_a_spaced_option_are_masked_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hosted MCP servers put the token in the path; command lines give `--token X`."""
+    settings = Settings(
+        telegram_bot_token="123456:ABCdef_ghiJKL-mno",
+        mcp_servers=(
+            "hosted=https://mcp.example/api/mcp/s/a1B2c3D4e5F6g7H8i9J0/mcp,"
+            "local=uvx some-mcp --token tok-spaced-777 --api-key key-spaced-888 --verbose"
+        ),
+    )
+    install_redaction(settings)
+    log = logging.getLogger("mcp.client.streamable_http")
+    with caplog.at_level(logging.DEBUG):
+        log.debug(
+            "GET https://mcp.example/api/mcp/s/a1B2c3D4e5F6g7H8i9J0/mcp; argv %s",
+            "uvx some-mcp --token tok-spaced-777 --api-key key-spaced-888 --verbose",
+        )
+    shown = caplog.records[-1].getMessage()
+    for secret in ("a1B2c3D4e5F6g7H8i9J0", "tok-spaced-777", "key-spaced-888"):
+        assert secret not in shown, shown
+    assert "--verbose" in shown

@@ -28,6 +28,9 @@ from ai_tg_bot.storage.records import without_nul
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 12
+# A word longer than this is cut (no language has such words; a 300-character "word"
+# made the results message too long for Telegram).
+MAX_WORD_CHARS = 40
 
 # Scope: `statements.exportable`, the user's messages still in the history or trimmed
 # out of the context window; never what they cleared (/reset, /role, /retry), never
@@ -101,7 +104,7 @@ class SearchPage:
 
 def search_words(query: str) -> list[str]:
     """The words of a query (punctuation and operators are not syntax here)."""
-    return _WORD.findall(without_nul(query))[:MAX_QUERY_WORDS]
+    return [word[:MAX_WORD_CHARS] for word in _WORD.findall(without_nul(query))[:MAX_QUERY_WORDS]]
 
 
 class MessageSearch:

@@ -9,15 +9,13 @@ conversation, so /new and the buttons are about the chat outside topics.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from pydantic import Field
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.i18n import _, moment, ngettext, number
 from ai_tg_bot.storage import Storage
@@ -30,8 +28,8 @@ BUTTON_TITLE_CHARS = 40
 class ConversationCallback(CallbackData, prefix="conv"):
     """A /chats button, bound to the user it was shown to."""
 
-    user_id: Annotated[int, Field(gt=0)]
-    conversation_id: Annotated[int, Field(gt=0)]
+    user_id: PositiveId
+    conversation_id: PositiveId
 
 
 def untitled() -> str:

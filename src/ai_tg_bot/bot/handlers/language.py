@@ -17,6 +17,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from pydantic import Field
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import (
     LANGUAGE_NAMES,
@@ -36,7 +37,7 @@ AUTO = "auto"
 class LanguageCallback(CallbackData, prefix="language"):
     """A language button, bound to the user it was shown to."""
 
-    user_id: Annotated[int, Field(gt=0)]
+    user_id: PositiveId
     code: Annotated[str, Field(pattern=r"^[a-z]{2,8}$")]
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Annotated
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -26,9 +25,9 @@ from aiogram.types import (
     Message,
     PreCheckoutQuery,
 )
-from pydantic import Field
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.money import STARS, MoneyDesk, MoneyUpdate, parse_payload
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
@@ -54,9 +53,9 @@ async def _can_spend_credit(accounts: Accounts, user_id: int) -> bool:
 class BuyCallback(CallbackData, prefix="buy"):
     """A /buy button, bound to the user it was shown to."""
 
-    user_id: Annotated[int, Field(gt=0)]
-    stars: Annotated[int, Field(gt=0)]
-    tokens: Annotated[int, Field(gt=0)]
+    user_id: PositiveId
+    stars: PositiveId
+    tokens: PositiveId
 
 
 def payload_of(user_id: int, stars: int, tokens: int) -> str:

@@ -23,6 +23,7 @@ from aiogram.types import (
 )
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.export import ExportFile, write_export
@@ -42,7 +43,7 @@ class ForgetCallback(CallbackData, prefix="forget"):
     """`forget:<yes|no>:<user_id>`: only that user may press it."""
 
     action: Literal["yes", "no"]
-    user_id: int
+    user_id: PositiveId
 
 
 class SpooledInputFile(InputFile):

@@ -13,6 +13,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from pydantic import Field
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.callback_ids import PositiveId
+from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, utf16_length
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.i18n import N_, _, moment
 from ai_tg_bot.i18n import number as figure
@@ -29,7 +31,7 @@ _ROLES = {"user": N_("You"), "assistant": N_("Bot")}
 class SearchCallback(CallbackData, prefix="search"):
     """`search:<user_id>:<page>`: a paging button; only that user may press it."""
 
-    user_id: int
+    user_id: PositiveId
     page: Annotated[int, Field(ge=1, le=MAX_PAGE)]
 
 
@@ -42,17 +44,35 @@ def parse_callback(data: str | None) -> SearchCallback | None:
 
 
 def render_page(query: str, page: SearchPage, number: int) -> str:
-    """The results message; its first line carries the query, which paging reads back."""
+    """The results message; its first line carries the query, which paging reads back.
+
+    Always one Telegram message: each snippet gets an equal share of what the header
+    leaves of 4,096 UTF-16 units, and is cut with "…" past it."""
     if not page.total:
         return f"🔎 «{query}»: " + _("nothing found.")
     found = _("{count} found, page {page} of {pages}").format(
         count=figure(page.total), page=figure(number), pages=figure(page_count(page))
     )
     lines = [f"🔎 «{query}»: {found}"]
+    heads = []
     for hit in page.hits:
         who = _(_ROLES[hit.role]) if hit.role in _ROLES else hit.role
-        lines.append(f"\n{moment(hit.created_at)} · {who}\n{hit.snippet}")
+        heads.append(f"\n{moment(hit.created_at)} · {who}\n")
+    room = TELEGRAM_MESSAGE_LIMIT - utf16_length(lines[0]) - sum(utf16_length(h) + 1 for h in heads)
+    share = max(room // max(len(heads), 1), 1)
+    for head, hit in zip(heads, page.hits, strict=True):
+        lines.append(head + _fit(hit.snippet, share))
     return "\n".join(lines)
+
+
+def _fit(text: str, units: int) -> str:
+    """`text` within `units` UTF-16 units, cut with "…" when longer."""
+    if utf16_length(text) <= units:
+        return text
+    cut = text[: max(units - 1, 0)]
+    while cut and utf16_length(cut) > units - 1:
+        cut = cut[:-1]
+    return cut + "…"
 
 
 def page_count(page: SearchPage) -> int:
