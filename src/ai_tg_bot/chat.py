@@ -98,8 +98,12 @@ class ChatService:
         kind: str | None = None,
         attachments: list[Attachment] | None = None,
         telegram_thread_id: int | None = None,
+        author_id: int | None = None,
     ) -> None:
         """Store the question (so it is never lost), then see that it gets answered.
+
+        `user_id` owns the conversation: the user, or a group's chat id for a group's
+        shared conversation, with `author_id` the member who asked (counted and charged).
 
         `on_stored` runs once the question is durably stored (the webhook acknowledges
         the update there). Raises ValueError for text that cannot be stored,
@@ -110,7 +114,7 @@ class ChatService:
         """
         question = NewQuestion(
             user_id, text, telegram_chat_id, telegram_message_id, kind,
-            tuple(attachments or ()), telegram_thread_id,
+            tuple(attachments or ()), telegram_thread_id, author_id,
         )  # fmt: skip
         try:
             stored = await self.storage.ask(
@@ -139,6 +143,7 @@ class ChatService:
         on_stored: Callable[[], None] | None = None,
         same_chat_only: bool = False,
         telegram_thread_id: int | None = None,
+        author_id: int | None = None,
     ) -> bool:
         """Answer the last user message again; False when there is nothing to retry.
 
@@ -152,6 +157,7 @@ class ChatService:
                 telegram_message_id=telegram_message_id,
                 same_chat_only=same_chat_only,
                 telegram_thread_id=telegram_thread_id,
+                author_id=author_id,
             )
         except DuplicateMessageError as exc:  # this /retry was delivered before
             await self._resume(user_id, presenter, exc.pending_seq, on_stored)

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     polling_takeover: bool = False
     # Answer in groups and supergroups (when addressed); off: private chats only.
     group_chats: bool = False
+    # The history a group's (or forum topic's) shared conversation keeps.
+    group_max_history_messages: int = Field(default=30, ge=1, le=MAX_HISTORY_LIMIT)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     # How long a turn lease outlives its last heartbeat (renewed every third of it): a
     # question stranded by a crash is taken over within about this plus half of it.

@@ -84,17 +84,23 @@ class SettingsRow(LimitsRow, Protocol):
     system_prompt: str | None
 
 
-def resolve_limits(row: LimitsRow | None, settings: Settings) -> UserLimits:
+def resolve_limits(
+    row: LimitsRow | None, settings: Settings, owner_id: int | None = None
+) -> UserLimits:
     """Each NULL (or a missing row) takes the default from Settings: the one place.
 
     A model no longer listed in LLM_MODELS falls back to LLM_MODEL, so an operator can
-    withdraw a model without touching the database.
+    withdraw a model without touching the database. A group's row (`owner_id` is a
+    group's chat id, negative) keeps GROUP_MAX_HISTORY_MESSAGES of history by default.
     """
 
     values: dict[str, int] = {}  # every limit in LIMITS, by column
     for limit in LIMITS:
         own: int | None = getattr(row, limit.column) if row is not None else None
-        values[limit.column] = getattr(settings, limit.default) if own is None else own
+        default = getattr(settings, limit.default)
+        if owner_id is not None and owner_id < 0 and limit.column == "max_history_messages":
+            default = settings.group_max_history_messages
+        values[limit.column] = default if own is None else own
     model = row.model if row and row.model in settings.llm_models else None
     return UserLimits(
         **values,

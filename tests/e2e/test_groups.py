@@ -31,7 +31,8 @@ SECRET = "my passport number is kiwi 90210"
 # What Alice's private answers contain; none of it may reach the group.
 PRIVATE_BITS = ("PERIWINKLE", "90210", "passport", "Messages in history", "limits", "Status")
 LINK = "https://t.me/test_bot?start=private"
-PRIVATE_COMMANDS = ["/search kiwi", "/status", "/role", "/limits", "/export", "/forget"]
+# (/role and /reset in a group are about the group's own conversation: its admins').
+PRIVATE_COMMANDS = ["/search kiwi", "/status", "/limits", "/export", "/forget"]
 
 
 async def in_group(bot: BotHarness, user_id: int, body: str) -> list[str]:
@@ -58,7 +59,9 @@ def nothing_private_in_the_group(bot: BotHarness) -> None:
 async def message_count(database: Database, user_id: int) -> int:
     async with database.session(read_only=True) as session:
         found = await session.execute(
-            text("SELECT count(*) FROM messages WHERE user_id = :u"), {"u": user_id}
+            # Hers: in her own conversations, and what she asked in groups' (and its answers).
+            text("SELECT count(*) FROM messages WHERE user_id = :u OR author_id = :u"),
+            {"u": user_id},
         )
         return int(found.scalar_one())
 
@@ -135,7 +138,6 @@ async def test_a_private_answer_asked_for_in_a_group_goes_to_the_private_chat(
     expected = {
         "/search kiwi": ("🔎 «kiwi»: 2 found", "passport number is «kiwi»"),
         "/status": ("📊 Status", "PERIWINKLE"),
-        "/role": ("My current role", PROMPT),
         "/limits": ("📏 Your limits", "Messages per day"),
         "/forget": (texts.FORGET_CONFIRM, texts.FORGET_CONFIRM),
     }[command]
@@ -164,19 +166,17 @@ async def test_all_private_commands_in_a_row_leave_only_neutral_lines(
     assert "Messages in history: 2 of" in bot.tg.texts(BOB)[-1]
 
 
-async def test_setting_a_role_in_a_group_confirms_there_without_the_prompt(
+async def test_role_in_a_group_is_the_groups_and_never_shows_a_members_prompt(
     make_bot: HarnessFactory,
 ) -> None:
+    """/role in a group is about the group's shared conversation (set by its admins); a
+    member's own prompt never appears there, and a member cannot change the group's."""
     bot = await alice_and_bob(make_bot)
     new_prompt = "Answer like a pirate; my account is 12345-SECRET."
-    assert await in_group(bot, ALICE, f"/role {new_prompt}") == [
-        "Role set for this conversation. It starts afresh with it; /new ones use the default."
-    ]
-    assert await in_group(bot, ALICE, "/role") == [texts.SENT_PRIVATELY]
-    assert new_prompt in bot.tg.texts(ALICE)[-1]
-    assert await in_group(bot, ALICE, "/role default") == [
-        "Role restored to the default. This conversation starts afresh."
-    ]
+    assert await in_group(bot, ALICE, f"/role {new_prompt}") == [texts.GROUP_ADMINS_ONLY]
+    (shown,) = await in_group(bot, ALICE, "/role")
+    assert shown.startswith("My role in this group")
+    assert PROMPT not in shown, "Alice's own role stays private"
     assert all("12345" not in line for line in bot.tg.texts(GROUP))
 
 
@@ -196,7 +196,7 @@ async def test_a_user_who_never_started_the_bot_gets_a_link_and_loses_nothing(
     bot = await make_bot(group_chats=True)
     # Alice talks to the bot only in the group: the bot may not write to her privately.
     assert await in_group(bot, ALICE, "@test_bot remember kiwi 90210") == [
-        "Echo: @test_bot remember kiwi 90210"
+        "Echo: Alice: @test_bot remember kiwi 90210"
     ]
     stored = await message_count(database, ALICE)
     assert stored == 2
@@ -350,12 +350,13 @@ async def test_retry_in_the_group_never_answers_a_private_question_there(
 ) -> None:
     bot = await alice_and_bob(make_bot)
     calls = bot.llm.calls
-    assert await in_group(bot, ALICE, "/retry") == [texts.RETRY_ELSEWHERE]
+    assert await in_group(bot, ALICE, "/retry") == [texts.NOTHING_TO_RETRY]
     assert bot.llm.calls == calls, "nothing re-asked, nothing spent"
     nothing_private_in_the_group(bot)
-    # A question asked in the group may be retried there.
-    assert await in_group(bot, ALICE, "@test_bot what is 2+2?") == ["Echo: @test_bot what is 2+2?"]
-    assert await in_group(bot, ALICE, "/retry") == ["Echo: @test_bot what is 2+2?"]
+    # A question asked in the group (its own conversation) may be retried there.
+    asked = "Echo: Alice: @test_bot what is 2+2?"
+    assert await in_group(bot, ALICE, "@test_bot what is 2+2?") == [asked]
+    assert await in_group(bot, BOB, "/retry") == [asked]
     nothing_private_in_the_group(bot)
 
 
@@ -367,8 +368,9 @@ async def test_limits_models_and_counts_are_never_named_in_the_group(
     assert await bot.say(ALICE, SECRET) == [f"Echo: {SECRET}"]  # her one message today
     await bot.say(BOB, "hello")
     private_before = len(bot.messages(ALICE))
-    for command in ("@test_bot one more?", "/model", "/model gpt-4o-mini", "/reset"):
+    for command in ("@test_bot one more?", "/model", "/model gpt-4o-mini"):
         assert await in_group(bot, ALICE, command) == [texts.SENT_PRIVATELY], command
+    assert await in_group(bot, ALICE, "/reset") == [texts.GROUP_ADMINS_ONLY]
     for command in (f"/user {ALICE}", "/stats"):
         assert await in_group(bot, BOB, command) == [texts.SENT_PRIVATELY], command
     nothing_private_in_the_group(bot)

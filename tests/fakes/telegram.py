@@ -149,6 +149,14 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# What ChatMemberAdministrator carries besides its status (Bot API 10.x): every right.
+ADMIN_RIGHTS = (
+    "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+    "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+    "can_post_stories", "can_edit_stories", "can_delete_stories", "can_send_welcome_messages",
+)  # fmt: skip
+
+
 class Call(NamedTuple):
     method: str
     params: Json
@@ -584,6 +592,10 @@ class FakeTelegram:
         # topics only once the bot enables them (``enable_topics``, BotFather's
         # "Threaded Mode"); a private chat refuses any other thread id, as do forum groups.
         self.topics: dict[int, dict[int, str]] = defaultdict(dict)
+        # Group administrators by chat (``make_admin``): getChatMember says "administrator"
+        # for them, "creator" for ``creators``, "member" for anyone seen in the group.
+        self.admins: dict[int, set[int]] = defaultdict(set)
+        self.creators: dict[int, int] = {}
         self._faults: dict[str, list[TelegramError]] = defaultdict(list)
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, Callable[[Json], Awaitable[Any]]] = {
@@ -611,6 +623,7 @@ class FakeTelegram:
             "sendinvoice": self._send_invoice,
             "answerprecheckoutquery": self._answer_pre_checkout_query,
             "refundstarpayment": self._refund_star_payment,
+            "getchatmember": self._get_chat_member,
             "close": self._ok,
             "logout": self._ok,
         }
@@ -1112,6 +1125,28 @@ class FakeTelegram:
             if self.webhook_allowed_updates is not None:
                 info["allowed_updates"] = self.webhook_allowed_updates
         return info
+
+    async def _get_chat_member(self, params: Json) -> Json:
+        """A member's status in a group, as Telegram reports it (ChatMember*)."""
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        if chat_id > 0:
+            raise TelegramError(400, "Bad Request: there is no chat members in a private chat")
+        if chat_id not in self._chats:
+            raise TelegramError(400, CHAT_NOT_FOUND)
+        user = {"id": user_id, "is_bot": False, "first_name": "User"}
+        if self.creators.get(chat_id) == user_id:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        if user_id in self.admins[chat_id]:
+            rights = {name: True for name in ADMIN_RIGHTS} | {"is_anonymous": False}
+            return {"status": "administrator", "user": user, "can_be_edited": False} | rights
+        return {"status": "member", "user": user}
+
+    def make_admin(self, chat_id: int, user_id: int, *, creator: bool = False) -> None:
+        """Make a member an administrator (or the creator) of a group."""
+        if creator:
+            self.creators[chat_id] = user_id
+        else:
+            self.admins[chat_id].add(user_id)
 
     async def _answer_callback_query(self, params: Json) -> bool:
         query_id = str(params.get("callback_query_id") or "")

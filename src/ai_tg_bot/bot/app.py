@@ -19,6 +19,7 @@ from ai_tg_bot.bot import (
 )
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.files import TelegramFiles
+from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
@@ -143,6 +144,8 @@ class Application:
         dispatcher = Dispatcher(
             payments=payments,
             money=money,
+            # Who may /reset and /role a group's conversation (getChatMember, cached).
+            group_admins=GroupAdmins(),
             capabilities=capabilities,
             store=storage,
             accounts=accounts,

@@ -56,8 +56,9 @@ class TelegramPresenter:
         the question was asked in. In a private chat, with TTS_MODEL set, the answer is
         also spoken for a user who turned /voice on (bot/speaking.py)."""
         chat_id = question.telegram_chat_id or self.chat_id
-        # A topic conversation's answers go to its topic (topics live in private chats).
-        thread_id = question.telegram_thread_id if chat_id > 0 else None
+        # A topic conversation's answers go to its topic: a private chat's, or a forum
+        # supergroup's (each its own conversation of the group).
+        thread_id = question.telegram_thread_id
         reply: StreamingReply
         if chat_id > 0 and self.capabilities.drafts:
             reply = DraftReply(

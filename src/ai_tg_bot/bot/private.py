@@ -85,6 +85,14 @@ async def answer_privately(message: Message, user_id: int, bot: Bot, deliver: De
     await message.answer(notice, reply_parameters=reply)
 
 
+async def tell_operator(message: Message, bot: Bot, text: str) -> None:
+    """An operator's command's reply (it names another user's account, limits, payments
+    or tools): in the operator's private chat when sent from a group, which sees one
+    neutral line; as any reply in a private chat."""
+    sender = message.from_user
+    await say_privately(message, sender.id if sender else message.chat.id, bot, text)
+
+
 async def say_privately(message: Message, user_id: int, bot: Bot, text: str) -> None:
     """One line about the user's own usage or settings, by the same rule."""
 

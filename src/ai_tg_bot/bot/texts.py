@@ -146,6 +146,7 @@ _FIXED: dict[str, str] = {
         "Ask me to continue if you need the rest."
     ),
     "NOTHING_TO_RETRY": N_("There is nothing to retry yet: send me a message first."),
+    "GROUP_ADMINS_ONLY": N_("Only this group's administrators can do that."),
     "STOPPED": N_("⏹ Stopped. The answer above is kept as it is; /retry writes a complete one."),
     "STOPPED_EARLY": N_("⏹ Stopped before the answer began. /retry asks again."),
     "NOTHING_TO_STOP": N_("There is no answer being written to stop."),

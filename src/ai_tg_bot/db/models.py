@@ -227,6 +227,10 @@ class Message(Base):
     # On questions: how many times a turn took it up to answer (at most MAX_ASKS reach
     # the LLM; a question that keeps failing its answerer is failed, not asked forever).
     attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0", default=0)
+    # In a group's conversation (`user_id` is the group's chat id): the member who asked
+    # (on the question and its answer), who is counted and charged, and whose rows
+    # /forget deletes. NULL in a user's own conversations.
+    author_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         CheckConstraint("role IN ('system', 'user', 'assistant')", name="role_valid"),
@@ -272,6 +276,13 @@ class Message(Base):
         ),
         # Daily and per-minute quotas count a user's messages by time, deleted ones included.
         Index("ix_messages_user_id_created_at", "user_id", "created_at"),
+        # A member's messages in groups' conversations (/forget): only those rows.
+        Index(
+            "ix_messages_author_id",
+            "author_id",
+            postgresql_where=text("author_id IS NOT NULL"),
+            sqlite_where=text("author_id IS NOT NULL"),
+        ),
         # Questions waiting for an answer (few at any time): the stranded-question sweep.
         Index(
             "ix_messages_pending",

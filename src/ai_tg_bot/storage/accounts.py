@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
-from ai_tg_bot.db.models import Message, User, UserSettings
+from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.limits import (
     LIMIT_BY_NAME,
@@ -25,7 +25,7 @@ from ai_tg_bot.limits import (
     resolve_limits,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor, StorageBase, active, as_utc
+from ai_tg_bot.storage.base import Executor, StorageBase, active, as_utc, lock_user
 from ai_tg_bot.storage.budgets import Spent, check_budget, spent, token_usage
 from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile, tool_list
 
@@ -39,6 +39,30 @@ async def write_settings(session: Executor, user_id: int, **values: Any) -> None
         update(UserSettings)
         .where(UserSettings.user_id == user_id)
         .values(**values, updated_at=utc_now())
+    )
+
+
+async def count_asker(
+    store: StorageBase,
+    session: Executor,
+    owner_id: int,
+    author_id: int | None,
+    owner_limits: UserLimits,
+    now: datetime,
+) -> None:
+    """The asker's quotas for a new question (QuotaExceededError over one), the owner's
+    lock held. In a group's conversation (`owner_id` the group, `author_id` the member
+    who asked) the member is counted under their own lock, taken after the group's
+    (always in that order), by a usage event of kind `message`: how the quotas count a
+    question stored under another owner."""
+    if author_id is None or author_id == owner_id:
+        await check_quotas(session, owner_id, owner_limits, now, can_buy=store.can_buy)
+        return
+    await lock_user(session, author_id, is_sqlite=store.database.is_sqlite)
+    own = await store.limits_in(session, author_id)
+    await check_quotas(session, author_id, own, now, can_buy=store.can_buy)
+    await session.execute(
+        insert(UsageEvent).values(user_id=author_id, kind="message", created_at=now)
     )
 
 

@@ -70,13 +70,17 @@ class StorageBase:
             row = (await session.execute(statements.NEXT_SEQ, parameters)).one()
         return Slot(
             int(row.message_seq) - 1,
-            resolve_limits(cast(LimitsRow, row), self.settings),
+            resolve_limits(cast(LimitsRow, row), self.settings, user_id),
             row.current_conversation_id,
         )
 
+    async def limits_in(self, session: Executor, user_id: int) -> UserLimits:
+        """The user's limits in force, read in the caller's transaction."""
+        return await self._limits(session, user_id)
+
     async def _limits(self, session: Executor, user_id: int) -> UserLimits:
         """The user's limits in force, read in this transaction."""
-        return resolve_limits(await self._settings_row(session, user_id), self.settings)
+        return resolve_limits(await self._settings_row(session, user_id), self.settings, user_id)
 
     async def _refuse_seen(self, session: Executor, chat_id: int | None, message_id: int) -> None:
         """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""
@@ -105,6 +109,7 @@ class StorageBase:
         usage: TokenUsage | None = None,
         deleted_at: datetime | None = None,
         deleted_reason: str | None = None,
+        author_id: int | None = None,
     ) -> None:
         """One message row (statements.INSERT_MESSAGE: every column a parameter)."""
         await session.execute(
@@ -128,6 +133,7 @@ class StorageBase:
                 "completion_tokens": usage.completion_tokens if usage else None,
                 "deleted_at": deleted_at,
                 "deleted_reason": deleted_reason,
+                "author_id": author_id,
             },
         )
 
@@ -153,6 +159,7 @@ class StorageBase:
             telegram_message_id=question.telegram_message_id,
             kind=question.kind,
             attachments=question.attachments,
+            author_id=question.author_id,
         )
 
     async def _lock_user(self, session: Executor, user_id: int) -> None:

@@ -203,6 +203,12 @@ class PrivacyStore(StorageBase):
                 )
             )
             deleted = await connection.execute(delete(Message).where(Message.user_id == user_id))
+            # What they asked in groups' shared conversations, and the answers to it
+            # (their words are in those answers' context): gone too. The group keeps the
+            # rest of its conversation; their questions today stay counted (usage events).
+            in_groups = await connection.execute(
+                delete(Message).where(Message.author_id == user_id)
+            )
             # Their conversations (titles are their words, prompts their choices) too.
             await connection.execute(delete(Conversation).where(Conversation.user_id == user_id))
             await clear_choices(connection, user_id)
@@ -216,7 +222,7 @@ class PrivacyStore(StorageBase):
                     updated_at=now,
                 )
             )
-        return deleted.rowcount
+        return int(deleted.rowcount) + int(in_groups.rowcount)
 
     async def purge_deleted(self, older_than: timedelta) -> int:
         """Hard-delete soft-deleted messages whose `deleted_at` is older; returns how many.

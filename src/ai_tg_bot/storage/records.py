@@ -112,6 +112,8 @@ class Question:
     refusal: QuotaExceededError | None = None
     # How many times a turn took it up, this time included (messages.attempts).
     attempts: int = 0
+    # In a group's conversation: the member who asked (counted and charged for it).
+    author_id: int | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -136,8 +138,12 @@ class NewQuestion:
     telegram_message_id: int | None = None
     kind: str | None = None  # "photo", "voice", "document"; None: text
     attachments: tuple[Attachment, ...] = ()
-    # The topic of the user's private chat it was sent in (None: outside any topic).
+    # The topic of the user's private chat it was sent in (None: outside any topic); in
+    # a group, the forum topic.
     telegram_thread_id: int | None = None
+    # In a group: `user_id` is the group's chat id (the conversation's owner) and this is
+    # the member who asked, whose limits count it and who pays for its answer.
+    author_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.accounts import check_quotas
+from ai_tg_bot.storage.accounts import count_asker
 from ai_tg_bot.storage.base import StorageBase
 from ai_tg_bot.storage.conversations import find_conversation, in_conversation, touch
 from ai_tg_bot.storage.records import AskedElsewhereError, NewQuestion, Question
@@ -25,6 +25,7 @@ class RetryMixin(StorageBase):
         telegram_message_id: int | None = None,
         same_chat_only: bool = False,
         telegram_thread_id: int | None = None,
+        author_id: int | None = None,
     ) -> Question | None:
         """Ask the last active question of the current conversation (the topic's, with
         `telegram_thread_id`) again: it counts as a new message.
@@ -63,8 +64,9 @@ class RetryMixin(StorageBase):
             if same_chat_only and last.telegram_chat_id not in (None, telegram_chat_id):
                 raise AskedElsewhereError(f"user {user_id} asked in another chat")
             now = utc_now()
-            # Every /retry is another request to the LLM, a failed one's too: counted.
-            await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
+            # Every /retry is another request to the LLM, a failed one's too: counted
+            # (in a group's conversation, against the member who sent /retry).
+            await count_asker(self, session, user_id, author_id, limits, now)
             await self._soft_delete(
                 session,
                 "retry",
@@ -75,12 +77,12 @@ class RetryMixin(StorageBase):
             chat_id = telegram_chat_id or last.telegram_chat_id
             copy = NewQuestion(
                 user_id, last.content, chat_id, telegram_message_id, last.kind,
-                tuple(last.attachments or ()),
+                tuple(last.attachments or ()), author_id=author_id,
             )  # fmt: skip
             await self._queue_question(session, seq, copy, now, conversation_id)
             await touch(session, conversation_id)  # asked again now: not idle
             await self._trim(session, user_id, limits.max_history_messages, conversation_id)
             return question_of(
                 (seq, last.content, chat_id, last.kind, last.attachments, conversation_id,
-                 last.telegram_thread_id, 0)
+                 last.telegram_thread_id, 0, copy.author_id)
             )  # fmt: skip

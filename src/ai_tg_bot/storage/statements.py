@@ -266,6 +266,7 @@ QUESTION_COLUMNS = (
     messages.c.conversation_id,
     _thread.label("telegram_thread_id"),
     messages.c.attempts,
+    messages.c.author_id,
 )
 OLDEST_PENDING = (
     select(*QUESTION_COLUMNS)

@@ -14,7 +14,7 @@ from ai_tg_bot.limits import (
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.accounts import check_quotas
+from ai_tg_bot.storage.accounts import count_asker
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
 from ai_tg_bot.storage.chats import ConversationsMixin
 from ai_tg_bot.storage.conversations import (
@@ -99,7 +99,7 @@ class Storage(
             await self._refuse_seen(
                 session, question.telegram_chat_id, question.telegram_message_id
             )
-        await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
+        await count_asker(self, session, user_id, question.author_id, limits, now)
         conversation_id = await place_message(
             session,
             user_id,
@@ -133,7 +133,7 @@ class Storage(
         self, session: Executor, user_id: int, upto_seq: int | None, conversation_id: int | None
     ) -> Context:
         row, prompt = await self._conversation_settings(session, user_id, conversation_id)
-        limits = resolve_limits(row, self.settings)
+        limits = resolve_limits(row, self.settings, user_id)
         parameters = {
             "b_user_id": user_id,
             "b_conversation_id": conversation_id,
@@ -152,6 +152,20 @@ class Storage(
             attachments={i: list(r.attachments) for i, r in enumerate(kept) if r.attachments},
             allowed_tools=tool_list(getattr(row, "allowed_tools", None)),
         )
+
+    async def stored_question(self, chat_id: int, message_id: int) -> str | None:
+        """What was stored for a Telegram message (a photo's caption, a document's text),
+        to give with a question that replies to it; None when nothing was."""
+        async with self.database.connection(read_only=True) as session:
+            found = await session.execute(
+                select(Message.content).where(
+                    Message.telegram_chat_id == chat_id,
+                    Message.telegram_message_id == message_id,
+                    statements.IS_ACTIVE,
+                )
+            )
+            content = found.scalar_one_or_none()
+        return None if content is None else str(content)
 
     async def chosen_language(self, user_id: int) -> str | None:
         """The interface language the user chose with /language (None: none chosen);

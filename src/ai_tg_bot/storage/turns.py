@@ -101,9 +101,7 @@ class TurnsMixin(StorageBase):
                     # Paid for without an answer (tool rounds before a failure or a
                     # Stop): counted all the same, once (a retried call finds it failed).
                     limits = await self._limits(session, user_id)
-                    await record_usage(
-                        session, user_id, usage, limits, utc_now(), dialect=self.dialect
-                    )
+                    await self._charge(session, user_id, question, usage, limits)
                 stored = None
             else:
                 stored, limits = await self._store_answer(
@@ -130,11 +128,30 @@ class TurnsMixin(StorageBase):
     async def _within_budget(
         self, session: Executor, user_id: int, question: Question, limits: UserLimits | None
     ) -> Question:
-        """The question, carrying the refusal if the user's token budget is spent by now
-        (it was checked when asked; answers since may have used the budget up)."""
-        limits = limits or await self._limits(session, user_id)
-        over = await check_budget(session, user_id, limits, utc_now(), can_buy=self.can_buy)
+        """The question, carrying the refusal if its payer's token budget is spent by now
+        (it was checked when asked; answers since may have used the budget up). The
+        payer is the user, or in a group's conversation the member who asked."""
+        payer = question.author_id or user_id
+        if payer != user_id or limits is None:
+            limits = await self._limits(session, payer)
+        over = await check_budget(session, payer, limits, utc_now(), can_buy=self.can_buy)
         return question if over is None else replace(question, refusal=over)
+
+    async def _charge(
+        self,
+        session: Executor,
+        user_id: int,
+        question: Question,
+        usage: TokenUsage,
+        limits: UserLimits,
+    ) -> None:
+        """Count what answering `question` cost against its payer (the member who asked,
+        in a group's conversation; locked after the group, as when asking)."""
+        payer = question.author_id or user_id
+        if payer != user_id:
+            await session.execute(statements.LOCK_USER, {"b_user_id": payer})
+            limits = await self._limits(session, payer)
+        await record_usage(session, payer, usage, limits, utc_now(), dialect=self.dialect)
 
     async def _store_answer(
         self,
@@ -163,7 +180,7 @@ class TurnsMixin(StorageBase):
         now = utc_now()
         limits = await self._limits(session, user_id)
         if usage is not None:  # spent, whatever happens to the words below
-            await record_usage(session, user_id, usage, limits, now, dialect=self.dialect)
+            await self._charge(session, user_id, question, usage, limits)
         answered = await session.execute(
             update(Message)
             .where(active(user_id), Message.seq == question.seq, Message.role == "user")
@@ -189,6 +206,7 @@ class TurnsMixin(StorageBase):
             usage=usage,
             deleted_at=None if still_active else now,
             deleted_reason=None if still_active else "reset",
+            author_id=question.author_id,
         )
         await self._trim(session, user_id, limits.max_history_messages, conversation_id)
         return content, limits
@@ -218,7 +236,7 @@ class TurnsMixin(StorageBase):
         and count what the transcription cost (`cost`)."""
         content = clean_text(transcript)
         async with self.database.connection() as session:
-            await self._count(session, user_id, cost)
+            await self._count(session, question.author_id or user_id, cost)
             await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == question.seq, Message.role == "user")
@@ -237,7 +255,7 @@ class TurnsMixin(StorageBase):
         Cleared as if the user had reset that one message: there is nothing in it to keep.
         """
         async with self.database.connection() as session:
-            await self._count(session, user_id, cost)
+            await self._count(session, question.author_id or user_id, cost)
             await session.execute(
                 update(Message)
                 .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
@@ -285,10 +303,10 @@ async def _exists(session: Executor, user_id: int, seq: int) -> bool:
 
 def question_of(row: Sequence[Any]) -> Question:
     """A Question from a row of statements.QUESTION_COLUMNS."""
-    seq, content, chat_id, kind, attachments, conversation_id, thread_id, attempts = row
+    seq, content, chat_id, kind, attachments, conversation_id, thread_id, attempts, author = row
     return Question(
         int(seq), str(content), chat_id, kind, tuple(attachments or ()), conversation_id,
-        thread_id, attempts=int(attempts or 0),
+        thread_id, attempts=int(attempts or 0), author_id=author,
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.budgets import render_budget, render_cost
-from ai_tg_bot.bot.private import say_privately
+from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, money, number
 from ai_tg_bot.limits import LIMIT_BY_NAME, LIMIT_NAMES, LimitName
@@ -46,26 +46,28 @@ def parse_user_id(raw: str) -> int | None:
     return int(raw) if raw.isdigit() and 0 < int(raw) < 2**63 else None
 
 
-async def set_limit(message: Message, command: CommandObject, accounts: Accounts) -> None:
+async def set_limit(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
     """`/setlimit <user_id> <limit name> <n|default>` (names: limits.LIMITS)."""
     parts = (command.args or "").split()
     user_id = parse_user_id(parts[0]) if len(parts) == 3 else None
     raw = parts[2].lower() if len(parts) == 3 else ""
     if user_id is None or parts[1] not in LIMIT_NAMES or not (raw.isdigit() or raw == "default"):
-        await message.answer(usage("setlimit"))
+        await tell_operator(message, bot, usage("setlimit"))
         return
     limit_name: LimitName = parts[1]
     value = None if raw == "default" else int(raw)
     try:
         await accounts.set_limit(user_id, limit_name, value)
     except ValueError:
-        await message.answer(out_of_bounds(limit_name) + " " + usage("setlimit"))
+        await tell_operator(message, bot, out_of_bounds(limit_name) + " " + usage("setlimit"))
         return
     if value is None:
         done = _("The {name} limit of user {user_id} is now the default.")
     else:
         done = _("The {name} limit of user {user_id} is now {value}.")
-    await message.answer(done.format(name=limit_name, user_id=user_id, value=number(value or 0)))
+    await tell_operator(
+        message, bot, done.format(name=limit_name, user_id=user_id, value=number(value or 0))
+    )
 
 
 async def show_user(
@@ -180,16 +182,16 @@ def _asker(message: Message) -> int:
     return message.from_user.id if message.from_user else message.chat.id
 
 
-async def block(message: Message, command: CommandObject, accounts: Accounts) -> None:
+async def block(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
     """`/block <user_id>` and `/unblock <user_id>`."""
     user_id = parse_user_id(command.args or "")
     blocking = command.command.lower() == "block"
     if user_id is None:
-        await message.answer(usage("block" if blocking else "unblock"))
+        await tell_operator(message, bot, usage("block" if blocking else "unblock"))
         return
     await accounts.set_blocked(user_id, blocking)
     done = _("User {user_id} is blocked.") if blocking else _("User {user_id} is unblocked.")
-    await message.answer(done.format(user_id=user_id))
+    await tell_operator(message, bot, done.format(user_id=user_id))
 
 
 async def refuse(message: Message) -> None:

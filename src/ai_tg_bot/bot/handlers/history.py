@@ -10,7 +10,9 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.asking import asking, is_group
 from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.bot.speaking import VoiceReplies
@@ -21,8 +23,25 @@ from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import AskedElsewhereError, Storage, utc_now
 
 
-async def reset(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
-    """Clear the current conversation (soft delete), keep its role."""
+async def reset(
+    message: Message, user_id: int, store: Storage, bot: Bot, group_admins: GroupAdmins
+) -> None:
+    """Clear the current conversation (soft delete), keep its role. In a group: the
+    group's shared conversation (the topic's), by its administrators only."""
+    if is_group(message):
+        if not await group_admins.is_admin(bot, message.chat.id, user_id):
+            await message.answer(texts.GROUP_ADMINS_ONLY)
+            return
+        where = asking(message, user_id)
+        cleared = await store.clear_history(where.owner_id, where.thread_id)
+        await message.answer(
+            ngettext(
+                "Done: this group's conversation with me is cleared ({count} message).",
+                "Done: this group's conversation with me is cleared ({count} messages).",
+                cleared,
+            ).format(count=number(cleared))
+        )
+        return
     cleared = await store.clear_history(user_id, topic_of(message))
     await say_privately(
         message,
@@ -53,9 +72,10 @@ async def retry(
     Counted like a message against the daily and per-minute limits.
     """
     presenter = TelegramPresenter.for_message(bot, message, settings, capabilities, speaker)
+    where = asking(message, user_id)  # in a group: its conversation, counted to the sender
     try:
         retried = await chat.retry(
-            user_id,
+            where.owner_id,
             presenter,
             telegram_chat_id=message.chat.id,
             telegram_message_id=message.message_id,
@@ -63,7 +83,8 @@ async def retry(
             # In a group, only a question asked in that group: another chat's question
             # (a private one) and its answer must not appear there.
             same_chat_only=message.chat.type != ChatType.PRIVATE,
-            telegram_thread_id=topic_of(message),
+            telegram_thread_id=where.thread_id,
+            author_id=where.author_id,
         )
     except AskedElsewhereError:
         await message.answer(texts.RETRY_ELSEWHERE)

@@ -29,7 +29,7 @@ from aiogram.types import (
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.money import STARS, MoneyDesk, MoneyUpdate, parse_payload
-from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, tell_operator, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, ngettext, number
 from ai_tg_bot.storage.accounts import Accounts
@@ -208,19 +208,21 @@ async def refund(
     """`/refund <charge_id>` (admins): the Stars back through Telegram, then the tokens."""
     charge = (command.args or "").strip()
     if not charge or len(charge) > 255 or " " in charge:
-        await message.answer(_("Usage: /refund <telegram_payment_charge_id>"))
+        await tell_operator(message, bot, _("Usage: /refund <telegram_payment_charge_id>"))
         return
     found = await payments.payment(charge)
     if found is None:
-        await message.answer(_("No payment has that charge id."))
+        await tell_operator(message, bot, _("No payment has that charge id."))
         return
     if found.refunded_at is None:
         try:
             await bot.refund_star_payment(user_id=found.user_id, telegram_payment_charge_id=charge)
         except TelegramBadRequest as exc:
             if "ALREADY_REFUNDED" not in exc.message.upper():
-                await message.answer(
-                    _("Telegram refused the refund: {reason}").format(reason=exc.message)
+                await tell_operator(
+                    message,
+                    bot,
+                    _("Telegram refused the refund: {reason}").format(reason=exc.message),
                 )
                 return
             log.info("payment %s was refunded through Telegram already", charge)
@@ -234,7 +236,7 @@ async def refund(
         # update, handled at the same time) recorded it first. Report what it took.
         done = replace(done, already=False)
     if done is not None:
-        await message.answer(refund_report(done))
+        await tell_operator(message, bot, refund_report(done))
 
 
 async def paysupport(message: Message, settings: Settings) -> None:

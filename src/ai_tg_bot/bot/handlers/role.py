@@ -13,6 +13,8 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.asking import asking, is_group
+from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
@@ -29,10 +31,15 @@ async def role(
     store: Storage,
     settings: Settings,
     bot: Bot,
+    group_admins: GroupAdmins,
 ) -> None:
     """`/role` shows the conversation's prompt; `/role <text>` sets it; `/role default`
-    goes back to the user's default."""
+    goes back to the user's default. In a group: the group's conversation's prompt, set
+    by its administrators only."""
     args = without_nul(command.args or "").strip()
+    if is_group(message):
+        await group_role(message, user_id, args, store, settings, bot, group_admins)
+        return
     topic = topic_of(message)
     if not args:
         prompt = await store.conversation_role(user_id, topic)
@@ -60,6 +67,38 @@ async def role(
     await store.set_conversation_role(user_id, args, topic)
     await message.answer(
         _("Role set for this conversation. It starts afresh with it; /new ones use the default.")
+    )
+
+
+async def group_role(
+    message: Message,
+    user_id: int,
+    args: str,
+    store: Storage,
+    settings: Settings,
+    bot: Bot,
+    group_admins: GroupAdmins,
+) -> None:
+    """/role in a group: the group's shared conversation's prompt (the forum topic's).
+    Shown to the group (it is the group's, not a member's); changed by its admins."""
+    where = asking(message, user_id)
+    if not args:
+        prompt = await store.conversation_role(where.owner_id, where.thread_id)
+        shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
+        await message.answer(_("My role in this group:\n\n{role}").format(role=shown))
+        return
+    if not await group_admins.is_admin(bot, message.chat.id, user_id):
+        await message.answer(texts.GROUP_ADMINS_ONLY)
+        return
+    if len(args) > settings.system_prompt_max_chars:
+        await message.answer(texts.role_too_long(len(args), settings.system_prompt_max_chars))
+        return
+    chosen = None if args.lower() == "default" else args
+    await store.set_conversation_role(where.owner_id, chosen, where.thread_id)
+    await message.answer(
+        _("Role set for this group's conversation; it starts afresh with it.")
+        if chosen
+        else _("This group's role is back to the default; its conversation starts afresh.")
     )
 
 

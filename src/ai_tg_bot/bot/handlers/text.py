@@ -12,9 +12,10 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.asking import asking, question_text
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.presenter import TelegramPresenter
-from ai_tg_bot.bot.private import say_privately, topic_of
+from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
@@ -55,9 +56,12 @@ async def turn(
     `speaker` (dispatcher data, TTS_MODEL set) also speaks them for users with /voice on.
     """
     presenter = TelegramPresenter.for_message(bot, message, settings, capabilities, speaker)
+    # A group's question joins the group's shared conversation, counted to its asker.
+    where = asking(message, user_id)
     try:
+        text = await question_text(message, text, chat.storage, kind=kind)
         await chat.turn(
-            user_id,
+            where.owner_id,
             text,
             presenter,
             telegram_chat_id=message.chat.id,
@@ -65,7 +69,8 @@ async def turn(
             on_stored=on_stored,
             kind=kind,
             attachments=attachments,
-            telegram_thread_id=topic_of(message),
+            telegram_thread_id=where.thread_id,
+            author_id=where.author_id,
         )
     except ValueError:
         await message.answer(texts.EMPTY_MESSAGE)

@@ -16,7 +16,7 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.handlers.admin import parse_user_id
-from ai_tg_bot.bot.private import say_privately
+from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.storage.accounts import Accounts
@@ -95,7 +95,7 @@ async def tools(
         if not is_admin:
             await message.answer(texts.ADMIN_ONLY)
             return
-        await grant(message, command.args, accounts, settings)
+        await grant(message, command.args, accounts, settings, bot)
         return
     if toolbox is None:
         await message.answer(_("No tools are set up on this bot."))
@@ -114,20 +114,24 @@ async def tools(
     await say_privately(message, caller, bot, listing)
 
 
-async def grant(message: Message, args: str, accounts: Accounts, settings: Settings) -> None:
+async def grant(
+    message: Message, args: str, accounts: Accounts, settings: Settings, bot: Bot
+) -> None:
     """`/tools <user_id> <all|none|default|list>`: set a user's allow list."""
     user_raw, _sep, rest = args.strip().partition(" ")
     user_id = parse_user_id(user_raw)
     if user_id is None or not rest.strip():
-        await message.answer(usage())
+        await tell_operator(message, bot, usage())
         return
     entries = parse_entries(rest, settings.mcp_servers)
     if isinstance(entries, str):
-        await message.answer(entries)
+        await tell_operator(message, bot, entries)
         return
     await accounts.set_allowed_tools(user_id, entries)
-    await message.answer(
-        _("Tools of user {user_id}: {tools}.").format(user_id=user_id, tools=described(entries))
+    await tell_operator(
+        message,
+        bot,
+        _("Tools of user {user_id}: {tools}.").format(user_id=user_id, tools=described(entries)),
     )
 
 

@@ -15,8 +15,9 @@ class ChatScopeMiddleware(BaseMiddleware):
 
     Private chats always pass. Groups pass only with GROUP_CHATS on, and then only
     messages addressed to the bot (a mention, a reply to it, or a command), so a bot
-    added to a busy group does not answer (or store) everyone's chatter. Each user's
-    dialogue is their own wherever they write from; answers go to the chat asked in.
+    added to a busy group does not answer (or store) everyone's chatter. A group's
+    questions join the group's shared conversation (bot/asking.py); a member's own
+    conversations never reach it.
     """
 
     def __init__(self, *, group_chats: bool) -> None:
