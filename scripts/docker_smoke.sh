@@ -21,7 +21,19 @@ LOCAL_POSTGRES=ai-tg-bot-postgres:${SUITE}
 export BOT_BASE_IMAGE=${BOT_BASE_IMAGE:-$LOCAL_BASE}
 export POSTGRES_IMAGE=${POSTGRES_IMAGE:-$LOCAL_POSTGRES}
 PROJECT=ai-tg-bot-smoke
-STAND_INS_PORT=${STAND_INS_PORT:-18080}
+# Free ports from the OS (another run may hold a fixed one).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+STAND_INS_PORT=${STAND_INS_PORT:-$(free_port)}
+# Every wait below gives up after this many seconds.
+WAIT_SECONDS=${WAIT_SECONDS:-300}
+wait_until() {  # wait_until <what> <command...>: poll once a second, bounded
+  local what=$1; shift
+  local deadline=$(( $(date +%s) + WAIT_SECONDS ))
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "gave up waiting for $what" >&2; return 1; }
+    sleep 1
+  done
+}
 
 compose() {
   if docker compose version >/dev/null 2>&1; then
@@ -60,7 +72,7 @@ export STAND_INS_PORT STAND_INS_PORT_LLM=$((STAND_INS_PORT + 1))
   > /tmp/ai-tg-bot-stand-ins.log 2>&1 &
 stand_ins=$!
 trap 'kill $stand_ins 2>/dev/null || true; compose down -v >/dev/null 2>&1 || true' EXIT
-until grep -q "ready" /tmp/ai-tg-bot-stand-ins.log 2>/dev/null; do sleep 0.2; done
+wait_until "the stand-ins" grep -q "ready" /tmp/ai-tg-bot-stand-ins.log
 
 if docker compose version >/dev/null 2>&1; then
   echo "== building and starting the compose stack"
@@ -77,20 +89,29 @@ else
   docker network create "$PROJECT" >/dev/null
   docker run -d --name "$PROJECT-postgres" --network "$PROJECT" --network-alias postgres \
     --env-file .env.development "$POSTGRES_IMAGE" >/dev/null
-  until docker exec "$PROJECT-postgres" pg_isready -q -h 127.0.0.1 -U aitgbot; do sleep 0.5; done
+  wait_until "postgres" docker exec "$PROJECT-postgres" pg_isready -q -h 127.0.0.1 -U aitgbot
+  # The README's own steps: `cp .env.example .env`, then the token, the key and the model
+  # filled in (and, here, the stand-ins' addresses). Nothing else is forced: the image's
+  # defaults (HEALTH_PORT among them) must hold with the README's .env.
+  smoke_env=$(mktemp)
+  cp .env.example "$smoke_env"
+  sed -i -e 's|^TELEGRAM_BOT_TOKEN=.*|TELEGRAM_BOT_TOKEN=123456:SMOKE-test-token|' \
+    -e 's|^OPENAI_API_KEY=.*|OPENAI_API_KEY=sk-smoke|' -e 's|^LLM_MODEL=.*|LLM_MODEL=fake-model|' \
+    "$smoke_env"
+  {
+    echo "TELEGRAM_API_URL=http://host.docker.internal:$STAND_INS_PORT"
+    echo "OPENAI_BASE_URL=http://host.docker.internal:$STAND_INS_PORT_LLM/v1"
+  } >> "$smoke_env"
   docker run -d --name "$PROJECT-bot" --network "$PROJECT" \
     --add-host host.docker.internal:host-gateway --env-file .env.development \
-    -e TELEGRAM_BOT_TOKEN=123456:SMOKE-test-token \
-    -e TELEGRAM_API_URL="http://host.docker.internal:$STAND_INS_PORT" \
-    -e OPENAI_API_KEY=sk-smoke -e LLM_MODEL=fake-model \
-    -e OPENAI_BASE_URL="http://host.docker.internal:$STAND_INS_PORT_LLM/v1" \
-    ai-tg-bot:smoke >/dev/null
+    --env-file "$smoke_env" ai-tg-bot:smoke >/dev/null
   bot_container=$PROJECT-bot
-  until [ "$(docker inspect --format '{{.State.Health.Status}}' "$bot_container")" = healthy ]; do
+  healthy() {
     [ "$(docker inspect --format '{{.State.Running}}' "$bot_container")" = true ] \
       || { docker logs "$bot_container" | tail -20; exit 1; }
-    sleep 1
-  done
+    [ "$(docker inspect --format '{{.State.Health.Status}}' "$bot_container")" = healthy ]
+  }
+  wait_until "a healthy bot container" healthy
 fi
 echo "== up and healthy (postgres and bot) after $(( $(date +%s) - started )) s"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "ai-tg-bot" || true

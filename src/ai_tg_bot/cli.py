@@ -12,13 +12,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import urllib.request
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ai_tg_bot.config import Settings, SettingsError, load_settings
-from ai_tg_bot.logs import configure_logging
-from ai_tg_bot.redaction import install_redaction, redact
+# Nothing heavy at import: `--help`, `--version` and `health` (Docker's healthcheck,
+# every 30 s) must answer in a fraction of a second. Settings (pydantic), the bot
+# (aiogram), the LLM client and the rest are imported by the commands that use them.
+if TYPE_CHECKING:
+    from ai_tg_bot.config import Settings
 
 log = logging.getLogger("ai_tg_bot")
 EXIT_CONFIG_ERROR = 2
@@ -85,6 +90,10 @@ async def serve(settings: Settings, worker: int | None = None) -> None:
 
 
 def _load() -> Settings:
+    from ai_tg_bot.config import SettingsError, load_settings
+    from ai_tg_bot.logs import configure_logging
+    from ai_tg_bot.redaction import install_redaction
+
     install_redaction()  # before anything can log: the rules that need no settings
     try:
         settings = load_settings()
@@ -105,6 +114,8 @@ def run(settings: Settings) -> int:
         try:
             migrate(settings)
         except Exception as exc:  # the database is unreachable or the schema is broken
+            from ai_tg_bot.redaction import redact
+
             log.debug("migration failed", exc_info=True)
             where = _migration_setting(settings)
             return fail(redact(f"could not apply migrations to {where}: {exc}"))
@@ -148,24 +159,67 @@ def schema_command(settings: Settings, action: str, revision: str | None) -> int
         else:
             schema.downgrade(settings.migration_url, revision or "-1")
     except Exception as exc:
+        from ai_tg_bot.redaction import redact
+
         log.debug("%s failed", action, exc_info=True)
         return fail(redact(f"could not {action} {_migration_setting(settings)}: {exc}"))
     print(f"ai-tg-bot: {action} done")
     return 0
 
 
-def health(settings: Settings) -> int:
-    """GET /healthz of the bot running with these settings (webhook port, else
-    HEALTH_PORT): 0 when it answers 200, 1 otherwise."""
-    port = settings.webhook_listen_port if settings.webhook_url else settings.health_port
-    if port is None:
+# The settings `health` reads, and the webhook port's default (config.Settings).
+HEALTH_SETTINGS = ("WEBHOOK_URL", "WEBHOOK_LISTEN_PORT", "HEALTH_PORT")
+DEFAULT_WEBHOOK_PORT = 8080
+
+
+def light_settings(names: tuple[str, ...], env_file: Path = Path(".env")) -> dict[str, str]:
+    """A few settings as Settings reads them (the environment over `.env`, names in any
+    case), without loading Settings: blank values count as unset."""
+    found: dict[str, str] = {}
+    wanted = {name.upper() for name in names}
+    try:
+        lines = env_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and key.strip().upper() in wanted:
+            found[key.strip().upper()] = value.strip().strip("'\"")
+    for key, value in os.environ.items():
+        if key.upper() in wanted:
+            found[key.upper()] = value.strip()
+    return {key: value for key, value in found.items() if value}
+
+
+def health() -> int:
+    """GET /healthz of the bot running here (the webhook's port, else HEALTH_PORT): 0
+    when it answers 200, 1 otherwise. Reads only the three settings it needs."""
+    values = light_settings(HEALTH_SETTINGS)
+    raw = (
+        values.get("WEBHOOK_LISTEN_PORT", str(DEFAULT_WEBHOOK_PORT))
+        if values.get("WEBHOOK_URL")
+        else values.get("HEALTH_PORT")
+    )
+    if raw is None:
         return fail("no health endpoint: set HEALTH_PORT (polling mode) or WEBHOOK_URL")
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        return fail(f"the health port {raw!r} is not a port number (1-65535)")
+    port = int(raw)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             ok = response.status == 200
     except OSError as exc:
         return fail(f"/healthz on port {port} did not answer: {type(exc).__name__}", 1)
     return 0 if ok else 1
+
+
+def print_settings() -> int:
+    """Every setting with its default and a line on what it does: the packaged reference
+    (the repository's .env.example is this file), for a pip or uvx install that has no
+    .env.example to read."""
+    reference = Path(__file__).with_name("settings.env")
+    sys.stdout.write(reference.read_text(encoding="utf-8"))
+    return 0
 
 
 def _migration_setting(settings: Settings) -> str:
@@ -178,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="ai-tg-bot",
         description="A Telegram bot for any OpenAI-compatible LLM that never forgets. "
-        "Settings come from .env and the environment (see .env.example).",
+        "Settings come from .env and the environment: `ai-tg-bot settings` lists them all.",
         epilog="Exit codes: 0 done, 1 runtime failure, 2 configuration problem.",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
@@ -191,6 +245,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "health", help="exit 0 if the running bot's /healthz answers (Docker's HEALTHCHECK)"
     )
+    commands.add_parser(
+        "settings", help="print every setting with its default and what it does (.env.example)"
+    )
     purge = commands.add_parser("purge", help="delete soft-deleted messages (RETENTION_DAYS)")
     purge.add_argument("--days", type=int, help="override RETENTION_DAYS (at least 1)")
     return top
@@ -199,6 +256,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The `ai-tg-bot` console script."""
     args = parser().parse_args(argv)
+    if args.command == "health":
+        return health()
+    if args.command == "settings":
+        return print_settings()
     if args.command == "purge":
         from ai_tg_bot import purge
 
@@ -209,6 +270,4 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc), exc.code)
     if args.command in ("migrate", "rollback"):
         return schema_command(settings, args.command, args.revision)
-    if args.command == "health":
-        return health(settings)
     return run(settings)

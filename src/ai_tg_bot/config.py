@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ai_tg_bot.i18n import SHIPPED, normalize
+from ai_tg_bot.languages import SHIPPED, normalize
 from ai_tg_bot.mcp_config import parse_mcp_servers
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"

@@ -13,25 +13,49 @@ where they are shown.
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiogram.utils.i18n import I18n
 from babel import Locale
 from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 
+from ai_tg_bot.languages import FALLBACK, LANGUAGE_NAMES, SHIPPED, normalize
+
+__all__ = [
+    "FALLBACK",
+    "LANGUAGE_NAMES",
+    "N_",
+    "SHIPPED",
+    "_",
+    "current_language",
+    "day",
+    "language_name",
+    "moment",
+    "money",
+    "ngettext",
+    "normalize",
+    "number",
+    "pick_language",
+    "set_default_language",
+    "set_language",
+    "use_language",
+]  # fmt: skip
+
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "messages"
-# The languages with a complete catalog, and how each names itself (on its button).
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
-SHIPPED = tuple(LANGUAGE_NAMES)
-FALLBACK = "en"
 
-_catalog = I18n(path=LOCALES_DIR, default_locale=FALLBACK, domain=DOMAIN)
+# The standard library's gettext over the compiled catalogs; the current language is a
+# context variable, so each update (and each task it starts) speaks its own.
+_translations = {
+    code: gettext.translation(DOMAIN, LOCALES_DIR, languages=[code], fallback=True)
+    for code in SHIPPED
+}
+_locale: ContextVar[str] = ContextVar("ai_tg_bot_language", default=FALLBACK)
 _babel_locales = {code: Locale.parse(code) for code in SHIPPED}
 _default = [FALLBACK]  # the default set by set_default_language (DEFAULT_LANGUAGE)
 
@@ -52,25 +76,28 @@ def language_name(code: str) -> str:
 
 def _(message: str) -> str:
     """`message` (an English msgid) in the current language."""
-    return _catalog.gettext(message)
+    return _translations[_locale.get()].gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a counted message that fits `n` in the current language (Russian has
     three: 1 сообщение, 2 сообщения, 5 сообщений)."""
-    return _catalog.gettext(singular, plural, n)
+    return _translations[_locale.get()].ngettext(singular, plural, n)
 
 
 def current_language() -> str:
     """The language of the update (or task) being handled."""
-    return _catalog.current_locale
+    return _locale.get()
 
 
 @contextmanager
 def use_language(code: str) -> Iterator[None]:
     """Speak `code` (a shipped language) inside the block, in this task and its children."""
-    with _catalog.use_locale(code if code in SHIPPED else FALLBACK):
+    token = _locale.set(code if code in SHIPPED else FALLBACK)
+    try:
         yield
+    finally:
+        _locale.reset(token)
 
 
 def set_default_language(code: str) -> None:
@@ -79,23 +106,16 @@ def set_default_language(code: str) -> None:
     A context variable's default cannot change, so a new variable replaces it, and only
     when the default does change: values set by updates in flight stay where they are.
     """
+    global _locale
     wanted = normalize(code) or FALLBACK
     if wanted != _default[0]:
-        _catalog.ctx_locale = ContextVar("ai_tg_bot_language", default=wanted)
+        _locale = ContextVar("ai_tg_bot_language", default=wanted)
         _default[0] = wanted
 
 
 def set_language(code: str) -> None:
     """Speak `code` for the rest of the current task (a middleware, around one update)."""
-    _catalog.current_locale = code if code in SHIPPED else FALLBACK
-
-
-def normalize(code: str | None) -> str | None:
-    """The shipped language a code names ("ru", "ru-RU", "RU_ru"), or None."""
-    if not code:
-        return None
-    base = code.strip().replace("_", "-").split("-", 1)[0].lower()
-    return base if base in SHIPPED else None
+    _locale.set(code if code in SHIPPED else FALLBACK)
 
 
 def pick_language(chosen: str | None, telegram: str | None, default: str) -> str:

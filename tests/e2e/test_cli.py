@@ -288,3 +288,55 @@ async def test_a_running_bot_logs_json_one_object_a_line(
     assert len(turns) == 1, entries
     assert (turns[0]["outcome"], turns[0]["user_id"], turns[0]["level"]) == ("ok", 9, "INFO")
     assert "log me as json" not in stderr.decode(), "message text logged at INFO"
+
+
+# What the light commands must not load: each costs seconds of CPU and tens of MB.
+HEAVY = ("aiogram", "openai", "mcp", "pypdf", "docx", "sqlalchemy", "pydantic_settings")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["health"], ["settings"]])
+async def test_the_light_commands_import_nothing_heavy(tmp_path: Path, argv: list[str]) -> None:
+    """Docker's healthcheck runs `health` every 30 s: it must not load the bot."""
+    probe = (
+        "import sys\n"
+        "from ai_tg_bot import cli\n"
+        "try:\n"
+        f"    code = cli.main({argv!r})\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, cwd=tmp_path, env=bot_env(HEALTH_PORT="1"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert "HEAVY []" in stderr.decode(), stderr.decode()
+
+
+async def test_health_reads_its_port_from_env_and_dot_env(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("HEALTH_PORT=\nWEBHOOK_URL=\n")
+    code, _out, err = await cli(tmp_path, "health")
+    assert code == 2
+    assert "set HEALTH_PORT" in one_line(err), "an empty value is unset, as in Settings"
+    (tmp_path / ".env").write_text("health_port=1\n")
+    code, _out, err = await cli(tmp_path, "health")
+    assert code == 1
+    assert "/healthz on port 1 did not answer" in one_line(err)
+
+
+def test_env_example_sets_only_what_a_new_user_must() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    live = [line for line in lines if line and not line.startswith("#")]
+    assert len(live) <= 6, live
+    empty = [line.split("=")[0] for line in live if line.endswith("=")]
+    assert empty == ["TELEGRAM_BOT_TOKEN", "OPENAI_API_KEY"], empty
+
+
+async def test_settings_lists_every_setting_with_its_default(tmp_path: Path) -> None:
+    code, out, _err = await cli(tmp_path, "settings")
+    assert code == 0
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in out, name
+    assert "# LLM_TIMEOUT_SECONDS=120" in out

@@ -16,6 +16,7 @@ from aiogram.filters import Command
 from aiogram.types import Message, MessageGenerationStopped
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.asking import asking
 from ai_tg_bot.chat import ChatService
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ async def stop_button(event: MessageGenerationStopped, chat: ChatService) -> Non
 
 
 async def stop_command(message: Message, user_id: int, chat: ChatService) -> None:
-    """`/stop`: the same, wherever the answer streams (groups stream with edits)."""
-    if not await chat.stops.stop(user_id):
+    """`/stop`: the same, wherever the answer streams (groups stream with edits; in a
+    group, the answer being written in the group's conversation)."""
+    if not await chat.stops.stop(asking(message, user_id).owner_id):
         await message.answer(texts.NOTHING_TO_STOP)
 
 
