@@ -83,6 +83,9 @@ class LLMClient:
         self.transcription_model = settings.transcription_model
         self.max_tokens = settings.llm_max_tokens
         self.max_tokens_param = limit_param_for(settings)
+        # The models the server listed at start (None: not known, it did not answer
+        # /models): /model refuses one it does not serve (bot/startup.py fills it).
+        self.served_models: frozenset[str] | None = None
         # Only a guessed field name is switched when refused; a configured one is kept.
         self._adapt_max_tokens_param = settings.llm_max_tokens_param == "auto"
         api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY

@@ -93,6 +93,10 @@ class ServerLink:
         self.session: ClientSession | None = None
         self.tools: dict[str, ToolSpec] = {}  # by exposed name
         self.broken = asyncio.Event()  # a call saw the connection fail
+        # A call timed out: its tools are not offered (nor run) until a ping answers,
+        # which is sent at once (`check_now`), so later calls do not each wait the deadline.
+        self.suspect = False
+        self.check_now = asyncio.Event()
         self.connections = 0  # how many times it connected
         self._stderr: TextIO | None = None  # a stdio server's stderr (see _errlog)
 
@@ -150,17 +154,22 @@ class ServerLink:
                 session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
                 self.tools = self._specs(await _all_tools(session))
-            self.session, self.state = session, "connected"
+            self.session, self.state, self.suspect = session, "connected", False
             self.connections += 1
             log.info("MCP server %s: connected, %d tools", self.name, len(self.tools))
             while True:
                 self.broken.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(PING_SECONDS):
-                        await self.broken.wait()
-                        raise ConnectionError("a call found the connection closed")
+                        await _either(self.broken, self.check_now)
+                if self.broken.is_set():
+                    raise ConnectionError("a call found the connection closed")
+                self.check_now.clear()
                 async with asyncio.timeout(CONNECT_SECONDS):
                     await session.send_ping()
+                if self.suspect:
+                    log.info("MCP server %s: answers again; its tools are offered", self.name)
+                    self.suspect = False
 
     def _specs(self, tools: Sequence[mcp_types.Tool]) -> dict[str, ToolSpec]:
         specs: dict[str, ToolSpec] = {}
@@ -172,6 +181,16 @@ class ServerLink:
             description = (tool.description or tool.title or tool.name)[:DESCRIPTION_MAX_CHARS]
             specs[name] = ToolSpec(name, self.name, tool.name, description, tool.input_schema)
         return specs
+
+
+async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Until one of two events is set."""
+    waiters = [asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _log_lines(server: str, read_fd: int) -> None:
@@ -275,7 +294,7 @@ class Toolbox:
         return [
             spec
             for link in self.links.values()
-            if link.session is not None
+            if link.session is not None and not link.suspect
             for spec in link.tools.values()
             if permitted(entries, spec.name)
         ]
@@ -298,7 +317,7 @@ class Toolbox:
         link = self.links.get(name.partition(SEPARATOR)[0])
         spec = link.tools.get(name) if link is not None else None
         session = link.session if link is not None else None
-        if link is None or spec is None or session is None:
+        if link is None or spec is None or session is None or link.suspect:
             TOOL_CALLS.labels(link.name if link else "-", "unavailable").inc()
             return "error: this tool is not available now"
         try:
@@ -306,7 +325,12 @@ class Toolbox:
                 result = await session.call_tool(spec.tool, arguments)
         except TimeoutError:
             TOOL_CALLS.labels(link.name, "timeout").inc()
-            log.warning("MCP tool %s timed out after %.1fs", name, timeout)
+            log.warning(
+                "MCP tool %s timed out after %.1fs; server %s suspect until it answers a ping",
+                name, timeout, link.name,
+            )  # fmt: skip
+            link.suspect = True
+            link.check_now.set()
             return TIMED_OUT
         except Exception as exc:
             TOOL_CALLS.labels(link.name, "error").inc()

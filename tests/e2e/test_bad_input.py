@@ -46,6 +46,19 @@ class Row:
     telegram_message_id: int | None
 
 
+async def authored_rows(database: Database, user_id: int) -> list[Row]:
+    """What a member asked in groups' conversations (and the answers), in order."""
+    async with database.session(read_only=True) as session:
+        result = await session.execute(
+            text(
+                "SELECT role, content, deleted_at IS NULL, telegram_chat_id, telegram_message_id"
+                " FROM messages WHERE author_id = :u ORDER BY seq, created_at"
+            ),
+            {"u": user_id},
+        )
+        return [Row(r[0], r[1], bool(r[2]), r[3], r[4]) for r in result]
+
+
 async def rows_of(database: Database, user_id: int) -> list[Row]:
     """Every stored message of a user, soft-deleted ones included, in dialogue order."""
     async with database.session(read_only=True) as session:
@@ -438,25 +451,26 @@ async def test_with_group_chats_an_addressed_group_message_is_answered_in_the_gr
             answered = len(bot.tg.texts(GROUP))
             bot.tg.push_update({"message": message})
             await bot.settle()
-            assert bot.tg.texts(GROUP)[answered:] == [f"Echo: {body}"]
+            # The group's shared conversation: the asker's name before their words, and
+            # the replied-to message before that (ADR 0019).
+            asked = f"User: {body}"
+            if "reply_to_message" in extra:
+                asked = f"[In reply to TestBot: «An earlier message»]\n\n{asked}"
+            assert bot.tg.texts(GROUP)[answered:] == [f"Echo: {asked}"]
             assert bot.tg.texts(user_id) == []
-            assert_sent_to_llm(bot, body)
-            rows = await rows_of(database, user_id)
+            assert history_of(bot.llm.last_request)[-1] == ("user", asked)
+            rows = await authored_rows(database, user_id)
             assert [(r.role, r.content) for r in rows] == [
-                ("user", body),
-                ("assistant", f"Echo: {body}"),
+                ("user", asked),
+                ("assistant", f"Echo: {asked}"),
             ]
             assert (rows[0].telegram_chat_id, rows[0].telegram_message_id) == (
                 GROUP,
                 message["message_id"],
             )
-            # The dialogue is the user's own: it goes on in their private chat.
+            # The user's own dialogue is apart: the group's exchange is not in it.
             assert await bot.say(user_id, "and in private?") == ["Echo: and in private?"]
-            assert history_of(bot.llm.last_request)[1:] == [
-                ("user", body),
-                ("assistant", f"Echo: {body}"),
-                ("user", "and in private?"),
-            ]
+            assert history_of(bot.llm.last_request)[1:] == [("user", "and in private?")]
 
 
 async def test_with_group_chats_commands_in_a_group_follow_their_mention(

@@ -86,8 +86,11 @@ async def replied_text(message: Message, storage: Storage) -> tuple[str, str] | 
     if quote is not None and quote.text:
         return who, quote.text
     assert replied is not None
-    stored = await storage.stored_question(message.chat.id, replied.message_id)
-    text = stored or replied.text or replied.caption or ""
+    text = replied.text or replied.caption or ""
+    if replied.photo or replied.document or replied.voice:
+        # What the bot stored for it (a document's text, a transcript), if it did.
+        stored = await storage.stored_question(message.chat.id, replied.message_id)
+        text = stored or text
     return (who, text) if text.strip() else None
 
 

@@ -76,15 +76,16 @@ async def check_telegram(bot: Bot, settings: Settings) -> None:
 
 async def check_llm(llm: LLMClient, settings: Settings) -> str | None:
     """Ask the LLM server for its models, briefly; log a warning naming the likely cause
-    when that fails (a wrong URL, a wrong key, a model it does not have). Never fatal:
-    the server may come up later. Returns the warning, or None."""
-    problem = await _llm_problem(llm)
+    when that fails (a wrong URL, a wrong key, a model it does not have, models of
+    LLM_MODELS it does not serve). Never fatal: the server may come up later. Returns the
+    warning, or None."""
+    problem = await _llm_problem(llm, settings.llm_models)
     if problem is not None:
         log.warning("LLM check: %s", problem)
     return problem
 
 
-async def _llm_problem(llm: LLMClient) -> str | None:
+async def _llm_problem(llm: LLMClient, offered: list[str]) -> str | None:
     host = llm.host
     try:
         async with asyncio.timeout(LLM_PROBE_SECONDS):
@@ -100,10 +101,20 @@ async def _llm_problem(llm: LLMClient) -> str | None:
     except openai.APIConnectionError:
         return f"{host} cannot be reached: is the server up, and OPENAI_BASE_URL right?"
     except openai.APIStatusError as exc:
-        return f"{host} answered {exc.status_code} for /models"
+        kind = exc.type or exc.code or type(exc).__name__
+        return f"{host} answered {exc.status_code} ({kind}) for /models"
     except (openai.APIError, ValueError, TypeError):
         return None  # an answer we cannot read: the first turn will tell
-    if names and llm.model not in names:
-        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    if not names:
+        return None  # some servers list nothing: nothing to check against
+    llm.served_models = frozenset(names)
+    shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+    if llm.model not in names:
         return f"LLM_MODEL {llm.model} is not among the models {host} lists: {shown}"
+    missing = [name for name in offered if name not in names]
+    if missing:
+        return (
+            f"LLM_MODELS names models {host} does not list: {', '.join(missing)} "
+            f"(/model will not offer them; it lists: {shown})"
+        )
     return None

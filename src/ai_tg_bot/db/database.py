@@ -33,7 +33,10 @@ from sqlalchemy.ext.asyncio import (
 from ai_tg_bot.db import sqlite
 from ai_tg_bot.db.sqlite import SQLITE_BUSY_TIMEOUT_MS
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "STORAGE_ERRORS", "Database", "is_outage"]
+__all__ = [
+    "PGBOUNCER_HINT", "SQLITE_BUSY_TIMEOUT_MS", "STORAGE_ERRORS", "Database", "database_hint",
+    "is_outage",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 # What a database that is down or restarting raises, through SQLAlchemy or around it.
@@ -81,6 +84,26 @@ def is_outage(exc: BaseException) -> bool:
         text = str(exc.orig).lower()
         return not _is_sqlite(exc) or any(marker in text for marker in _SQLITE_TRANSIENT)
     return False
+
+
+# asyncpg's statement cache through a transaction-pooling pgbouncer: the server
+# connection a statement was prepared on is another client's now (SQLSTATE 42P05 "already
+# exists", 26000 "does not exist", naming asyncpg's own statement names).
+_POOLER_MARKERS = ("__asyncpg_stmt_", "__asyncpg_")
+PGBOUNCER_HINT = (
+    "DATABASE_URL goes through pgbouncer in transaction pooling mode: set DB_PGBOUNCER=true "
+    "(and MIGRATION_DATABASE_URL to a direct URL for the migrations)"
+)
+
+
+def database_hint(exc: BaseException, *, pgbouncer: bool) -> str | None:
+    """What an error says about the deployment, in one line naming the setting to change;
+    None when it says nothing in particular. Today: asyncpg's prepared statements broken
+    by pgbouncer while DB_PGBOUNCER is off."""
+    text = str(getattr(exc, "orig", None) or exc)
+    if not pgbouncer and "prepared statement" in text and any(m in text for m in _POOLER_MARKERS):
+        return PGBOUNCER_HINT
+    return None
 
 
 def _is_sqlite(exc: DBAPIError) -> bool:

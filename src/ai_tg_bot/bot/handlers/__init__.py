@@ -33,7 +33,6 @@ from ai_tg_bot.config import Settings
 def routers(settings: Settings) -> list[Router]:
     """Errors, commands, then unknown commands and plain text, then everything else."""
     features = [
-        errors,
         start,
         stop,
         role,
@@ -50,6 +49,7 @@ def routers(settings: Settings) -> list[Router]:
         voice,
     ]
     return [
+        errors.make_router(settings),
         *(module.make_router() for module in features),
         payments.make_router(settings),  # before admin: its /refund is an admin command
         admin.make_router(settings),

@@ -11,6 +11,7 @@ from ai_tg_bot.bot.budgets import render_budget
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
+from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.storage import utc_now
 from ai_tg_bot.storage.accounts import Accounts
 
@@ -22,16 +23,18 @@ async def model(
     accounts: Accounts,
     settings: Settings,
     bot: Bot,
+    llm: LLMClient,
 ) -> None:
-    """`/model` lists the allowed models; `/model <name>` switches (answered privately)."""
+    """`/model` lists the allowed models; `/model <name>` switches (answered privately).
+    A model the LLM server did not list at start is neither offered nor taken."""
     wanted = (command.args or "").strip()
     current = (await accounts.limits(user_id)).model
-    listing = "\n".join(
-        f"{'✅' if name == current else '▫️'} {name}" for name in settings.llm_models
-    )
+    served = llm.served_models
+    offered = [m for m in settings.llm_models if served is None or m in served or m == current]
+    listing = "\n".join(f"{'✅' if name == current else '▫️'} {name}" for name in offered)
     if not wanted:
         reply = _("Models:\n{listing}\n\nSwitch with /model <name>.").format(listing=listing)
-    elif wanted not in settings.llm_models:
+    elif wanted not in offered:
         reply = _("Unknown model “{model}”. Choose one of:\n{listing}").format(
             model=wanted[:100], listing=listing
         )

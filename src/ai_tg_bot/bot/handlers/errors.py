@@ -11,7 +11,8 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.private import topic_of
-from ai_tg_bot.storage import STORAGE_ERRORS, is_outage
+from ai_tg_bot.config import Settings
+from ai_tg_bot.storage import STORAGE_ERRORS, database_hint, is_outage
 
 log = logging.getLogger(__name__)
 # Webhook mode: while the database is down Telegram redelivers the update, and one that
@@ -28,8 +29,13 @@ class ErrorReporter:
     outage, after polling mode's own patience (bot/middlewares/redeliver.py), or in
     webhook mode once Telegram's redeliveries have failed for GIVE_UP_SECONDS."""
 
-    def __init__(self, give_up_seconds: float = GIVE_UP_SECONDS) -> None:
+    def __init__(
+        self, give_up_seconds: float = GIVE_UP_SECONDS, *, pgbouncer: bool = False
+    ) -> None:
         self.give_up_seconds = give_up_seconds
+        # DB_PGBOUNCER: whether a pooler's broken prepared statements are a known setup.
+        self.pgbouncer = pgbouncer
+        self._hinted: set[str] = set()
         # update id -> when it first failed with the database down (webhook mode).
         self._failing: dict[int, float] = {}
         self._told: set[int] = set()
@@ -55,6 +61,10 @@ class ErrorReporter:
             type(event.exception).__name__,
             exc_info=not storage_down,
         )
+        hint = database_hint(event.exception, pgbouncer=self.pgbouncer)
+        if hint is not None and hint not in self._hinted:
+            self._hinted.add(hint)  # once per process: the fix is the same every time
+            log.error("%s", hint)
         if not (storage_down and redeliverable) or self._gave_up(update.update_id):
             await self._tell(bot, message, callback, user_id, storage_down)
         if storage_down and redeliverable:
@@ -97,9 +107,9 @@ class ErrorReporter:
         return True
 
 
-def make_router() -> Router:
+def make_router(settings: Settings) -> Router:
     """A fresh Router with this feature's handlers (one per Dispatcher)."""
     router = Router(name=__name__)
     # A bound coroutine method: aiogram awaits only what looks like a coroutine function.
-    router.errors.register(ErrorReporter().handle)
+    router.errors.register(ErrorReporter(pgbouncer=settings.db_pgbouncer).handle)
     return router
