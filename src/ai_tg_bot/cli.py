@@ -118,7 +118,8 @@ def run(settings: Settings) -> int:
 
             log.debug("migration failed", exc_info=True)
             where = _migration_setting(settings)
-            return fail(redact(f"could not apply migrations to {where}: {exc}"))
+            fix = unreachable_fix(settings.migration_url, exc)
+            return fail(redact(f"could not apply migrations to {where}: {exc}{fix}"))
     log.info(
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )
@@ -220,6 +221,34 @@ def print_settings() -> int:
     reference = Path(__file__).with_name("settings.env")
     sys.stdout.write(reference.read_text(encoding="utf-8"))
     return 0
+
+
+def unreachable_fix(url: str, exc: BaseException) -> str:
+    """What to do when the database cannot be reached: the host and port tried, that the
+    server must run there, or that leaving DATABASE_URL unset uses SQLite ("" when the
+    failure is something else)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    refused = any(
+        isinstance(e, ConnectionRefusedError | TimeoutError)
+        or "connect call failed" in str(e).lower()
+        or "could not translate host name" in str(e).lower()
+        or "name or service not known" in str(e).lower()
+        for e in chain
+    )
+    if not refused or url.startswith("sqlite"):
+        return ""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.replace("+asyncpg", ""))
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    return (
+        f" (no PostgreSQL answers at {where}: start it there or fix the host and port, or "
+        "leave DATABASE_URL unset to use the built-in SQLite)"
+    )
 
 
 def _migration_setting(settings: Settings) -> str:

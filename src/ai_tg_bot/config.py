@@ -425,12 +425,17 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build Settings, turning validation errors into one line that names the setting."""
+    """Build Settings; every invalid setting is reported at once, each naming the setting
+    (one problem: one line; several: the count, then one line each)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(part) for part in first["loc"]).upper()
-        message = first["msg"].removeprefix("Value error, ")
-        where = f"setting {name}" if name else "settings"
-        raise SettingsError(f"Invalid {where}: {message}") from None
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{f'setting {name}' if name else 'settings'}: {message}")
+        if len(problems) == 1:
+            raise SettingsError(f"Invalid {problems[0]}") from None
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        raise SettingsError(f"{len(problems)} invalid settings:\n{listed}") from None
