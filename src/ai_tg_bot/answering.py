@@ -227,30 +227,31 @@ class Answerer:
         if self.title_model and reply is not None and not (result.stopped or cut) and asked:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
         record_turn(result, time.monotonic() - started)
-        log.info(
-            "turn user_id=%s outcome=%s latency_ms=%d model=%s history=%d omitted=%d "
-            "prompt_chars=%d reply_chars=%d prompt_tokens=%d completion_tokens=%d tool_calls=%d",
-            user_id,
-            _outcome(result),
-            (time.monotonic() - started) * 1000,
-            model,
-            history,
-            omitted,
-            text_chars(messages),
-            len(result.reply or result.partial),
-            result.usage.prompt_tokens,
-            result.usage.completion_tokens,
-            len(calls),
-        )
+        fields = {
+            "user_id": user_id,
+            "outcome": _outcome(result),
+            "latency_ms": int((time.monotonic() - started) * 1000),
+            "model": model,
+            "history": history,
+            "omitted": omitted,
+            "prompt_chars": text_chars(messages),
+            "reply_chars": len(result.reply or result.partial),
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "tool_calls": len(calls),
+        }
+        log.info("turn", extra=fields)
         if result.error is not None:
             error = result.error  # what failed, never the content (or the server's text)
             log.warning(
-                "llm call failed user_id=%s model=%s kind=%s status=%s error=%s",
-                user_id,
-                model,
-                error.kind.value,
-                error.status if error.status is not None else "-",
-                error.error_type or "-",
+                "llm call failed",
+                extra={
+                    "user_id": user_id,
+                    "model": model,
+                    "kind": error.kind.value,
+                    "status": error.status,
+                    "error": error.error_type or None,
+                },
             )
             log.debug("answer for user %s failed: %s", user_id, error.detail)
         return following

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -39,8 +40,16 @@ class StartupError(Exception):
 
 
 def fail(message: str, code: int = EXIT_CONFIG_ERROR) -> int:
-    """One clear line on stderr; the caller exits with `code`."""
-    print(f"ai-tg-bot: {message}", file=sys.stderr)
+    """One clear line on stderr (a JSON object with LOG_FORMAT=json, like every other
+    line then); the caller exits with `code`."""
+    line = f"ai-tg-bot: {message}"
+    if light_settings(("LOG_FORMAT",)).get("LOG_FORMAT", "").lower() == "json":
+        from datetime import UTC, datetime
+
+        when = datetime.now(UTC).isoformat(timespec="milliseconds")
+        entry = {"time": when, "level": "ERROR", "logger": "ai_tg_bot.cli", "message": line}
+        line = json.dumps(entry, ensure_ascii=False)
+    print(line, file=sys.stderr)
     return code
 
 

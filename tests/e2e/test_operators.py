@@ -3,6 +3,7 @@ without DB_PGBOUNCER."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import asyncpg
@@ -67,3 +68,13 @@ async def test_an_unreachable_database_names_where_and_the_fix(
     assert f"127.0.0.1:{unused_tcp_port}" in line
     assert "leave DATABASE_URL unset" in line
     assert "secret" not in err
+
+
+async def test_with_json_logs_a_start_up_failure_is_json_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LOG_FORMAT=json\nDB_POOL_SIZE=0\n")
+    code, _out, err = await cli(tmp_path, "run")
+    assert code == 2
+    entries = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert entries, err
+    assert "DB_POOL_SIZE" in entries[-1]["message"]
+    assert entries[-1]["level"] == "ERROR"

@@ -53,9 +53,10 @@ async def test_a_configuration_error_is_not_restarted_and_stops_the_others(
 
 
 def test_a_workers_log_lines_name_it() -> None:
-    record = logging.LogRecord("ai_tg_bot.x", logging.INFO, __file__, 1, "turn user_id=5", (), None)
+    record = logging.LogRecord("ai_tg_bot.x", logging.INFO, __file__, 1, "turn", (), None)
+    record.user_id = 5  # a field, as `extra=` sets it
     entry = json.loads(JsonFormatter(worker=1).format(record))
-    assert (entry["worker"], entry["message"], entry["user_id"]) == (1, "turn user_id=5", 5)
+    assert (entry["worker"], entry["message"], entry["user_id"]) == (1, "turn", 5)
     assert "worker" not in json.loads(JsonFormatter().format(record))
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
