@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
@@ -28,9 +28,11 @@ from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
 from ai_tg_bot.storage.records import without_nul
 from ai_tg_bot.titles import make_title
-from ai_tg_bot.toolbox import Toolbox
 from ai_tg_bot.tooluse import ToolCall, answer_text
 from ai_tg_bot.tooluse import records as tool_records
+
+if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
+    from ai_tg_bot.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ai_tg_bot.answering import Answerer
 from ai_tg_bot.answers import Presenter
@@ -34,7 +34,9 @@ from ai_tg_bot.storage import (
     is_outage,
 )
 from ai_tg_bot.storage.records import Attachment
-from ai_tg_bot.toolbox import Toolbox
+
+if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
+    from ai_tg_bot.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02

@@ -3,7 +3,9 @@ without DB_PGBOUNCER."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -78,3 +80,12 @@ async def test_with_json_logs_a_start_up_failure_is_json_too(tmp_path: Path) -> 
     assert entries, err
     assert "DB_POOL_SIZE" in entries[-1]["message"]
     assert entries[-1]["level"] == "ERROR"
+
+
+async def test_the_bot_does_not_load_mcp_without_mcp_servers() -> None:
+    probe = "import sys, ai_tg_bot.bot.app\nprint('mcp' in sys.modules)"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", probe, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert out.decode().strip() == "False"

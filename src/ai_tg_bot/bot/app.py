@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -47,7 +48,9 @@ from ai_tg_bot.storage.outputs import OutputsStore
 from ai_tg_bot.storage.payments import PaymentsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.search import MessageSearch
-from ai_tg_bot.toolbox import Toolbox
+
+if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
+    from ai_tg_bot.toolbox import Toolbox
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -123,7 +126,11 @@ class Application:
         ordering = UserOrderMiddleware()
         accounts = Accounts(database, settings)
         media = MediaPolicy.from_settings(settings)
-        toolbox = Toolbox.from_settings(settings) if settings.mcp_servers else None
+        toolbox = None
+        if settings.mcp_servers:
+            from ai_tg_bot.toolbox import Toolbox
+
+            toolbox = Toolbox.from_settings(settings)
         chat = ChatService(
             storage,
             llm,

@@ -9,6 +9,7 @@ server's connection state), privately. An admin sets a user's allow list with
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
@@ -20,7 +21,6 @@ from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.toolbox import ServerState, Toolbox
 from ai_tg_bot.tooluse import SEPARATOR, shown_name
 
 ENTRY = re.compile(r"\*|[A-Za-z0-9_-]{1,64}")
@@ -140,3 +140,7 @@ def make_router() -> Router:
     router = Router(name=__name__)
     router.message.register(tools, Command("tools"))
     return router
+
+
+if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
+    from ai_tg_bot.toolbox import ServerState, Toolbox
