@@ -11,7 +11,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import end_to_end, history_size, slow_llm, storage_cost, telegram_load, workers
+from bench import (
+    end_to_end,
+    history_size,
+    slow_llm,
+    startup,
+    storage_cost,
+    telegram_load,
+    workers,
+)
 from bench.dbs import BACKENDS
 from bench.machine import ROOT, describe
 from bench.report import print_results, write
@@ -32,6 +40,8 @@ FULL: dict[str, Runner] = {
     "telegram_load": lambda b: telegram_load.run(telegram_load.Config(), b),
     # About a minute per backend: 1 then 2 webhook worker processes, 5 bursts of 400 turns.
     "workers": lambda b: workers.run(workers.Config(), b),
+    # Process starts to the first getUpdates: the real bot against bare aiogram.
+    "startup": lambda b: startup.run(startup.Config(repeats=5), b),
 }
 QUICK: dict[str, Runner] = {
     "slow_llm": lambda b: slow_llm.run(
@@ -50,6 +60,7 @@ QUICK: dict[str, Runner] = {
         telegram_load.Config(rate=10, window_seconds=5, answer_seconds=5), b
     ),
     "workers": lambda b: workers.run(workers.Config(users=20, messages_per_user=10, repeats=3), b),
+    "startup": lambda b: startup.run(startup.Config(repeats=2), b),
 }
 
 

@@ -74,6 +74,9 @@ def migrate(settings: Settings) -> None:
     """Apply pending migrations (safe with several instances: env.py takes a lock)."""
     from ai_tg_bot import schema
 
+    if schema.at_head(settings.migration_url):
+        log.debug("the database is at the newest revision: nothing to migrate")
+        return
     schema.upgrade(settings.migration_url)
 
 
@@ -92,10 +95,21 @@ async def serve(settings: Settings, worker: int | None = None) -> None:
         await application.llm.close()
         await application.database.close()
         raise StartupError(str(exc), exc.code) from None
+    probe: asyncio.Task[str | None] | None = None
     if worker in (None, 0):  # one warning, not one per worker
-        await check_llm(application.llm, settings)
+        # Once updates are being taken: the probe (and the openai import it needs) never
+        # delays the start; it only warns.
+        async def probe_when_serving() -> str | None:
+            await application.serving.wait()
+            return await check_llm(application.llm, settings)
+
+        probe = asyncio.create_task(probe_when_serving())
     settle_heap()
-    await application.run()
+    try:
+        await application.run()
+    finally:
+        if probe is not None and not probe.done():
+            probe.cancel()
 
 
 def _load() -> Settings:

@@ -5,19 +5,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
-
-import openai
-from openai import AsyncOpenAI
-from openai._constants import DEFAULT_CONNECTION_LIMITS
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm_errors import LLMError as LLMError
 from ai_tg_bot.llm_errors import LLMErrorKind as LLMErrorKind
+
+if TYPE_CHECKING:
+    import openai
+    from openai import AsyncOpenAI
+else:
+
+    class _Later(ModuleType):
+        """The openai package, imported when first used (about a second of CPU): the bot
+        starts polling without it, and a turn or the start-up probe loads it."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(importlib.import_module("openai"), name)
+
+    openai = _Later("openai")
 
 log = logging.getLogger(__name__)
 # Content is text, or a list of content parts (text and images) for a photo.
@@ -66,6 +78,8 @@ LLM_KEEPALIVE_CONNECTIONS = 200
 
 
 def _http_client() -> openai.DefaultAsyncHttpxClient:
+    from openai._constants import DEFAULT_CONNECTION_LIMITS
+
     limits = type(DEFAULT_CONNECTION_LIMITS)(
         max_connections=LLM_MAX_CONNECTIONS,
         max_keepalive_connections=LLM_KEEPALIVE_CONNECTIONS,
@@ -88,17 +102,26 @@ class LLMClient:
         self.served_models: frozenset[str] | None = None
         # Only a guessed field name is switched when refused; a configured one is kept.
         self._adapt_max_tokens_param = settings.llm_max_tokens_param == "auto"
-        api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY
-        base_url, query = _split_query(settings.openai_base_url)
-        self._client = client or AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            default_query=query,
-            # The per-read timeout; the whole answer is bounded by `timeout_seconds` below.
-            timeout=min(settings.llm_timeout_seconds, 60.0),
-            max_retries=settings.llm_max_retries,
-            http_client=_http_client(),
-        )
+        self._settings = settings
+        self._made: AsyncOpenAI | None = client  # made on first use (see `_client`)
+
+    @property
+    def _client(self) -> AsyncOpenAI:
+        """The OpenAI client, made (and openai imported) on first use."""
+        if self._made is None:
+            settings = self._settings
+            api_key = settings.openai_api_key.get_secret_value() or _PLACEHOLDER_API_KEY
+            base_url, query = _split_query(settings.openai_base_url)
+            self._made = openai.AsyncOpenAI(
+                api_key=api_key,
+                base_url=base_url,
+                default_query=query,
+                # The per-read timeout; the whole answer is bounded by `timeout_seconds`.
+                timeout=min(settings.llm_timeout_seconds, 60.0),
+                max_retries=settings.llm_max_retries,
+                http_client=_http_client(),
+            )
+        return self._made
 
     async def stream(
         self,
@@ -311,11 +334,15 @@ class LLMClient:
     @property
     def host(self) -> str:
         """The LLM server's host (and port), for log lines: never a path or a key."""
-        return urlsplit(str(self._client.base_url)).netloc or "the LLM server"
+        if self._made is not None:
+            return urlsplit(str(self._made.base_url)).netloc or "the LLM server"
+        base_url = _split_query(self._settings.openai_base_url)[0] or f"https://{OPENAI_API_HOST}"
+        return urlsplit(base_url).netloc or "the LLM server"
 
     async def close(self) -> None:
-        """Close the HTTP client."""
-        await self._client.close()
+        """Close the HTTP client (if one was made)."""
+        if self._made is not None:
+            await self._made.close()
 
 
 def text_chars(messages: ChatMessages) -> int:

@@ -89,6 +89,8 @@ class Application:
     chat: ChatService
     capabilities: Capabilities
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once updates are being taken (the first getUpdates, or the webhook registered).
+    serving: asyncio.Event = field(default_factory=asyncio.Event)
     _purging: asyncio.Task[None] | None = None
     _recovering: asyncio.Task[None] | None = None
     # getUpdates' 409s at start: another instance polls (bot/polling.py).
@@ -216,6 +218,7 @@ class Application:
             self.start_purging()
             self.start_recovering()
             self.conflicts.on_conflict = self._stop_soon
+            self.conflicts.on_first_poll = self.serving.set
             await self.dispatcher.start_polling(
                 self.bot,
                 handle_signals=handle_signals,
@@ -252,6 +255,7 @@ class Application:
                     allowed_updates=self.dispatcher.resolve_used_update_types(),
                 )
             log.info("serving the webhook on port %s", self.settings.webhook_listen_port)
+            self.serving.set()
             if handle_signals:
                 loop = asyncio.get_running_loop()
                 # A worker leaves SIGINT (Ctrl+C) to its supervisor, which sends it SIGTERM.

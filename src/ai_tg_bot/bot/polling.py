@@ -86,6 +86,8 @@ class ConflictWatch(BaseRequestMiddleware):
         self.conflicts = 0
         self.tripped = False
         self.on_conflict: Callable[[], None] | None = None
+        # Called once, as the first getUpdates goes out (polling has begun).
+        self.on_first_poll: Callable[[], None] | None = None
 
     async def __call__(
         self,
@@ -99,6 +101,8 @@ class ConflictWatch(BaseRequestMiddleware):
         now = time.monotonic()
         if self.started is None:
             self.started = now
+            if self.on_first_poll is not None:
+                self.on_first_poll()
         try:
             return await make_request(bot, method)
         except TelegramConflictError:

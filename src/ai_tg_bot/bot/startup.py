@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from urllib.parse import urlsplit
 
-import openai
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramNetworkError,
@@ -86,6 +86,8 @@ async def check_llm(llm: LLMClient, settings: Settings) -> str | None:
 
 
 async def _llm_problem(llm: LLMClient, offered: list[str]) -> str | None:
+    # Imported in a thread (about a second of CPU) so answers already streaming go on.
+    openai = await asyncio.to_thread(importlib.import_module, "openai")
     host = llm.host
     try:
         async with asyncio.timeout(LLM_PROBE_SECONDS):
