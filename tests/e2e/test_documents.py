@@ -215,6 +215,7 @@ async def test_in_a_group_only_an_addressed_document_is_read(
         document_read("notes.txt", Extracted("Group notes", False)),
         "Group notes, read.",
     ]
-    question = content("notes.txt", "Group notes", "@test_bot summarize")
-    (row, _) = await stored(database, ALICE)
+    # The group's conversation, with the asker's name (ADR 0019).
+    question = "User: " + content("notes.txt", "Group notes", "@test_bot summarize")
+    (row, _) = await stored(database, GROUP)
     assert (row.kind, row.content) == ("document", question)

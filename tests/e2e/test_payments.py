@@ -648,8 +648,12 @@ async def test_questions_queued_past_the_budget_are_refused_without_an_llm_reque
             message["entities"] = [{"type": "mention", "offset": 0, "length": len("@test_bot")}]
         bot.tg.push_update({"message": message})
 
+    # A group's questions are its conversation's (ADR 0019), charged to Alice.
+    owner = ALICE if where == "private" else GROUP
+    said = "" if where == "private" else "User: "
+
     async def all_stored() -> bool:
-        return await pending_questions(database, ALICE) == 3
+        return await pending_questions(database, owner) == 3
 
     await poll_until_async(all_stored, 15, lambda: "three questions stored as pending")
     bot.llm.release()
@@ -657,7 +661,7 @@ async def test_questions_queued_past_the_budget_are_refused_without_an_llm_reque
     assert bot.llm.calls == 1, "only the first question reached the LLM"
     assert "queued 0" in str(bot.llm.last_request["messages"])
     shown = [m.text for m in bot.messages(chat_id)]
-    assert shown[0] == f"Echo: {prefix}queued 0"
+    assert shown[0] == f"Echo: {said}{prefix}queued 0"
     assert len(shown) == 3, shown
     if where == "private":
         for line in shown[1:]:
@@ -665,7 +669,7 @@ async def test_questions_queued_past_the_budget_are_refused_without_an_llm_reque
     else:  # a user's budget is theirs: the group is told only that a limit applies
         assert shown[1:] == [texts.OVER_LIMIT_IN_GROUP] * 2
         assert not [m for m in bot.tg.sent if m.chat_id == GROUP and "budget" in m.text]
-    assert await pending_questions(database, ALICE) == 0, "none left waiting"
+    assert await pending_questions(database, owner) == 0, "none left waiting"
     assert await tokens_used(database, ALICE) == reported(bot.llm.last_request)
 
 
