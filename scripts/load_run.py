@@ -146,6 +146,9 @@ async def audit(
             "SELECT user_id, seq, count(*) AS n FROM messages WHERE role = 'assistant'"
             " GROUP BY user_id, seq"
         )
+        cut = await connection.fetchval(
+            "SELECT count(*) FROM messages WHERE role = 'assistant' AND kind = 'cut'"
+        )
     finally:
         await connection.close()
     stored = {(r["user_id"], r["telegram_message_id"]) for r in rows}
@@ -168,6 +171,7 @@ async def audit(
         "duplicated rows": len(rows) - len(stored),
         "answered": sum(r["status"] == "answered" for r in rows),
         "failed (user told, /retry possible)": sum(r["status"] == "failed" for r in rows),
+        "cut off mid-answer (kept, user told, /retry possible)": int(cut or 0),
         "still pending": sum(r["status"] == "pending" for r in rows),
         "questions answered twice": sum(a["n"] > 1 for a in answers),
         "questions sent to the LLM twice": sum(n > 1 for n in asked.values()),
@@ -255,8 +259,9 @@ async def main(
             # Told at most once per question, and only when the bot gave up on it: the
             # target is at most one error line per failed question (issue 34).
             failed = figures["failed (user told, /retry possible)"]
+            failed += figures["cut off mid-answer (kept, user told, /retry possible)"]
             lines = figures["error lines shown to users"]
-            figures["error lines per failed question (target <= 1)"] = (
+            figures["error lines per failed or cut question (target <= 1)"] = (
                 round(lines / failed, 2) if failed else lines
             )
     finally:
