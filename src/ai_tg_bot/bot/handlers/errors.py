@@ -10,7 +10,6 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.storage import STORAGE_ERRORS, database_hint, is_outage
 
@@ -81,7 +80,9 @@ class ErrorReporter:
         text = texts.STORAGE_DOWN if storage_down else texts.INTERNAL_ERROR
         if message is not None:
             try:
-                await bot.send_message(message.chat.id, text, message_thread_id=topic_of(message))
+                # In the question's topic: a private chat's, or a forum group's.
+                thread = message.message_thread_id if message.is_topic_message else None
+                await bot.send_message(message.chat.id, text, message_thread_id=thread)
             except TelegramAPIError:
                 log.warning("could not tell chat %s about the failure", message.chat.id)
         if callback is not None:
