@@ -132,7 +132,7 @@ class MoneyDesk:
         path = self._write(update)
         if update.file_name in self._retrying:
             return  # a redelivery of one already being retried: that task records it
-        if not await self._try(update, path, first=True):
+        if await self._try(update, path, first=True) == "retry":
             self._retry_later(update, path)
 
     def resume(self) -> int:
@@ -190,24 +190,28 @@ class MoneyDesk:
         while True:
             await asyncio.sleep(pause)
             tries += 1
-            if await self._try(update, path, first=False):
+            outcome = await self._try(update, path, first=False)
+            if outcome == "recorded":
                 log.info("%s recorded after %d more tries", update.describe(), tries)
+            if outcome != "retry":
                 return
             pause = min(max(pause * 2, 0.5), self.max_pause_seconds)
 
-    async def _try(self, update: MoneyUpdate, path: Path, *, first: bool) -> bool:
-        """Record it once; True when done (the spool file is removed then)."""
+    async def _try(
+        self, update: MoneyUpdate, path: Path, *, first: bool
+    ) -> Literal["recorded", "retry", "kept"]:
+        """Record it once: "recorded" (the spool file removed), "retry" (the database is
+        down, or its payment is not recorded yet), or "kept" (it fails in a way waiting
+        cannot mend: left on disk for the operator and the next start, never dropped)."""
         try:
             with use_language(update.language) if update.language else contextlib.nullcontext():
                 await self._apply(update)
         except NotYetError:
-            return False
+            return "retry"
         except STORAGE_ERRORS as exc:
             if not is_outage(exc):
-                # It would fail the same way again: kept on disk for the operator (and
-                # the next start), never dropped.
                 log.exception("%s could not be recorded; kept in %s", update.describe(), path)
-                return True
+                return "kept"
             if first:
                 log.error(
                     "%s not recorded yet: the database is unavailable (%s); kept in %s and "
@@ -216,9 +220,12 @@ class MoneyDesk:
                     type(exc).__name__,
                     path,
                 )
-            return False
+            return "retry"
+        except Exception:
+            log.exception("%s could not be recorded; kept in %s", update.describe(), path)
+            return "kept"
         _remove(path)
-        return True
+        return "recorded"
 
     async def _apply(self, update: MoneyUpdate) -> None:
         if update.kind == "refund":
