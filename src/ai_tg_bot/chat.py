@@ -33,7 +33,7 @@ from ai_tg_bot.storage import (
     TurnHandoff,
     is_outage,
 )
-from ai_tg_bot.storage.records import Attachment
+from ai_tg_bot.storage.records import Attachment, EmptyTextError
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
     from ai_tg_bot.toolbox import Toolbox
@@ -108,7 +108,7 @@ class ChatService:
         shared conversation, with `author_id` the member who asked (counted and charged).
 
         `on_stored` runs once the question is durably stored (the webhook acknowledges
-        the update there). Raises ValueError for text that cannot be stored,
+        the update there). Raises EmptyTextError for text that cannot be stored,
         QuotaExceededError over a limit, and DuplicateMessageError for a redelivered
         Telegram message that was answered already; in each case nothing is stored and
         nothing is spent. A redelivery of a question still pending (its answerer
@@ -128,7 +128,7 @@ class ChatService:
                 raise
             await self._resume(user_id, presenter, exc.pending_seq, on_stored)
             return
-        except (ValueError, QuotaExceededError) as exc:
+        except (EmptyTextError, QuotaExceededError) as exc:
             log.info("turn user_id=%s outcome=%s (nothing stored)", user_id, _refusal(exc))
             raise
         if on_stored is not None:

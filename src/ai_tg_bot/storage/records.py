@@ -71,6 +71,11 @@ def without_nul(text: str) -> str:
     return text.replace("\x00", "")
 
 
+class EmptyTextError(ValueError):
+    """Text that is empty once NUL and blanks are gone: nothing to store (a user's empty
+    question gets one line saying so; any other ValueError is a bug, not this)."""
+
+
 def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -> str:
     """Strip NUL (PostgreSQL TEXT cannot hold it); refuse text that is empty after that.
 
@@ -82,7 +87,7 @@ def clean_text(text: str, *, what: str = "content", allow_empty: bool = False) -
     if not cleaned.strip():
         if allow_empty:
             return ""
-        raise ValueError(f"{what} must not be empty")
+        raise EmptyTextError(f"{what} must not be empty")
     return cleaned
 
 

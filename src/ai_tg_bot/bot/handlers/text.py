@@ -21,7 +21,7 @@ from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import DuplicateMessageError, utc_now
-from ai_tg_bot.storage.records import Attachment
+from ai_tg_bot.storage.records import Attachment, EmptyTextError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ async def turn(
             telegram_thread_id=where.thread_id,
             author_id=where.author_id,
         )
-    except ValueError:
+    except EmptyTextError:
         await message.answer(texts.EMPTY_MESSAGE)
     except QuotaExceededError as exc:
         await say_privately(message, user_id, bot, exc.user_message(utc_now()))
