@@ -23,13 +23,14 @@ from ai_tg_bot.media import (
     text_chars,
     transcribe_voice,
 )
-from ai_tg_bot.metrics import FIRST_TOKEN, LLM_ERRORS, TOKENS, TURN_SECONDS, TURNS
+from ai_tg_bot.metrics import FIRST_TOKEN
 from ai_tg_bot.stops import StopSignals, until_stopped
 from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
 from ai_tg_bot.storage.records import without_nul
 from ai_tg_bot.titles import make_title
 from ai_tg_bot.tooluse import ToolCall, answer_text
 from ai_tg_bot.tooluse import records as tool_records
+from ai_tg_bot.turn_report import TurnFacts, report_turn
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
     from ai_tg_bot.toolbox import Toolbox
@@ -228,34 +229,11 @@ class Answerer:
             await view.show(result)
         if self.title_model and reply is not None and not (result.stopped or cut) and asked:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
-        record_turn(result, time.monotonic() - started)
-        fields = {
-            "user_id": user_id,
-            "outcome": _outcome(result),
-            "latency_ms": int((time.monotonic() - started) * 1000),
-            "model": model,
-            "history": history,
-            "omitted": omitted,
-            "prompt_chars": text_chars(messages),
-            "reply_chars": len(result.reply or result.partial),
-            "prompt_tokens": result.usage.prompt_tokens,
-            "completion_tokens": result.usage.completion_tokens,
-            "tool_calls": len(calls),
-        }
-        log.info("turn", extra=fields)
-        if result.error is not None:
-            error = result.error  # what failed, never the content (or the server's text)
-            log.warning(
-                "llm call failed",
-                extra={
-                    "user_id": user_id,
-                    "model": model,
-                    "kind": error.kind.value,
-                    "status": error.status,
-                    "error": error.error_type or None,
-                },
-            )
-            log.debug("answer for user %s failed: %s", user_id, error.detail)
+        report_turn(
+            result,
+            TurnFacts(user_id, time.monotonic() - started, model, history, omitted,
+                      text_chars(messages), len(calls)),
+        )  # fmt: skip
         return following
 
     async def _name(self, user_id: int, question: Question, reply: str) -> None:
@@ -280,25 +258,3 @@ class Answerer:
                 user_id, conversation_id, title, question.content, cost
             )
         )
-
-
-def record_turn(result: TurnResult, seconds: float) -> None:
-    """The turn in the metrics: its outcome, duration, tokens and any LLM error."""
-    TURNS.labels(_outcome(result)).inc()
-    TURN_SECONDS.observe(seconds)
-    TOKENS.labels("prompt").inc(max(result.usage.prompt_tokens, 0))
-    TOKENS.labels("completion").inc(max(result.usage.completion_tokens, 0))
-    if result.error is not None:
-        LLM_ERRORS.labels(result.error.kind.value).inc()
-
-
-def _outcome(result: TurnResult) -> str:
-    if result.stopped:
-        return "stopped"
-    if result.refusal is not None:
-        return "over_budget"
-    if result.ok:
-        return "ok"
-    if result.voice_problem is not None:
-        return f"voice_{result.voice_problem.kind}"
-    return result.error.kind.value if result.error else "unknown"

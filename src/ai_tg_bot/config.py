@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -10,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ai_tg_bot.config_values import comma_items as comma_items
+from ai_tg_bot.config_values import parse_packs, parse_presets, parse_prices, split_ids
 from ai_tg_bot.languages import SHIPPED, normalize
 from ai_tg_bot.mcp_config import parse_mcp_servers
 
@@ -28,14 +29,6 @@ class SettingsError(Exception):
 
 
 # A deep link's payload is at most 64 of A-Z a-z 0-9 _ -, and "role_" takes five.
-ROLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,59}")
-
-
-def comma_items(value: str) -> list[str]:
-    """The non-empty items of a comma-separated setting, stripped."""
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 class Settings(BaseSettings):
     """Every knob of the bot. Names are the environment variables, case-insensitive."""
 
@@ -180,14 +173,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_user_ids", "admin_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = comma_items(value)
-            if not all(part.lstrip("-").isdigit() for part in parts):
-                raise ValueError("must be comma-separated Telegram user ids, e.g. 123,456")
-            return [int(part) for part in parts]
-        if isinstance(value, int):
-            return [value]
-        return value
+        return split_ids(value)
 
     @field_validator("llm_models", "vision_models", mode="before")
     @classmethod
@@ -197,36 +183,7 @@ class Settings(BaseSettings):
     @field_validator("model_prices", mode="before")
     @classmethod
     def _parse_prices(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        wrong = ValueError(
-            "must be model:input:output prices per million tokens, comma-separated "
-            '(gpt-4o-mini:0.15:0.6), or JSON ({"gpt-4o-mini": [0.15, 0.6]})'
-        )
-        items: list[tuple[str, Any]] = []
-        if value.strip().startswith("{"):
-            try:
-                given = json.loads(value)
-                for model, price in given.items():
-                    pair = (price["input"], price["output"]) if isinstance(price, dict) else price
-                    items.append((model, tuple(pair)))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise wrong from None
-        else:
-            for item in comma_items(value):
-                model, _, rest = item.rpartition(":")
-                model, _, given_in = model.rpartition(":")
-                items.append((model, (given_in, rest)))
-        prices: dict[str, tuple[float, float]] = {}
-        for model, pair in items:
-            try:
-                price = (float(pair[0]), float(pair[1])) if len(pair) == 2 else (-1.0, -1.0)
-            except (ValueError, TypeError):
-                price = (-1.0, -1.0)
-            if not model or min(price) < 0 or max(price) > 1_000_000:
-                raise wrong
-            prices[str(model)] = price
-        return prices
+        return parse_prices(value)
 
     @field_validator("mcp_servers", mode="before")
     @classmethod
@@ -236,38 +193,12 @@ class Settings(BaseSettings):
     @field_validator("role_presets", mode="before")
     @classmethod
     def _parse_presets(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if not value.strip():
-                return {}
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ValueError('must be JSON: {"name": "the role\'s prompt", ...}') from None
-        if isinstance(value, dict):
-            for name, prompt in value.items():
-                if not (isinstance(name, str) and ROLE_NAME.fullmatch(name)):
-                    raise ValueError(f"preset name {name!r}: 1-59 of A-Z a-z 0-9 _ -")
-                if not (isinstance(prompt, str) and prompt.strip()):
-                    raise ValueError(f"preset {name!r} needs a prompt")
-        return value
+        return parse_presets(value)
 
     @field_validator("stars_packs", mode="before")
     @classmethod
     def _parse_packs(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        packs: list[tuple[int, int]] = []
-        for item in comma_items(value):
-            stars, _, tokens = item.partition(":")
-            if not (stars.strip().isdigit() and tokens.strip().isdigit()):
-                raise ValueError("must be stars:tokens pairs, comma-separated, e.g. 50:100000")
-            pack = (int(stars), int(tokens))
-            if not (1 <= pack[0] <= 100_000 and 1 <= pack[1] <= 10**12):
-                raise ValueError("each pack: 1 to 100000 stars, 1 to 10^12 tokens")
-            packs.append(pack)
-        if len(set(packs)) != len(packs):
-            raise ValueError("the same pack is listed twice")
-        return packs
+        return parse_packs(value)
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> Settings:
