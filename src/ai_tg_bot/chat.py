@@ -8,7 +8,6 @@ questions whose holder died are in leases.py.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -25,13 +24,12 @@ from ai_tg_bot.media import FileFetcher, MediaPolicy
 from ai_tg_bot.progress import Progress
 from ai_tg_bot.stops import Stops
 from ai_tg_bot.storage import (
-    STORAGE_ERRORS,
     DuplicateMessageError,
     NewQuestion,
     Question,
     Storage,
     TurnHandoff,
-    is_outage,
+    ride_out,
 )
 from ai_tg_bot.storage.records import Attachment, EmptyTextError
 
@@ -283,20 +281,12 @@ class ChatService:
         Only an outage is waited out: an error that would recur (a constraint, bad
         data) is raised at once.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.storage_patience_seconds
-        pause = 0.2
-        while True:
-            try:
-                return await call()
-            except STORAGE_ERRORS as exc:
-                if not is_outage(exc) or loop.time() + pause > deadline:
-                    raise
-                log.warning(
-                    "storage unavailable (%s); retrying in %.1fs", type(exc).__name__, pause
-                )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
+
+        def say(exc: BaseException, pause: float) -> None:
+            log.warning("storage unavailable (%s); retrying in %.1fs", type(exc).__name__, pause)
+
+        patience = self.storage_patience_seconds
+        return await ride_out(call, patience, first_pause=0.2, max_pause=2.0, on_retry=say)
 
 
 def _refusal(exc: Exception) -> str:

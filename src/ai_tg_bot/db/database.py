@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -35,10 +36,11 @@ from ai_tg_bot.db.sqlite import SQLITE_BUSY_TIMEOUT_MS
 
 __all__ = [
     "PGBOUNCER_HINT", "SQLITE_BUSY_TIMEOUT_MS", "STORAGE_ERRORS", "Database", "database_hint",
-    "is_outage",
+    "is_outage", "ride_out",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # What a database that is down or restarting raises, through SQLAlchemy or around it.
 # Catch these, then ask `is_outage` whether waiting could help (a constraint or a bad
 # value is a DBAPIError too, and fails the same way however often it is retried).
@@ -104,6 +106,32 @@ def database_hint(exc: BaseException, *, pgbouncer: bool) -> str | None:
     if not pgbouncer and "prepared statement" in text and any(m in text for m in _POOLER_MARKERS):
         return PGBOUNCER_HINT
     return None
+
+
+async def ride_out(
+    call: Callable[[], Awaitable[T]],
+    patience_seconds: float,
+    *,
+    first_pause: float,
+    max_pause: float,
+    on_retry: Callable[[BaseException, float], None],
+) -> T:
+    """`call()`, tried again while the database is down (a back-off from `first_pause`,
+    doubling to `max_pause`) for `patience_seconds`, then raised. Only an outage is
+    waited out: an error that would recur is raised at once. `on_retry(exc, pause)` says
+    so before each wait (the caller's log line)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_seconds
+    pause = first_pause
+    while True:
+        try:
+            return await call()
+        except STORAGE_ERRORS as exc:
+            if not is_outage(exc) or loop.time() + pause > deadline:
+                raise
+            on_retry(exc, pause)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, max_pause)
 
 
 def _is_sqlite(exc: DBAPIError) -> bool:

@@ -2,7 +2,7 @@
 (turns.py), accounts (accounts.py), privacy, search; and, for the layers above, what
 they need to know of the database: its outage errors and its clock."""
 
-from ai_tg_bot.db.database import STORAGE_ERRORS, database_hint, is_outage
+from ai_tg_bot.db.database import STORAGE_ERRORS, database_hint, is_outage, ride_out
 from ai_tg_bot.db.types import utc_now
 from ai_tg_bot.storage.records import (
     AskedElsewhereError,
@@ -35,5 +35,6 @@ __all__ = [
     "clean_text",
     "database_hint",
     "is_outage",
+    "ride_out",
     "utc_now",
 ]

@@ -10,7 +10,6 @@ Only an outage is waited out; an error that would recur is raised at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
 
-from ai_tg_bot.storage import STORAGE_ERRORS, is_outage
+from ai_tg_bot.storage import ride_out
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +37,20 @@ class RedeliverMiddleware(BaseMiddleware):
     ) -> Any:
         if data.get("redeliverable"):
             return await handler(event, data)  # webhook mode: Telegram redelivers
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.patience_seconds
-        pause = 0.25
-        while True:
-            try:
-                return await handler(event, data)
-            except STORAGE_ERRORS as exc:
-                if not is_outage(exc) or loop.time() + pause > deadline:
-                    raise
-                update_id = event.update_id if isinstance(event, Update) else "-"
-                log.warning(
-                    "update %s: the database is unavailable (%s); handling it again in %.1fs",
-                    update_id,
-                    type(exc).__name__,
-                    pause,
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, self.max_pause_seconds)
+        update_id = event.update_id if isinstance(event, Update) else "-"
+
+        def say(exc: BaseException, pause: float) -> None:
+            log.warning(
+                "update %s: the database is unavailable (%s); handling it again in %.1fs",
+                update_id,
+                type(exc).__name__,
+                pause,
+            )
+
+        return await ride_out(
+            lambda: handler(event, data),
+            self.patience_seconds,
+            first_pause=0.25,
+            max_pause=self.max_pause_seconds,
+            on_retry=say,
+        )
