@@ -42,10 +42,9 @@ def is_group(message: Message) -> bool:
 def asking(message: Message, user_id: int) -> Asking:
     """Whose conversation `message` joins, who asked, and in which topic: a private
     chat's topic, or a forum supergroup's topic."""
-    if is_group(message):
-        thread = message.message_thread_id if message.is_topic_message else None
-        return Asking(message.chat.id, user_id, thread)
     thread = message.message_thread_id if message.is_topic_message else None
+    if is_group(message):
+        return Asking(message.chat.id, user_id, thread)
     return Asking(user_id, None, thread)
 
 
