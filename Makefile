@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 COMPOSE := docker compose --env-file .env.development
-DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config import load_settings; print(load_settings().database_url)')
+DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config.settings import load_settings; print(load_settings().database_url)')
 
 .PHONY: help install run test lint format typecheck bench check load \
 	db-up db-down db-reset db-migrate db-rollback db-revision db-shell db-purge \
@@ -31,9 +31,10 @@ run: $(STAMP) ## Start the bot (SQLite by default; settings from .env)
 test: $(STAMP) ## Run the tests (SQLite and PostgreSQL from TEST_DATABASE_URL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check + ruff format --check
+lint: $(STAMP) ## ruff check + ruff format --check + the import contracts (lint-imports)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

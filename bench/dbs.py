@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from tests.dbs import create_pg_database, drop_pg_database, migrate
 
 BACKENDS = ("postgresql", "sqlite")

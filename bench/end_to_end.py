@@ -22,8 +22,8 @@ from aiogram import Dispatcher, F
 from aiogram.types import Message
 
 from ai_tg_bot.bot.app import Application, build_bot
-from ai_tg_bot.config import Settings
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.config.settings import Settings
+from ai_tg_bot.llm.client import LLMClient
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.stats import Result, Target, median
 from tests.fakes.llm import FakeLLM

@@ -22,8 +22,8 @@ from typing import Any
 import aiosqlite
 import asyncpg
 
-from ai_tg_bot.config import Settings
-from ai_tg_bot.storage.conversations import short_title
+from ai_tg_bot.config.settings import Settings
+from ai_tg_bot.storage.placement import short_title
 from bench.dbs import asyncpg_dsn, sqlite_path
 
 # SQLAlchemy adds casts and repeats parameters; the plans are the same.

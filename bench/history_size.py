@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.storage import Storage
 from bench.dbs import analyze, asyncpg_dsn, bench_database, bench_settings, seed

@@ -18,8 +18,8 @@ import sys
 from typing import Any
 
 from ai_tg_bot.bot.app import Application
-from ai_tg_bot.config import Settings
-from ai_tg_bot.runtime import settle_heap
+from ai_tg_bot.config.settings import Settings
+from ai_tg_bot.process.runtime import settle_heap
 from bench.probe import Probe, rss_mb
 
 

@@ -22,11 +22,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from ai_tg_bot.answers import TurnResult
-from ai_tg_bot.chat import ChatService
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import Question, Storage
+from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.views import TurnResult
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.floor import open_floor
 from bench.machine import reset_peak_rss, stop_child

@@ -24,7 +24,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from ai_tg_bot.bot.app import Application
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from tests.dbs import _asyncpg_dsn, create_pg_database, drop_pg_database, migrate
 from tests.fakes.llm import FakeLLM
 from tests.fakes.tcp_proxy import TcpProxy

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.storage.accounts import Accounts
 from tests.dbs import create_pg_database, drop_pg_database, in_ci, migrate, pg_reachable

@@ -1,10 +1,10 @@
-"""`python -m ai_tg_bot`: the same as the `ai-tg-bot` console script (ai_tg_bot/cli.py)."""
+"""`python -m ai_tg_bot`: the same as the `ai-tg-bot` console script (ai_tg_bot/process/cli.py)."""
 
 from __future__ import annotations
 
 import sys
 
-from ai_tg_bot.cli import main
+from ai_tg_bot.process import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ai_tg_bot.bot.app import Application
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram, SentMessage

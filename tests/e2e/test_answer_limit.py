@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.llm import LLMError, LLMErrorKind
+from ai_tg_bot.llm.client import LLMError, LLMErrorKind
 from tests.e2e.conftest import HarnessFactory
 from tests.fakes.llm import FakeLLM
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from ai_tg_bot.bot.startup import check_llm
-from ai_tg_bot.config import Settings
-from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.logs import JsonFormatter
-from ai_tg_bot.schema import head
+from ai_tg_bot.config.settings import Settings
+from ai_tg_bot.llm.client import LLMClient
+from ai_tg_bot.observability.logs import JsonFormatter
+from ai_tg_bot.process.schema import head
 from tests.dbs import ROOT
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.test_process import bot_env

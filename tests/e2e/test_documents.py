@@ -17,7 +17,7 @@ from ai_tg_bot.bot.handlers.documents import (
     document_too_large,
 )
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.documents import TRUNCATED_NOTE, DocumentProblem, Extracted
+from ai_tg_bot.media.documents import TRUNCATED_NOTE, DocumentProblem, Extracted
 from tests.documents import encrypted_pdf, make_docx, minimal_pdf, zip_bomb_docx
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.e2e.test_media import Stored, stored

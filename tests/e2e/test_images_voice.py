@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import UsageEvent
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.speech import SPEECH_PART_CHARS
+from ai_tg_bot.media.speakable import SPEECH_PART_CHARS
 from ai_tg_bot.storage.outputs import STALE_AFTER
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.e2e.test_limits import count

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ai_tg_bot.bot import texts
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message
-from ai_tg_bot.llm import LLMError, LLMErrorKind
+from ai_tg_bot.llm.client import LLMError, LLMErrorKind
 from tests.e2e.conftest import BotHarness, HarnessFactory
 
 ALICE = 111

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from tests.e2e.conftest import TOKEN, BotHarness
 from tests.fakes.llm import FakeLLM
 from tests.fakes.tcp_proxy import TcpProxy

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text, update
 
-from ai_tg_bot import export as export_module
 from ai_tg_bot.bot import texts
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.privacy import export as export_module
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.fakes.telegram import SentDocument, SentMessage
 

@@ -28,9 +28,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.llm import LLMError, LLMErrorKind
+from ai_tg_bot.llm.client import LLMError, LLMErrorKind
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.fakes.llm import FakeLLM
 from tests.fakes.telegram import FakeTelegram

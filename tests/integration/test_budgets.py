@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from ai_tg_bot.chat import ChatService
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import NewQuestion, TokenUsage, utc_now
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.budgets import record_usage
 from ai_tg_bot.storage.payments import PaymentsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
+from ai_tg_bot.turns.service import ChatService
 from tests.fakes.llm import FakeLLM
 from tests.integration.test_quotas import RecordingPresenter
 from tests.seeding import SeedingStorage

@@ -9,10 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from ai_tg_bot.chat import ChatService
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import STORAGE_ERRORS, Database, is_outage
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.llm.client import LLMClient
+from ai_tg_bot.turns.service import ChatService
 from tests.seeding import SeedingStorage
 
 

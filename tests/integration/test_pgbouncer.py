@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from ai_tg_bot.chat import ChatService
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.llm.client import LLMClient
+from ai_tg_bot.turns.service import ChatService
 from tests.dbs import in_ci
 from tests.fakes.llm import FakeLLM
 from tests.integration.test_quotas import RecordingPresenter

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ai_tg_bot.answers import TurnResult
 from ai_tg_bot.bot.handlers.status import render_status
-from ai_tg_bot.chat import ChatService
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import Question
 from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.views import TurnResult
 from tests.fakes.llm import FakeLLM
 from tests.seeding import SeedingStorage
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message
 from ai_tg_bot.db.types import utc_now
@@ -105,7 +105,7 @@ async def test_make_db_purge_runs_once_and_logs_the_count(
     env = {k: v for k, v in os.environ.items() if k not in {"RETENTION_DAYS", "LOG_LEVEL"}}
     env |= {"DATABASE_URL": database_url, "PYTHONPATH": str(ROOT / "src")}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ai_tg_bot.purge", "--days", "7",
+        sys.executable, "-m", "ai_tg_bot.privacy.retention", "--days", "7",
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
@@ -115,7 +115,7 @@ async def test_make_db_purge_runs_once_and_logs_the_count(
 
     env["RETENTION_DAYS"] = ""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ai_tg_bot.purge",
+        sys.executable, "-m", "ai_tg_bot.privacy.retention",
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(process.communicate(), 60)

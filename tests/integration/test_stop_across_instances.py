@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from ai_tg_bot.chat import ChatService
-from ai_tg_bot.config import Settings
+from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.llm.client import LLMClient
+from ai_tg_bot.turns.service import ChatService
 from tests.fakes.llm import FakeLLM
 from tests.fakes.waiting import poll_until
 from tests.integration.test_quotas import RecordingPresenter

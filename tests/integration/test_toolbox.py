@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ai_tg_bot.toolbox import Toolbox
-from ai_tg_bot.tooluse import TIMED_OUT
+from ai_tg_bot.tools.rounds import TIMED_OUT
+from ai_tg_bot.tools.servers import Toolbox
 from tests.fakes.waiting import poll_until
 
 SERVER = f"{sys.executable} -m tests.fakes.mcp_server"

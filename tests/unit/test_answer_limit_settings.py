@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ai_tg_bot.config import Settings, SettingsError, load_settings
-from ai_tg_bot.llm import limit_param_for
+from ai_tg_bot.config.settings import Settings, SettingsError, load_settings
+from ai_tg_bot.llm.client import limit_param_for
 
 
 def settings(**values: object) -> Settings:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ai_tg_bot import document_text
-from ai_tg_bot.document_text import (
+from ai_tg_bot.media import extraction as document_text
+from ai_tg_bot.media.documents import (
+    TRUNCATED_NOTE,
+    display_name,
+    document_content,
+    document_format,
+    read_document,
+)
+from ai_tg_bot.media.extraction import (
     DocumentError,
     DocumentFormat,
     DocumentProblem,
@@ -13,13 +20,6 @@ from ai_tg_bot.document_text import (
     check_zip,
     decode_text,
     extract_text,
-)
-from ai_tg_bot.documents import (
-    TRUNCATED_NOTE,
-    display_name,
-    document_content,
-    document_format,
-    read_document,
 )
 from tests.documents import encrypted_pdf, make_docx, minimal_pdf, zip_bomb_docx
 

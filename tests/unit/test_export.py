@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ai_tg_bot import export as export_module
-from ai_tg_bot.export import iso, quoted, write_export
+from ai_tg_bot.privacy import export as export_module
+from ai_tg_bot.privacy.export import iso, quoted, write_export
 from ai_tg_bot.storage.privacy import ExportedMessage, HistoryExport
 
 START = datetime(2026, 1, 2, 3, 4, 5, 678_900, tzinfo=UTC)

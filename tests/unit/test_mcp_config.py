@@ -6,8 +6,8 @@ import shlex
 
 import pytest
 
-from ai_tg_bot.config import SettingsError, load_settings
-from ai_tg_bot.mcp_config import parse_mcp_servers
+from ai_tg_bot.config.mcp import parse_mcp_servers
+from ai_tg_bot.config.settings import SettingsError, load_settings
 
 TOKEN = "123456:test-token"
 

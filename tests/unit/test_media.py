@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from ai_tg_bot.llm import LLMError, LLMErrorKind
-from ai_tg_bot.media import (
+from ai_tg_bot.llm.client import LLMError, LLMErrorKind
+from ai_tg_bot.media.inputs import (
     FileTooLargeError,
     MediaPolicy,
     image_attachment,

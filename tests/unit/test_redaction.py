@@ -12,10 +12,9 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ai_tg_bot import cli as entry_point
-from ai_tg_bot import config
-from ai_tg_bot.config import Settings, SettingsError
-from ai_tg_bot.redaction import (
+from ai_tg_bot.config import settings as config
+from ai_tg_bot.config.settings import Settings, SettingsError
+from ai_tg_bot.observability.redaction import (
     HTTP_CLIENT_LOGGERS,
     MASK,
     Redactor,
@@ -24,6 +23,7 @@ from ai_tg_bot.redaction import (
     secrets_of,
     url_credentials,
 )
+from ai_tg_bot.process import cli as entry_point
 
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw9"  # the shape @BotFather gives
 API_KEY = "sk-proj-0123456789abcdefABCDEF"

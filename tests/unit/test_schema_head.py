@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ai_tg_bot import schema
+from ai_tg_bot.process import schema
 
 
 def test_head_is_alembics_head() -> None:

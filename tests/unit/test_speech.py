@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ai_tg_bot.speech import SPEECH_PART_CHARS, speakable, speech_parts, split_speech
+from ai_tg_bot.media.speakable import SPEECH_PART_CHARS, speakable, speech_parts, split_speech
 from ai_tg_bot.storage.outputs import speech_tokens
 
 

@@ -8,11 +8,10 @@ from typing import Any, cast
 
 from ai_tg_bot.bot.handlers.tools import brief, parse_entries
 from ai_tg_bot.bot.reply import with_tools
-from ai_tg_bot.llm import LLMClient, StreamReport
-from ai_tg_bot.media import MediaPolicy, llm_messages
+from ai_tg_bot.llm.client import LLMClient, StreamReport
+from ai_tg_bot.media.inputs import MediaPolicy, llm_messages
 from ai_tg_bot.storage.records import Context, sent_chars
-from ai_tg_bot.toolbox import exposed_name, permitted
-from ai_tg_bot.tooluse import (
+from ai_tg_bot.tools.rounds import (
     CUT_NOTE,
     TOOL_RESULT_MAX_CHARS,
     CallCollector,
@@ -23,6 +22,7 @@ from ai_tg_bot.tooluse import (
     records,
     shown_name,
 )
+from ai_tg_bot.tools.servers import exposed_name, permitted
 
 
 def delta(index: int, **fields: Any) -> SimpleNamespace:

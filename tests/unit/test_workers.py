@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
-from ai_tg_bot.config import Settings
-from ai_tg_bot.logs import JsonFormatter, configure_logging
-from ai_tg_bot.workers import RestartPolicy, Supervisor, describe_exit
+from ai_tg_bot.config.settings import Settings
+from ai_tg_bot.observability.logs import JsonFormatter, configure_logging
+from ai_tg_bot.process.workers import RestartPolicy, Supervisor, describe_exit
 from tests.unit.worker_targets import exit_with, first_exits_others_wait
 
 QUICK = RestartPolicy(first_delay=0.1, max_delay=0.2, stable_seconds=60, max_quick_deaths=3)
@@ -27,7 +27,7 @@ def test_the_back_off_doubles_up_to_its_ceiling() -> None:
 async def test_a_worker_that_keeps_dying_is_restarted_then_given_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ai_tg_bot.workers")
+    caplog.set_level(logging.INFO, logger="ai_tg_bot.process.workers")
     supervisor = Supervisor(exit_with, 1, 1, stop_timeout=5, policy=QUICK)
     assert await supervisor.run() == 1
     messages = [r.getMessage() for r in caplog.records]
@@ -42,7 +42,7 @@ async def test_a_worker_that_keeps_dying_is_restarted_then_given_up(
 async def test_a_configuration_error_is_not_restarted_and_stops_the_others(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ai_tg_bot.workers")
+    caplog.set_level(logging.INFO, logger="ai_tg_bot.process.workers")
     supervisor = Supervisor(first_exits_others_wait, 2, 2, stop_timeout=20, policy=QUICK)
     assert await supervisor.run() == 2
     messages = [r.getMessage() for r in caplog.records]

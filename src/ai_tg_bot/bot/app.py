@@ -33,24 +33,25 @@ from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.profile import register_profile
 from ai_tg_bot.bot.speaking import VoiceReplies, voice_replies
 from ai_tg_bot.bot.webhook import build_web_app, start_site
-from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
-from ai_tg_bot.db.database import STORAGE_ERRORS, Database
+from ai_tg_bot.db import STORAGE_ERRORS, Database
 from ai_tg_bot.i18n import set_default_language
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
-from ai_tg_bot.metrics import PENDING, watch_pool
-from ai_tg_bot.purge import purge_periodically
-from ai_tg_bot.redaction import install_redaction
-from ai_tg_bot.storage import Storage
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.storage.outputs import OutputsStore
-from ai_tg_bot.storage.payments import PaymentsStore
-from ai_tg_bot.storage.privacy import PrivacyStore
-from ai_tg_bot.storage.search import MessageSearch
+from ai_tg_bot.observability import PENDING, install_redaction, watch_pool
+from ai_tg_bot.privacy import purge_periodically
+from ai_tg_bot.storage import (
+    Accounts,
+    MessageSearch,
+    OutputsStore,
+    PaymentsStore,
+    PrivacyStore,
+    Storage,
+)
+from ai_tg_bot.turns import ChatService
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.toolbox import Toolbox
+    from ai_tg_bot.tools import Toolbox
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -130,7 +131,7 @@ class Application:
         media = MediaPolicy.from_settings(settings)
         toolbox = None
         if settings.mcp_servers:
-            from ai_tg_bot.toolbox import Toolbox
+            from ai_tg_bot.tools import Toolbox
 
             toolbox = Toolbox.from_settings(settings)
         chat = ChatService(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ai_tg_bot.i18n import _, day, money, number
 from ai_tg_bot.limits import UserLimits, next_month
-from ai_tg_bot.storage.budgets import Spent
+from ai_tg_bot.storage import Spent
 
 
 def _used(used: int, limit: int) -> str:

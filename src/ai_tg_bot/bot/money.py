@@ -27,8 +27,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
 from ai_tg_bot.i18n import _, current_language, number, use_language
-from ai_tg_bot.storage import STORAGE_ERRORS, is_outage
-from ai_tg_bot.storage.payments import PaymentsStore, Refund
+from ai_tg_bot.storage import STORAGE_ERRORS, PaymentsStore, Refund, is_outage
 
 log = logging.getLogger(__name__)
 STARS = "XTR"

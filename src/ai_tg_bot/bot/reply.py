@@ -25,7 +25,6 @@ from aiogram.exceptions import (
 from aiogram.methods import SendRichMessage
 from aiogram.types import InputRichMessage
 
-from ai_tg_bot.answers import TurnResult, VoiceProblem
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.formatting import (
@@ -38,7 +37,8 @@ from ai_tg_bot.bot.formatting import (
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.rich import rich_parts
-from ai_tg_bot.tooluse import shown_name
+from ai_tg_bot.tools import shown_name
+from ai_tg_bot.turns import TurnResult, VoiceProblem
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds

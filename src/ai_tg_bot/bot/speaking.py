@@ -21,16 +21,15 @@ from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BufferedInputFile
 
-from ai_tg_bot.answers import AnswerView, TurnResult
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.reply import StreamingReply
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
-from ai_tg_bot.metrics import OUTPUTS
-from ai_tg_bot.speech import speech_parts
-from ai_tg_bot.storage import STORAGE_ERRORS
-from ai_tg_bot.storage.outputs import OutputsStore
+from ai_tg_bot.media import speech_parts
+from ai_tg_bot.observability import OUTPUTS
+from ai_tg_bot.storage import STORAGE_ERRORS, OutputsStore
+from ai_tg_bot.turns import AnswerView, TurnResult
 
 log = logging.getLogger(__name__)
 CHAT_ACTION_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds

@@ -19,7 +19,7 @@ from aiogram.exceptions import (
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.redaction import redact
+from ai_tg_bot.observability import redact
 
 log = logging.getLogger(__name__)
 # getMe tries before "Telegram is unreachable": about 13 s in all at most, not minutes.

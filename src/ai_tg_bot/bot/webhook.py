@@ -5,20 +5,34 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
 from ai_tg_bot.bot.health import add_probes
-from ai_tg_bot.metrics import add_metrics
+from ai_tg_bot.observability import add_metrics
 
 if TYPE_CHECKING:
-    from ai_tg_bot.bot.app import Application
+    from aiogram import Bot, Dispatcher
+
+    from ai_tg_bot.config import Settings
+    from ai_tg_bot.db import Database
+
+
+class Served(Protocol):
+    """What the web server needs of the running application (bot.app.Application)."""
+
+    settings: Settings
+    database: Database
+    bot: Bot
+    dispatcher: Dispatcher
+    worker: int | None
+
 
 log = logging.getLogger(__name__)
-APPLICATION: web.AppKey[Application] = web.AppKey("application")
+APPLICATION: web.AppKey[Served] = web.AppKey("application")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 4 * 1024 * 1024
 
@@ -33,7 +47,7 @@ class WebhookHandler:
     a delivery that arrives twice is recognised in the database and answered once.
     """
 
-    def __init__(self, app: Application) -> None:
+    def __init__(self, app: Served) -> None:
         self.app = app
         self._tasks: set[asyncio.Task[Any]] = set()
         secret = app.settings.webhook_secret
@@ -73,7 +87,7 @@ class WebhookHandler:
             log.debug("update task ended with %r", task.exception())
 
 
-def build_web_app(app: Application, *, webhook: bool) -> web.Application:
+def build_web_app(app: Served, *, webhook: bool) -> web.Application:
     """The aiohttp app: /healthz, /readyz and /metrics always, the webhook path in
     webhook mode."""
     web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)

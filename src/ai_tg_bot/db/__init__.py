@@ -1,6 +1,72 @@
-"""Database layer: the schema (models) and the engine with its transactions (database)."""
+"""Database layer: the engine and its transactions, SQLite's driver on the event loop,
+the schema (models) and UTC time.
+"""
 
-from ai_tg_bot.db.database import Database
-from ai_tg_bot.db.models import Base, Message, User, UserSettings
+from typing import TYPE_CHECKING
 
-__all__ = ["Base", "Database", "Message", "User", "UserSettings"]
+from ai_tg_bot.surface import lazy_surface
+
+if TYPE_CHECKING:
+    from ai_tg_bot.db.database import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
+    from ai_tg_bot.db.database import STORAGE_ERRORS as STORAGE_ERRORS
+    from ai_tg_bot.db.database import Database as Database
+    from ai_tg_bot.db.database import database_hint as database_hint
+    from ai_tg_bot.db.database import ensure_sqlite_directory as ensure_sqlite_directory
+    from ai_tg_bot.db.database import is_outage as is_outage
+    from ai_tg_bot.db.database import ride_out as ride_out
+    from ai_tg_bot.db.models import Base as Base
+    from ai_tg_bot.db.models import Conversation as Conversation
+    from ai_tg_bot.db.models import Message as Message
+    from ai_tg_bot.db.models import Payment as Payment
+    from ai_tg_bot.db.models import TokenUsage as TokenUsage
+    from ai_tg_bot.db.models import UsageEvent as UsageEvent
+    from ai_tg_bot.db.models import User as User
+    from ai_tg_bot.db.models import UserSettings as UserSettings
+    from ai_tg_bot.db.revision import stored_revisions as stored_revisions
+    from ai_tg_bot.db.types import UTCDateTime as UTCDateTime
+    from ai_tg_bot.db.types import utc_now as utc_now
+else:
+    __getattr__ = lazy_surface(
+        __name__,
+        {
+            "stored_revisions": ".revision",
+            "Base": ".models",
+            "Conversation": ".models",
+            "Database": ".database",
+            "Message": ".models",
+            "Payment": ".models",
+            "SQLITE_BUSY_TIMEOUT_MS": ".database",
+            "STORAGE_ERRORS": ".database",
+            "database_hint": ".database",
+            "is_outage": ".database",
+            "ride_out": ".database",
+            "TokenUsage": ".models",
+            "UTCDateTime": ".types",
+            "UsageEvent": ".models",
+            "User": ".models",
+            "UserSettings": ".models",
+            "ensure_sqlite_directory": ".database",
+            "utc_now": ".types",
+        },
+    )
+
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "STORAGE_ERRORS",
+    "Base",
+    "Conversation",
+    "Database",
+    "Message",
+    "Payment",
+    "TokenUsage",
+    "UTCDateTime",
+    "UsageEvent",
+    "User",
+    "UserSettings",
+    "database_hint",
+    "ensure_sqlite_directory",
+    "is_outage",
+    "ride_out",
+    "stored_revisions",
+    "utc_now",
+]

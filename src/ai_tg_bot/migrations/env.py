@@ -14,9 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ai_tg_bot.config import load_settings
-from ai_tg_bot.db.database import SQLITE_BUSY_TIMEOUT_MS, ensure_sqlite_directory
-from ai_tg_bot.db.models import Base
-from ai_tg_bot.db.types import UTCDateTime
+from ai_tg_bot.db import SQLITE_BUSY_TIMEOUT_MS, Base, UTCDateTime, ensure_sqlite_directory
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -1,33 +1,115 @@
-"""Storage: every SQL statement of the bot. The dialogue (store.py: `Storage`), its turn queue
-(turns.py), accounts (accounts.py), privacy, search; and, for the layers above, what
-they need to know of the database: its outage errors and its clock."""
+"""Storage: every SQL statement of the bot. The dialogue (store: `Storage`), its turn
+queue, accounts, payments, outputs, privacy, search; and, for the layers above, what
+they need to know of the database: its outage errors and its clock.
+"""
 
-from ai_tg_bot.db.database import STORAGE_ERRORS, database_hint, is_outage, ride_out
-from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.storage.records import (
-    AskedElsewhereError,
-    Context,
-    DialogInfo,
-    DuplicateMessageError,
-    HistoryMessage,
-    NewQuestion,
-    Question,
-    StoredMessage,
-    TokenUsage,
-    TurnHandoff,
-    clean_text,
-)
-from ai_tg_bot.storage.store import Storage
+from typing import TYPE_CHECKING
+
+from ai_tg_bot.surface import lazy_surface
+
+if TYPE_CHECKING:
+    from ai_tg_bot.db import STORAGE_ERRORS as STORAGE_ERRORS
+    from ai_tg_bot.db import database_hint as database_hint
+    from ai_tg_bot.db import is_outage as is_outage
+    from ai_tg_bot.db import ride_out as ride_out
+    from ai_tg_bot.db import utc_now as utc_now
+    from ai_tg_bot.storage.accounts import Accounts as Accounts
+    from ai_tg_bot.storage.budgets import Spent as Spent
+    from ai_tg_bot.storage.outputs import ImageMade as ImageMade
+    from ai_tg_bot.storage.outputs import OutputsStore as OutputsStore
+    from ai_tg_bot.storage.payments import PaymentRecord as PaymentRecord
+    from ai_tg_bot.storage.payments import PaymentsStore as PaymentsStore
+    from ai_tg_bot.storage.payments import Refund as Refund
+    from ai_tg_bot.storage.placement import ConversationSummary as ConversationSummary
+    from ai_tg_bot.storage.privacy import ExportBusyError as ExportBusyError
+    from ai_tg_bot.storage.privacy import ExportedMessage as ExportedMessage
+    from ai_tg_bot.storage.privacy import HistoryExport as HistoryExport
+    from ai_tg_bot.storage.privacy import PrivacyStore as PrivacyStore
+    from ai_tg_bot.storage.records import AskedElsewhereError as AskedElsewhereError
+    from ai_tg_bot.storage.records import Attachment as Attachment
+    from ai_tg_bot.storage.records import Context as Context
+    from ai_tg_bot.storage.records import DialogInfo as DialogInfo
+    from ai_tg_bot.storage.records import DuplicateMessageError as DuplicateMessageError
+    from ai_tg_bot.storage.records import EmptyTextError as EmptyTextError
+    from ai_tg_bot.storage.records import HistoryMessage as HistoryMessage
+    from ai_tg_bot.storage.records import NewQuestion as NewQuestion
+    from ai_tg_bot.storage.records import Question as Question
+    from ai_tg_bot.storage.records import StoredMessage as StoredMessage
+    from ai_tg_bot.storage.records import TokenUsage as TokenUsage
+    from ai_tg_bot.storage.records import TurnHandoff as TurnHandoff
+    from ai_tg_bot.storage.records import clean_text as clean_text
+    from ai_tg_bot.storage.records import without_nul as without_nul
+    from ai_tg_bot.storage.search import MessageSearch as MessageSearch
+    from ai_tg_bot.storage.search import SearchPage as SearchPage
+    from ai_tg_bot.storage.search import search_words as search_words
+    from ai_tg_bot.storage.store import Storage as Storage
+else:
+    __getattr__ = lazy_surface(
+        __name__,
+        {
+            "Accounts": ".accounts",
+            "AskedElsewhereError": ".records",
+            "Attachment": ".records",
+            "Context": ".records",
+            "ConversationSummary": ".placement",
+            "DialogInfo": ".records",
+            "DuplicateMessageError": ".records",
+            "EmptyTextError": ".records",
+            "ExportBusyError": ".privacy",
+            "ExportedMessage": ".privacy",
+            "HistoryExport": ".privacy",
+            "HistoryMessage": ".records",
+            "ImageMade": ".outputs",
+            "MessageSearch": ".search",
+            "NewQuestion": ".records",
+            "OutputsStore": ".outputs",
+            "PaymentRecord": ".payments",
+            "PaymentsStore": ".payments",
+            "PrivacyStore": ".privacy",
+            "Question": ".records",
+            "Refund": ".payments",
+            "STORAGE_ERRORS": "ai_tg_bot.db",
+            "SearchPage": ".search",
+            "Spent": ".budgets",
+            "Storage": ".store",
+            "StoredMessage": ".records",
+            "TokenUsage": ".records",
+            "TurnHandoff": ".records",
+            "clean_text": ".records",
+            "database_hint": "ai_tg_bot.db",
+            "is_outage": "ai_tg_bot.db",
+            "ride_out": "ai_tg_bot.db",
+            "search_words": ".search",
+            "utc_now": "ai_tg_bot.db",
+            "without_nul": ".records",
+        },
+    )
 
 __all__ = [
     "STORAGE_ERRORS",
+    "Accounts",
     "AskedElsewhereError",
+    "Attachment",
     "Context",
+    "ConversationSummary",
     "DialogInfo",
     "DuplicateMessageError",
+    "EmptyTextError",
+    "ExportBusyError",
+    "ExportedMessage",
+    "HistoryExport",
     "HistoryMessage",
+    "ImageMade",
+    "MessageSearch",
     "NewQuestion",
+    "OutputsStore",
+    "PaymentRecord",
+    "PaymentsStore",
+    "PrivacyStore",
     "Question",
+    "Refund",
+    "SearchPage",
+    "Spent",
     "Storage",
     "StoredMessage",
     "TokenUsage",
@@ -36,5 +118,7 @@ __all__ = [
     "database_hint",
     "is_outage",
     "ride_out",
+    "search_words",
     "utc_now",
+    "without_nul",
 ]

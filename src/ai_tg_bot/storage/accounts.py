@@ -12,8 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from ai_tg_bot.db.models import Message, UsageEvent, User, UserSettings
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import Message, UsageEvent, User, UserSettings, utc_now
 from ai_tg_bot.limits import (
     LIMIT_BY_NAME,
     LIMITS,

@@ -11,9 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.db.database import Database
-from ai_tg_bot.db.models import Message, User, UserSettings
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import Database, Message, User, UserSettings, utc_now
 from ai_tg_bot.limits import (
     LimitsRow,
     SettingsRow,

@@ -9,8 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ai_tg_bot.db.models import Payment, User
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import Payment, User, utc_now
 from ai_tg_bot.storage.base import StorageBase, as_utc
 
 # Payments /user lists.

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ai_tg_bot.db.models import Message
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import count_asker
 from ai_tg_bot.storage.base import StorageBase
-from ai_tg_bot.storage.conversations import find_conversation, in_conversation, touch
+from ai_tg_bot.storage.placement import find_conversation, in_conversation, touch
 from ai_tg_bot.storage.records import AskedElsewhereError, NewQuestion, Question
 from ai_tg_bot.storage.turns import question_of
 

@@ -20,8 +20,7 @@ from sqlalchemy import (
     table,
 )
 
-from ai_tg_bot.db.database import Database
-from ai_tg_bot.db.models import Message
+from ai_tg_bot.db import Database, Message
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import as_utc
 from ai_tg_bot.storage.records import without_nul

@@ -27,8 +27,8 @@ from sqlalchemy import (
     update,
 )
 
-from ai_tg_bot.db.models import Conversation, Message, UsageEvent, User, UserSettings
-from ai_tg_bot.db.models import TokenUsage as TokenUsageRow
+from ai_tg_bot.db import Conversation, Message, UsageEvent, User, UserSettings
+from ai_tg_bot.db import TokenUsage as TokenUsageRow
 from ai_tg_bot.limits import LIMIT_COLUMNS
 
 messages = cast(Table, Message.__table__)

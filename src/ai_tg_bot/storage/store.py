@@ -6,8 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
-from ai_tg_bot.db.models import Message
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.limits import (
     day_start,
     resolve_limits,
@@ -16,8 +15,8 @@ from ai_tg_bot.limits import (
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import count_asker
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
-from ai_tg_bot.storage.chats import ConversationsMixin
-from ai_tg_bot.storage.conversations import (
+from ai_tg_bot.storage.conversations import ConversationsMixin
+from ai_tg_bot.storage.placement import (
     conversation_overview,
     find_conversation,
     in_conversation,
@@ -35,7 +34,7 @@ from ai_tg_bot.storage.records import (
     tool_list,
 )
 from ai_tg_bot.storage.retry import RetryMixin
-from ai_tg_bot.storage.stops import StopsMixin
+from ai_tg_bot.storage.stop_requests import StopsMixin
 from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
 from ai_tg_bot.storage.turns import (
     TurnsMixin,

@@ -1,5 +1,5 @@
 """The turn lease's upkeep: the heartbeat that keeps a live holder's leases, and the
-sweep that finds questions whose holder died (ai_tg_bot/leases.py drives both)."""
+sweep that finds questions whose holder died (ai_tg_bot/turns/leases.py drives both)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase
 

@@ -17,13 +17,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ai_tg_bot.db.models import Message
-from ai_tg_bot.db.types import utc_now
+from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.limits import UserLimits
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.budgets import check_budget, record_usage
-from ai_tg_bot.storage.conversations import (
+from ai_tg_bot.storage.placement import (
     name_if_untitled,
 )
 from ai_tg_bot.storage.records import (

@@ -12,8 +12,7 @@ from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
 from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.storage import utc_now
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage import Accounts, utc_now
 
 
 async def model(

@@ -12,9 +12,7 @@ from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, money, number
 from ai_tg_bot.limits import LIMIT_BY_NAME, LIMIT_NAMES, LimitName
-from ai_tg_bot.storage import utc_now
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.storage.payments import PaymentRecord, PaymentsStore
+from ai_tg_bot.storage import Accounts, PaymentRecord, PaymentsStore, utc_now
 
 ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock", "refund")
 _USAGE = {

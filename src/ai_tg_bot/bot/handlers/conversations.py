@@ -18,8 +18,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.i18n import _, moment, ngettext, number
-from ai_tg_bot.storage import Storage
-from ai_tg_bot.storage.conversations import ConversationSummary
+from ai_tg_bot.storage import ConversationSummary, Storage
 
 # A button's label: the title, cut so that the count and the marker still fit.
 BUTTON_TITLE_CHARS = 40

@@ -4,7 +4,7 @@ Checks that cost nothing come first: a type the bot does not read, or a size ove
 MAX_DOCUMENT_BYTES (as Telegram states it, then as getFile does), is refused before any
 download, and so is a document from a user over a limit (daily, per minute, token
 budget): no getFile, no download, no extraction slot. The text is extracted off the
-event loop, in a bounded child process (ai_tg_bot/documents.py). Downloading and reading
+event loop, in a bounded child process (ai_tg_bot/media/documents.py). Downloading and reading
 spend no money; the question (the file's text, then the caption) then goes through
 `turn`, the one gate for spending: over a limit nothing is stored and the LLM is not
 called.
@@ -25,23 +25,23 @@ from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
-from ai_tg_bot.documents import (
+from ai_tg_bot.i18n import N_, _, ngettext, number
+from ai_tg_bot.limits import QuotaExceededError
+from ai_tg_bot.media import (
     DocumentError,
     DocumentProblem,
     Extracted,
+    FileTooLargeError,
+    MediaError,
     display_name,
     document_attachment,
     document_content,
     document_format,
     read_document,
 )
-from ai_tg_bot.i18n import N_, _, ngettext, number
-from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.media import FileTooLargeError, MediaError
-from ai_tg_bot.storage import utc_now
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage import Accounts, utc_now
+from ai_tg_bot.turns import ChatService
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import AskedElsewhereError, Storage, utc_now
+from ai_tg_bot.turns import ChatService
 
 
 async def reset(

@@ -23,9 +23,14 @@ from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import GeneratedImage, LLMClient, LLMError, LLMErrorKind
-from ai_tg_bot.metrics import OUTPUTS
-from ai_tg_bot.storage import STORAGE_ERRORS, DuplicateMessageError, utc_now
-from ai_tg_bot.storage.outputs import ImageMade, OutputsStore
+from ai_tg_bot.observability import OUTPUTS
+from ai_tg_bot.storage import (
+    STORAGE_ERRORS,
+    DuplicateMessageError,
+    ImageMade,
+    OutputsStore,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 # The longest description taken (DALL·E 3's limit; gpt-image models take more).

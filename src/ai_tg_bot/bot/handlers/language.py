@@ -28,8 +28,7 @@ from ai_tg_bot.i18n import (
     pick_language,
     use_language,
 )
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.storage.records import without_nul
+from ai_tg_bot.storage import Accounts, without_nul
 
 AUTO = "auto"
 

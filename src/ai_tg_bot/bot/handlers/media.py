@@ -13,7 +13,6 @@ from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.media import (
     IMAGE_MIME,
@@ -21,7 +20,8 @@ from ai_tg_bot.media import (
     image_attachment,
     voice_attachment,
 )
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage import Accounts
+from ai_tg_bot.turns import ChatService
 
 log = logging.getLogger(__name__)
 # Pictures a vision model reads when sent as a file (OpenAI's image inputs).

@@ -32,8 +32,7 @@ from ai_tg_bot.bot.money import STARS, MoneyDesk, MoneyUpdate, parse_payload
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, tell_operator, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, ngettext, number
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.storage.payments import PaymentsStore, Refund
+from ai_tg_bot.storage import Accounts, PaymentsStore, Refund
 
 log = logging.getLogger(__name__)
 __all__ = ["STARS", "make_router", "pack_label", "parse_payload", "payload_of"]

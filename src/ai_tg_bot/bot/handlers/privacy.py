@@ -26,11 +26,10 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
-from ai_tg_bot.export import ExportFile, write_export
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import STORAGE_ERRORS, utc_now
-from ai_tg_bot.storage.privacy import ExportBusyError, PrivacyStore
+from ai_tg_bot.privacy import ExportFile, write_export
+from ai_tg_bot.storage import STORAGE_ERRORS, ExportBusyError, PrivacyStore, utc_now
 
 log = logging.getLogger(__name__)
 # Bots may upload documents of up to 50 MB through the official Bot API server.

@@ -18,8 +18,7 @@ from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.storage import Storage
-from ai_tg_bot.storage.records import without_nul
+from ai_tg_bot.storage import Storage, without_nul
 
 PREVIEW_CHARS = 3000
 

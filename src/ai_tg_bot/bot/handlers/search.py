@@ -18,7 +18,7 @@ from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, utf16_length
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.i18n import N_, _, moment
 from ai_tg_bot.i18n import number as figure
-from ai_tg_bot.storage.search import MessageSearch, SearchPage, search_words
+from ai_tg_bot.storage import MessageSearch, SearchPage, search_words
 
 PAGE_SIZE = 5
 # Paging stops here (50,000 hits); a button asking for more is forged or garbage.

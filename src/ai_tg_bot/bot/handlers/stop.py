@@ -17,7 +17,7 @@ from aiogram.types import Message, MessageGenerationStopped
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking
-from ai_tg_bot.chat import ChatService
+from ai_tg_bot.turns import ChatService
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Plain text: one chat turn (ChatService, ai_tg_bot/chat.py, does the turn itself).
+"""Plain text: one chat turn (ChatService, ai_tg_bot/turns/service.py, does the turn itself).
 
 Unknown commands are answered here too, not sent to the LLM.
 """
@@ -17,11 +17,10 @@ from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.chat import ChatService
 from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import DuplicateMessageError, utc_now
-from ai_tg_bot.storage.records import Attachment, EmptyTextError
+from ai_tg_bot.storage import Attachment, DuplicateMessageError, EmptyTextError, utc_now
+from ai_tg_bot.turns import ChatService
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from ai_tg_bot.bot.handlers.admin import parse_user_id
 from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.tooluse import SEPARATOR, shown_name
+from ai_tg_bot.storage import Accounts
+from ai_tg_bot.tools import SEPARATOR, shown_name
 
 ENTRY = re.compile(r"\*|[A-Za-z0-9_-]{1,64}")
 KEYWORDS: dict[str, list[str] | None] = {"all": ["*"], "none": [], "default": None}
@@ -143,4 +143,4 @@ def make_router() -> Router:
 
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.toolbox import ServerState, Toolbox
+    from ai_tg_bot.tools import ServerState, Toolbox

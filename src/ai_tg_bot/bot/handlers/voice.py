@@ -13,8 +13,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.storage.outputs import OutputsStore
+from ai_tg_bot.storage import Accounts, OutputsStore
 
 _ON = frozenset({"on", "yes", "1", "true"})
 _OFF = frozenset({"off", "no", "0", "false"})

@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObje
 from ai_tg_bot.bot import texts
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import pick_language, set_language
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage import Accounts
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from ai_tg_bot.metrics import TELEGRAM_ERRORS
+from ai_tg_bot.observability import TELEGRAM_ERRORS
 
 if TYPE_CHECKING:
     from aiogram import Bot

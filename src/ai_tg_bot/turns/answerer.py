@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ai_tg_bot.answers import AnswerView, Presenter, TurnResult, VoiceProblem
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.media import (
     FileFetcher,
@@ -23,17 +22,17 @@ from ai_tg_bot.media import (
     text_chars,
     transcribe_voice,
 )
-from ai_tg_bot.metrics import FIRST_TOKEN
-from ai_tg_bot.stops import StopSignals, until_stopped
-from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now
-from ai_tg_bot.storage.records import without_nul
-from ai_tg_bot.titles import make_title
-from ai_tg_bot.tooluse import ToolCall, answer_text
-from ai_tg_bot.tooluse import records as tool_records
-from ai_tg_bot.turn_report import TurnFacts, report_turn
+from ai_tg_bot.observability import FIRST_TOKEN
+from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now, without_nul
+from ai_tg_bot.tools import ToolCall, answer_text
+from ai_tg_bot.tools import records as tool_records
+from ai_tg_bot.turns.report import TurnFacts, report_turn
+from ai_tg_bot.turns.stops import StopSignals, until_stopped
+from ai_tg_bot.turns.titles import make_title
+from ai_tg_bot.turns.views import AnswerView, Presenter, TurnResult, VoiceProblem
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.toolbox import Toolbox
+    from ai_tg_bot.tools import Toolbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

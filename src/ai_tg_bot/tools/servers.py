@@ -24,7 +24,8 @@ from mcp import MCPError
 from mcp.types import CONNECTION_CLOSED
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.mcp_link import (
+from ai_tg_bot.observability import TOOL_CALLS
+from ai_tg_bot.tools.link import (
     ServerLink,
     ServerState,
     ToolSpec,
@@ -33,8 +34,7 @@ from ai_tg_bot.mcp_link import (
     result_text,
     what_failed,
 )
-from ai_tg_bot.metrics import TOOL_CALLS
-from ai_tg_bot.tooluse import SEPARATOR, TIMED_OUT, ToolRounds
+from ai_tg_bot.tools.rounds import SEPARATOR, TIMED_OUT, ToolRounds
 
 __all__ = ["ServerState", "ToolSpec", "Toolbox", "exposed_name", "permitted"]
 log = logging.getLogger(__name__)

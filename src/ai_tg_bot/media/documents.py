@@ -21,8 +21,8 @@ import sys
 import weakref
 from pathlib import PurePath
 
-from ai_tg_bot.document_text import DocumentError, DocumentFormat, DocumentProblem, Extracted
-from ai_tg_bot.storage.records import Attachment, without_nul
+from ai_tg_bot.media.extraction import DocumentError, DocumentFormat, DocumentProblem, Extracted
+from ai_tg_bot.storage import Attachment, without_nul
 
 __all__ = [
     "DocumentError",
@@ -181,7 +181,7 @@ async def read_document(
     """
     async with _slot():
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-P", "-m", "ai_tg_bot.document_text",
+            sys.executable, "-P", "-m", "ai_tg_bot.media.extraction",
             fmt.value, str(max_chars), str(memory_bytes), str(cpu_seconds),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

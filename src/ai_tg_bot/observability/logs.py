@@ -20,7 +20,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as BaseJsonFormatter
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.redaction import redact
+from ai_tg_bot.observability.redaction import redact
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # What a LogRecord has of its own: anything else on it came from `extra=`.

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ai_tg_bot.answers import TurnResult
-from ai_tg_bot.metrics import LLM_ERRORS, TOKENS, TURN_SECONDS, TURNS
+from ai_tg_bot.observability import LLM_ERRORS, TOKENS, TURN_SECONDS, TURNS
+from ai_tg_bot.turns.views import TurnResult
 
-log = logging.getLogger("ai_tg_bot.answering")  # the name dashboards and tests read
+log = logging.getLogger("ai_tg_bot.answering")  # the name dashboards read (kept across moves)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.llm_errors import LLMError as LLMError
-from ai_tg_bot.llm_errors import LLMErrorKind as LLMErrorKind
-from ai_tg_bot.llm_media import MediaCalls
-from ai_tg_bot.llm_meter import ChatMessages as ChatMessages
-from ai_tg_bot.llm_meter import StreamReport as StreamReport
-from ai_tg_bot.llm_meter import estimate as estimate
-from ai_tg_bot.llm_meter import text_chars as text_chars
-from ai_tg_bot.llm_wire import (
+from ai_tg_bot.llm.endpoints import MediaCalls
+from ai_tg_bot.llm.errors import LLMError as LLMError
+from ai_tg_bot.llm.errors import LLMErrorKind as LLMErrorKind
+from ai_tg_bot.llm.meter import ChatMessages as ChatMessages
+from ai_tg_bot.llm.meter import StreamReport as StreamReport
+from ai_tg_bot.llm.meter import estimate as estimate
+from ai_tg_bot.llm.meter import text_chars as text_chars
+from ai_tg_bot.llm.wire import (
     OPENAI_API_HOST,
     LimitParam,
     bounded_stream,
@@ -26,9 +26,9 @@ from ai_tg_bot.llm_wire import (
     reasoning_of,
     split_query,
 )
-from ai_tg_bot.llm_wire import GeneratedImage as GeneratedImage
-from ai_tg_bot.llm_wire import limit_param_for as limit_param_for
-from ai_tg_bot.llm_wire import refuses as refuses
+from ai_tg_bot.llm.wire import GeneratedImage as GeneratedImage
+from ai_tg_bot.llm.wire import limit_param_for as limit_param_for
+from ai_tg_bot.llm.wire import refuses as refuses
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

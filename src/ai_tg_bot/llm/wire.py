@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.llm_errors import LLMError, LLMErrorKind
+from ai_tg_bot.llm.errors import LLMError, LLMErrorKind
 
 if TYPE_CHECKING:
     import openai as openai

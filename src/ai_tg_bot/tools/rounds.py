@@ -26,7 +26,7 @@ from ai_tg_bot.llm import (
     LLMErrorKind,
     StreamReport,
 )
-from ai_tg_bot.storage.records import Attachment, without_nul
+from ai_tg_bot.storage import Attachment, without_nul
 
 # A tool result is cut to this many characters before the model sees it, so what is
 # stored (and sent again in later turns) is what the model saw.

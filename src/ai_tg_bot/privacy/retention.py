@@ -1,7 +1,8 @@
 """RETENTION_DAYS: hard-delete soft-deleted messages once they are that many days old.
 
-The bot purges hourly while it runs; `python -m ai_tg_bot.purge` (`make db-purge`) purges
-once, e.g. from cron, and accepts `--days N` to override the setting.
+The bot purges hourly while it runs; `ai-tg-bot purge` (`make db-purge`, or `python -m
+ai_tg_bot.privacy.retention`) purges once, e.g. from cron, and accepts `--days N` to override
+the setting.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import sys
 from datetime import timedelta
 
 from ai_tg_bot.config import Settings, SettingsError, load_settings
-from ai_tg_bot.db.database import Database
-from ai_tg_bot.logs import configure_logging
-from ai_tg_bot.redaction import install_redaction, redact
-from ai_tg_bot.storage.privacy import PrivacyStore
+from ai_tg_bot.db import Database
+from ai_tg_bot.observability import configure_logging, install_redaction, redact
+from ai_tg_bot.storage import PrivacyStore
 
-log = logging.getLogger("ai_tg_bot.purge")  # also when run as __main__
+log = logging.getLogger("ai_tg_bot.privacy.retention")  # also when run as __main__
 PURGE_INTERVAL_SECONDS = 3600.0
 
 
@@ -54,9 +54,9 @@ async def run(settings: Settings, days: int) -> int:
         await database.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m ai_tg_bot.purge [--days N]`: 0 when done (or nothing to do), 1 when the
-    purge failed, 2 on bad settings or arguments."""
+def purge_command(argv: list[str] | None = None) -> int:
+    """`ai-tg-bot purge [--days N]`: 0 when done (or nothing to do), 1 when the purge
+    failed, 2 on bad settings or arguments."""
     parser = argparse.ArgumentParser(prog="ai-tg-bot purge", description=__doc__)
     parser.add_argument("--days", type=int, help="override RETENTION_DAYS (at least 1)")
     args = parser.parse_args(argv)
@@ -85,4 +85,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(purge_command())

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from ai_tg_bot.llm_errors import LLMError, LLMErrorKind
-from ai_tg_bot.llm_meter import StreamReport, estimate
-from ai_tg_bot.llm_wire import GeneratedImage, decode_base64, map_error, openai, refuses
+from ai_tg_bot.llm.errors import LLMError, LLMErrorKind
+from ai_tg_bot.llm.meter import StreamReport, estimate
+from ai_tg_bot.llm.wire import GeneratedImage, decode_base64, map_error, openai, refuses
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI

@@ -14,27 +14,28 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from ai_tg_bot.answering import Answerer
-from ai_tg_bot.answers import Presenter
 from ai_tg_bot.i18n import use_language
-from ai_tg_bot.leases import LeaseKeeper, Sweeper
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import FileFetcher, MediaPolicy
-from ai_tg_bot.progress import Progress
-from ai_tg_bot.stops import Stops
 from ai_tg_bot.storage import (
+    Attachment,
     DuplicateMessageError,
+    EmptyTextError,
     NewQuestion,
     Question,
     Storage,
     TurnHandoff,
     ride_out,
 )
-from ai_tg_bot.storage.records import Attachment, EmptyTextError
+from ai_tg_bot.turns.answerer import Answerer
+from ai_tg_bot.turns.leases import LeaseKeeper, Sweeper
+from ai_tg_bot.turns.progress import Progress
+from ai_tg_bot.turns.stops import Stops
+from ai_tg_bot.turns.views import Presenter
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.toolbox import Toolbox
+    from ai_tg_bot.tools import Toolbox
 
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02

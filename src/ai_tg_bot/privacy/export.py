@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from ai_tg_bot.i18n import N_, _, ngettext, number
-from ai_tg_bot.storage.privacy import ExportedMessage, HistoryExport
-from ai_tg_bot.tooluse import shown_name
+from ai_tg_bot.storage import ExportedMessage, HistoryExport
+from ai_tg_bot.tools import shown_name
 
 SPOOL_MAX_BYTES = 4 * 1024 * 1024
 FORMAT = "ai-tg-bot history export, version 2"

@@ -14,8 +14,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ai_tg_bot.answers import Presenter
 from ai_tg_bot.storage import STORAGE_ERRORS, Storage
+from ai_tg_bot.turns.views import Presenter
 
 log = logging.getLogger(__name__)
 # Users whose stranded questions one sweep takes on (the rest wait for the next sweep).

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from ai_tg_bot.config import Settings
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.llm import text_chars as text_chars
-from ai_tg_bot.storage.records import Attachment, Context, without_nul
-from ai_tg_bot.tooluse import expand as expand_tool_calls
+from ai_tg_bot.storage import Attachment, Context, without_nul
+from ai_tg_bot.tools import expand as expand_tool_calls
 
 log = logging.getLogger(__name__)
 IMAGE_MIME = "image/jpeg"  # Telegram re-encodes every photo as JPEG

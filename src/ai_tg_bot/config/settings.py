@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ai_tg_bot.config_values import comma_items as comma_items
-from ai_tg_bot.config_values import parse_packs, parse_presets, parse_prices, split_ids
+from ai_tg_bot.config.mcp import parse_mcp_servers
+from ai_tg_bot.config.values import comma_items as comma_items
+from ai_tg_bot.config.values import parse_packs, parse_presets, parse_prices, split_ids
 from ai_tg_bot.languages import SHIPPED, normalize
-from ai_tg_bot.mcp_config import parse_mcp_servers
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"
 DEFAULT_SYSTEM_PROMPT = (

@@ -1,6 +1,6 @@
 """The text of a document (PDF, DOCX, plain text), read within bounds; no project imports.
 
-Hostile input is expected: `documents.read_document` runs `python -m ai_tg_bot.document_text
+Hostile input is expected: `documents.read_document` runs `python -m ai_tg_bot.media.extraction
 <format> <max_chars> <memory_bytes> <cpu_seconds>` with the file's bytes on stdin. The child
 caps its own address space and CPU time before it reads a byte, then writes one JSON object
 to stdout: `{"text": ..., "truncated": ...}` or `{"problem": ..., "detail": ...}`. A zip

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 EXIT_CONFIG_ERROR = 2
+EXIT_UNEXPECTED = 1
 
 
 def fail(message: str, code: int = EXIT_CONFIG_ERROR) -> int:
@@ -21,7 +22,7 @@ def fail(message: str, code: int = EXIT_CONFIG_ERROR) -> int:
         from datetime import UTC, datetime
 
         when = datetime.now(UTC).isoformat(timespec="milliseconds")
-        entry = {"time": when, "level": "ERROR", "logger": "ai_tg_bot.cli", "message": line}
+        entry = {"time": when, "level": "ERROR", "logger": "ai_tg_bot.process.cli", "message": line}
         line = json.dumps(entry, ensure_ascii=False)
     print(line, file=sys.stderr)
     return code
@@ -77,6 +78,6 @@ def print_settings() -> int:
     """Every setting with its default and a line on what it does: the packaged reference
     (the repository's .env.example is this file), for a pip or uvx install that has no
     .env.example to read."""
-    reference = Path(__file__).with_name("settings.env")
+    reference = Path(__file__).resolve().parent.parent / "settings.env"
     sys.stdout.write(reference.read_text(encoding="utf-8"))
     return 0

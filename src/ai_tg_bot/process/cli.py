@@ -9,8 +9,6 @@ the cause and what to do; a traceback only at DEBUG.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
@@ -18,22 +16,21 @@ from typing import TYPE_CHECKING
 # Nothing heavy at import: `--help`, `--version` and `health` (Docker's healthcheck,
 # every 30 s) must answer in a fraction of a second. Settings (pydantic), the bot
 # (aiogram), the LLM client and the rest are imported by the commands that use them.
-from ai_tg_bot.quick_commands import EXIT_CONFIG_ERROR as EXIT_CONFIG_ERROR
-from ai_tg_bot.quick_commands import fail, health, print_settings
+from ai_tg_bot.process.quick import EXIT_CONFIG_ERROR as EXIT_CONFIG_ERROR
+from ai_tg_bot.process.quick import EXIT_UNEXPECTED as EXIT_UNEXPECTED
+from ai_tg_bot.process.quick import fail, health, print_settings
+from ai_tg_bot.process.serve import (
+    StartupError,
+    check_settings,
+    load_configured,
+    migrate,
+    serve_until_stopped,
+)
 
 if TYPE_CHECKING:
     from ai_tg_bot.config import Settings
 
 log = logging.getLogger("ai_tg_bot")
-EXIT_UNEXPECTED = 1
-
-
-class StartupError(Exception):
-    """The bot cannot start: one line for the user, and the exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_CONFIG_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def package_version() -> str:
@@ -42,72 +39,6 @@ def package_version() -> str:
         return version("ai-tg-bot")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-def check_settings(settings: Settings) -> str | None:
-    """What keeps the bot from starting, in one line, or None."""
-    if settings.telegram_bot_token is None:
-        return "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather and put it in .env"
-    if not settings.openai_api_key.get_secret_value() and not settings.openai_base_url:
-        return "OPENAI_API_KEY is not set (or set OPENAI_BASE_URL for a local server like Ollama)"
-    return None
-
-
-def migrate(settings: Settings) -> None:
-    """Apply pending migrations (safe with several instances: env.py takes a lock)."""
-    from ai_tg_bot import schema
-
-    if schema.at_head(settings.migration_url):
-        log.debug("the database is at the newest revision: nothing to migrate")
-        return
-    schema.upgrade(settings.migration_url)
-
-
-async def serve(settings: Settings, worker: int | None = None) -> None:
-    """Check that Telegram takes the token, then run the bot until a signal stops it
-    (`worker`: this process's index among WEBHOOK_WORKERS, workers.py)."""
-    from ai_tg_bot.bot.app import Application
-    from ai_tg_bot.bot.startup import TelegramStartupError, check_llm, check_telegram
-    from ai_tg_bot.runtime import settle_heap
-
-    application = Application.create(settings, worker)
-    try:
-        await check_telegram(application.bot, settings)
-    except TelegramStartupError as exc:
-        await application.bot.session.close()
-        await application.llm.close()
-        await application.database.close()
-        raise StartupError(str(exc), exc.code) from None
-    probe: asyncio.Task[str | None] | None = None
-    if worker in (None, 0):  # one warning, not one per worker
-        # Once updates are being taken: the probe (and the openai import it needs) never
-        # delays the start; it only warns.
-        async def probe_when_serving() -> str | None:
-            await application.serving.wait()
-            return await check_llm(application.llm, settings)
-
-        probe = asyncio.create_task(probe_when_serving())
-    settle_heap()
-    try:
-        await application.run()
-    finally:
-        if probe is not None and not probe.done():
-            probe.cancel()
-
-
-def _load() -> Settings:
-    from ai_tg_bot.config import SettingsError, load_settings
-    from ai_tg_bot.logs import configure_logging
-    from ai_tg_bot.redaction import install_redaction
-
-    install_redaction()  # before anything can log: the rules that need no settings
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise StartupError(str(exc)) from None
-    install_redaction(settings)  # now the configured secrets too
-    configure_logging(settings)
-    return settings
 
 
 def run(settings: Settings) -> int:
@@ -120,7 +51,7 @@ def run(settings: Settings) -> int:
         try:
             migrate(settings)
         except Exception as exc:  # the database is unreachable or the schema is broken
-            from ai_tg_bot.redaction import redact
+            from ai_tg_bot.observability import redact
 
             log.debug("migration failed", exc_info=True)
             where = _migration_setting(settings)
@@ -130,35 +61,15 @@ def run(settings: Settings) -> int:
         "starting with %s, model %s", settings.database_url.split(":", 1)[0], settings.llm_model
     )
     if settings.webhook_workers > 1:
-        from ai_tg_bot.workers import supervise
+        from ai_tg_bot.process.workers import supervise
 
         return supervise(settings)
     return serve_until_stopped(settings)
 
 
-def serve_until_stopped(settings: Settings, worker: int | None = None) -> int:
-    """Serve (migrations done) until a signal; the exit code."""
-    from ai_tg_bot.bot.polling import PollingConflictError, WebhookRegisteredError
-
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings, worker))
-    except StartupError as exc:
-        return fail(str(exc), exc.code)
-    except WebhookRegisteredError as exc:
-        return fail(str(exc))
-    except PollingConflictError as exc:
-        return fail(str(exc), EXIT_UNEXPECTED)
-    except Exception:
-        # Through logging, so the redactor sees it (an uncaught traceback would not).
-        log.exception("the bot stopped on an unexpected error")
-        return EXIT_UNEXPECTED
-    return 0
-
-
 def schema_command(settings: Settings, action: str, revision: str | None) -> int:
     """`migrate` (to head, or a revision) and `rollback` (one step, or to a revision)."""
-    from ai_tg_bot import schema
+    from ai_tg_bot.process import schema
 
     try:
         if action == "migrate":
@@ -166,7 +77,7 @@ def schema_command(settings: Settings, action: str, revision: str | None) -> int
         else:
             schema.downgrade(settings.migration_url, revision or "-1")
     except Exception as exc:
-        from ai_tg_bot.redaction import redact
+        from ai_tg_bot.observability import redact
 
         log.debug("%s failed", action, exc_info=True)
         return fail(redact(f"could not {action} {_migration_setting(settings)}: {exc}"))
@@ -241,11 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "settings":
         return print_settings()
     if args.command == "purge":
-        from ai_tg_bot import purge
+        from ai_tg_bot.privacy import purge_command
 
-        return purge.main([] if args.days is None else ["--days", str(args.days)])
+        return purge_command([] if args.days is None else ["--days", str(args.days)])
     try:
-        settings = _load()
+        settings = load_configured()
     except StartupError as exc:
         return fail(str(exc), exc.code)
     if args.command in ("migrate", "rollback"):

@@ -38,9 +38,9 @@ from multiprocessing.connection import wait as wait_for_sentinels
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ai_tg_bot.cli import EXIT_CONFIG_ERROR
-from ai_tg_bot.cli import EXIT_UNEXPECTED as EXIT_FAILED
 from ai_tg_bot.config import Settings
+from ai_tg_bot.process.quick import EXIT_CONFIG_ERROR
+from ai_tg_bot.process.quick import EXIT_UNEXPECTED as EXIT_FAILED
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -238,12 +238,11 @@ def supervise(settings: Settings) -> int:
 
 def serve_worker(settings: Settings, index: int) -> None:
     """A worker process: its logging, a watch on its supervisor, then the bot; exits with
-    the code `ai-tg-bot run` would (cli.serve_until_stopped)."""
+    the code `ai-tg-bot run` would (serve.serve_until_stopped)."""
     # Ctrl+C reaches every process of the terminal's group: the supervisor passes it on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from ai_tg_bot.cli import serve_until_stopped
-    from ai_tg_bot.logs import configure_logging
-    from ai_tg_bot.redaction import install_redaction
+    from ai_tg_bot.observability import configure_logging, install_redaction
+    from ai_tg_bot.process.serve import serve_until_stopped
 
     install_redaction(settings)
     configure_logging(settings, worker=index)

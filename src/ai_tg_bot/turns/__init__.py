@@ -1,0 +1,31 @@
+"""The transport-free engine of a turn: the service that queues and drains a user's
+questions, the answerer (one answer), the view protocols the bot implements, a turn's
+report, the lease keeper and the sweep, stopping an answer, waking waiting turns, titles.
+"""
+
+from typing import TYPE_CHECKING
+
+from ai_tg_bot.surface import lazy_surface
+
+if TYPE_CHECKING:
+    from ai_tg_bot.turns.service import ChatService as ChatService
+    from ai_tg_bot.turns.views import AnswerView as AnswerView
+    from ai_tg_bot.turns.views import TurnResult as TurnResult
+    from ai_tg_bot.turns.views import VoiceProblem as VoiceProblem
+else:
+    __getattr__ = lazy_surface(
+        __name__,
+        {
+            "AnswerView": ".views",
+            "ChatService": ".service",
+            "TurnResult": ".views",
+            "VoiceProblem": ".views",
+        },
+    )
+
+__all__ = [
+    "AnswerView",
+    "ChatService",
+    "TurnResult",
+    "VoiceProblem",
+]
