@@ -1,7 +1,7 @@
 """Benchmark 4: many users mid-answer at once with a slow LLM and a pool of 10.
 
 Every user sends a message at the same moment (`turns_per_user` times in a row) through
-ChatService.turn: store the question, load the context, stream the answer from an LLM
+TurnService.turn: store the question, load the context, stream the answer from an LLM
 stand-in that pauses `delay` seconds mid-answer (no session held meanwhile), store the
 answer. The stand-in runs in its own process so its CPU and memory are not the bot's.
 """
@@ -25,7 +25,7 @@ from typing import Any
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import Question, Storage
-from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.service import TurnService
 from ai_tg_bot.turns.views import TurnResult
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.floor import open_floor
@@ -73,7 +73,7 @@ class _View:
 
 
 class NullPresenter:
-    """A ChatService presenter for a bot with no screen: counts answers and failures."""
+    """A TurnService presenter for a bot with no screen: counts answers and failures."""
 
     def __init__(self) -> None:
         self.outcomes: list[bool] = []
@@ -138,7 +138,7 @@ async def llm_process(delay: float, stalls: int) -> AsyncIterator[str]:
         await stop_child(process)
 
 
-async def one_run(chat: ChatService, config: Config) -> dict[str, Any]:
+async def one_run(chat: TurnService, config: Config) -> dict[str, Any]:
     """All users at once; returns per-turn storage time, outcomes and the wall time."""
     per_turn: list[float] = []
     turn_seconds: list[float] = []
@@ -180,7 +180,7 @@ async def measure(backend: str, config: Config) -> dict[str, Any]:
         llm = LLMClient(settings)
         storage = Storage(database, settings)
         instruments = Instruments(storage, llm)
-        chat = ChatService(storage, llm)
+        chat = TurnService(storage, llm)
         runs = []
         try:
             # Connections opened, statements prepared.

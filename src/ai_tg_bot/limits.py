@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from ai_tg_bot.config import MAX_HISTORY_LIMIT, Settings
+from ai_tg_bot.errors import BotError
 from ai_tg_bot.i18n import _, day, ngettext, number
 
 LimitName = Literal["history", "daily", "context", "tokens", "monthly_tokens", "images"]
@@ -145,7 +146,7 @@ def next_month(moment: datetime) -> datetime:
     )
 
 
-class QuotaExceededError(Exception):
+class QuotaExceededError(BotError):
     """The user may not send another message yet (or their token budget is spent);
     nothing was stored or spent. `can_buy`: Stars top-ups exist (/buy)."""
 

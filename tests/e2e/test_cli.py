@@ -301,7 +301,7 @@ async def test_the_light_commands_import_nothing_heavy(tmp_path: Path, argv: lis
     """Docker's healthcheck runs `health` every 30 s: it must not load the bot."""
     probe = (
         "import sys\n"
-        "from ai_tg_bot import cli\n"
+        "from ai_tg_bot.process import cli\n"
         "try:\n"
         f"    code = cli.main({argv!r})\n"
         "except SystemExit as exit:\n"

@@ -117,7 +117,9 @@ async def test_a_question_under_a_live_lease_is_not_taken_over(
     # The sweep runs at start-up; then the next message (of another user) is answered.
     assert await bot.say(USER + 1, "hi") == ["Echo: hi"]
     assert bot.app is not None
-    assert await bot.app.chat.recover_stranded(lambda _: pytest.fail("nothing to recover")) == 0
+    assert (
+        await bot.app.deps.turns.recover_stranded(lambda _: pytest.fail("nothing to recover")) == 0
+    )
     assert bot.llm.calls == 1, "the live holder's question was left to it"
 
 

@@ -95,7 +95,7 @@ class SearchSpy:
 
 def spy_on_search(bot: BotHarness, monkeypatch: pytest.MonkeyPatch) -> SearchSpy:
     assert bot.app is not None
-    return SearchSpy(bot.app.dispatcher["search"]).install(monkeypatch)
+    return SearchSpy(bot.app.dispatcher["deps"].search).install(monkeypatch)
 
 
 async def press(bot: BotHarness, user_id: int, data: str, message: SentMessage) -> dict[str, Any]:

@@ -23,7 +23,7 @@ async def test_models_the_server_does_not_list_are_warned_and_refused(
 ) -> None:
     bot = await make_bot(llm_models=["fake-model", "gpt-4o-mini", "ghost-model"])
     assert bot.app is not None
-    warning = await check_llm(bot.app.llm, bot.settings)
+    warning = await check_llm(bot.app.deps.llm, bot.settings)
     assert warning is not None
     assert "LLM_MODELS" in warning
     assert "ghost-model" in warning

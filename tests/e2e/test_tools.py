@@ -38,8 +38,8 @@ async def tools_bot(make_bot: HarnessFactory, **overrides: Any) -> BotHarness:
 
 async def connected(bot: BotHarness, server: str) -> None:
     assert bot.app is not None
-    assert bot.app.toolbox is not None
-    toolbox = bot.app.toolbox
+    assert bot.app.deps.toolbox is not None
+    toolbox = bot.app.deps.toolbox
     await poll_until(
         lambda: toolbox.links[server].state == "connected",
         30,

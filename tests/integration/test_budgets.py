@@ -17,7 +17,7 @@ from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.budgets import record_usage
 from ai_tg_bot.storage.payments import PaymentsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
-from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.service import TurnService
 from tests.fakes.llm import FakeLLM
 from tests.integration.test_quotas import RecordingPresenter
 from tests.seeding import SeedingStorage
@@ -139,7 +139,7 @@ async def test_the_budget_is_exact_under_concurrent_questions(
         llm_model="fake-model",
     )
     storage = SeedingStorage(database, config)
-    chat = ChatService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
+    chat = TurnService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
     shown = RecordingPresenter()
     before = len(counting_llm.requests)
     results = await asyncio.gather(

@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import STORAGE_ERRORS, Database, is_outage
 from ai_tg_bot.llm.client import LLMClient
-from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.service import TurnService
 from tests.seeding import SeedingStorage
 
 
@@ -60,7 +60,7 @@ def test_connection_class_errors_are_an_outage() -> None:
 async def test_a_recurring_error_is_raised_at_once_not_retried(
     database: Database, settings: Settings
 ) -> None:
-    chat = ChatService(SeedingStorage(database, settings), LLMClient(settings))
+    chat = TurnService(SeedingStorage(database, settings), LLMClient(settings))
     # An outage is retried for this long; a recurring error must fail on the first call.
     chat.storage_patience_seconds = 60
     calls = 0

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm.client import LLMClient
-from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.service import TurnService
 from tests.dbs import in_ci
 from tests.fakes.llm import FakeLLM
 from tests.integration.test_quotas import RecordingPresenter
@@ -99,7 +99,7 @@ async def test_two_instances_through_pgbouncer_answer_each_question_once(
     )
     databases = [Database(pgbouncer, pool_size=3, pgbouncer=True) for _ in range(2)]
     chats = [
-        ChatService(SeedingStorage(database, settings), LLMClient(settings))
+        TurnService(SeedingStorage(database, settings), LLMClient(settings))
         for database in databases
     ]
     shown = RecordingPresenter()

@@ -17,7 +17,7 @@ from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import Question
 from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.service import TurnService
 from ai_tg_bot.turns.views import TurnResult
 from tests.fakes.llm import FakeLLM
 from tests.seeding import SeedingStorage
@@ -180,7 +180,7 @@ async def test_tenants_never_see_each_other(
     )
     storage = SeedingStorage(database, config)
     accounts = Accounts(database, config)
-    chat = ChatService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
+    chat = TurnService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
     shown = RecordingPresenter()
     seen_before = len(isolation_llm.requests)
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm.client import LLMClient
-from ai_tg_bot.turns.service import ChatService
+from ai_tg_bot.turns.service import TurnService
 from tests.fakes.llm import FakeLLM
 from tests.fakes.waiting import poll_until
 from tests.integration.test_quotas import RecordingPresenter
@@ -27,11 +27,11 @@ async def llm() -> AsyncIterator[FakeLLM]:
         yield fake
 
 
-def instance(database: Database, settings: Settings, llm: FakeLLM) -> ChatService:
+def instance(database: Database, settings: Settings, llm: FakeLLM) -> TurnService:
     config = settings.model_copy(
         update={"openai_base_url": llm.base_url, "llm_model": "fake-model", "llm_max_retries": 0}
     )
-    return ChatService(SeedingStorage(database, config), LLMClient(config))
+    return TurnService(SeedingStorage(database, config), LLMClient(config))
 
 
 async def stop_requested(database: Database) -> int | None:

@@ -12,7 +12,7 @@ from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message, User
 from ai_tg_bot.storage.accounts import Accounts
 from ai_tg_bot.storage.privacy import PrivacyStore
-from ai_tg_bot.storage.records import Standing
+from ai_tg_bot.storage.records import EmptyTextError, Standing
 from tests.seeding import SeedingStorage
 
 USER = 1001
@@ -148,7 +148,7 @@ async def test_nul_characters_are_stripped(storage: SeedingStorage, accounts: Ac
 
 @pytest.mark.parametrize("content", ["", "   \n", "\x00\x00"])
 async def test_empty_content_is_refused(storage: SeedingStorage, content: str) -> None:
-    with pytest.raises(ValueError, match="must not be empty"):
+    with pytest.raises(EmptyTextError, match="must not be empty"):
         await storage.add_message(USER, "user", content)
     assert await storage.load_history(USER) == []
 

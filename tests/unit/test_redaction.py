@@ -12,7 +12,7 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ai_tg_bot.config import settings as config
+from ai_tg_bot import config
 from ai_tg_bot.config.settings import Settings, SettingsError
 from ai_tg_bot.observability.redaction import (
     HTTP_CLIENT_LOGGERS,
@@ -255,7 +255,7 @@ def test_main_redacts_before_the_settings_are_even_loaded(
         logging.getLogger("ai_tg_bot").warning("checking https://api.telegram.org/bot%s", other)
         raise SettingsError("Invalid setting TELEGRAM_BOT_TOKEN: malformed")
 
-    monkeypatch.setattr(config, "load_settings", load_settings)  # as cli._load finds it
+    monkeypatch.setattr(config, "load_settings", load_settings)  # as serve.load_configured finds it
     installed = logging.getLogRecordFactory()
     logging.setLogRecordFactory(logging.LogRecord)  # as in a fresh process
     try:

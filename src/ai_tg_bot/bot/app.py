@@ -18,40 +18,28 @@ from aiohttp import web
 from ai_tg_bot.bot import (
     responses,  # noqa: F401 - pins aiogram's response models
 )
-from ai_tg_bot.bot.capabilities import Capabilities
-from ai_tg_bot.bot.files import TelegramFiles
-from ai_tg_bot.bot.group_admins import GroupAdmins
+from ai_tg_bot.bot.deps import Deps, build_deps
 from ai_tg_bot.bot.handlers import routers
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.redeliver import RedeliverMiddleware
 from ai_tg_bot.bot.middlewares.retry import RetryMiddleware
 from ai_tg_bot.bot.middlewares.scope import ChatScopeMiddleware
-from ai_tg_bot.bot.money import MoneyDesk
 from ai_tg_bot.bot.polling import ConflictWatch, PollingConflictError, claim_updates
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.profile import register_profile
-from ai_tg_bot.bot.speaking import VoiceReplies, voice_replies
 from ai_tg_bot.bot.webhook import build_web_app, start_site
 from ai_tg_bot.config import Settings
 from ai_tg_bot.db import STORAGE_ERRORS, Database
 from ai_tg_bot.i18n import set_default_language
-from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.observability import PENDING, install_redaction, watch_pool
 from ai_tg_bot.privacy import purge_periodically
 from ai_tg_bot.storage import (
-    Accounts,
-    MessageSearch,
-    OutputsStore,
-    PaymentsStore,
     PrivacyStore,
-    Storage,
 )
-from ai_tg_bot.turns import ChatService
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.tools import Toolbox
+    pass
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -82,31 +70,22 @@ class Application:
 
     settings: Settings
     database: Database
-    storage: Storage
-    llm: LLMClient
     bot: Bot
     dispatcher: Dispatcher
     ordering: UserOrderMiddleware
-    chat: ChatService
-    capabilities: Capabilities
+    # Polling mode's own redelivery while the database is down (its patience).
+    redeliver: RedeliverMiddleware
+    deps: Deps
+    # This process's index among WEBHOOK_WORKERS > 1 (process.workers); None: the one process.
+    worker: int | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     # Set once updates are being taken (the first getUpdates, or the webhook registered).
     serving: asyncio.Event = field(default_factory=asyncio.Event)
     _purging: asyncio.Task[None] | None = None
     _recovering: asyncio.Task[None] | None = None
-    # getUpdates' 409s at start: another instance polls (bot/polling.py).
+    # getUpdates' 409s at start: another instance polls (bot.polling).
     conflicts: ConflictWatch = field(default_factory=ConflictWatch)
     _stopper: asyncio.Task[None] | None = None
-    # This process's index among WEBHOOK_WORKERS > 1 (workers.py); None: the one process.
-    worker: int | None = None
-    # The MCP tool servers (MCP_SERVERS), connected in the background; None: no tools.
-    toolbox: Toolbox | None = None
-    # Speaks answers for users who turned /voice on (TTS_MODEL); None: no /voice.
-    speaker: VoiceReplies | None = None
-    # Payments and refunds not recorded yet (database down): retried, kept on disk.
-    money: MoneyDesk | None = None
-    # Polling mode's own redelivery while the database is down (its patience).
-    redeliver: RedeliverMiddleware | None = None
 
     @classmethod
     def create(cls, settings: Settings, worker: int | None = None) -> Application:
@@ -120,63 +99,18 @@ class Application:
             max_overflow=settings.db_max_overflow,
             pgbouncer=settings.db_pgbouncer,
         )
-        storage = Storage(database, settings)
         watch_pool(database.connections_in_use)
-        llm = LLMClient(settings)
         bot = build_bot(settings)
-        # Photos and voice are fetched through the Bot API by whichever turn needs them.
-        files = TelegramFiles(bot)
+        deps = build_deps(settings, database, bot)
+        dispatcher = Dispatcher(deps=deps)
         ordering = UserOrderMiddleware()
-        accounts = Accounts(database, settings)
-        media = MediaPolicy.from_settings(settings)
-        toolbox = None
-        if settings.mcp_servers:
-            from ai_tg_bot.tools import Toolbox
-
-            toolbox = Toolbox.from_settings(settings)
-        chat = ChatService(
-            storage,
-            llm,
-            media=media,
-            fetch_file=files,
-            lease_seconds=settings.turn_lease_seconds,
-            title_model=settings.title_model,
-            toolbox=toolbox,
-        )
-        outputs = OutputsStore(database, settings)
-        speaker = voice_replies(settings, llm, outputs)
-        # What the Bot API server and each chat accept (drafts, rich messages), learned.
-        capabilities = Capabilities(settings.rich_messages)
-        payments = PaymentsStore(database, settings)
-        # Payments and refunds kept on disk until recorded (bot/money.py).
-        money = MoneyDesk(payments, bot, settings.payments_spool)
-        # `store`, not `storage`: aiogram reserves that name for its FSM storage.
-        dispatcher = Dispatcher(
-            payments=payments,
-            money=money,
-            # Who may /reset and /role a group's conversation (getChatMember, cached).
-            group_admins=GroupAdmins(),
-            capabilities=capabilities,
-            store=storage,
-            accounts=accounts,
-            toolbox=toolbox,
-            chat=chat,
-            media=media,
-            search=MessageSearch(database),
-            privacy=PrivacyStore(database, settings),
-            settings=settings,
-            # /image and /voice (bot/handlers/images.py, voice.py, bot/speaking.py).
-            llm=llm,
-            outputs=outputs,
-            speaker=speaker,
-        )
         dispatcher.update.outer_middleware(ordering)
         # Inside the ordering: a polled update is handled again while the database is
         # down (webhook updates are redelivered by Telegram instead).
-        redeliver = RedeliverMiddleware(chat.storage_patience_seconds)
+        redeliver = RedeliverMiddleware(deps.turns.storage_patience_seconds)
         dispatcher.update.outer_middleware(redeliver)
         scope = ChatScopeMiddleware(group_chats=settings.group_chats)
-        access = AccessMiddleware(settings, accounts)
+        access = AccessMiddleware(settings, deps.accounts)
         for observer in (
             dispatcher.message,
             dispatcher.edited_message,
@@ -186,15 +120,8 @@ class Application:
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
-        application = cls(
-            settings, database, storage, llm, bot, dispatcher, ordering, chat, capabilities
-        )
+        application = cls(settings, database, bot, dispatcher, ordering, redeliver, deps, worker)
         bot.session.middleware(application.conflicts)
-        application.worker = worker
-        application.speaker = speaker
-        application.toolbox = toolbox
-        application.money = money
-        application.redeliver = redeliver
         return application
 
     async def run(self, *, handle_signals: bool = True, polling_timeout: int = 10) -> None:
@@ -282,11 +209,10 @@ class Application:
 
     def start_recovering(self) -> None:
         """Answer questions stranded by a crashed instance: now, then every half lease."""
-        if self.toolbox is not None:  # (with the MCP servers, connected in the background)
-            self.toolbox.start()
-        self.chat.stops.start()  # stops asked through other instances
-        if self.money is not None:
-            self.money.resume()  # payments an earlier run could not record
+        if self.deps.toolbox is not None:  # (with the MCP servers, connected in the background)
+            self.deps.toolbox.start()
+        self.deps.turns.stops.start()  # stops asked through other instances
+        self.deps.money.resume()  # payments an earlier run could not record
         if self._recovering is None:
             self._recovering = asyncio.create_task(self._recover_periodically())
 
@@ -301,14 +227,14 @@ class Application:
                 self.bot,
                 user_id,
                 edit_interval=edit_interval,
-                capabilities=self.capabilities,
-                voice=self.speaker,
+                capabilities=self.deps.capabilities,
+                voice=self.deps.speaker,
             )
 
         while True:
             try:
-                PENDING.set(await self.storage.pending_count())
-                await self.chat.recover_stranded(presenter_for)
+                PENDING.set(await self.deps.storage.pending_count())
+                await self.deps.turns.recover_stranded(presenter_for)
             except STORAGE_ERRORS as exc:
                 log.warning("stranded-question sweep skipped (%s)", type(exc).__name__)
             except Exception:
@@ -336,13 +262,12 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recovering
             self._recovering = None
-        if not await self.chat.wait_recovered(grace):
+        if not await self.deps.turns.wait_recovered(grace):
             log.warning("recovered answers still running after %.0fs", grace)
-        await self.chat.close()
-        if self.money is not None:
-            await self.money.close()
-        if self.toolbox is not None:
-            await self.toolbox.close()
+        await self.deps.turns.close()
+        await self.deps.money.close()
+        if self.deps.toolbox is not None:
+            await self.deps.toolbox.close()
         if server is not None:
             await server.cleanup()
         if self._purging is not None:
@@ -351,6 +276,6 @@ class Application:
                 await self._purging
             self._purging = None
         await self.bot.session.close()
-        await self.llm.close()
+        await self.deps.llm.close()
         await self.database.close()
         log.info("stopped")

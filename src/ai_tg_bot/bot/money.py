@@ -26,6 +26,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
+from ai_tg_bot.errors import BotError
 from ai_tg_bot.i18n import _, current_language, number, use_language
 from ai_tg_bot.storage import STORAGE_ERRORS, PaymentsStore, Refund, is_outage
 
@@ -100,7 +101,7 @@ class MoneyUpdate:
         )
 
 
-class NotYetError(Exception):
+class NotYetError(BotError):
     """A refund of a payment still waiting to be recorded: tried again later."""
 
 

@@ -16,13 +16,16 @@ from aiogram.exceptions import TelegramConflictError
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from ai_tg_bot.errors import StartupError
+
 if TYPE_CHECKING:
     from aiogram import Bot
 
 log = logging.getLogger(__name__)
+EXIT_RUNTIME = 1  # not a configuration problem: the other instance may stop
 
 
-class WebhookRegisteredError(Exception):
+class WebhookRegisteredError(StartupError):
     """Polling refused: Telegram sends this bot's updates to a webhook (one line to show)."""
 
     def __init__(self, url: str) -> None:
@@ -63,13 +66,14 @@ async def claim_updates(bot: Bot, *, takeover: bool) -> None:
     await bot.delete_webhook(drop_pending_updates=False)
 
 
-class PollingConflictError(Exception):
+class PollingConflictError(StartupError):
     """Another process polls with this token: Telegram answers 409 to one of the two."""
 
     def __init__(self) -> None:
         super().__init__(
             "another instance is polling with this TELEGRAM_BOT_TOKEN (409 Conflict): stop "
-            "it, or run several instances in webhook mode (WEBHOOK_URL)"
+            "it, or run several instances in webhook mode (WEBHOOK_URL)",
+            EXIT_RUNTIME,
         )
 
 

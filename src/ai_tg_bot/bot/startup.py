@@ -18,6 +18,7 @@ from aiogram.exceptions import (
 
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.config import Settings
+from ai_tg_bot.errors import StartupError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.observability import redact
 
@@ -30,12 +31,8 @@ EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
 
 
-class TelegramStartupError(Exception):
-    """Telegram refused the token or could not be reached: one line, and an exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
+class TelegramStartupError(StartupError):
+    """Telegram refused the token (exit 2) or could not be reached (exit 1)."""
 
 
 async def check_telegram(bot: Bot, settings: Settings) -> None:

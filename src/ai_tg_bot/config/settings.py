@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from ai_tg_bot.config.mcp import parse_mcp_servers
 from ai_tg_bot.config.values import comma_items as comma_items
 from ai_tg_bot.config.values import parse_packs, parse_presets, parse_prices, split_ids
+from ai_tg_bot.errors import StartupError
 from ai_tg_bot.languages import SHIPPED, normalize
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/bot.db"
@@ -24,7 +25,7 @@ _TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
 _SUPPORTED_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 
 
-class SettingsError(Exception):
+class SettingsError(StartupError):
     """A setting is missing or invalid; the message names it in one line."""
 
 

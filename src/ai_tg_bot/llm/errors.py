@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ai_tg_bot.errors import BotError
 from ai_tg_bot.i18n import N_, _
 
 
@@ -35,7 +36,7 @@ _USER_MESSAGES = {
 }
 
 
-class LLMError(Exception):
+class LLMError(BotError):
     """An LLM call that failed; `user_message` is safe to show to the user."""
 
     def __init__(

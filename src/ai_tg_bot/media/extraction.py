@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ai_tg_bot.errors import BotError
+
 MAX_PDF_PAGES = 1000
 # A DOCX is a zip: refused before parsing when it declares more than this unpacked, more
 # entries than this, or one large entry packed more tightly than MAX_ZIP_RATIO.
@@ -59,7 +61,7 @@ class DocumentProblem(StrEnum):
     UNREADABLE = "unreadable"  # corrupt, a bomb, too complex or too slow
 
 
-class DocumentError(Exception):
+class DocumentError(BotError):
     """A document whose text cannot be read: `problem` says why, `detail` is for the log."""
 
     def __init__(self, problem: DocumentProblem, detail: str = "") -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ai_tg_bot.config import Settings
+from ai_tg_bot.errors import BotError
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.llm import text_chars as text_chars
 from ai_tg_bot.storage import Attachment, Context, without_nul
@@ -29,7 +30,7 @@ VOICE_FILENAME = "voice.ogg"
 PHOTO_STAND_IN = "[photo]"
 
 
-class MediaError(Exception):
+class MediaError(BotError):
     """A file could not be fetched (gone, unreachable, or refused)."""
 
 

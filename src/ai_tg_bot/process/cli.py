@@ -13,6 +13,8 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from ai_tg_bot.errors import StartupError
+
 # Nothing heavy at import: `--help`, `--version` and `health` (Docker's healthcheck,
 # every 30 s) must answer in a fraction of a second. Settings (pydantic), the bot
 # (aiogram), the LLM client and the rest are imported by the commands that use them.
@@ -20,7 +22,6 @@ from ai_tg_bot.process.quick import EXIT_CONFIG_ERROR as EXIT_CONFIG_ERROR
 from ai_tg_bot.process.quick import EXIT_UNEXPECTED as EXIT_UNEXPECTED
 from ai_tg_bot.process.quick import fail, health, print_settings
 from ai_tg_bot.process.serve import (
-    StartupError,
     check_settings,
     load_configured,
     migrate,

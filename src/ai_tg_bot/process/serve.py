@@ -9,20 +9,13 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from ai_tg_bot.process.quick import EXIT_CONFIG_ERROR, EXIT_UNEXPECTED, fail
+from ai_tg_bot.errors import StartupError
+from ai_tg_bot.process.quick import EXIT_UNEXPECTED, fail
 
 if TYPE_CHECKING:
     from ai_tg_bot.config import Settings
 
 log = logging.getLogger("ai_tg_bot")
-
-
-class StartupError(Exception):
-    """The bot cannot start: one line for the user, and the exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_CONFIG_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def check_settings(settings: Settings) -> str | None:
@@ -47,24 +40,24 @@ def migrate(settings: Settings) -> None:
 async def serve(settings: Settings, worker: int | None = None) -> None:
     """Check that Telegram takes the token, then run the bot until a signal stops it
     (`worker`: this process's index among WEBHOOK_WORKERS, workers.py)."""
-    from ai_tg_bot.bot import Application, TelegramStartupError, check_llm, check_telegram
+    from ai_tg_bot.bot import Application, check_llm, check_telegram
     from ai_tg_bot.process.runtime import settle_heap
 
     application = Application.create(settings, worker)
     try:
         await check_telegram(application.bot, settings)
-    except TelegramStartupError as exc:
+    except StartupError:
         await application.bot.session.close()
-        await application.llm.close()
+        await application.deps.llm.close()
         await application.database.close()
-        raise StartupError(str(exc), exc.code) from None
+        raise
     probe: asyncio.Task[str | None] | None = None
     if worker in (None, 0):  # one warning, not one per worker
         # Once updates are being taken: the probe (and the openai import it needs) never
         # delays the start; it only warns.
         async def probe_when_serving() -> str | None:
             await application.serving.wait()
-            return await check_llm(application.llm, settings)
+            return await check_llm(application.deps.llm, settings)
 
         probe = asyncio.create_task(probe_when_serving())
     settle_heap()
@@ -78,14 +71,11 @@ async def serve(settings: Settings, worker: int | None = None) -> None:
 def load_configured() -> Settings:
     """The settings, with redaction installed before anything can log and logging
     configured (StartupError naming every invalid setting)."""
-    from ai_tg_bot.config import SettingsError, load_settings
+    from ai_tg_bot.config import load_settings
     from ai_tg_bot.observability import configure_logging, install_redaction
 
     install_redaction()  # before anything can log: the rules that need no settings
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise StartupError(str(exc)) from None
+    settings = load_settings()  # SettingsError: a StartupError
     install_redaction(settings)  # now the configured secrets too
     configure_logging(settings)
     return settings
@@ -93,17 +83,11 @@ def load_configured() -> Settings:
 
 def serve_until_stopped(settings: Settings, worker: int | None = None) -> int:
     """Serve (migrations done) until a signal; the exit code."""
-    from ai_tg_bot.bot import PollingConflictError, WebhookRegisteredError
-
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings, worker))
-    except StartupError as exc:
+    except StartupError as exc:  # settings, Telegram, a webhook or another poller
         return fail(str(exc), exc.code)
-    except WebhookRegisteredError as exc:
-        return fail(str(exc))
-    except PollingConflictError as exc:
-        return fail(str(exc), EXIT_UNEXPECTED)
     except Exception:
         # Through logging, so the redactor sees it (an uncaught traceback would not).
         log.exception("the bot stopped on an unexpected error")

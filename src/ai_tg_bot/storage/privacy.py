@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
 from ai_tg_bot.db import Conversation, Message, UsageEvent, User, utc_now
+from ai_tg_bot.errors import BotError
 from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import check_quotas, clear_choices
@@ -66,7 +67,7 @@ class HistoryExport:
     messages: AsyncIterator[ExportedMessage]
 
 
-class ExportBusyError(Exception):
+class ExportBusyError(BotError):
     """The user's previous export is still being made; one runs at a time."""
 
 

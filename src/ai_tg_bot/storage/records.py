@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ai_tg_bot.errors import BotError
 from ai_tg_bot.limits import QuotaExceededError, UserLimits
 
 HistoryMessage = dict[str, str]
@@ -71,7 +72,7 @@ def without_nul(text: str) -> str:
     return text.replace("\x00", "")
 
 
-class EmptyTextError(ValueError):
+class EmptyTextError(BotError):
     """Text that is empty once NUL and blanks are gone: nothing to store (a user's empty
     question gets one line saying so; any other ValueError is a bug, not this)."""
 
@@ -173,7 +174,7 @@ class StoredMessage:
     handoff: TurnHandoff | None = None
 
 
-class DuplicateMessageError(Exception):
+class DuplicateMessageError(BotError):
     """This Telegram message was stored before (a redelivered update); nothing was stored.
 
     `pending_seq` is the stored question's slot while it still waits for its answer
@@ -185,7 +186,7 @@ class DuplicateMessageError(Exception):
         self.pending_seq = pending_seq
 
 
-class AskedElsewhereError(Exception):
+class AskedElsewhereError(BotError):
     """/retry in a group for a question asked in another chat: answering it there would
     show that chat's question in the group. Nothing was changed."""
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ai_tg_bot.surface import lazy_surface
 
 if TYPE_CHECKING:
-    from ai_tg_bot.turns.service import ChatService as ChatService
+    from ai_tg_bot.turns.service import TurnService as TurnService
     from ai_tg_bot.turns.views import AnswerView as AnswerView
     from ai_tg_bot.turns.views import TurnResult as TurnResult
     from ai_tg_bot.turns.views import VoiceProblem as VoiceProblem
@@ -17,7 +17,7 @@ else:
         __name__,
         {
             "AnswerView": ".views",
-            "ChatService": ".service",
+            "TurnService": ".service",
             "TurnResult": ".views",
             "VoiceProblem": ".views",
         },
@@ -25,7 +25,7 @@ else:
 
 __all__ = [
     "AnswerView",
-    "ChatService",
     "TurnResult",
+    "TurnService",
     "VoiceProblem",
 ]

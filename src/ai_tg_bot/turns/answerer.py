@@ -1,6 +1,6 @@
 """One answer: a question in, the LLM's reply (or the failure) stored, the next one out.
 
-The turn holder (ChatService, chat.py) calls `Answerer.answer` for each pending question
+The turn holder (TurnService, chat.py) calls `Answerer.answer` for each pending question
 of a user, in order. No database session is open while the LLM (or speech to text)
 works: storage calls are short transactions, each run through `durably`.
 """
@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 
 class Durably(Protocol):
-    """Runs a storage call, riding out a database outage (ChatService._durably)."""
+    """Runs a storage call, riding out a database outage (TurnService._durably)."""
 
     def __call__(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         """The call's result, once the database answered."""

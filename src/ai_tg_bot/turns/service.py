@@ -1,4 +1,4 @@
-"""ChatService: turns, transport-free (no Telegram here, no session across the LLM).
+"""TurnService: turns, transport-free (no Telegram here, no session across the LLM).
 
 A turn stores its question (under the user's limits), then either answers the user's
 pending questions in order, holding their turn lease (`answering.Answerer` answers
@@ -43,7 +43,7 @@ POLL_MAX_SECONDS = 0.5
 T = TypeVar("T")
 
 
-class ChatService:
+class TurnService:
     """Store questions, answer each user's pending questions in order, store answers."""
 
     def __init__(

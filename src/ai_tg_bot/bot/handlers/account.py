@@ -8,28 +8,21 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.budgets import render_budget
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
-from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.llm import LLMClient
-from ai_tg_bot.storage import Accounts, utc_now
+from ai_tg_bot.storage import utc_now
 
 
 async def model(
-    message: Message,
-    user_id: int,
-    command: CommandObject,
-    accounts: Accounts,
-    settings: Settings,
-    bot: Bot,
-    llm: LLMClient,
+    message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
 ) -> None:
     """`/model` lists the allowed models; `/model <name>` switches (answered privately).
     A model the LLM server did not list at start is neither offered nor taken."""
     wanted = (command.args or "").strip()
-    current = (await accounts.limits(user_id)).model
-    served = llm.served_models
-    offered = [m for m in settings.llm_models if served is None or m in served or m == current]
+    current = (await deps.accounts.limits(user_id)).model
+    served = deps.llm.served_models
+    offered = [m for m in deps.settings.llm_models if served is None or m in served or m == current]
     listing = "\n".join(f"{'✅' if name == current else '▫️'} {name}" for name in offered)
     if not wanted:
         reply = _("Models:\n{listing}\n\nSwitch with /model <name>.").format(listing=listing)
@@ -38,19 +31,17 @@ async def model(
             model=wanted[:100], listing=listing
         )
     else:
-        await accounts.set_model(user_id, wanted)
+        await deps.accounts.set_model(user_id, wanted)
         reply = _("Model switched to {model}.").format(model=wanted)
     await say_privately(message, user_id, bot, reply)
 
 
-async def limits(
-    message: Message, user_id: int, accounts: Accounts, settings: Settings, bot: Bot
-) -> None:
+async def limits(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
     """The user's limits and today's usage against them, with the token budgets and
     their bought credit (privately)."""
-    usage = await accounts.usage(user_id)
-    own, spent = await accounts.budget(user_id)
-    budget = render_budget(own, spent, utc_now(), can_buy=bool(settings.stars_packs))
+    usage = await deps.accounts.usage(user_id)
+    own, spent = await deps.accounts.budget(user_id)
+    budget = render_budget(own, spent, utc_now(), can_buy=bool(deps.settings.stars_packs))
     text = texts.render_limits(own, usage.messages_today) + "\n" + budget
 
     async def deliver(chat: PrivateChat) -> None:

@@ -8,11 +8,12 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.budgets import render_budget, render_cost
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, money, number
 from ai_tg_bot.limits import LIMIT_BY_NAME, LIMIT_NAMES, LimitName
-from ai_tg_bot.storage import Accounts, PaymentRecord, PaymentsStore, utc_now
+from ai_tg_bot.storage import Accounts, PaymentRecord, utc_now
 
 ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock", "refund")
 _USAGE = {
@@ -44,7 +45,7 @@ def parse_user_id(raw: str) -> int | None:
     return int(raw) if raw.isdigit() and 0 < int(raw) < 2**63 else None
 
 
-async def set_limit(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
+async def set_limit(message: Message, command: CommandObject, bot: Bot, deps: Deps) -> None:
     """`/setlimit <user_id> <limit name> <n|default>` (names: limits.LIMITS)."""
     parts = (command.args or "").split()
     user_id = parse_user_id(parts[0]) if len(parts) == 3 else None
@@ -55,7 +56,7 @@ async def set_limit(message: Message, command: CommandObject, accounts: Accounts
     limit_name: LimitName = parts[1]
     value = None if raw == "default" else int(raw)
     try:
-        await accounts.set_limit(user_id, limit_name, value)
+        await deps.accounts.set_limit(user_id, limit_name, value)
     except ValueError:
         await tell_operator(message, bot, out_of_bounds(limit_name) + " " + usage("setlimit"))
         return
@@ -68,21 +69,14 @@ async def set_limit(message: Message, command: CommandObject, accounts: Accounts
     )
 
 
-async def show_user(
-    message: Message,
-    command: CommandObject,
-    accounts: Accounts,
-    payments: PaymentsStore,
-    settings: Settings,
-    bot: Bot,
-) -> None:
+async def show_user(message: Message, command: CommandObject, bot: Bot, deps: Deps) -> None:
     """`/user <user_id>`: settings, usage, budget, cost and payments (to the admin's
     private chat)."""
     user_id = parse_user_id(command.args or "")
     if user_id is None:
         await message.answer(usage("user"))
         return
-    profile = await accounts.profile(user_id)
+    profile = await deps.accounts.profile(user_id)
     if profile is None:
         await message.answer(
             _("User {user_id} has never written to the bot.").format(user_id=user_id)
@@ -105,16 +99,16 @@ async def show_user(
                 _("Tokens: {today} today, {total} in total").format(
                     today=number(totals.tokens_today), total=number(totals.tokens_total)
                 ),
-                *await money_lines(accounts, settings, user_id),
-                *payment_lines(await payments.payments_of(user_id)),
+                *await money_lines(deps.accounts, deps.settings, user_id),
+                *payment_lines(await deps.payments.payments_of(user_id)),
             ]
         ),
     )
 
 
-async def stats(message: Message, accounts: Accounts, settings: Settings, bot: Bot) -> None:
+async def stats(message: Message, bot: Bot, deps: Deps) -> None:
     """`/stats`: users, active today, messages and tokens today (privately)."""
-    bot_stats = await accounts.stats()
+    bot_stats = await deps.accounts.stats()
     totals = bot_stats.usage
     await say_privately(
         message,
@@ -133,7 +127,7 @@ async def stats(message: Message, accounts: Accounts, settings: Settings, bot: B
                 _("Tokens today: {today} ({total} in total)").format(
                     today=number(totals.tokens_today), total=number(totals.tokens_total)
                 ),
-                *await cost_lines(accounts, settings, None),
+                *await cost_lines(deps.accounts, deps.settings, None),
             ]
         ),
     )
@@ -180,14 +174,14 @@ def _asker(message: Message) -> int:
     return message.from_user.id if message.from_user else message.chat.id
 
 
-async def block(message: Message, command: CommandObject, accounts: Accounts, bot: Bot) -> None:
+async def block(message: Message, command: CommandObject, bot: Bot, deps: Deps) -> None:
     """`/block <user_id>` and `/unblock <user_id>`."""
     user_id = parse_user_id(command.args or "")
     blocking = command.command.lower() == "block"
     if user_id is None:
         await tell_operator(message, bot, usage("block" if blocking else "unblock"))
         return
-    await accounts.set_blocked(user_id, blocking)
+    await deps.accounts.set_blocked(user_id, blocking)
     done = _("User {user_id} is blocked.") if blocking else _("User {user_id} is unblocked.")
     await tell_operator(message, bot, done.format(user_id=user_id))
 

@@ -16,9 +16,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.i18n import _, moment, ngettext, number
-from ai_tg_bot.storage import ConversationSummary, Storage
+from ai_tg_bot.storage import ConversationSummary
 
 # A button's label: the title, cut so that the count and the marker still fit.
 BUTTON_TITLE_CHARS = 40
@@ -76,7 +77,7 @@ def listing(listed: list[ConversationSummary]) -> str:
     return "\n".join(lines)
 
 
-async def new(message: Message, user_id: int, store: Storage) -> None:
+async def new(message: Message, user_id: int, deps: Deps) -> None:
     """Start a new conversation; the current one is kept as it is."""
     if topic_of(message) is not None:
         await message.answer(
@@ -86,7 +87,7 @@ async def new(message: Message, user_id: int, store: Storage) -> None:
             )
         )
         return
-    if await store.start_conversation(user_id):
+    if await deps.storage.start_conversation(user_id):
         await message.answer(
             _(
                 "New conversation started. The previous one is kept, untouched: "
@@ -97,9 +98,9 @@ async def new(message: Message, user_id: int, store: Storage) -> None:
         await message.answer(_("This conversation is new already: just write."))
 
 
-async def chats(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
+async def chats(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
     """The recent conversations with a button each (titles only in the private chat)."""
-    listed = await store.recent_conversations(user_id)
+    listed = await deps.storage.recent_conversations(user_id)
 
     async def deliver(chat: PrivateChat) -> None:
         if not listed:
@@ -110,14 +111,14 @@ async def chats(message: Message, user_id: int, store: Storage, bot: Bot) -> Non
     await answer_privately(message, user_id, bot, deliver)
 
 
-async def switch(
-    callback: CallbackQuery, callback_data: ConversationCallback, store: Storage
-) -> None:
+async def switch(callback: CallbackQuery, callback_data: ConversationCallback, deps: Deps) -> None:
     """A /chats button: that conversation becomes the current one, with its history."""
     if callback.from_user.id != callback_data.user_id:
         await callback.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
         return
-    title = await store.switch_conversation(callback.from_user.id, callback_data.conversation_id)
+    title = await deps.storage.switch_conversation(
+        callback.from_user.id, callback_data.conversation_id
+    )
     if title is None:
         await callback.answer(texts.BUTTON_EXPIRED, show_alert=True)
         return

@@ -20,12 +20,10 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Document, Message
 
-from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
-from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.media import (
@@ -40,8 +38,7 @@ from ai_tg_bot.media import (
     document_format,
     read_document,
 )
-from ai_tg_bot.storage import Accounts, utc_now
-from ai_tg_bot.turns import ChatService
+from ai_tg_bot.storage import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +94,13 @@ async def document_turn(
     user_id: int,
     document: Document,
     bot: Bot,
-    chat: ChatService,
-    settings: Settings,
-    accounts: Accounts,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
-    capabilities: Capabilities | None = None,
-    speaker: VoiceReplies | None = None,
 ) -> None:
     """A document, captioned or not: its text and the caption make one question."""
     name = display_name(document.file_name)
     fmt = document_format(document.file_name, document.mime_type)
-    limit = settings.max_document_bytes
+    limit = deps.settings.max_document_bytes
     if fmt is None:
         log.info("document refused user_id=%s: type %s", user_id, document.mime_type)
         await message.answer(_(UNSUPPORTED_DOCUMENT))
@@ -118,15 +111,15 @@ async def document_turn(
         return
     try:
         # The limits first: a user over one costs no getFile, download or extraction.
-        await accounts.precheck(user_id)
+        await deps.accounts.precheck(user_id)
     except QuotaExceededError as exc:
         log.info("document refused user_id=%s: %s limit", user_id, exc.kind)
         await say_privately(message, user_id, bot, exc.user_message(utc_now()))
         return
-    fetch = chat.fetch_file or TelegramFiles(bot)
+    fetch = deps.turns.fetch_file or TelegramFiles(bot)
     try:
         data = await fetch(document.file_id, max_bytes=limit)
-        extracted = await read_document(data, fmt, max_chars=settings.max_document_chars)
+        extracted = await read_document(data, fmt, max_chars=deps.settings.max_document_chars)
     except FileTooLargeError as exc:
         log.info("document refused user_id=%s: %s", user_id, exc)
         await message.answer(document_too_large(limit))
@@ -162,10 +155,8 @@ async def document_turn(
 
     try:
         await turn(
-            message, user_id, content, bot, chat, settings, stored,
-            kind="document", attachments=[attachment], capabilities=capabilities,
-            speaker=speaker,
-        )  # fmt: skip
+            message, user_id, content, bot, deps, stored, kind="document", attachments=[attachment]
+        )
     finally:
         for task in shown:
             try:

@@ -11,29 +11,23 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking, is_group
-from ai_tg_bot.bot.capabilities import Capabilities
-from ai_tg_bot.bot.group_admins import GroupAdmins
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
-from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import AskedElsewhereError, Storage, utc_now
-from ai_tg_bot.turns import ChatService
+from ai_tg_bot.storage import AskedElsewhereError, utc_now
 
 
-async def reset(
-    message: Message, user_id: int, store: Storage, bot: Bot, group_admins: GroupAdmins
-) -> None:
+async def reset(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
     """Clear the current conversation (soft delete), keep its role. In a group: the
     group's shared conversation (the topic's), by its administrators only."""
     if is_group(message):
-        if not await group_admins.is_admin(bot, message.chat.id, user_id):
+        if not await deps.group_admins.is_admin(bot, message.chat.id, user_id):
             await message.answer(texts.GROUP_ADMINS_ONLY)
             return
         where = asking(message, user_id)
-        cleared = await store.clear_history(where.owner_id, where.thread_id)
+        cleared = await deps.storage.clear_history(where.owner_id, where.thread_id)
         await message.answer(
             ngettext(
                 "Done: this group's conversation with me is cleared ({count} message).",
@@ -42,7 +36,7 @@ async def reset(
             ).format(count=number(cleared))
         )
         return
-    cleared = await store.clear_history(user_id, topic_of(message))
+    cleared = await deps.storage.clear_history(user_id, topic_of(message))
     await say_privately(
         message,
         user_id,
@@ -61,20 +55,19 @@ async def retry(
     message: Message,
     user_id: int,
     bot: Bot,
-    chat: ChatService,
-    settings: Settings,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
-    capabilities: Capabilities | None = None,
-    speaker: VoiceReplies | None = None,
 ) -> None:
     """Answer the last user message again; its previous answer is dropped.
 
     Counted like a message against the daily and per-minute limits.
     """
-    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities, speaker)
+    presenter = TelegramPresenter.for_message(
+        bot, message, deps.settings, deps.capabilities, deps.speaker
+    )
     where = asking(message, user_id)  # in a group: its conversation, counted to the sender
     try:
-        retried = await chat.retry(
+        retried = await deps.turns.retry(
             where.owner_id,
             presenter,
             telegram_chat_id=message.chat.id,

@@ -17,12 +17,12 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.bot.speaking import KeepChatAction
-from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.llm import GeneratedImage, LLMClient, LLMError, LLMErrorKind
+from ai_tg_bot.llm import GeneratedImage, LLMError, LLMErrorKind
 from ai_tg_bot.observability import OUTPUTS
 from ai_tg_bot.storage import (
     STORAGE_ERRORS,
@@ -42,13 +42,11 @@ async def image(
     user_id: int,
     command: CommandObject,
     bot: Bot,
-    settings: Settings,
-    llm: LLMClient,
-    outputs: OutputsStore,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
 ) -> None:
     """Make the picture the user described and send it, within their image limit."""
-    model = settings.image_model
+    model = deps.settings.image_model
     if model is None:
         await message.answer(_("🖼 Making pictures is not available here."))
         return
@@ -67,7 +65,7 @@ async def image(
         )
         return
     try:
-        reservation = await outputs.reserve_image(user_id, message.chat.id, message.message_id)
+        reservation = await deps.outputs.reserve_image(user_id, message.chat.id, message.message_id)
     except QuotaExceededError as exc:
         log.info("image refused user_id=%s: %s limit", user_id, exc.kind)
         OUTPUTS.labels("image", "over_limit").inc()
@@ -81,7 +79,7 @@ async def image(
     thread_id = message.message_thread_id if message.is_topic_message else None
     try:
         async with KeepChatAction(bot, message.chat.id, thread_id, ChatAction.UPLOAD_PHOTO):
-            made = await llm.generate_image(prompt, model=model, size=settings.image_size)
+            made = await deps.llm.generate_image(prompt, model=model, size=deps.settings.image_size)
     except LLMError as exc:
         OUTPUTS.labels("image", exc.kind.value).inc()
         log.warning(
@@ -90,18 +88,18 @@ async def image(
         )  # fmt: skip
         if exc.kind is LLMErrorKind.TIMEOUT:
             # The request left and the server may have drawn (and billed) it: counted.
-            await _finish(outputs, reservation, user_id)
+            await _finish(deps.outputs, reservation, user_id)
             text = _("⚠️ {reason} No picture arrived; the request was sent, so it counts.")
         else:
-            await _give_back(outputs, reservation, user_id)
+            await _give_back(deps.outputs, reservation, user_id)
             text = _("⚠️ {reason} No picture was made, and it is not counted.")
         await message.answer(text.format(reason=exc.reason))
         return
     except BaseException:
-        await _give_back(outputs, reservation, user_id)  # nothing made: not counted
+        await _give_back(deps.outputs, reservation, user_id)  # nothing made: not counted
         raise
     if not await _send(message, made, user_id):
-        await _finish(outputs, reservation, user_id)  # made and paid for, so counted
+        await _finish(deps.outputs, reservation, user_id)  # made and paid for, so counted
         return
     OUTPUTS.labels("image", "ok").inc()
     log.info("image made user_id=%s model=%s", user_id, model)
@@ -115,13 +113,13 @@ async def image(
         telegram_thread_id=topic_of(message),
     )
     try:
-        await outputs.finish_image(reservation, stand_in)
+        await deps.outputs.finish_image(reservation, stand_in)
     except DuplicateMessageError:
         log.info("duplicate /image stored once: user_id=%s", user_id)
-        await _finish(outputs, reservation, user_id)
+        await _finish(deps.outputs, reservation, user_id)
     except STORAGE_ERRORS as exc:  # the picture was sent: only its stand-in is missing
         log.warning("image stand-in of user_id=%s not stored: %s", user_id, type(exc).__name__)
-        await _finish(outputs, reservation, user_id)
+        await _finish(deps.outputs, reservation, user_id)
 
 
 async def _send(message: Message, made: GeneratedImage, user_id: int) -> bool:

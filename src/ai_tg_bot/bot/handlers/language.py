@@ -18,6 +18,7 @@ from pydantic import Field
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import (
     LANGUAGE_NAMES,
@@ -68,12 +69,7 @@ def _choices() -> str:
 
 
 async def language(
-    message: Message,
-    user_id: int,
-    command: CommandObject,
-    accounts: Accounts,
-    settings: Settings,
-    language: str,
+    message: Message, user_id: int, command: CommandObject, language: str, deps: Deps
 ) -> None:
     """`/language` shows the buttons; `/language <code>` or `/language auto` sets it."""
     wanted = without_nul(command.args or "").strip().lower()
@@ -88,7 +84,7 @@ async def language(
         return
     telegram = message.from_user.language_code if message.from_user else None
     await message.answer(
-        await _choose(accounts, settings, user_id, code, telegram),
+        await _choose(deps.accounts, deps.settings, user_id, code, telegram),
     )
 
 
@@ -107,12 +103,7 @@ async def _choose(
         return _("Done: I speak {name} with you now.").format(name=language_name(now))
 
 
-async def choose(
-    callback: CallbackQuery,
-    callback_data: LanguageCallback,
-    accounts: Accounts,
-    settings: Settings,
-) -> None:
+async def choose(callback: CallbackQuery, callback_data: LanguageCallback, deps: Deps) -> None:
     """A language button: store the choice and say so in that language."""
     if callback.from_user.id != callback_data.user_id:
         await callback.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
@@ -122,7 +113,7 @@ async def choose(
         await callback.answer(texts.BUTTON_EXPIRED, show_alert=True)
         return
     done = await _choose(
-        accounts, settings, callback.from_user.id, code, callback.from_user.language_code
+        deps.accounts, deps.settings, callback.from_user.id, code, callback.from_user.language_code
     )
     await callback.answer()
     if isinstance(callback.message, Message):

@@ -9,10 +9,9 @@ from aiogram import Bot, F, Router
 from aiogram.types import Document, Message, PhotoSize, Voice
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.handlers.text import turn
 from ai_tg_bot.bot.private import say_privately
-from ai_tg_bot.bot.speaking import VoiceReplies
 from ai_tg_bot.config import Settings
 from ai_tg_bot.media import (
     IMAGE_MIME,
@@ -21,7 +20,6 @@ from ai_tg_bot.media import (
     voice_attachment,
 )
 from ai_tg_bot.storage import Accounts
-from ai_tg_bot.turns import ChatService
 
 log = logging.getLogger(__name__)
 # Pictures a vision model reads when sent as a file (OpenAI's image inputs).
@@ -43,30 +41,24 @@ async def photo_turn(
     user_id: int,
     sizes: list[PhotoSize],
     bot: Bot,
-    chat: ChatService,
-    accounts: Accounts,
-    media: MediaPolicy,
-    settings: Settings,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
-    capabilities: Capabilities | None = None,
-    speaker: VoiceReplies | None = None,
 ) -> None:
     """A photo, captioned or not: refused for a model that cannot see, else one turn."""
-    if not await _sees(message, user_id, bot, accounts, media, settings):
+    if not await _sees(message, user_id, bot, deps.accounts, deps.media, deps.settings):
         return
-    chosen = pick_photo(sizes, settings.max_image_bytes)
+    chosen = pick_photo(sizes, deps.settings.max_image_bytes)
     if chosen is None:
         log.info("photo refused user_id=%s: over MAX_IMAGE_BYTES", user_id)
-        await message.answer(texts.image_too_large(settings.max_image_bytes))
+        await message.answer(texts.image_too_large(deps.settings.max_image_bytes))
         return
     attachment = image_attachment(
         chosen.file_id, chosen.file_unique_id, chosen.file_size, chosen.width, chosen.height
     )
     caption = message.caption or ""
     await turn(
-        message, user_id, caption, bot, chat, settings, on_stored,
-        kind="photo", attachments=[attachment], capabilities=capabilities, speaker=speaker,
-    )  # fmt: skip
+        message, user_id, caption, bot, deps, on_stored, kind="photo", attachments=[attachment]
+    )
 
 
 async def _sees(
@@ -92,28 +84,29 @@ async def image_file_turn(
     user_id: int,
     document: Document,
     bot: Bot,
-    chat: ChatService,
-    accounts: Accounts,
-    media: MediaPolicy,
-    settings: Settings,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
-    capabilities: Capabilities | None = None,
-    speaker: VoiceReplies | None = None,
 ) -> None:
     """A picture sent as a file (uncompressed): a photo of one rendition, the file."""
-    if not await _sees(message, user_id, bot, accounts, media, settings):
+    if not await _sees(message, user_id, bot, deps.accounts, deps.media, deps.settings):
         return
-    if document.file_size is not None and document.file_size > settings.max_image_bytes:
+    if document.file_size is not None and document.file_size > deps.settings.max_image_bytes:
         log.info("image file refused user_id=%s: over MAX_IMAGE_BYTES", user_id)
-        await message.answer(texts.image_too_large(settings.max_image_bytes))
+        await message.answer(texts.image_too_large(deps.settings.max_image_bytes))
         return
     attachment = image_attachment(
         document.file_id, document.file_unique_id, document.file_size, 0, 0
     ) | {"mime": document.mime_type or IMAGE_MIME, "file_name": document.file_name}
     await turn(
-        message, user_id, message.caption or "", bot, chat, settings, on_stored,
-        kind="photo", attachments=[attachment], capabilities=capabilities, speaker=speaker,
-    )  # fmt: skip
+        message,
+        user_id,
+        message.caption or "",
+        bot,
+        deps,
+        on_stored,
+        kind="photo",
+        attachments=[attachment],
+    )
 
 
 async def voice_turn(
@@ -121,29 +114,23 @@ async def voice_turn(
     user_id: int,
     voice: Voice,
     bot: Bot,
-    chat: ChatService,
-    settings: Settings,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
-    capabilities: Capabilities | None = None,
-    speaker: VoiceReplies | None = None,
 ) -> None:
     """A voice message: stored and counted first, then transcribed and answered.
 
     Nothing is downloaded or transcribed before the question is stored under the
     user's limits: a user over a limit costs nothing. The turn that answers it fetches
-    the audio, shows the transcript, and answers that (ChatService).
+    the audio, shows the transcript, and answers that (TurnService).
     """
-    limit = settings.max_voice_bytes
+    limit = deps.settings.max_voice_bytes
     if voice.file_size is not None and voice.file_size > limit:
         await message.answer(texts.voice_too_large(limit))
         return
     attachment = voice_attachment(
         voice.file_id, voice.file_unique_id, voice.file_size, voice.duration, voice.mime_type
     )
-    await turn(
-        message, user_id, "", bot, chat, settings, on_stored,
-        kind="voice", attachments=[attachment], capabilities=capabilities, speaker=speaker,
-    )  # fmt: skip
+    await turn(message, user_id, "", bot, deps, on_stored, kind="voice", attachments=[attachment])
 
 
 def make_router() -> Router:

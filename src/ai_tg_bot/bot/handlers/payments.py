@@ -28,11 +28,12 @@ from aiogram.types import (
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
-from ai_tg_bot.bot.money import STARS, MoneyDesk, MoneyUpdate, parse_payload
+from ai_tg_bot.bot.deps import Deps
+from ai_tg_bot.bot.money import STARS, MoneyUpdate, parse_payload
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, tell_operator, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, ngettext, number
-from ai_tg_bot.storage import Accounts, PaymentsStore, Refund
+from ai_tg_bot.storage import Accounts, Refund
 
 log = logging.getLogger(__name__)
 __all__ = ["STARS", "make_router", "pack_label", "parse_payload", "payload_of"]
@@ -69,14 +70,12 @@ def pack_label(stars: int, tokens: int) -> str:
     ).format(tokens=number(tokens), stars=number(stars))
 
 
-async def buy(
-    message: Message, user_id: int, settings: Settings, bot: Bot, accounts: Accounts
-) -> None:
+async def buy(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
     """`/buy`: the packs as buttons (in the private chat: invoices are personal)."""
-    if not settings.stars_packs:
+    if not deps.settings.stars_packs:
         await message.answer(_("Top-ups are not offered by this bot."))
         return
-    if not await _can_spend_credit(accounts, user_id):
+    if not await _can_spend_credit(deps.accounts, user_id):
         await message.answer(_(NO_BUDGET))
         return
     rows = [
@@ -86,7 +85,7 @@ async def buy(
                 callback_data=BuyCallback(user_id=user_id, stars=stars, tokens=tokens).pack(),
             )
         ]
-        for stars, tokens in settings.stars_packs
+        for stars, tokens in deps.settings.stars_packs
     ]
 
     async def deliver(chat: PrivateChat) -> None:
@@ -102,21 +101,17 @@ async def buy(
 
 
 async def choose_pack(
-    callback: CallbackQuery,
-    callback_data: BuyCallback,
-    settings: Settings,
-    bot: Bot,
-    accounts: Accounts,
+    callback: CallbackQuery, callback_data: BuyCallback, bot: Bot, deps: Deps
 ) -> None:
     """A pack button: the invoice for it, in Stars."""
     if callback.from_user.id != callback_data.user_id:
         await callback.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
         return
     pack = (callback_data.stars, callback_data.tokens)
-    if pack not in settings.stars_packs:
+    if pack not in deps.settings.stars_packs:
         await callback.answer(texts.BUTTON_EXPIRED, show_alert=True)
         return
-    if not await _can_spend_credit(accounts, callback.from_user.id):
+    if not await _can_spend_credit(deps.accounts, callback.from_user.id):
         await callback.answer(_(NO_BUDGET), show_alert=True)
         return
     await callback.answer()
@@ -137,9 +132,7 @@ async def choose_pack(
     )
 
 
-async def pre_checkout(
-    query: PreCheckoutQuery, settings: Settings, accounts: Accounts, bot: Bot
-) -> None:
+async def pre_checkout(query: PreCheckoutQuery, bot: Bot, deps: Deps) -> None:
     """Telegram asks before taking the Stars: yes only for a pack still offered, at its
     price, bought by the user it was made for, who may use the bot."""
     user = query.from_user
@@ -151,13 +144,14 @@ async def pre_checkout(
         stars, tokens, buyer = parsed
         if buyer != user.id:
             reason = _("This invoice was made for someone else: send /buy for your own.")
-        elif (stars, tokens) not in settings.stars_packs or query.total_amount != stars:
+        elif (stars, tokens) not in deps.settings.stars_packs or query.total_amount != stars:
             reason = _("This offer has changed: send /buy for the current packs.")
-        elif not settings.is_allowed(user.id) or (
-            (await accounts.standing(user.id)).is_blocked and not settings.is_admin(user.id)
+        elif not deps.settings.is_allowed(user.id) or (
+            (await deps.accounts.standing(user.id)).is_blocked
+            and not deps.settings.is_admin(user.id)
         ):
             reason = _("You can't use this bot, so you can't buy tokens for it.")
-        elif not await _can_spend_credit(accounts, user.id):
+        elif not await _can_spend_credit(deps.accounts, user.id):
             reason = _(NO_BUDGET)
     if reason is not None:
         log.info("pre-checkout of user_id=%s refused", user.id)
@@ -166,20 +160,20 @@ async def pre_checkout(
     await bot.answer_pre_checkout_query(query.id, ok=True)
 
 
-async def paid(message: Message, money: MoneyDesk) -> None:
+async def paid(message: Message, deps: Deps) -> None:
     """The Stars were taken: credit the tokens, exactly once per charge, and never lose
     them to a database outage (kept on disk and retried: bot/money.py)."""
     update = MoneyUpdate.of(message)
     if update is not None:
-        await money.take(update)
+        await deps.money.take(update)
 
 
-async def refunded(message: Message, money: MoneyDesk) -> None:
+async def refunded(message: Message, deps: Deps) -> None:
     """Telegram reports a refund (ours, or one made another way): take the tokens back,
     durably like a payment, and tell the user once."""
     update = MoneyUpdate.of(message)
     if update is not None:
-        await money.take(update)
+        await deps.money.take(update)
 
 
 def refund_report(refund: Refund) -> str:
@@ -201,15 +195,13 @@ def refund_report(refund: Refund) -> str:
     )
 
 
-async def refund(
-    message: Message, command: CommandObject, payments: PaymentsStore, bot: Bot, money: MoneyDesk
-) -> None:
+async def refund(message: Message, command: CommandObject, bot: Bot, deps: Deps) -> None:
     """`/refund <charge_id>` (admins): the Stars back through Telegram, then the tokens."""
     charge = (command.args or "").strip()
     if not charge or len(charge) > 255 or " " in charge:
         await tell_operator(message, bot, _("Usage: /refund <telegram_payment_charge_id>"))
         return
-    found = await payments.payment(charge)
+    found = await deps.payments.payment(charge)
     if found is None:
         await tell_operator(message, bot, _("No payment has that charge id."))
         return
@@ -225,11 +217,11 @@ async def refund(
                 )
                 return
             log.info("payment %s was refunded through Telegram already", charge)
-    done = await payments.refund(charge)
+    done = await deps.payments.refund(charge)
     if done is not None and not done.already:
         # Recorded by this command (not by Telegram's refunded_payment): the user is
         # told here, once.
-        await money.tell_refund(done, done.payment.user_id)
+        await deps.money.tell_refund(done, done.payment.user_id)
     if done is not None and found.refunded_at is None and done.already:
         # Refunded by this very command: Telegram's refunded_payment message (another
         # update, handled at the same time) recorded it first. Report what it took.
@@ -238,9 +230,9 @@ async def refund(
         await tell_operator(message, bot, refund_report(done))
 
 
-async def paysupport(message: Message, settings: Settings) -> None:
+async def paysupport(message: Message, deps: Deps) -> None:
     """Where a paying user gets help (Telegram requires bots that sell to answer this)."""
-    contact = settings.payment_support
+    contact = deps.settings.payment_support
     text = (
         _(
             "Questions about a payment: write to {contact} with the date and the amount. "

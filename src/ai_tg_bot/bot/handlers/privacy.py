@@ -24,12 +24,13 @@ from aiogram.types import (
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.privacy import ExportFile, write_export
-from ai_tg_bot.storage import STORAGE_ERRORS, ExportBusyError, PrivacyStore, utc_now
+from ai_tg_bot.storage import STORAGE_ERRORS, ExportBusyError, utc_now
 
 log = logging.getLogger(__name__)
 # Bots may upload documents of up to 50 MB through the official Bot API server.
@@ -69,7 +70,7 @@ async def export(
     message: Message,
     user_id: int,
     bot: Bot,
-    privacy: PrivacyStore,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
 ) -> None:
     """Send the user's history as Markdown and JSON documents, privately."""
@@ -81,7 +82,7 @@ async def export(
     async def deliver(chat: PrivateChat) -> None:
         with best_effort(), contextlib.suppress(TelegramAPIError):
             await bot.send_chat_action(chat.chat_id, ChatAction.UPLOAD_DOCUMENT)
-        async with privacy.export_history(user_id) as history:
+        async with deps.privacy.export_history(user_id) as history:
             files = await write_export(history, utc_now())
         try:
             if not files.count:
@@ -106,7 +107,7 @@ async def export(
     try:
         # One export at a time per user, and counted by the per-minute guard: building
         # the files reads the whole history, so it is not free to repeat.
-        async with privacy.export_slot(user_id):
+        async with deps.privacy.export_slot(user_id):
             await answer_privately(message, user_id, bot, deliver)
     except ExportBusyError:
         await message.answer(texts.EXPORT_RUNNING)
@@ -140,7 +141,7 @@ async def forget(message: Message, user_id: int, bot: Bot) -> None:
 
 
 async def confirm_forget(
-    callback: CallbackQuery, callback_data: ForgetCallback, privacy: PrivacyStore
+    callback: CallbackQuery, callback_data: ForgetCallback, deps: Deps
 ) -> None:
     """A button of the /forget question: delete everything, or nothing."""
     shown = callback.message
@@ -159,7 +160,7 @@ async def confirm_forget(
         await shown.edit_text(texts.FORGET_CANCELLED)
         return
     try:
-        deleted = await privacy.forget_user(callback_data.user_id)
+        deleted = await deps.privacy.forget_user(callback_data.user_id)
     except STORAGE_ERRORS:
         await callback.answer(texts.STORAGE_DOWN, show_alert=True)
         raise

@@ -14,6 +14,7 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking, is_group
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
@@ -24,24 +25,20 @@ PREVIEW_CHARS = 3000
 
 
 async def role(
-    message: Message,
-    user_id: int,
-    command: CommandObject,
-    store: Storage,
-    settings: Settings,
-    bot: Bot,
-    group_admins: GroupAdmins,
+    message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
 ) -> None:
     """`/role` shows the conversation's prompt; `/role <text>` sets it; `/role default`
     goes back to the user's default. In a group: the group's conversation's prompt, set
     by its administrators only."""
     args = without_nul(command.args or "").strip()
     if is_group(message):
-        await group_role(message, user_id, args, store, settings, bot, group_admins)
+        await group_role(
+            message, user_id, args, deps.storage, deps.settings, bot, deps.group_admins
+        )
         return
     topic = topic_of(message)
     if not args:
-        prompt = await store.conversation_role(user_id, topic)
+        prompt = await deps.storage.conversation_role(user_id, topic)
         shown = prompt if len(prompt) <= PREVIEW_CHARS else prompt[:PREVIEW_CHARS] + " …"
 
         async def deliver(chat: PrivateChat) -> None:
@@ -57,13 +54,13 @@ async def role(
         await answer_privately(message, user_id, bot, deliver)
         return
     if args.lower() == "default":
-        await store.set_conversation_role(user_id, None, topic)
+        await deps.storage.set_conversation_role(user_id, None, topic)
         await message.answer(_("Role restored to the default. This conversation starts afresh."))
         return
-    if len(args) > settings.system_prompt_max_chars:
-        await message.answer(texts.role_too_long(len(args), settings.system_prompt_max_chars))
+    if len(args) > deps.settings.system_prompt_max_chars:
+        await message.answer(texts.role_too_long(len(args), deps.settings.system_prompt_max_chars))
         return
-    await store.set_conversation_role(user_id, args, topic)
+    await deps.storage.set_conversation_role(user_id, args, topic)
     await message.answer(
         _("Role set for this conversation. It starts afresh with it; /new ones use the default.")
     )

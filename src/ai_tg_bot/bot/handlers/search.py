@@ -14,11 +14,12 @@ from pydantic import Field
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, utf16_length
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.i18n import N_, _, moment
 from ai_tg_bot.i18n import number as figure
-from ai_tg_bot.storage import MessageSearch, SearchPage, search_words
+from ai_tg_bot.storage import SearchPage, search_words
 
 PAGE_SIZE = 5
 # Paging stops here (50,000 hits); a button asking for more is forged or garbage.
@@ -93,7 +94,7 @@ def pager(page: SearchPage, number: int, user_id: int) -> InlineKeyboardMarkup |
 
 
 async def search(
-    message: Message, user_id: int, command: CommandObject, search: MessageSearch, bot: Bot
+    message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
 ) -> None:
     """`/search <words>`: the first page of the user's matching messages, privately."""
     # Only the words count; shown in the header, they are read back when paging.
@@ -101,7 +102,7 @@ async def search(
     if not query:
         await message.answer(_(USAGE))
         return
-    page = await search.search(user_id, query, limit=PAGE_SIZE)
+    page = await deps.search.search(user_id, query, limit=PAGE_SIZE)
 
     async def deliver(chat: PrivateChat) -> None:
         await chat.answer(render_page(query, page, 1), reply_markup=pager(page, 1, user_id))
@@ -109,7 +110,7 @@ async def search(
     await answer_privately(message, user_id, bot, deliver)
 
 
-async def turn_page(callback: CallbackQuery, search: MessageSearch) -> None:
+async def turn_page(callback: CallbackQuery, deps: Deps) -> None:
     """A Previous/Next button: show that page in the same message, to its owner only."""
     data = parse_callback(callback.data)
     if data is None:
@@ -128,12 +129,14 @@ async def turn_page(callback: CallbackQuery, search: MessageSearch) -> None:
         await callback.answer(texts.SEARCH_EXPIRED, show_alert=True)
         return
     number = data.page
-    page = await search.search(user_id, query, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    page = await deps.search.search(
+        user_id, query, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+    )
     if not page.hits and page.total and number > page_count(page):
         # Fewer hits than when the button was made (trimmed, cleared): the last page.
         number = page_count(page)
         offset = (number - 1) * PAGE_SIZE
-        page = await search.search(user_id, query, limit=PAGE_SIZE, offset=offset)
+        page = await deps.search.search(user_id, query, limit=PAGE_SIZE, offset=offset)
     await callback.answer()
     try:
         await shown.edit_text(

@@ -13,6 +13,7 @@ from aiogram.filters.command import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
@@ -21,16 +22,16 @@ from ai_tg_bot.storage import Storage
 ROLE_LINK = "role_"
 
 
-async def start(
-    message: Message, user_id: int, command: CommandObject, store: Storage, settings: Settings
-) -> None:
+async def start(message: Message, user_id: int, command: CommandObject, deps: Deps) -> None:
     """Register the user and greet them; a role link starts a conversation with its role."""
-    await store.ensure_user(user_id)
+    await deps.storage.ensure_user(user_id)
     payload = (command.args or "").strip()
     if payload.startswith(ROLE_LINK):
-        await _start_with_role(message, user_id, payload.removeprefix(ROLE_LINK), store, settings)
+        await _start_with_role(
+            message, user_id, payload.removeprefix(ROLE_LINK), deps.storage, deps.settings
+        )
         return
-    await message.answer(texts.greeting(texts.Offered.by(settings)))
+    await message.answer(texts.greeting(texts.Offered.by(deps.settings)))
 
 
 async def _start_with_role(
@@ -55,9 +56,9 @@ async def _start_with_role(
     )
 
 
-async def help_(message: Message, settings: Settings) -> None:
+async def help_(message: Message, deps: Deps) -> None:
     """List every command."""
-    await message.answer(texts.help_text(texts.Offered.by(settings)))
+    await message.answer(texts.help_text(texts.Offered.by(deps.settings)))
 
 
 def make_router() -> Router:

@@ -9,9 +9,10 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.i18n import _, moment, number
-from ai_tg_bot.storage import DialogInfo, Storage
+from ai_tg_bot.storage import DialogInfo
 
 PROMPT_PREVIEW_CHARS = 200
 
@@ -51,9 +52,9 @@ def render_status(info: DialogInfo) -> str:
     )
 
 
-async def status(message: Message, user_id: int, store: Storage, bot: Bot) -> None:
+async def status(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
     """Show the current conversation's size, times and role, and the model (privately)."""
-    info = await store.get_dialog_info(user_id, topic_of(message))
+    info = await deps.storage.get_dialog_info(user_id, topic_of(message))
 
     async def deliver(chat: PrivateChat) -> None:
         await chat.answer(render_status(info))

@@ -17,21 +17,21 @@ from aiogram.types import Message, MessageGenerationStopped
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking
-from ai_tg_bot.turns import ChatService
+from ai_tg_bot.bot.deps import Deps
 
 log = logging.getLogger(__name__)
 
 
-async def stop_button(event: MessageGenerationStopped, chat: ChatService) -> None:
+async def stop_button(event: MessageGenerationStopped, deps: Deps) -> None:
     """The Stop button of a draft: only a private chat has drafts, its id is the user's."""
-    stopped = await chat.stops.stop(event.chat.id, event.draft_id)
+    stopped = await deps.turns.stops.stop(event.chat.id, event.draft_id)
     log.info("stop button user_id=%s draft=%s stopped=%s", event.chat.id, event.draft_id, stopped)
 
 
-async def stop_command(message: Message, user_id: int, chat: ChatService) -> None:
+async def stop_command(message: Message, user_id: int, deps: Deps) -> None:
     """`/stop`: the same, wherever the answer streams (groups stream with edits; in a
     group, the answer being written in the group's conversation)."""
-    if not await chat.stops.stop(asking(message, user_id).owner_id):
+    if not await deps.turns.stops.stop(asking(message, user_id).owner_id):
         await message.answer(texts.NOTHING_TO_STOP)
 
 

@@ -1,4 +1,4 @@
-"""Plain text: one chat turn (ChatService, ai_tg_bot/turns/service.py, does the turn itself).
+"""Plain text: one chat turn (TurnService, ai_tg_bot/turns/service.py, does the turn itself).
 
 Unknown commands are answered here too, not sent to the LLM.
 """
@@ -13,14 +13,11 @@ from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking, question_text
-from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately
-from ai_tg_bot.bot.speaking import VoiceReplies
-from ai_tg_bot.config import Settings
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.storage import Attachment, DuplicateMessageError, EmptyTextError, utc_now
-from ai_tg_bot.turns import ChatService
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +36,26 @@ async def turn(
     user_id: int,
     text: str,
     bot: Bot,
-    chat: ChatService,
-    settings: Settings,
+    deps: Deps,
     on_stored: Callable[[], None] | None = None,
     *,
     kind: str | None = None,
     attachments: list[Attachment] | None = None,
-    capabilities: Capabilities | None = None,
-    speaker: VoiceReplies | None = None,
 ) -> None:
     """Store the message, then stream its answer (and any queued before it).
 
-    Photos and voice come through here too (bot/handlers/media.py), with their `kind`.
-    `capabilities` (dispatcher data) says how this bot's server shows answers;
-    `speaker` (dispatcher data, TTS_MODEL set) also speaks them for users with /voice on.
+    Photos and voice come through here too (handlers.media), with their `kind`.
+    `deps.capabilities` says how this bot's server shows answers; `deps.speaker` (TTS_MODEL
+    set) also speaks them for users with /voice on.
     """
-    presenter = TelegramPresenter.for_message(bot, message, settings, capabilities, speaker)
+    presenter = TelegramPresenter.for_message(
+        bot, message, deps.settings, deps.capabilities, deps.speaker
+    )
     # A group's question joins the group's shared conversation, counted to its asker.
     where = asking(message, user_id)
     try:
-        text = await question_text(message, text, chat.storage, kind=kind)
-        await chat.turn(
+        text = await question_text(message, text, deps.turns.storage, kind=kind)
+        await deps.turns.turn(
             where.owner_id,
             text,
             presenter,
@@ -78,7 +74,7 @@ async def turn(
     except DuplicateMessageError:
         # Telegram sent this update again (slow answer, a restart, another instance)
         # and it was answered already: answering twice would double it. (One still
-        # pending is resumed by ChatService instead.)
+        # pending is resumed by TurnService instead.)
         log.info("duplicate update ignored: user_id=%s message_id=%s", user_id, message.message_id)
 
 

@@ -16,6 +16,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.handlers.admin import parse_user_id
 from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
@@ -80,34 +81,27 @@ def state_line(server: ServerState) -> str:
     return f"• {server.name}: {state}"
 
 
-async def tools(
-    message: Message,
-    command: CommandObject,
-    accounts: Accounts,
-    settings: Settings,
-    bot: Bot,
-    toolbox: Toolbox | None = None,
-) -> None:
+async def tools(message: Message, command: CommandObject, bot: Bot, deps: Deps) -> None:
     """`/tools` (what the caller may use) and an admin's `/tools <user_id> <...>`."""
     caller = message.from_user.id if message.from_user else message.chat.id
-    is_admin = caller in settings.admin_user_ids
+    is_admin = caller in deps.settings.admin_user_ids
     if command.args:
         if not is_admin:
             await message.answer(texts.ADMIN_ONLY)
             return
-        await grant(message, command.args, accounts, settings, bot)
+        await grant(message, command.args, deps.accounts, deps.settings, bot)
         return
-    if toolbox is None:
+    if deps.toolbox is None:
         await message.answer(_("No tools are set up on this bot."))
         return
-    offered = toolbox.offered(caller, await accounts.allowed_tools(caller))
+    offered = deps.toolbox.offered(caller, await deps.accounts.allowed_tools(caller))
     if offered:
         lines = [_("🔧 Tools you may use:")]
         lines += [f"• {shown_name(spec.name)}: {brief(spec.description)}" for spec in offered]
     else:
         lines = [_("🔧 You have no tools available right now.")]
     if is_admin:
-        lines += ["", _("Tool servers:"), *(state_line(s) for s in toolbox.states())]
+        lines += ["", _("Tool servers:"), *(state_line(s) for s in deps.toolbox.states())]
     listing = "\n".join(lines)
     if len(listing) > LISTING_MAX_CHARS:  # many tools: within one Telegram message
         listing = listing[: LISTING_MAX_CHARS - 1].rsplit("\n", 1)[0] + "\n…"
@@ -143,4 +137,4 @@ def make_router() -> Router:
 
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.tools import ServerState, Toolbox
+    from ai_tg_bot.tools import ServerState

@@ -10,41 +10,34 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import say_privately
-from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.storage import Accounts, OutputsStore
 
 _ON = frozenset({"on", "yes", "1", "true"})
 _OFF = frozenset({"off", "no", "0", "false"})
 
 
 async def voice(
-    message: Message,
-    user_id: int,
-    command: CommandObject,
-    bot: Bot,
-    settings: Settings,
-    accounts: Accounts,
-    outputs: OutputsStore,
+    message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
 ) -> None:
     """`/voice` shows the choice; `/voice on` and `/voice off` change it."""
-    if settings.tts_model is None:
+    if deps.settings.tts_model is None:
         await message.answer(_("🔇 Spoken answers are not available here."))
         return
     wanted = (command.args or "").strip().lower()
     if wanted in _ON:
-        await accounts.set_voice_replies(user_id, True)
+        await deps.accounts.set_voice_replies(user_id, True)
         reply = _(
             "🔊 Spoken answers on: each answer also comes as a voice message here. "
             "/voice off stops them."
         )
     elif wanted in _OFF:
-        await accounts.set_voice_replies(user_id, False)
+        await deps.accounts.set_voice_replies(user_id, False)
         reply = _("🔇 Spoken answers off. /voice on brings them back.")
     elif wanted:
         reply = _("Usage: /voice on, /voice off (or /voice to see which it is).")
-    elif await outputs.voice_replies(user_id):
+    elif await deps.outputs.voice_replies(user_id):
         reply = _(
             "🔊 Spoken answers are on: each answer also comes as a voice message. "
             "/voice off stops them."

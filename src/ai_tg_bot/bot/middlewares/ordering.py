@@ -17,7 +17,7 @@ class UserOrderMiddleware(BaseMiddleware):
     the handler's first await, and asyncio.Lock queues waiters first-in first-out, so a
     user's messages are stored in the order they were sent. A turn gives the lock up as
     soon as its question is stored (`on_stored`): from there the database's turn queue
-    answers questions in stored order, across processes (see ChatService). Only the
+    answers questions in stored order, across processes (see TurnService). Only the
     order lives here; every piece of state is in the database.
     """
 

@@ -1,0 +1,103 @@
+"""What handlers are given: one typed object (`Deps`) in the Dispatcher's data.
+
+A handler asks for `deps: Deps` and reads `deps.storage`, `deps.turns`, ...; a misspelt
+dependency is a type error (mypy) instead of a keyword aiogram silently leaves out.
+Per-update values (`user_id` from filters, `on_stored`, `redeliverable`) stay keywords.
+`build_deps` wires every component from Settings (nothing connects yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiogram import Bot
+
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.files import TelegramFiles
+from ai_tg_bot.bot.group_admins import GroupAdmins
+from ai_tg_bot.bot.money import MoneyDesk
+from ai_tg_bot.bot.speaking import VoiceReplies, voice_replies
+from ai_tg_bot.config import Settings
+from ai_tg_bot.db import Database
+from ai_tg_bot.llm import LLMClient
+from ai_tg_bot.media import MediaPolicy
+from ai_tg_bot.storage import (
+    Accounts,
+    MessageSearch,
+    OutputsStore,
+    PaymentsStore,
+    PrivacyStore,
+    Storage,
+)
+from ai_tg_bot.turns import TurnService
+
+if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
+    from ai_tg_bot.tools import Toolbox
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """The components a handler may use, one process's worth."""
+
+    settings: Settings
+    storage: Storage
+    accounts: Accounts
+    payments: PaymentsStore
+    privacy: PrivacyStore
+    search: MessageSearch
+    outputs: OutputsStore
+    llm: LLMClient
+    turns: TurnService
+    media: MediaPolicy
+    # What the Bot API server and each chat accept (drafts, rich messages), learned.
+    capabilities: Capabilities
+    # Who may /reset and /role a group's conversation (getChatMember, cached).
+    group_admins: GroupAdmins
+    # Payments and refunds kept on disk until recorded (bot.money).
+    money: MoneyDesk
+    # The MCP tool servers (MCP_SERVERS), connected in the background; None: no tools.
+    toolbox: Toolbox | None
+    # Speaks answers for users who turned /voice on (TTS_MODEL); None: no /voice.
+    speaker: VoiceReplies | None
+
+
+def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
+    """Every component, built from Settings around one database and one Bot."""
+    storage = Storage(database, settings)
+    llm = LLMClient(settings)
+    media = MediaPolicy.from_settings(settings)
+    toolbox = None
+    if settings.mcp_servers:
+        from ai_tg_bot.tools import Toolbox
+
+        toolbox = Toolbox.from_settings(settings)
+    turns = TurnService(
+        storage,
+        llm,
+        media=media,
+        # Photos and voice are fetched through the Bot API by whichever turn needs them.
+        fetch_file=TelegramFiles(bot),
+        lease_seconds=settings.turn_lease_seconds,
+        title_model=settings.title_model,
+        toolbox=toolbox,
+    )
+    outputs = OutputsStore(database, settings)
+    payments = PaymentsStore(database, settings)
+    return Deps(
+        settings=settings,
+        storage=storage,
+        accounts=Accounts(database, settings),
+        payments=payments,
+        privacy=PrivacyStore(database, settings),
+        search=MessageSearch(database),
+        outputs=outputs,
+        llm=llm,
+        turns=turns,
+        media=media,
+        capabilities=Capabilities(settings.rich_messages),
+        group_admins=GroupAdmins(),
+        money=MoneyDesk(payments, bot, settings.payments_spool),
+        toolbox=toolbox,
+        speaker=voice_replies(settings, llm, outputs),
+    )
