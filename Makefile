@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 COMPOSE := docker compose --env-file .env.development
 DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config.settings import load_settings; print(load_settings().database_url)')
 
-.PHONY: help install run test lint format typecheck bench check load \
+.PHONY: help install run test test-bench lint format typecheck bench check load \
 	db-up db-down db-reset db-migrate db-rollback db-revision db-shell db-purge \
 	i18n-extract i18n-compile i18n-add
 
@@ -28,8 +28,12 @@ install: $(STAMP) ## Create .venv with the app and dev tools (uv sync --frozen)
 run: $(STAMP) ## Start the bot (SQLite by default; settings from .env)
 	@$(BIN)/ai-tg-bot run || { code=$$?; echo "make: ai-tg-bot exited with $$code (2: configuration, 1: runtime)" >&2; exit $$code; }
 
-test: $(STAMP) ## Run the tests (SQLite and PostgreSQL from TEST_DATABASE_URL)
-	$(BIN)/pytest $(PYTEST_ARGS)
+TEST_WORKERS ?= 3
+test: $(STAMP) ## Run the tests in parallel (SQLite and PostgreSQL from TEST_DATABASE_URL)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+test-bench: $(STAMP) ## The benchmark smoke runs (short make bench runs; CI runs them too)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m bench $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check + ruff format --check + the import contracts (lint-imports)
 	$(BIN)/ruff check .
@@ -46,7 +50,7 @@ typecheck: $(STAMP) ## mypy --strict
 bench: $(STAMP) ## Run the benchmarks, write docs/benchmarks.md
 	$(BIN)/python -m bench
 
-check: lint typecheck test ## Everything CI runs
+check: lint typecheck test test-bench ## Everything CI runs
 
 LOCALES := src/ai_tg_bot/locales
 i18n-extract: $(STAMP) ## Collect the msgids (messages.pot), merge them into every catalog, fill en

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message
 from ai_tg_bot.storage import HistoryMessage, Storage, StoredMessage, TokenUsage, utc_now
-from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.placement import place_message
+from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import Attachment, clean_text
 from ai_tg_bot.storage.statements import IS_ACTIVE
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from ai_tg_bot.bot import texts
+from ai_tg_bot.bot import menus, texts
 from ai_tg_bot.db.database import Database
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.fakes.waiting import poll_until_async
@@ -39,7 +39,7 @@ async def test_start_registers_greets_and_sets_commands(
 ) -> None:
     replies = await bot.say(ALICE, "/start")
     assert replies == [texts.GREETING]
-    assert [c["command"] for c in bot.tg.commands] == [name for name, _ in texts.COMMANDS]
+    assert [c["command"] for c in bot.tg.commands] == [name for name, _ in menus.COMMANDS]
     for command in ["start", "help", "role", "reset", "status", "retry"]:
         assert f"/{command} " in texts.HELP
     async with database.session(read_only=True) as session:

@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import text
 
-from ai_tg_bot.bot import texts
+from ai_tg_bot.bot import menus, texts
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.i18n import use_language
 from tests.e2e.conftest import BotHarness, HarnessFactory
@@ -115,14 +115,14 @@ async def test_menus_and_descriptions_are_registered_per_language(
     bot = await make_bot(admin_user_ids=[900])
     default = json.dumps({"type": "default"}, sort_keys=True)
     admin = json.dumps({"chat_id": 900, "type": "chat"}, sort_keys=True)
-    menus = bot.tg.localized_commands
-    assert {language for scope, language in menus if scope == default} == {"", "en", "ru"}
-    russian_menu = {c["command"]: c["description"] for c in menus[default, "ru"]}
+    registered = bot.tg.localized_commands
+    assert {language for scope, language in registered if scope == default} == {"", "en", "ru"}
+    russian_menu = {c["command"]: c["description"] for c in registered[default, "ru"]}
     assert russian_menu["reset"] == "Очистить этот диалог, сохранив его роль"
     assert russian_menu["new"].startswith("Начать новый диалог")
     assert russian_menu["language"].startswith("Выбрать язык")
-    assert [c["command"] for c in menus[default, ""]] == [name for name, _ in texts.COMMANDS]
-    assert "setlimit" in {c["command"] for c in menus[admin, "ru"]}
+    assert [c["command"] for c in registered[default, ""]] == [name for name, _ in menus.COMMANDS]
+    assert "setlimit" in {c["command"] for c in registered[admin, "ru"]}
     assert bot.tg.descriptions[""] == bot.tg.descriptions["en"]
     assert bot.tg.descriptions["ru"].startswith("ИИ-ассистент, который помнит")
     assert bot.tg.short_descriptions["ru"] == "ИИ-ассистент, который помнит наш разговор."

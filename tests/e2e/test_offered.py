@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ai_tg_bot.bot import texts
+from ai_tg_bot.bot import menus
 from ai_tg_bot.i18n import use_language
 from tests.e2e.conftest import HarnessFactory
 from tests.e2e.test_payments import menu
@@ -41,11 +41,11 @@ async def test_each_setting_lists_its_command_in_both_languages(
         assert menu(bot, {"type": "chat", "chat_id": ADMIN}, language) >= EXTRAS, language
     (help_text,) = await bot.say(ALICE, "/help")
     with use_language("en"):
-        expected = texts.help_text(texts.Offered(images=True, voice=True, tools=True))
+        expected = menus.help_text(menus.Offered(images=True, voice=True, tools=True))
     assert help_text == expected
     (ru_help,) = await bot.say(ALICE, "/help", language_code="ru")
     with use_language("ru"):
-        expected_ru = texts.help_text(texts.Offered(images=True, voice=True, tools=True))
+        expected_ru = menus.help_text(menus.Offered(images=True, voice=True, tools=True))
     assert ru_help == expected_ru
     assert ru_help != help_text
     assert all(f"/{name} — " in ru_help for name in EXTRAS)

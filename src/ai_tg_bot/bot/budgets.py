@@ -1,4 +1,5 @@
-"""How token budgets, credit and costs read in /limits, /user and /stats (ADR 0015)."""
+"""How token budgets, credit, costs and refunds read in /limits, /user, /stats and the
+refund notice (ADR 0015)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 
 from ai_tg_bot.i18n import _, day, money, number
 from ai_tg_bot.limits import UserLimits, next_month
-from ai_tg_bot.storage import Spent
+from ai_tg_bot.storage import Refund, Spent
 
 
 def _used(used: int, limit: int) -> str:
@@ -53,3 +54,15 @@ def render_cost(
     if unpriced:
         return _("{cost} (no price for: {models})").format(cost=cost, models=", ".join(unpriced))
     return cost
+
+
+def refund_notice(done: Refund) -> str:
+    """What a refunded user is told: the Stars, the tokens taken back, what is left."""
+    return _(
+        "↩️ Your payment of {stars} ⭐ was refunded. {taken} tokens were taken back; "
+        "you have {balance} bought tokens left."
+    ).format(
+        stars=number(done.payment.stars),
+        taken=number(done.taken_back),
+        balance=number(done.balance),
+    )

@@ -24,9 +24,9 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessageDraft
 
 from ai_tg_bot.bot.capabilities import Capabilities
-from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, utf16_length
+from ai_tg_bot.bot.formatting import TELEGRAM_MESSAGE_LIMIT, tool_lines, utf16_length
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.bot.reply import StreamingReply, tool_lines
+from ai_tg_bot.bot.reply import StreamingReply
 
 log = logging.getLogger(__name__)
 # A draft is ephemeral (about 30 s): shown again this often while nothing new arrives.

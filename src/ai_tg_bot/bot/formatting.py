@@ -15,6 +15,8 @@ from telegramify_markdown import convert
 from telegramify_markdown.config import RenderConfig
 from telegramify_markdown.entity import MessageEntity as RawEntity
 
+from ai_tg_bot.tools import shown_name
+
 logger = logging.getLogger(__name__)
 
 TELEGRAM_MESSAGE_LIMIT = 4096
@@ -228,3 +230,19 @@ def format_reply(markdown: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[Chu
 def plain_chunks(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[Chunk]:
     """Entity-free send-ready chunks: the fallback when formatting is rejected, and previews."""
     return [Chunk(part, []) for part in split_plain(text, limit) if part.strip()]
+
+
+TOOL_LINES = 10  # tool calls named above an answer, at most
+
+
+def tool_lines(names: Sequence[str]) -> str:
+    """One line per tool call ("🔧 server: tool"), the first few; never their results."""
+    lines = [f"🔧 {shown_name(name)}" for name in names[:TOOL_LINES]]
+    if len(names) > TOOL_LINES:
+        lines.append(f"🔧 … (+{len(names) - TOOL_LINES})")
+    return "\n".join(lines)
+
+
+def with_tools(markdown: str, names: Sequence[str]) -> str:
+    """The answer, after the lines naming the tools used for it (if any)."""
+    return f"{tool_lines(names)}\n\n{markdown}" if names else markdown

@@ -26,6 +26,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
+from ai_tg_bot.bot.budgets import refund_notice
 from ai_tg_bot.errors import BotError
 from ai_tg_bot.i18n import _, current_language, number, use_language
 from ai_tg_bot.storage import STORAGE_ERRORS, PaymentsStore, Refund, is_outage
@@ -278,18 +279,6 @@ class MoneyDesk:
             log.warning(
                 "could not tell chat %s about its payment (%s)", chat_id, type(exc).__name__
             )
-
-
-def refund_notice(done: Refund) -> str:
-    """What a refunded user is told: the Stars, the tokens taken back, what is left."""
-    return _(
-        "↩️ Your payment of {stars} ⭐ was refunded. {taken} tokens were taken back; "
-        "you have {balance} bought tokens left."
-    ).format(
-        stars=number(done.payment.stars),
-        taken=number(done.taken_back),
-        balance=number(done.balance),
-    )
 
 
 def _remove(path: Path) -> None:

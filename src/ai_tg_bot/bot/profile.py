@@ -8,7 +8,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat
 
-from ai_tg_bot.bot import texts
+from ai_tg_bot.bot import menus
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import SHIPPED, _, use_language
 
@@ -29,14 +29,14 @@ async def register_profile(bot: Bot, settings: Settings) -> None:
 
 
 async def _register(bot: Bot, settings: Settings, code: str | None) -> None:
-    offered = texts.Offered.by(settings)
-    await bot.set_my_commands(texts.bot_commands(offered), language_code=code)
+    offered = menus.Offered.by(settings)
+    await bot.set_my_commands(menus.bot_commands(offered), language_code=code)
     # Admins see their commands in the menu too; nobody else does.
     for admin_id in settings.admin_user_ids:
         await bot.set_my_commands(
-            texts.bot_commands(offered, admin=True),
+            menus.bot_commands(offered, admin=True),
             scope=BotCommandScopeChat(chat_id=admin_id),
             language_code=code,
         )
-    await bot.set_my_description(_(texts.DESCRIPTION), language_code=code)
-    await bot.set_my_short_description(_(texts.SHORT_DESCRIPTION), language_code=code)
+    await bot.set_my_description(_(menus.DESCRIPTION), language_code=code)
+    await bot.set_my_short_description(_(menus.SHORT_DESCRIPTION), language_code=code)

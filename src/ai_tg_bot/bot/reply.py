@@ -1,9 +1,7 @@
-"""Show an answer as it streams: typing, throttled edits, then the final answer.
-
-This is how groups (and servers without drafts) see an answer; private chats stream into
-a draft instead (bot/drafts.py). The final answer is a rich message where asked for and
-accepted (bot/rich.py), else formatted entity messages split at Telegram's limit.
-"""
+"""Show an answer as it streams: typing, throttled edits, then the final answer. Groups
+(and servers without drafts) see answers so; private chats stream into a draft (`drafts`).
+The final answer is a rich message where asked for and accepted (`rich`), else formatted
+entity messages split at Telegram's limit."""
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiogram import Bot
@@ -34,11 +32,11 @@ from ai_tg_bot.bot.formatting import (
     plain_chunks,
     split_plain,
     utf16_length,
+    with_tools,
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.bot.rich import rich_parts
-from ai_tg_bot.tools import shown_name
-from ai_tg_bot.turns import TurnResult, VoiceProblem
+from ai_tg_bot.turns import TurnResult
 
 log = logging.getLogger(__name__)
 TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
@@ -46,7 +44,6 @@ TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
 # an answer complete by then arrives as one formatted message, not a preview and an edit.
 FIRST_PREVIEW_SECONDS = 1.0
 _ELLIPSIS = " …"
-TOOL_LINES = 10  # tool calls named above an answer, at most
 T = TypeVar("T")
 
 
@@ -286,7 +283,7 @@ class StreamingReply:
                 await self.send_notice(texts.ANSWER_AT_LIMIT)
             return
         if result.voice_problem is not None:
-            await self.send_notice(voice_notice(result.voice_problem))
+            await self.send_notice(texts.voice_notice(result.voice_problem))
             return
         if result.refusal is not None:
             # The user's own budget is theirs: a group is only told that a limit applies.
@@ -300,23 +297,3 @@ class StreamingReply:
         if result.error is not None:
             error = result.error
             await self.send_notice(error.cut_off_message if shown_partly else error.user_message)
-
-
-def tool_lines(names: Sequence[str]) -> str:
-    """One line per tool call ("🔧 server: tool"), the first few; never their results."""
-    lines = [f"🔧 {shown_name(name)}" for name in names[:TOOL_LINES]]
-    if len(names) > TOOL_LINES:
-        lines.append(f"🔧 … (+{len(names) - TOOL_LINES})")
-    return "\n".join(lines)
-
-
-def with_tools(markdown: str, names: Sequence[str]) -> str:
-    """The answer, after the lines naming the tools used for it (if any)."""
-    return f"{tool_lines(names)}\n\n{markdown}" if names else markdown
-
-
-def voice_notice(problem: VoiceProblem) -> str:
-    """What the user is told when a voice question got no answer."""
-    if problem.kind == "too_large":
-        return texts.voice_too_large(problem.limit_bytes)
-    return texts.NO_SPEECH if problem.kind == "no_speech" else texts.TRANSCRIPTION_FAILED

@@ -7,25 +7,24 @@ read and written here (and `/forget` clears the user's own choices through
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
-from ai_tg_bot.db import Message, UsageEvent, User, UserSettings, utc_now
+from ai_tg_bot.db import Message, User, UserSettings, utc_now
 from ai_tg_bot.limits import (
     LIMIT_BY_NAME,
     LIMITS,
     LimitName,
-    QuotaExceededError,
     UserLimits,
     check_limit_value,
     day_start,
     resolve_limits,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor, StorageBase, active, as_utc, lock_user
-from ai_tg_bot.storage.budgets import Spent, check_budget, spent, token_usage
+from ai_tg_bot.storage.base import Executor, StorageBase, active
+from ai_tg_bot.storage.budgets import Spent, spent, token_usage, usage_totals
+from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile, tool_list
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
@@ -39,82 +38,6 @@ async def write_settings(session: Executor, user_id: int, **values: Any) -> None
         .where(UserSettings.user_id == user_id)
         .values(**values, updated_at=utc_now())
     )
-
-
-async def count_asker(
-    store: StorageBase,
-    session: Executor,
-    owner_id: int,
-    author_id: int | None,
-    owner_limits: UserLimits,
-    now: datetime,
-) -> None:
-    """The asker's quotas for a new question (QuotaExceededError over one), the owner's
-    lock held. In a group's conversation (`owner_id` the group, `author_id` the member
-    who asked) the member is counted under their own lock, taken after the group's
-    (always in that order), by a usage event of kind `message`: how the quotas count a
-    question stored under another owner."""
-    if author_id is None or author_id == owner_id:
-        await check_quotas(session, owner_id, owner_limits, now, can_buy=store.can_buy)
-        return
-    await lock_user(session, author_id, is_sqlite=store.database.is_sqlite)
-    own = await store.limits_in(session, author_id)
-    await check_quotas(session, author_id, own, now, can_buy=store.can_buy)
-    await session.execute(
-        insert(UsageEvent).values(user_id=author_id, kind="message", created_at=now)
-    )
-
-
-async def check_quotas(
-    session: Executor,
-    user_id: int,
-    limits: UserLimits,
-    now: datetime,
-    *,
-    daily: bool = True,
-    can_buy: bool = False,
-    budget: bool = True,
-) -> None:
-    """Raise QuotaExceededError when the user's quotas for a new question are used up.
-
-    Today's questions against the daily limit (unless `daily` is False) and this
-    minute's questions and exports against the per-minute limit, counted in one query
-    under the user's row lock (which the caller holds), so exact across instances; then
-    the token budget (storage/budgets.py), whatever `daily` says, unless `budget` is
-    False (nothing paid follows: an export). `can_buy`: the refusal mentions /buy.
-    """
-    await _check_messages(session, user_id, limits, now, daily=daily)
-    if not budget:
-        return
-    over_budget = await check_budget(session, user_id, limits, now, can_buy=can_buy)
-    if over_budget is not None:
-        raise over_budget
-
-
-async def _check_messages(
-    session: Executor, user_id: int, limits: UserLimits, now: datetime, *, daily: bool
-) -> None:
-    daily_limit = limits.daily_message_limit if daily else 0
-    per_minute = limits.rate_limit_per_minute
-    if not daily_limit and not per_minute:
-        return
-    today, minute_ago = day_start(now), now - timedelta(minutes=1)
-    counts = (
-        await session.execute(
-            statements.QUOTA_COUNTS,
-            {
-                "b_user_id": user_id,
-                "today": today,
-                "minute_ago": minute_ago,
-                "since": min(today, minute_ago),
-            },
-        )
-    ).one()
-    if daily_limit and counts[0] >= daily_limit:
-        raise QuotaExceededError("daily", daily_limit, today + timedelta(days=1))
-    if per_minute and counts[1] >= per_minute:
-        oldest = as_utc(counts[2]) or now
-        raise QuotaExceededError("rate", per_minute, oldest + timedelta(minutes=1))
 
 
 async def clear_choices(session: Executor, user_id: int) -> None:
@@ -222,7 +145,7 @@ class Accounts(StorageBase):
 
     async def usage(self, user_id: int | None = None) -> UsageTotals:
         """Messages and tokens today and in total, of one user or of everyone."""
-        statement = select(*statements.usage_totals(day_start(utc_now()), user_id))
+        statement = select(*usage_totals(day_start(utc_now()), user_id))
         if user_id is not None:
             statement = statement.where(Message.user_id == user_id)
         async with self.database.session(read_only=True) as session:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, case, func, select, update
+from sqlalchemy import BigInteger, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ai_tg_bot.limits import (
@@ -152,3 +152,32 @@ async def record_usage(
     )
     if over:
         await session.execute(CHARGE, {"b_user_id": user_id, "b_over": over})
+
+
+def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:
+    """Messages and tokens today and in total of one user (None: everyone), selected over
+    `messages` filtered alike: the columns of a `UsageTotals`, used by /status, /limits,
+    /user, /stats. Tokens come from `token_usage`, which outlives /forget and the purge."""
+    is_today = statements.messages.c.created_at >= today
+    is_question = statements.IS_COUNTED_QUESTION
+    spent = statements.token_usage.c.prompt_tokens + statements.token_usage.c.completion_tokens
+    mine = (statements.token_usage.c.user_id == user_id) if user_id is not None else true()
+    theirs = (statements.usage_events.c.user_id == user_id) if user_id is not None else true()
+    # Today's questions /forget erased are kept as usage events (the quota counts them).
+    forgotten_today = (
+        select(func.count())
+        .where(
+            theirs,
+            statements.usage_events.c.kind == "message",
+            statements.usage_events.c.created_at >= today,
+        )
+        .scalar_subquery()
+    )
+    return (
+        func.count().filter(is_today & is_question) + forgotten_today,
+        func.count().filter(is_question),
+        select(func.coalesce(func.sum(spent), 0))
+        .where(mine, statements.token_usage.c.day >= today.date())
+        .scalar_subquery(),
+        select(func.coalesce(func.sum(spent), 0)).where(mine).scalar_subquery(),
+    )

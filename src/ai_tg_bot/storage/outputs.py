@@ -16,10 +16,10 @@ from sqlalchemy import delete, func, insert, select, update
 
 from ai_tg_bot.db import UsageEvent, UserSettings, utc_now
 from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits
-from ai_tg_bot.storage.accounts import check_quotas
 from ai_tg_bot.storage.base import Executor, StorageBase
 from ai_tg_bot.storage.budgets import check_budget, record_usage
 from ai_tg_bot.storage.placement import place_message
+from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import TokenUsage, clean_text
 
 IMAGE_EVENT = "image"

@@ -17,9 +17,10 @@ from ai_tg_bot.db import Conversation, Message, UsageEvent, User, utc_now
 from ai_tg_bot.errors import BotError
 from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.accounts import check_quotas, clear_choices
+from ai_tg_bot.storage.accounts import clear_choices
 from ai_tg_bot.storage.base import StorageBase
 from ai_tg_bot.storage.placement import find_conversation
+from ai_tg_bot.storage.quotas import check_quotas
 
 # Rows fetched per round trip while exporting; the export never holds more than this.
 EXPORT_FETCH_ROWS = 500

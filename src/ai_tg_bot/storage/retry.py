@@ -6,11 +6,11 @@ from sqlalchemy import select
 
 from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.accounts import count_asker
 from ai_tg_bot.storage.base import StorageBase
 from ai_tg_bot.storage.placement import find_conversation, in_conversation, touch
+from ai_tg_bot.storage.queue import question_of
+from ai_tg_bot.storage.quotas import count_asker
 from ai_tg_bot.storage.records import AskedElsewhereError, NewQuestion, Question
-from ai_tg_bot.storage.turns import question_of
 
 
 class RetryMixin(StorageBase):

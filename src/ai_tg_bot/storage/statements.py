@@ -7,7 +7,6 @@ at import with bind parameters and reused; each keeps its memoized cache key.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -22,7 +21,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     union_all,
     update,
 )
@@ -92,31 +90,6 @@ STANDING = (
     .select_from(users.outerjoin(user_settings, user_settings.c.user_id == users.c.id))
     .where(users.c.id == _user)
 )
-
-
-def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:
-    """Messages and tokens today and in total of one user (None: everyone), selected over
-    `messages` filtered alike: the columns of a `UsageTotals`, used by /status, /limits,
-    /user, /stats. Tokens come from `token_usage`, which outlives /forget and the purge."""
-    is_today = messages.c.created_at >= today
-    is_question = IS_COUNTED_QUESTION
-    spent = token_usage.c.prompt_tokens + token_usage.c.completion_tokens
-    mine = (token_usage.c.user_id == user_id) if user_id is not None else true()
-    theirs = (usage_events.c.user_id == user_id) if user_id is not None else true()
-    # Today's questions /forget erased are kept as usage events (the quota counts them).
-    forgotten_today = (
-        select(func.count())
-        .where(theirs, usage_events.c.kind == "message", usage_events.c.created_at >= today)
-        .scalar_subquery()
-    )
-    return (
-        func.count().filter(is_today & is_question) + forgotten_today,
-        func.count().filter(is_question),
-        select(func.coalesce(func.sum(spent), 0))
-        .where(mine, token_usage.c.day >= today.date())
-        .scalar_subquery(),
-        select(func.coalesce(func.sum(spent), 0)).where(mine).scalar_subquery(),
-    )
 
 
 # Every column given as a parameter: one compiled INSERT serves every message.

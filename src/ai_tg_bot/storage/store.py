@@ -13,8 +13,8 @@ from ai_tg_bot.limits import (
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.accounts import count_asker
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
+from ai_tg_bot.storage.budgets import usage_totals
 from ai_tg_bot.storage.conversations import ConversationsMixin
 from ai_tg_bot.storage.placement import (
     conversation_overview,
@@ -24,6 +24,13 @@ from ai_tg_bot.storage.placement import (
     retitle,
     touch,
 )
+from ai_tg_bot.storage.queue import (
+    oldest_pending,
+    release_lease,
+    take_lease,
+    take_up,
+)
+from ai_tg_bot.storage.quotas import count_asker
 from ai_tg_bot.storage.records import (
     Context,
     DialogInfo,
@@ -36,13 +43,7 @@ from ai_tg_bot.storage.records import (
 from ai_tg_bot.storage.retry import RetryMixin
 from ai_tg_bot.storage.stop_requests import StopsMixin
 from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
-from ai_tg_bot.storage.turns import (
-    TurnsMixin,
-    oldest_pending,
-    release_lease,
-    take_lease,
-    take_up,
-)
+from ai_tg_bot.storage.turns import TurnsMixin
 
 
 class Storage(
@@ -203,7 +204,7 @@ class Storage(
                         func.count().filter(cleared),
                         func.min(Message.created_at).filter(here),
                         func.max(Message.created_at).filter(here),
-                        *statements.usage_totals(day_start(utc_now()), user_id),
+                        *usage_totals(day_start(utc_now()), user_id),
                     ).where(Message.user_id == user_id)
                 )
             ).one()

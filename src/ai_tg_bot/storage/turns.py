@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 
@@ -24,6 +22,14 @@ from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.budgets import check_budget, record_usage
 from ai_tg_bot.storage.placement import (
     name_if_untitled,
+)
+from ai_tg_bot.storage.queue import (
+    conversation_of,
+    oldest_pending,
+    release_lease,
+    stored_at_all,
+    take_lease,
+    take_up,
 )
 from ai_tg_bot.storage.records import (
     Attachment,
@@ -187,7 +193,7 @@ class TurnsMixin(StorageBase):
             .returning(Message.id)
         )
         still_active = answered.first() is not None
-        if not still_active and not await _exists(session, user_id, question.seq):
+        if not still_active and not await stored_at_all(session, user_id, question.seq):
             # The user was forgotten (/forget) while the LLM answered: storing the answer
             # would bring their words back. They are shown it; nothing is kept.
             return content, limits
@@ -260,57 +266,3 @@ class TurnsMixin(StorageBase):
                 .where(active(user_id), Message.seq == question.seq, Message.status == "pending")
                 .values(status="failed", deleted_at=utc_now(), deleted_reason="reset")
             )
-
-
-async def take_lease(session: Executor, user_id: int, owner: str, ttl_seconds: float) -> bool:
-    """Take the user's turn lease if free, expired, or already `owner`'s; extend it."""
-    now = utc_now()
-    until = now + timedelta(seconds=ttl_seconds)
-    parameters = {"b_user_id": user_id, "b_now": now, "b_owner": owner, "b_until": until}
-    return (await session.execute(statements.TAKE_LEASE, parameters)).first() is not None
-
-
-async def release_lease(session: Executor, user_id: int, owner: str) -> None:
-    """Give the user's turn lease back, only if `owner` still holds it."""
-    await session.execute(statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner})
-
-
-async def oldest_pending(session: Executor, user_id: int) -> Question | None:
-    """The user's oldest active question still waiting for an answer."""
-    row = (await session.execute(statements.OLDEST_PENDING, {"b_user_id": user_id})).first()
-    return None if row is None else question_of(row)
-
-
-async def take_up(session: Executor, user_id: int, question: Question) -> Question:
-    """The question handed to its answerer: one more attempt counted (so a question whose
-    answerer keeps dying is failed after MAX_ASKS, never asked forever)."""
-    await session.execute(
-        update(Message)
-        .where(active(user_id), Message.seq == question.seq)
-        .values(attempts=Message.attempts + 1)
-    )
-    return replace(question, attempts=question.attempts + 1)
-
-
-async def _exists(session: Executor, user_id: int, seq: int) -> bool:
-    """Whether the user's message in slot `seq` is stored at all (deleted or not)."""
-    found = await session.execute(
-        select(Message.id).where(Message.user_id == user_id, Message.seq == seq).limit(1)
-    )
-    return found.first() is not None
-
-
-def question_of(row: Sequence[Any]) -> Question:
-    """A Question from a row of statements.QUESTION_COLUMNS."""
-    seq, content, chat_id, kind, attachments, conversation_id, thread_id, attempts, author = row
-    return Question(
-        int(seq), str(content), chat_id, kind, tuple(attachments or ()), conversation_id,
-        thread_id, attempts=int(attempts or 0), author_id=author,
-    )  # fmt: skip
-
-
-def conversation_of(question: Question) -> int:
-    """The question's conversation (every stored question has one)."""
-    if question.conversation_id is None:
-        raise ValueError(f"question {question.seq} has no conversation")
-    return question.conversation_id

@@ -23,7 +23,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp import types as mcp_types
 from mcp.client.streamable_http import streamable_http_client
 
-from ai_tg_bot.tools.rounds import SEPARATOR
+from ai_tg_bot.tools.calls import SEPARATOR
 
 log = logging.getLogger(__name__)
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")

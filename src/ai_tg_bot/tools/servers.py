@@ -25,6 +25,7 @@ from mcp.types import CONNECTION_CLOSED
 
 from ai_tg_bot.config import Settings
 from ai_tg_bot.observability import TOOL_CALLS
+from ai_tg_bot.tools.calls import SEPARATOR
 from ai_tg_bot.tools.link import (
     ServerLink,
     ServerState,
@@ -34,7 +35,7 @@ from ai_tg_bot.tools.link import (
     result_text,
     what_failed,
 )
-from ai_tg_bot.tools.rounds import SEPARATOR, TIMED_OUT, ToolRounds
+from ai_tg_bot.tools.rounds import TIMED_OUT, ToolRounds
 
 __all__ = ["ServerState", "ToolSpec", "Toolbox", "exposed_name", "permitted"]
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.command import Command
 from aiogram.types import Message
 
-from ai_tg_bot.bot import texts
+from ai_tg_bot.bot import menus
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.config import Settings
@@ -31,7 +31,7 @@ async def start(message: Message, user_id: int, command: CommandObject, deps: De
             message, user_id, payload.removeprefix(ROLE_LINK), deps.storage, deps.settings
         )
         return
-    await message.answer(texts.greeting(texts.Offered.by(deps.settings)))
+    await message.answer(menus.greeting(menus.Offered.by(deps.settings)))
 
 
 async def _start_with_role(
@@ -42,7 +42,7 @@ async def _start_with_role(
         await message.answer(
             _("This link's role “{name}” is not offered here (any more).").format(name=name[:59])
             + "\n\n"
-            + texts.greeting(texts.Offered.by(settings))
+            + menus.greeting(menus.Offered.by(settings))
         )
         return
     topic = topic_of(message)
@@ -58,7 +58,7 @@ async def _start_with_role(
 
 async def help_(message: Message, deps: Deps) -> None:
     """List every command."""
-    await message.answer(texts.help_text(texts.Offered.by(deps.settings)))
+    await message.answer(menus.help_text(menus.Offered.by(deps.settings)))
 
 
 def make_router() -> Router:

@@ -6,22 +6,22 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
 
+from ai_tg_bot.bot.formatting import with_tools
 from ai_tg_bot.bot.handlers.tools import brief, parse_entries
-from ai_tg_bot.bot.reply import with_tools
 from ai_tg_bot.llm.client import LLMClient, StreamReport
 from ai_tg_bot.media.inputs import MediaPolicy, llm_messages
 from ai_tg_bot.storage.records import Context, sent_chars
-from ai_tg_bot.tools.rounds import (
+from ai_tg_bot.tools.calls import (
     CUT_NOTE,
     TOOL_RESULT_MAX_CHARS,
     CallCollector,
     ToolCall,
-    ToolRounds,
     expand,
     parse_arguments,
     records,
     shown_name,
 )
+from ai_tg_bot.tools.rounds import ToolRounds
 from ai_tg_bot.tools.servers import exposed_name, permitted
 
 
