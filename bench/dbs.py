@@ -1,5 +1,5 @@
 """Throwaway benchmark databases (a PostgreSQL database of our own, SQLite in a temp dir)
-and bulk seeding with plain SQL, so Storage finds users with long histories: each user
+and bulk seeding with plain SQL, so DialogueStore finds users with long histories: each user
 one conversation, their current one, holding all their messages."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""The floor: the statements Storage sends for one turn, issued with the bare drivers.
+"""The floor: the statements DialogueStore sends for one turn, issued with the bare drivers.
 
-Exactly what `Storage.add_message` (with `enforce_quotas` for the user's message, with
-usage for the answer) and `Storage.load_context` send, one transaction each, without
+Exactly what `DialogueStore.add_message` (with `enforce_quotas` for the user's message, with
+usage for the answer) and `DialogueStore.load_context` send, one transaction each, without
 SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, aiosqlite with
 `BEGIN IMMEDIATE` for writers on SQLite (the project's driver and threading model), over
 a plain queue of open connections. Mirrors storage/ as of the conversations change
@@ -137,7 +137,7 @@ class Floor:
             raise FloorQuotaError
 
     def budget(self, stored: int | None) -> int:
-        # Storage sends `true` instead of the comparison when the budget is 0 (unlimited).
+        # DialogueStore sends `true` instead of the comparison when the budget is 0 (unlimited).
         budget = self.settings.max_context_chars if stored is None else stored
         return budget or 2**31 - 1
 

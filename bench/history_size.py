@@ -18,7 +18,7 @@ import asyncpg
 
 from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import DialogueStore
 from bench.dbs import analyze, asyncpg_dsn, bench_database, bench_settings, seed
 from bench.floor import PgFloor, SqliteFloor
 from bench.stats import Result, RunStats, Target, drive, median
@@ -51,7 +51,7 @@ _PLAN_LINE = re.compile(r"(Index|Seq|Bitmap)[\w ]*Scan|Execution Time", re.I)
 
 
 async def explain(url: str, user_id: int, settings: Settings) -> dict[str, list[str]]:
-    """EXPLAIN ANALYZE of Storage's history, trim and quota statements for one user
+    """EXPLAIN ANALYZE of DialogueStore's history, trim and quota statements for one user
     (inside a transaction that is rolled back)."""
     now = datetime.now(UTC)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -102,7 +102,7 @@ async def measure(backend: str, config: Config) -> dict[str, Any]:
             urls[size] = url
         databases = {size: Database(url) for size, url in urls.items()}
         stack.push_async_callback(_close_all, list(databases.values()))
-        turns = {size: project_turn(Storage(db, bench_settings(urls[size])))
+        turns = {size: project_turn(DialogueStore(db, bench_settings(urls[size])))
                  for size, db in databases.items()}  # fmt: skip
         users = range(MEASURED_FIRST_USER, MEASURED_FIRST_USER + config.measured_users)
         per_user = max(1, config.turns_per_run // config.measured_users)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.llm.client import LLMClient
-from ai_tg_bot.storage import Question, Storage
+from ai_tg_bot.storage import DialogueStore, Question
 from ai_tg_bot.turns.service import TurnService
 from ai_tg_bot.turns.views import TurnResult
 from bench.dbs import active_counts, bench_database, bench_settings, seed
@@ -84,9 +84,9 @@ class NullPresenter:
 
 
 class Instruments:
-    """Times every Storage coroutine (per call and per turn) and counts turns mid-answer."""
+    """Times every DialogueStore coroutine (per call and per turn) and counts turns mid-answer."""
 
-    def __init__(self, storage: Storage, llm: LLMClient) -> None:
+    def __init__(self, storage: DialogueStore, llm: LLMClient) -> None:
         self.calls: list[float] = []
         self.in_llm = 0
         self.peak_in_llm = 0
@@ -178,7 +178,7 @@ async def measure(backend: str, config: Config) -> dict[str, Any]:
         )  # fmt: skip
         database = Database(url, pool_size=config.pool_size, max_overflow=0)
         llm = LLMClient(settings)
-        storage = Storage(database, settings)
+        storage = DialogueStore(database, settings)
         instruments = Instruments(storage, llm)
         chat = TurnService(storage, llm)
         runs = []
@@ -304,7 +304,7 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
             Target(f"{backend}: peak RSS, MB", found["rss_peak_mb"], 300),
         ]  # fmt: skip
     result.notes.append(
-        "Storage time per turn = the time spent inside Storage calls during that turn "
+        "DialogueStore time per turn = the time spent inside DialogueStore calls during that turn "
         "(waiting for a pooled connection included), summed over the turns that completed; "
         "a turn that raised (e.g. the pool's 30 s checkout timeout) counts as not completed. "
         "The LLM stand-in runs in a separate process and pauses mid-answer. Peak RSS is this "

@@ -1,8 +1,8 @@
-"""Benchmarks 1 and 2: one turn's storage work through Storage and through the bare driver.
+"""Benchmarks 1 and 2: one turn's storage work through DialogueStore and through the bare driver.
 
-A turn is what the bot does with the database: `Storage.ask` (stores the question under
+A turn is what the bot does with the database: `DialogueStore.ask` (stores the question under
 the user's limits, trims, takes the turn lease and reads the context, one transaction)
-and `Storage.complete` (stores the answer and gives the lease back, one transaction).
+and `DialogueStore.complete` (stores the answer and gives the lease back, one transaction).
 Users start with a full history, so both also trim.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import event
 
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage import NewQuestion, Storage, TokenUsage
+from ai_tg_bot.storage import DialogueStore, NewQuestion, TokenUsage
 from bench.dbs import active_counts, bench_database, bench_settings, seed
 from bench.floor import FLOOR_ROUND_TRIPS, Floor, open_floor
 from bench.stats import Result, RunStats, Target, Turn, drive, median
@@ -37,7 +37,7 @@ class Config:
     history_limit: int = 50
 
 
-def project_turn(storage: Storage) -> Turn:
+def project_turn(storage: DialogueStore) -> Turn:
     """One turn's storage work, as the bot's turn does it (no question queued behind)."""
 
     async def turn(user_id: int) -> None:
@@ -121,7 +121,7 @@ async def measure(backend: str, config: Config) -> list[dict[str, Any]]:
         connections = 15 if database.is_sqlite else settings.db_pool_size + settings.db_max_overflow
         try:
             async with open_floor(url, settings, connections) as floor:
-                turns = {"project": project_turn(Storage(database, settings)),
+                turns = {"project": project_turn(DialogueStore(database, settings)),
                          "floor": floor_turn(floor)}  # fmt: skip
                 firsts = {"project": PROJECT_FIRST_USER, "floor": FLOOR_FIRST_USER}
                 users = {name: range(first, first + most) for name, first in firsts.items()}
@@ -163,7 +163,7 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
     """Benchmarks 1 and 2 on each backend."""
     result = Result(
         name="storage",
-        title="Storage cost per turn, project vs floor (benchmarks 1 and 2)",
+        title="DialogueStore cost per turn, project vs floor (benchmarks 1 and 2)",
         columns=["backend", "users", "project p50 ms", "p99 ms", "turns/s",
                  "floor p50 ms", "p99 ms", "turns/s", "cost ratio", "p50 ratio"],
         params={"concurrency": list(config.concurrency), "turns_per_run": config.turns_per_run,
@@ -186,8 +186,8 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
                 at_ten["cost_ratio"], 2.0,
             ))  # fmt: skip
     result.notes.append(
-        "A turn = Storage.ask (question under the limits + trim + lease + context) and "
-        "Storage.complete (answer + trim + lease given back), two transactions, as the "
+        "A turn = DialogueStore.ask (question under the limits + trim + lease + context) and "
+        "DialogueStore.complete (answer + trim + lease given back), two transactions, as the "
         "bot's turn stores it; the floor does the same rows in three transactions and "
         "takes no lease. Every user starts with a full history, so both writes trim. "
         "cost ratio = (wall time per turn, project) / (same, floor), paired run by run; "

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from ai_tg_bot.config.settings import Settings
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.accounts import AccountsStore
 from tests.dbs import create_pg_database, drop_pg_database, in_ci, migrate, pg_reachable
 from tests.seeding import SeedingStorage
 
@@ -101,11 +101,11 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def storage(database: Database, settings: Settings) -> SeedingStorage:
-    """Storage over the test database."""
+    """DialogueStore over the test database."""
     return SeedingStorage(database, settings)
 
 
 @pytest.fixture
-def accounts(database: Database, settings: Settings) -> Accounts:
-    """Accounts (limits, blocking, usage) over the test database."""
-    return Accounts(database, settings)
+def accounts(database: Database, settings: Settings) -> AccountsStore:
+    """AccountsStore (limits, blocking, usage) over the test database."""
+    return AccountsStore(database, settings)

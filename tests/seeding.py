@@ -1,7 +1,7 @@
-"""Storage for tests: seed a history directly, and read back what is active.
+"""DialogueStore for tests: seed a history directly, and read back what is active.
 
-The bot stores a question only through `Storage.ask` and an answer only through
-`Storage.complete`. Tests also need histories in shapes a turn would take many calls to
+The bot stores a question only through `DialogueStore.ask` and an answer only through
+`DialogueStore.complete`. Tests also need histories in shapes a turn would take many calls to
 build (an answered question with no turn, an assistant row alone, a pending question no
 lease holds), so `SeedingStorage.add_message` writes one message with the same
 primitives those two use: the user's lock and slot, the quotas when asked, the
@@ -13,15 +13,15 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message
-from ai_tg_bot.storage import HistoryMessage, Storage, StoredMessage, TokenUsage, utc_now
+from ai_tg_bot.storage import DialogueStore, HistoryMessage, StoredMessage, TokenUsage, utc_now
 from ai_tg_bot.storage.placement import place_message
 from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import Attachment, clean_text
 from ai_tg_bot.storage.statements import IS_ACTIVE
 
 
-class SeedingStorage(Storage):
-    """`Storage` plus the seeding and reading the tests use."""
+class SeedingStorage(DialogueStore):
+    """`DialogueStore` plus the seeding and reading the tests use."""
 
     async def add_message(
         self,

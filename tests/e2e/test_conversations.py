@@ -27,7 +27,7 @@ from ai_tg_bot.bot.handlers.conversations import ConversationCallback
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Conversation
 from ai_tg_bot.db.types import utc_now
-from ai_tg_bot.storage import NewQuestion, Storage
+from ai_tg_bot.storage import DialogueStore, NewQuestion
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.e2e.test_bot import history_of
 from tests.fakes.telegram import THREAD_NOT_FOUND, FakeTelegram, SentAction, SentMessage
@@ -422,7 +422,7 @@ async def test_a_stranded_question_in_a_topic_is_answered_in_it(
     kiwis = bot.tg.open_topic(ALICE, "Kiwis")
     await answered_in(bot, ALICE, "kiwi one", kiwis)
     await answered_in(bot, ALICE, "outside one", None)
-    storage = Storage(database, bot.settings)
+    storage = DialogueStore(database, bot.settings)
     question = NewQuestion(ALICE, "left behind", ALICE, 9999, telegram_thread_id=kiwis)
     await storage.ask(question, owner="dead:1", lease_seconds=0.01)  # then it "crashed"
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.handlers.search import MAX_PAGE
 from ai_tg_bot.db.database import Database
-from ai_tg_bot.storage.search import MessageSearch, SearchPage
+from ai_tg_bot.storage.search import SearchPage, SearchStore
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.fakes.telegram import SentMessage
 
@@ -79,7 +79,7 @@ async def alice_and_bob(make_bot: HarnessFactory) -> BotHarness:
 class SearchSpy:
     """Records whose searches run, then runs them for real."""
 
-    search: MessageSearch
+    search: SearchStore
     user_ids: list[int] = field(default_factory=list)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> SearchSpy:

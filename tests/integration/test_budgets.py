@@ -13,7 +13,7 @@ from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import NewQuestion, TokenUsage, utc_now
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.accounts import AccountsStore
 from ai_tg_bot.storage.budgets import record_usage
 from ai_tg_bot.storage.payments import PaymentsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
@@ -31,7 +31,7 @@ def configured(settings: Settings, **overrides: object) -> Settings:
 
 async def spend(database: Database, settings: Settings, tokens: int, model: str = "m") -> None:
     """What storing an answer that cost `tokens` records (as `complete()` does)."""
-    accounts = Accounts(database, settings)
+    accounts = AccountsStore(database, settings)
     limits = await accounts.limits(USER)
     async with database.connection() as session:
         await session.execute(text("SELECT 1"))
@@ -54,7 +54,7 @@ async def test_a_payment_is_credited_once_under_concurrent_duplicates(
     )
     assert results.count(True) == 1
     assert await payments.credit(USER, "charge-1", 50, 100_000) is False, "a redelivery"
-    _limits, spent = await Accounts(database, settings).budget(USER)
+    _limits, spent = await AccountsStore(database, settings).budget(USER)
     assert spent.credit == 100_000
     assert [p.charge_id for p in await payments.payments_of(USER)] == ["charge-1"]
 
@@ -65,7 +65,7 @@ async def test_credit_is_spent_only_past_the_allowance(
     config = configured(settings, daily_token_limit=100)
     await PaymentsStore(database, config).credit(USER, "c", 10, 50)
     await spend(database, config, 80)  # within the day's 100
-    accounts = Accounts(database, config)
+    accounts = AccountsStore(database, config)
     assert (await accounts.budget(USER))[1].credit == 50
     await spend(database, config, 40)  # 20 left in the allowance, 20 from the credit
     _limits, spent = await accounts.budget(USER)
@@ -116,7 +116,7 @@ async def test_forgetting_refunds_no_budget(database: Database, settings: Settin
     await storage.add_message(USER, "user", "hello")
     await spend(database, config, 700)
     await PrivacyStore(database, config).forget_user(USER)
-    _limits, spent = await Accounts(database, config).budget(USER)
+    _limits, spent = await AccountsStore(database, config).budget(USER)
     assert spent.today == 700
 
 
@@ -163,7 +163,7 @@ async def test_the_budget_is_exact_under_concurrent_questions(
         costs = [int(cost) for cost in rows]
     assert calls == len(costs) >= 1, "one LLM call per stored answer"
     assert sum(costs[:-1]) < limit <= sum(costs), costs
-    _limits, spent = await Accounts(database, config).budget(USER)
+    _limits, spent = await AccountsStore(database, config).budget(USER)
     assert spent.today == sum(costs)
     refused_in_queue = [t for t in shown.texts if "daily budget" in t]
     assert refused_at_once + len(refused_in_queue) + calls == 12
@@ -191,7 +191,7 @@ async def test_todays_count_after_forget_still_holds_the_forgotten_questions(
     for question in ("one", "two"):
         await storage.add_message(USER, "user", question)
     await PrivacyStore(database, config).forget_user(USER)
-    usage = await Accounts(database, config).usage(USER)
+    usage = await AccountsStore(database, config).usage(USER)
     assert usage.messages_today == 2, "what the daily quota counts, /limits shows"
     info = await storage.get_dialog_info(USER)
     assert info.messages_today == 2

@@ -1,4 +1,4 @@
-"""Quotas and context budget in Storage, and tenant isolation as a property."""
+"""Quotas and context budget in DialogueStore, and tenant isolation as a property."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ai_tg_bot.db.database import Database
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.storage import Question
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.accounts import AccountsStore
 from ai_tg_bot.turns.service import TurnService
 from ai_tg_bot.turns.views import TurnResult
 from tests.fakes.llm import FakeLLM
@@ -72,7 +72,7 @@ async def test_limits_fall_back_to_settings_and_can_be_restored(
     database: Database, settings: Settings
 ) -> None:
     storage = storage_with(database, settings, default_max_history_messages=3)
-    accounts = Accounts(storage.database, storage.settings)
+    accounts = AccountsStore(storage.database, storage.settings)
     for n in range(5):
         await storage.add_message(USER, "user", f"m{n}")
     assert len(await storage.load_history(USER)) == 3
@@ -179,7 +179,7 @@ async def test_tenants_never_see_each_other(
         }
     )
     storage = SeedingStorage(database, config)
-    accounts = Accounts(database, config)
+    accounts = AccountsStore(database, config)
     chat = TurnService(storage, LLMClient(config.model_copy(update={"llm_max_retries": 0})))
     shown = RecordingPresenter()
     seen_before = len(isolation_llm.requests)

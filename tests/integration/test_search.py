@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ai_tg_bot.storage.accounts import Accounts
-from ai_tg_bot.storage.search import MessageSearch
+from ai_tg_bot.storage.accounts import AccountsStore
+from ai_tg_bot.storage.search import SearchStore
 from tests.seeding import SeedingStorage
 
 USER = 7070
@@ -13,11 +13,11 @@ OTHER = 8080
 
 
 @pytest.fixture
-def search(storage: SeedingStorage) -> MessageSearch:
-    return MessageSearch(storage.database)
+def search(storage: SeedingStorage) -> SearchStore:
+    return SearchStore(storage.database, storage.settings)
 
 
-async def test_matching_ranking_and_snippet(storage: SeedingStorage, search: MessageSearch) -> None:
+async def test_matching_ranking_and_snippet(storage: SeedingStorage, search: SearchStore) -> None:
     await storage.add_message(USER, "user", "How do I bake sourdough bread at home?")
     await storage.add_message(USER, "assistant", "Bread: flour, water, salt. Bread bread bread.")
     await storage.add_message(USER, "user", "Tell me about rockets")
@@ -32,7 +32,7 @@ async def test_matching_ranking_and_snippet(storage: SeedingStorage, search: Mes
     assert (await search.search(USER, "submarine")).total == 0
 
 
-async def test_russian_and_english_alike(storage: SeedingStorage, search: MessageSearch) -> None:
+async def test_russian_and_english_alike(storage: SeedingStorage, search: SearchStore) -> None:
     await storage.add_message(USER, "user", "Привет, как испечь хлеб?")
     await storage.add_message(USER, "user", "Hello, bread again")
     assert (await search.search(USER, "ХЛЕБ")).total == 1
@@ -40,7 +40,7 @@ async def test_russian_and_english_alike(storage: SeedingStorage, search: Messag
 
 
 async def test_scope_trimmed_found_cleared_not_others_never(
-    storage: SeedingStorage, search: MessageSearch, accounts: Accounts
+    storage: SeedingStorage, search: SearchStore, accounts: AccountsStore
 ) -> None:
     await accounts.set_max_history_messages(USER, 1)
     await storage.add_message(USER, "user", "alpha trimmed away")
@@ -57,7 +57,7 @@ async def test_scope_trimmed_found_cleared_not_others_never(
 
 
 async def test_paging_and_query_syntax_is_inert(
-    storage: SeedingStorage, search: MessageSearch
+    storage: SeedingStorage, search: SearchStore
 ) -> None:
     for number in range(12):
         await storage.add_message(USER, "user", f"gamma note {number}")

@@ -1,4 +1,4 @@
-"""Storage on both backends: trimming, soft delete, isolation, bad input, settings."""
+"""DialogueStore on both backends: trimming, soft delete, isolation, bad input, settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from ai_tg_bot.db.database import Database
 from ai_tg_bot.db.models import Message, User
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.accounts import AccountsStore
 from ai_tg_bot.storage.privacy import PrivacyStore
 from ai_tg_bot.storage.records import EmptyTextError, Standing
 from tests.seeding import SeedingStorage
@@ -43,7 +43,7 @@ async def test_ensure_user_is_idempotent(storage: SeedingStorage, database: Data
 
 
 async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(
-    storage: SeedingStorage, accounts: Accounts
+    storage: SeedingStorage, accounts: AccountsStore
 ) -> None:
     await accounts.set_max_history_messages(USER, 5)
     for number in range(12):
@@ -54,7 +54,7 @@ async def test_history_is_ordered_and_trimmed_to_the_limit_exactly(
 
 
 async def test_soft_delete_keeps_every_row(
-    storage: SeedingStorage, database: Database, accounts: Accounts
+    storage: SeedingStorage, database: Database, accounts: AccountsStore
 ) -> None:
     await accounts.set_max_history_messages(USER, 3)
     for number in range(10):
@@ -65,7 +65,7 @@ async def test_soft_delete_keeps_every_row(
 
 
 async def test_lowering_the_limit_trims_at_once(
-    storage: SeedingStorage, accounts: Accounts
+    storage: SeedingStorage, accounts: AccountsStore
 ) -> None:
     for number in range(8):
         await storage.add_message(USER, "user", f"m{number}")
@@ -75,14 +75,14 @@ async def test_lowering_the_limit_trims_at_once(
 
 @pytest.mark.parametrize("bad_limit", [0, -1, 1001])
 async def test_limit_bounds_are_enforced(
-    storage: SeedingStorage, bad_limit: int, accounts: Accounts
+    storage: SeedingStorage, bad_limit: int, accounts: AccountsStore
 ) -> None:
     with pytest.raises(ValueError, match="between 1 and 1000"):
         await accounts.set_max_history_messages(USER, bad_limit)
 
 
 async def test_concurrent_writers_leave_exactly_the_limit(
-    storage: SeedingStorage, database: Database, accounts: Accounts
+    storage: SeedingStorage, database: Database, accounts: AccountsStore
 ) -> None:
     await accounts.set_max_history_messages(USER, 10)
     await asyncio.gather(*(storage.add_message(USER, "user", f"c{n}") for n in range(50)))
@@ -99,7 +99,7 @@ async def test_concurrent_writers_leave_exactly_the_limit(
     assert [m["content"] for m in history] == list(reversed(newest))
 
 
-async def test_users_are_isolated(storage: SeedingStorage, accounts: Accounts) -> None:
+async def test_users_are_isolated(storage: SeedingStorage, accounts: AccountsStore) -> None:
     await storage.add_message(USER, "user", "mine")
     await storage.add_message(OTHER, "user", "theirs")
     await storage.set_conversation_role(OTHER, "You are a pirate.")
@@ -110,7 +110,7 @@ async def test_users_are_isolated(storage: SeedingStorage, accounts: Accounts) -
 
 
 async def test_clear_history_soft_deletes_and_keeps_the_prompt(
-    storage: SeedingStorage, database: Database, accounts: Accounts
+    storage: SeedingStorage, database: Database, accounts: AccountsStore
 ) -> None:
     await storage.set_conversation_role(USER, "Be brief.")
     await storage.add_message(USER, "user", "hello")
@@ -123,7 +123,7 @@ async def test_clear_history_soft_deletes_and_keeps_the_prompt(
 
 async def test_system_prompt_is_not_history_and_setting_it_clears_history(
     storage: SeedingStorage,
-    accounts: Accounts,
+    accounts: AccountsStore,
 ) -> None:
     await storage.add_message(USER, "user", "before")
     await storage.set_conversation_role(USER, "You are terse.")
@@ -138,7 +138,9 @@ async def test_system_prompt_is_not_history_and_setting_it_clears_history(
     assert await storage.conversation_role(USER) == storage.settings.default_system_prompt
 
 
-async def test_nul_characters_are_stripped(storage: SeedingStorage, accounts: Accounts) -> None:
+async def test_nul_characters_are_stripped(
+    storage: SeedingStorage, accounts: AccountsStore
+) -> None:
     stored = await storage.add_message(USER, "user", "a\x00b\x00c")
     assert stored.content == "abc"
     assert await storage.load_history(USER) == [{"role": "user", "content": "abc"}]
@@ -173,7 +175,7 @@ async def test_large_and_unusual_content_round_trips(storage: SeedingStorage) ->
 
 
 async def test_a_settings_change_made_with_sql_takes_effect(
-    storage: SeedingStorage, database: Database, accounts: Accounts
+    storage: SeedingStorage, database: Database, accounts: AccountsStore
 ) -> None:
     await storage.ensure_user(USER)
     for number in range(6):
@@ -193,7 +195,7 @@ async def test_a_settings_change_made_with_sql_takes_effect(
 
 
 async def test_dialog_info_reports_counts_sizes_and_times(
-    storage: SeedingStorage, accounts: Accounts
+    storage: SeedingStorage, accounts: AccountsStore
 ) -> None:
     empty = await storage.get_dialog_info(USER)
     assert (empty.active_count, empty.total_characters, empty.first_message_at) == (0, 0, None)
@@ -256,7 +258,7 @@ async def test_no_attachments_is_stored_as_sql_null(
 
 
 async def test_the_language_choice_is_stored_read_in_one_go_and_forgotten(
-    storage: SeedingStorage, accounts: Accounts, database: Database
+    storage: SeedingStorage, accounts: AccountsStore, database: Database
 ) -> None:
     assert await accounts.standing(USER) == Standing(is_blocked=False, language=None)
     await accounts.set_language(USER, "ru")

@@ -1,4 +1,4 @@
-"""The turn queue in Storage: exactly-once questions, answers in place, the lease."""
+"""The turn queue in DialogueStore: exactly-once questions, answers in place, the lease."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from ai_tg_bot.storage import DuplicateMessageError, NewQuestion, Question, TokenUsage
-from ai_tg_bot.storage.accounts import Accounts
+from ai_tg_bot.storage.accounts import AccountsStore
 from ai_tg_bot.storage.records import MAX_ASKS
 from tests.seeding import SeedingStorage
 
@@ -126,7 +126,7 @@ async def test_the_turn_lease_has_one_holder_and_expires(storage: SeedingStorage
 
 
 async def test_pending_questions_are_never_trimmed(
-    storage: SeedingStorage, accounts: Accounts
+    storage: SeedingStorage, accounts: AccountsStore
 ) -> None:
     await accounts.set_max_history_messages(USER, 2)
     for number in range(4):
@@ -152,7 +152,7 @@ async def _contexts_answering(
 
 @pytest.mark.parametrize("limit", [1, 2, 4, 5])
 async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
-    storage: SeedingStorage, limit: int, accounts: Accounts
+    storage: SeedingStorage, limit: int, accounts: AccountsStore
 ) -> None:
     """Each queued question sees what it would have seen had the user waited (issue 19)."""
     sequential_user, burst_user = USER, USER + 1
@@ -180,7 +180,7 @@ async def test_a_burst_longer_than_the_limit_keeps_each_questions_context(
 
 async def test_a_failed_answer_in_a_burst_does_not_widen_the_next_context(
     storage: SeedingStorage,
-    accounts: Accounts,
+    accounts: AccountsStore,
 ) -> None:
     await accounts.set_max_history_messages(USER, 3)
     for text in ("q1", "q2", "q3", "q4"):

@@ -1,4 +1,4 @@
-"""Wire Settings, Database, Storage, LLM, Bot and Dispatcher into one running bot."""
+"""Wire Settings, Database, DialogueStore, LLM, Bot and Dispatcher into one running bot."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiogram.enums import ChatType
 from aiogram.types import Message
 
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import DialogueStore
 
 # The most of a replied-to message (or quote) given with a question.
 REPLY_CONTEXT_CHARS = 1_500
@@ -55,7 +55,9 @@ def asker_name(message: Message) -> str:
     return name[:NAME_CHARS]
 
 
-async def question_text(message: Message, text: str, storage: Storage, *, kind: str | None) -> str:
+async def question_text(
+    message: Message, text: str, storage: DialogueStore, *, kind: str | None
+) -> str:
     """The question as stored and sent: the replied-to text (or quote) first, then, in a
     group, the asker's name before their words. A voice message's words come later
     (its transcript), so it carries neither."""
@@ -70,7 +72,7 @@ async def question_text(message: Message, text: str, storage: Storage, *, kind: 
     return f"{block}\n\n{said}" if said else block
 
 
-async def replied_text(message: Message, storage: Storage) -> tuple[str, str] | None:
+async def replied_text(message: Message, storage: DialogueStore) -> tuple[str, str] | None:
     """(whose, what) of the message this one replies to or quotes; None when none. A
     reply to a photo or document the bot stored gives what was stored for it."""
     replied = message.reply_to_message

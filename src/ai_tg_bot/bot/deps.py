@@ -23,12 +23,12 @@ from ai_tg_bot.db import Database
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.storage import (
-    Accounts,
-    MessageSearch,
+    AccountsStore,
+    DialogueStore,
     OutputsStore,
     PaymentsStore,
     PrivacyStore,
-    Storage,
+    SearchStore,
 )
 from ai_tg_bot.turns import TurnService
 
@@ -41,11 +41,11 @@ class Deps:
     """The components a handler may use, one process's worth."""
 
     settings: Settings
-    storage: Storage
-    accounts: Accounts
+    storage: DialogueStore
+    accounts: AccountsStore
     payments: PaymentsStore
     privacy: PrivacyStore
-    search: MessageSearch
+    search: SearchStore
     outputs: OutputsStore
     llm: LLMClient
     turns: TurnService
@@ -64,7 +64,7 @@ class Deps:
 
 def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
     """Every component, built from Settings around one database and one Bot."""
-    storage = Storage(database, settings)
+    storage = DialogueStore(database, settings)
     llm = LLMClient(settings)
     media = MediaPolicy.from_settings(settings)
     toolbox = None
@@ -87,10 +87,10 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
     return Deps(
         settings=settings,
         storage=storage,
-        accounts=Accounts(database, settings),
+        accounts=AccountsStore(database, settings),
         payments=payments,
         privacy=PrivacyStore(database, settings),
-        search=MessageSearch(database),
+        search=SearchStore(database, settings),
         outputs=outputs,
         llm=llm,
         turns=turns,

@@ -5,7 +5,7 @@ Only answers that were stored complete (not stopped, not failed), only in privat
 comes after it is shown, and any failure here is logged and told in one short line.
 Speech is a paid call: the user's token budget is checked under their lock before the
 first part is synthesized, and the characters spoken are counted in `token_usage`
-under TTS_MODEL (storage/outputs.py).
+under TTS_MODEL (storage.OutputsStore), settled by media.PaidCall like every paid output.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from types import TracebackType
 from typing import Any, cast
 
@@ -26,7 +27,7 @@ from ai_tg_bot.bot.reply import StreamingReply
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind
-from ai_tg_bot.media import speech_parts
+from ai_tg_bot.media import PaidCall, speech_parts
 from ai_tg_bot.observability import OUTPUTS
 from ai_tg_bot.storage import STORAGE_ERRORS, OutputsStore
 from ai_tg_bot.turns import AnswerView, TurnResult
@@ -66,26 +67,36 @@ class VoiceReplies:
         # All the parts within one LLM_TIMEOUT_SECONDS: the user's next question waits
         # for them (the turn is still theirs), so a slow speech server costs at most that.
         deadline = asyncio.get_running_loop().time() + self.llm.timeout_seconds
+
+        async def synthesize(part: str) -> bytes:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await self.llm.speak(part, model=self.model, voice=self.voice)
+            except TimeoutError as exc:
+                detail = "the parts were not spoken in time"
+                raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
+
+        part = ""
+
+        async def counted() -> None:
+            nonlocal spoken
+            spoken += len(part)
+
+        # The budget was checked above; each part is counted once it is spoken, or once
+        # it timed out (it left: it may be spoken, and billed, still).
+        paid = PaidCall("speech", finish=counted)
         try:
             async with KeepChatAction(bot, user_id, thread_id, ChatAction.RECORD_VOICE):
                 for number, part in enumerate(parts, 1):
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            audio = await self.llm.speak(part, model=self.model, voice=self.voice)
-                    except TimeoutError as exc:
-                        # The part was sent and may be spoken (and billed) still: counted.
-                        spoken += len(part)
-                        detail = "the parts were not spoken in time"
-                        raise LLMError(LLMErrorKind.TIMEOUT, detail) from exc
-                    spoken += len(part)
+                    audio = await paid.run(partial(synthesize, part))
+                    await paid.finish()
                     await bot.send_voice(
                         user_id,
                         BufferedInputFile(audio, filename=f"answer-{number}.ogg"),
                         message_thread_id=thread_id,
                     )
-            OUTPUTS.labels("speech", "ok").inc()
-        except LLMError as exc:
-            OUTPUTS.labels("speech", exc.kind.value).inc()
+            paid.made()
+        except LLMError as exc:  # settled by PaidCall
             log.warning(
                 "speech failed user_id=%s kind=%s status=%s error=%s",
                 user_id, exc.kind.value, exc.status or "-", exc.error_type or "-",

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from ai_tg_bot.media.inputs import text_chars as text_chars
     from ai_tg_bot.media.inputs import transcribe_voice as transcribe_voice
     from ai_tg_bot.media.inputs import voice_attachment as voice_attachment
+    from ai_tg_bot.media.outputs import PaidCall as PaidCall
     from ai_tg_bot.media.speakable import speech_parts as speech_parts
 else:
     __getattr__ = lazy_surface(
         __name__,
         {
+            "PaidCall": ".outputs",
             "DocumentError": ".extraction",
             "DocumentProblem": ".extraction",
             "Extracted": ".extraction",
@@ -61,6 +63,7 @@ __all__ = [
     "FileTooLargeError",
     "MediaError",
     "MediaPolicy",
+    "PaidCall",
     "display_name",
     "document_attachment",
     "document_content",

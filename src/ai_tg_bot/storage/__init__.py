@@ -1,6 +1,8 @@
-"""Storage: every SQL statement of the bot. The dialogue (store: `Storage`), its turn
-queue, accounts, payments, outputs, privacy, search; and, for the layers above, what
-they need to know of the database: its outage errors and its clock.
+"""Storage: every SQL statement of the bot, in stores named for what they keep, each a
+`StorageBase` with one short transaction per method: `DialogueStore` (questions, answers,
+the turn queue, conversations; assembled from its parts), `AccountsStore`,
+`PaymentsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`. For the layers above, also
+what they need to know of the database: its outage errors and its clock.
 """
 
 from typing import TYPE_CHECKING
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.db import is_outage as is_outage
     from ai_tg_bot.db import ride_out as ride_out
     from ai_tg_bot.db import utc_now as utc_now
-    from ai_tg_bot.storage.accounts import Accounts as Accounts
+    from ai_tg_bot.storage.accounts import AccountsStore as AccountsStore
     from ai_tg_bot.storage.budgets import Spent as Spent
     from ai_tg_bot.storage.outputs import ImageMade as ImageMade
     from ai_tg_bot.storage.outputs import OutputsStore as OutputsStore
@@ -39,15 +41,15 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.records import TurnHandoff as TurnHandoff
     from ai_tg_bot.storage.records import clean_text as clean_text
     from ai_tg_bot.storage.records import without_nul as without_nul
-    from ai_tg_bot.storage.search import MessageSearch as MessageSearch
     from ai_tg_bot.storage.search import SearchPage as SearchPage
+    from ai_tg_bot.storage.search import SearchStore as SearchStore
     from ai_tg_bot.storage.search import search_words as search_words
-    from ai_tg_bot.storage.store import Storage as Storage
+    from ai_tg_bot.storage.store import DialogueStore as DialogueStore
 else:
     __getattr__ = lazy_surface(
         __name__,
         {
-            "Accounts": ".accounts",
+            "AccountsStore": ".accounts",
             "AskedElsewhereError": ".records",
             "Attachment": ".records",
             "Context": ".records",
@@ -60,7 +62,7 @@ else:
             "HistoryExport": ".privacy",
             "HistoryMessage": ".records",
             "ImageMade": ".outputs",
-            "MessageSearch": ".search",
+            "SearchStore": ".search",
             "NewQuestion": ".records",
             "OutputsStore": ".outputs",
             "PaymentRecord": ".payments",
@@ -71,7 +73,7 @@ else:
             "STORAGE_ERRORS": "ai_tg_bot.db",
             "SearchPage": ".search",
             "Spent": ".budgets",
-            "Storage": ".store",
+            "DialogueStore": ".store",
             "StoredMessage": ".records",
             "TokenUsage": ".records",
             "TurnHandoff": ".records",
@@ -87,12 +89,13 @@ else:
 
 __all__ = [
     "STORAGE_ERRORS",
-    "Accounts",
+    "AccountsStore",
     "AskedElsewhereError",
     "Attachment",
     "Context",
     "ConversationSummary",
     "DialogInfo",
+    "DialogueStore",
     "DuplicateMessageError",
     "EmptyTextError",
     "ExportBusyError",
@@ -100,7 +103,6 @@ __all__ = [
     "HistoryExport",
     "HistoryMessage",
     "ImageMade",
-    "MessageSearch",
     "NewQuestion",
     "OutputsStore",
     "PaymentRecord",
@@ -109,8 +111,8 @@ __all__ = [
     "Question",
     "Refund",
     "SearchPage",
+    "SearchStore",
     "Spent",
-    "Storage",
     "StoredMessage",
     "TokenUsage",
     "TurnHandoff",

@@ -1,4 +1,4 @@
-"""Accounts: a user's settings (prompt, model, limits), blocking, usage and totals.
+"""AccountsStore: a user's settings (prompt, model, limits), blocking, usage and totals.
 
 The one writer of `user_settings` and of `users.is_blocked`: a new per-user setting is
 read and written here (and `/forget` clears the user's own choices through
@@ -45,7 +45,7 @@ async def clear_choices(session: Executor, user_id: int) -> None:
     await write_settings(session, user_id, **dict.fromkeys(USER_CHOICES))
 
 
-class Accounts(StorageBase):
+class AccountsStore(StorageBase):
     """Limits, models, blocking and usage, all read from and written to the database."""
 
     async def standing(self, user_id: int) -> Standing:

@@ -1,4 +1,5 @@
-"""Storage internals: statements that run inside a caller's transaction."""
+"""What every store shares: the database and settings, and the statements that run
+inside a caller's transaction."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ai_tg_bot.storage.records import (
     sent_chars,
 )
 
-# Storage runs on bare connections; Accounts shares these helpers from an ORM session.
+# DialogueStore runs on bare connections; AccountsStore shares these helpers from an ORM session.
 Executor = AsyncConnection | AsyncSession
 
 
@@ -40,7 +41,7 @@ class Slot(NamedTuple):
 
 
 class StorageBase:
-    """Holds the Database and Settings, and the statements every Storage method shares."""
+    """Holds the Database and Settings, and the statements every store's methods share."""
 
     def __init__(self, database: Database, settings: Settings) -> None:
         self.database = database

@@ -1,4 +1,4 @@
-"""What Storage hands out and takes in: plain records, errors, and input cleaning."""
+"""What DialogueStore hands out and takes in: plain records, errors, and input cleaning."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ class TurnHandoff:
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     """What was stored: its slot, its cleaned text, how many messages the trim removed,
-    and, for a question stored with `Storage.ask` that got the lease, the hand-off."""
+    and, for a question stored with `DialogueStore.ask` that got the lease, the hand-off."""
 
     seq: int
     content: str

@@ -20,9 +20,9 @@ from sqlalchemy import (
     table,
 )
 
-from ai_tg_bot.db import Database, Message
+from ai_tg_bot.db import Message
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import as_utc
+from ai_tg_bot.storage.base import StorageBase, as_utc
 from ai_tg_bot.storage.records import without_nul
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -106,11 +106,8 @@ def search_words(query: str) -> list[str]:
     return [word[:MAX_WORD_CHARS] for word in _WORD.findall(without_nul(query))[:MAX_QUERY_WORDS]]
 
 
-class MessageSearch:
+class SearchStore(StorageBase):
     """Ranked search with snippets; every word must match."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
 
     async def search(
         self, user_id: int, query: str, *, limit: int = 5, offset: int = 0

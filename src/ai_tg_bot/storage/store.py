@@ -1,4 +1,4 @@
-"""Storage: the dialogue API over Database. Each method is one short transaction."""
+"""DialogueStore: the dialogue API over Database. Each method is one short transaction."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
 from ai_tg_bot.storage.turns import TurnsMixin
 
 
-class Storage(
+class DialogueStore(
     TurnsMixin, RetryMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, StorageBase
 ):
     """Per-user dialogue storage; the database is the source of truth for everything."""

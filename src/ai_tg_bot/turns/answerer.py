@@ -23,7 +23,7 @@ from ai_tg_bot.media import (
     transcribe_voice,
 )
 from ai_tg_bot.observability import FIRST_TOKEN
-from ai_tg_bot.storage import Context, Question, Storage, TokenUsage, utc_now, without_nul
+from ai_tg_bot.storage import Context, DialogueStore, Question, TokenUsage, utc_now, without_nul
 from ai_tg_bot.tools import ToolCall, answer_text
 from ai_tg_bot.tools import records as tool_records
 from ai_tg_bot.turns.report import TurnFacts, report_turn
@@ -50,7 +50,7 @@ class Answerer:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: DialogueStore,
         llm: LLMClient,
         media: MediaPolicy,
         fetch_file: FileFetcher | None,

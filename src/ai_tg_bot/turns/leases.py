@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from ai_tg_bot.storage import STORAGE_ERRORS, Storage
+from ai_tg_bot.storage import STORAGE_ERRORS, DialogueStore
 from ai_tg_bot.turns.views import Presenter
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ RECOVERY_BATCH = 100
 class LeaseKeeper:
     """The leases this process holds (user id -> owner), renewed while it holds any."""
 
-    def __init__(self, storage: Storage, lease_seconds: float) -> None:
+    def __init__(self, storage: DialogueStore, lease_seconds: float) -> None:
         self.storage = storage
         self.lease_seconds = lease_seconds
         self._held: dict[int, str] = {}
@@ -68,7 +68,7 @@ class Sweeper:
     """Finds users whose questions were stranded by a dead holder and drains their queues."""
 
     def __init__(
-        self, storage: Storage, drain: Callable[[int, Presenter], Awaitable[None]]
+        self, storage: DialogueStore, drain: Callable[[int, Presenter], Awaitable[None]]
     ) -> None:
         self.storage = storage
         # Answers a user's pending questions if their lease is free (never waits).

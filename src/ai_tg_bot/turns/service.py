@@ -20,11 +20,11 @@ from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import FileFetcher, MediaPolicy
 from ai_tg_bot.storage import (
     Attachment,
+    DialogueStore,
     DuplicateMessageError,
     EmptyTextError,
     NewQuestion,
     Question,
-    Storage,
     TurnHandoff,
     ride_out,
 )
@@ -48,7 +48,7 @@ class TurnService:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: DialogueStore,
         llm: LLMClient,
         *,
         storage_patience_seconds: float = 30.0,

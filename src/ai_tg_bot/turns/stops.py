@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Iterator
 
-from ai_tg_bot.storage import STORAGE_ERRORS, Storage
+from ai_tg_bot.storage import STORAGE_ERRORS, DialogueStore
 
 log = logging.getLogger(__name__)
 # How often an instance looks for stops requested through other instances.
@@ -94,7 +94,7 @@ class Stops:
     """Stop requests for this process: its own answers at once, the others' through the
     database, and a watch (while answers run here) for requests meant for its own."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: DialogueStore) -> None:
         self.storage = storage
         self.signals = StopSignals()
         self._task: asyncio.Task[None] | None = None

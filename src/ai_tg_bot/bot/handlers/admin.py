@@ -13,7 +13,7 @@ from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, money, number
 from ai_tg_bot.limits import LIMIT_BY_NAME, LIMIT_NAMES, LimitName
-from ai_tg_bot.storage import Accounts, PaymentRecord, utc_now
+from ai_tg_bot.storage import AccountsStore, PaymentRecord, utc_now
 
 ADMIN_COMMANDS = ("setlimit", "user", "stats", "block", "unblock", "refund")
 _USAGE = {
@@ -133,7 +133,7 @@ async def stats(message: Message, bot: Bot, deps: Deps) -> None:
     )
 
 
-async def cost_lines(accounts: Accounts, settings: Settings, user_id: int | None) -> list[str]:
+async def cost_lines(accounts: AccountsStore, settings: Settings, user_id: int | None) -> list[str]:
     """What the tokens cost at MODEL_PRICES, today and in total (nothing without prices)."""
     if not settings.model_prices:
         return []
@@ -144,7 +144,7 @@ async def cost_lines(accounts: Accounts, settings: Settings, user_id: int | None
     return [_("Cost: {today} today, {total} in total").format(today=today or money(0), total=total)]
 
 
-async def money_lines(accounts: Accounts, settings: Settings, user_id: int) -> list[str]:
+async def money_lines(accounts: AccountsStore, settings: Settings, user_id: int) -> list[str]:
     """A user's token budget, bought credit and cost."""
     own, spent = await accounts.budget(user_id)
     budget = render_budget(own, spent, utc_now(), can_buy=False, show_credit=True)

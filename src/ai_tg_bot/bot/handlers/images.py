@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
@@ -23,6 +24,7 @@ from ai_tg_bot.bot.speaking import KeepChatAction
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.llm import GeneratedImage, LLMError, LLMErrorKind
+from ai_tg_bot.media import PaidCall
 from ai_tg_bot.observability import OUTPUTS
 from ai_tg_bot.storage import (
     STORAGE_ERRORS,
@@ -77,31 +79,31 @@ async def image(
     if on_stored is not None:
         on_stored()  # reserved: the user's next messages need not wait for the picture
     thread_id = message.message_thread_id if message.is_topic_message else None
+    paid = PaidCall(
+        "image",
+        finish=partial(_finish, deps.outputs, reservation, user_id),
+        give_back=partial(_give_back, deps.outputs, reservation, user_id),
+    )
     try:
         async with KeepChatAction(bot, message.chat.id, thread_id, ChatAction.UPLOAD_PHOTO):
-            made = await deps.llm.generate_image(prompt, model=model, size=deps.settings.image_size)
-    except LLMError as exc:
-        OUTPUTS.labels("image", exc.kind.value).inc()
+            made = await paid.run(
+                partial(deps.llm.generate_image, prompt, model=model, size=deps.settings.image_size)
+            )
+    except LLMError as exc:  # settled by PaidCall: a timeout counted, else given back
         log.warning(
             "image failed user_id=%s model=%s kind=%s status=%s error=%s",
             user_id, model, exc.kind.value, exc.status or "-", exc.error_type or "-",
         )  # fmt: skip
         if exc.kind is LLMErrorKind.TIMEOUT:
-            # The request left and the server may have drawn (and billed) it: counted.
-            await _finish(deps.outputs, reservation, user_id)
             text = _("⚠️ {reason} No picture arrived; the request was sent, so it counts.")
         else:
-            await _give_back(deps.outputs, reservation, user_id)
             text = _("⚠️ {reason} No picture was made, and it is not counted.")
         await message.answer(text.format(reason=exc.reason))
         return
-    except BaseException:
-        await _give_back(deps.outputs, reservation, user_id)  # nothing made: not counted
-        raise
     if not await _send(message, made, user_id):
-        await _finish(deps.outputs, reservation, user_id)  # made and paid for, so counted
+        await paid.finish()  # made and paid for, so counted
         return
-    OUTPUTS.labels("image", "ok").inc()
+    paid.made()
     log.info("image made user_id=%s model=%s", user_id, model)
     stand_in = ImageMade(
         user_id,

@@ -29,7 +29,7 @@ from ai_tg_bot.i18n import (
     pick_language,
     use_language,
 )
-from ai_tg_bot.storage import Accounts, without_nul
+from ai_tg_bot.storage import AccountsStore, without_nul
 
 AUTO = "auto"
 
@@ -89,7 +89,7 @@ async def language(
 
 
 async def _choose(
-    accounts: Accounts, settings: Settings, user_id: int, code: str, telegram: str | None
+    accounts: AccountsStore, settings: Settings, user_id: int, code: str, telegram: str | None
 ) -> str:
     """Store the choice; the confirmation, in the language now in force."""
     chosen = None if code == AUTO else code

@@ -19,7 +19,7 @@ from ai_tg_bot.media import (
     image_attachment,
     voice_attachment,
 )
-from ai_tg_bot.storage import Accounts
+from ai_tg_bot.storage import AccountsStore
 
 log = logging.getLogger(__name__)
 # Pictures a vision model reads when sent as a file (OpenAI's image inputs).
@@ -65,7 +65,7 @@ async def _sees(
     message: Message,
     user_id: int,
     bot: Bot,
-    accounts: Accounts,
+    accounts: AccountsStore,
     media: MediaPolicy,
     settings: Settings,
 ) -> bool:

@@ -33,7 +33,7 @@ from ai_tg_bot.bot.money import STARS, MoneyUpdate, parse_payload
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, tell_operator, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, ngettext, number
-from ai_tg_bot.storage import Accounts, Refund
+from ai_tg_bot.storage import AccountsStore, Refund
 
 log = logging.getLogger(__name__)
 __all__ = ["STARS", "make_router", "pack_label", "parse_payload", "payload_of"]
@@ -44,7 +44,7 @@ NO_BUDGET = N_(
 )
 
 
-async def _can_spend_credit(accounts: Accounts, user_id: int) -> bool:
+async def _can_spend_credit(accounts: AccountsStore, user_id: int) -> bool:
     """Whether bought tokens would ever be spent: the user has a token budget."""
     limits, _spent = await accounts.budget(user_id)
     return limits.has_budget

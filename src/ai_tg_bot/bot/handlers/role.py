@@ -19,7 +19,7 @@ from ai_tg_bot.bot.group_admins import GroupAdmins
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.storage import Storage, without_nul
+from ai_tg_bot.storage import DialogueStore, without_nul
 
 PREVIEW_CHARS = 3000
 
@@ -70,7 +70,7 @@ async def group_role(
     message: Message,
     user_id: int,
     args: str,
-    store: Storage,
+    store: DialogueStore,
     settings: Settings,
     bot: Bot,
     group_admins: GroupAdmins,

@@ -17,7 +17,7 @@ from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _
-from ai_tg_bot.storage import Storage
+from ai_tg_bot.storage import DialogueStore
 
 ROLE_LINK = "role_"
 
@@ -35,7 +35,7 @@ async def start(message: Message, user_id: int, command: CommandObject, deps: De
 
 
 async def _start_with_role(
-    message: Message, user_id: int, name: str, store: Storage, settings: Settings
+    message: Message, user_id: int, name: str, store: DialogueStore, settings: Settings
 ) -> None:
     prompt = settings.role_presets.get(name)
     if prompt is None:

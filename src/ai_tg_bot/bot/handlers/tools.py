@@ -3,7 +3,7 @@
 `/tools` alone shows the caller the tools they may use now (an admin also sees each
 server's connection state), privately. An admin sets a user's allow list with
 `/tools <user_id> <all|none|default|server__tool,server,...>` (stored in
-`user_settings.allowed_tools` through Accounts; "default" follows MCP_TOOLS_FOR).
+`user_settings.allowed_tools` through AccountsStore; "default" follows MCP_TOOLS_FOR).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ai_tg_bot.bot.handlers.admin import parse_user_id
 from ai_tg_bot.bot.private import say_privately, tell_operator
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, ngettext, number
-from ai_tg_bot.storage import Accounts
+from ai_tg_bot.storage import AccountsStore
 from ai_tg_bot.tools import SEPARATOR, shown_name
 
 ENTRY = re.compile(r"\*|[A-Za-z0-9_-]{1,64}")
@@ -109,7 +109,7 @@ async def tools(message: Message, command: CommandObject, bot: Bot, deps: Deps) 
 
 
 async def grant(
-    message: Message, args: str, accounts: Accounts, settings: Settings, bot: Bot
+    message: Message, args: str, accounts: AccountsStore, settings: Settings, bot: Bot
 ) -> None:
     """`/tools <user_id> <all|none|default|list>`: set a user's allow list."""
     user_raw, _sep, rest = args.strip().partition(" ")

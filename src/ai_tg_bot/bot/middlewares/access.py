@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObje
 from ai_tg_bot.bot import texts
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import pick_language, set_language
-from ai_tg_bot.storage import Accounts
+from ai_tg_bot.storage import AccountsStore
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class AccessMiddleware(BaseMiddleware):
     One read per update gives both the block and the language.
     """
 
-    def __init__(self, settings: Settings, accounts: Accounts) -> None:
+    def __init__(self, settings: Settings, accounts: AccountsStore) -> None:
         self.settings = settings
         self.accounts = accounts
 
