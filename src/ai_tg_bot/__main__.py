@@ -1,4 +1,4 @@
-"""`python -m ai_tg_bot`: the same as the `ai-tg-bot` console script (ai_tg_bot/process/cli.py)."""
+"""`python -m ai_tg_bot`: the same as the `ai-tg-bot` console script (process.cli)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ class Limit:
 
 
 # Every per-user limit. A new one is a column (schema + migration), a default in
-# config.py, a line here, a `UserLimits` and `LimitsRow` field, and its texts.
+# config, a line here, a `UserLimits` and `LimitsRow` field, and its texts.
 LIMITS: tuple[Limit, ...] = (
     Limit("history", "max_history_messages", "default_max_history_messages", 1, MAX_HISTORY_LIMIT),
     Limit("daily", "daily_message_limit", "daily_message_limit"),

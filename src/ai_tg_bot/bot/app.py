@@ -194,7 +194,7 @@ class Application:
             await self.shutdown(site)
 
     async def register_commands(self) -> None:
-        """The command menus and the bot's descriptions (bot/profile.py)."""
+        """The command menus and the bot's descriptions (bot.profile)."""
         await register_profile(self.bot, self.settings)
 
     def _stop_soon(self) -> None:

@@ -2,7 +2,7 @@
 
 sendMessageDraft shows a "Thinking…" placeholder, then the text as it grows: no message
 edits, no edit flood limits, no "edited" marks. Pressing Stop sends the bot a
-`stopped_message_generation` update (bot/handlers/stop.py). A draft is ephemeral, so the
+`stopped_message_generation` update (bot.handlers.stop). A draft is ephemeral, so the
 final answer is sent as a real message (a rich message where accepted).
 """
 

@@ -6,7 +6,7 @@ written to the spool directory (PAYMENTS_SPOOL_DIR) first, then recorded: at onc
 the database answers, else by a background task that retries with a back-off for as
 long as the process runs (other users are not held up), and, if the process stops
 first, at the next start. Recording is exactly once per telegram_payment_charge_id
-(storage/payments.py), so a redelivery, a replay from the spool, or two instances
+(storage.payments), so a redelivery, a replay from the spool, or two instances
 replaying the same file credit once. The user is told once, by whoever recorded it.
 """
 

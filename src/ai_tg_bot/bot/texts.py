@@ -70,7 +70,7 @@ _FIXED: dict[str, str] = {
     "FORGET_CANCELLED": N_("Cancelled. Nothing was deleted."),
     "FORGET_NOT_YOURS": N_("Only the person who asked can answer this."),
     "FORGET_EXPIRED": N_("This confirmation has expired. Send /forget again if you still want it."),
-    # Answers with a user's own data, asked for in a group (see bot/private.py)
+    # Answers with a user's own data, asked for in a group (see bot.private)
     "SENT_PRIVATELY": N_("📬 I've sent it to you in a private chat."),
     # Inline buttons
     "BUTTON_NOT_YOURS": N_("Only the person who asked can use these buttons."),

@@ -102,7 +102,7 @@ class ModelSettings(BaseSettings):
     tts_model: str | None = Field(default=None, min_length=1)
     tts_voice: str = Field(default="alloy", min_length=1, max_length=64)
     # MCP servers whose tools the model may call: "name=command or URL;name2=...", or
-    # JSON (mcp_config.py has every form). An http(s) URL is streamable HTTP, else a
+    # JSON (config.mcp has every form). An http(s) URL is streamable HTTP, else a
     # command run over stdio. Empty: no tools.
     mcp_servers: Annotated[dict[str, str], NoDecode] = {}
     # Tool rounds per answer, and the deadline for all of an answer's tool calls.

@@ -74,7 +74,7 @@ class LLMClient(MediaCalls):
         self.max_tokens = settings.llm_max_tokens
         self.max_tokens_param = limit_param_for(settings)
         # The models the server listed at start (None: not known, it did not answer
-        # /models): /model refuses one it does not serve (bot/startup.py fills it).
+        # /models): /model refuses one it does not serve (bot.startup fills it).
         self.served_models: frozenset[str] | None = None
         # Only a guessed field name is switched when refused; a configured one is kept.
         self._adapt_max_tokens_param = settings.llm_max_tokens_param == "auto"
@@ -113,7 +113,7 @@ class LLMClient(MediaCalls):
         """Yield the answer's text as it arrives; raise LLMError on any failure.
 
         `tools` (OpenAI function tools) are offered with `tool_choice`; the `tool_calls`
-        the model streams go to `calls` (tooluse.py runs them).
+        the model streams go to `calls` (tools.rounds runs them).
 
         The whole answer, retries included, must finish within LLM_TIMEOUT_SECONDS.
         Reasoning a server streams beside the answer (`reasoning_content`: vLLM, DeepSeek;

@@ -1,5 +1,5 @@
 """The OpenAI-compatible wire: the request fields a server takes, a base URL's query,
-what a streamed chunk carries, and what an openai error means (llm.py uses them).
+what a streamed chunk carries, and what an openai error means (llm.client uses them).
 
 openai itself is imported on first use (about a second of CPU): the bot starts polling
 without it, and a turn or the start-up probe loads it.

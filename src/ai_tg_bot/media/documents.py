@@ -5,7 +5,7 @@ its text in a fenced block (cut at MAX_DOCUMENT_CHARS, with a note saying so), t
 caption, which is the question. `attachments` describes the file (it stays on Telegram's
 servers and is never fetched again: later turns, /retry, /search and /export use the text).
 
-The text is extracted in a child process (`document_text.py`) with capped memory and CPU
+The text is extracted in a child process (`media.extraction`) with capped memory and CPU
 time and an overall deadline, killed if it runs over: a hostile file (a zip or
 decompression bomb, a pathological PDF) costs that child, never the bot's event loop.
 """

@@ -5,7 +5,7 @@ and they are never scraped from the message. LOG_FORMAT=json writes one JSON obj
 line (python-json-logger) with `time`, `level`, `logger`, the worker's index under
 WEBHOOK_WORKERS, `message`, every field, and the exception; text writes the message
 followed by the fields as `key=value`. Every string that reaches either is redacted
-(the record factory in redaction.py masks the message and arguments; the formatters
+(the record factory in observability.redaction masks the message and arguments; the formatters
 mask fields and exceptions).
 """
 

@@ -182,7 +182,7 @@ def secrets_of(settings: Settings) -> list[str]:
 
 def mcp_credentials(target: str) -> list[str]:
     """What an MCP_SERVERS target may carry that is secret: a URL's credentials, or the
-    values a command line gives as `env KEY=value` (mcp_config.py), `--option=value` or
+    values a command line gives as `env KEY=value` (config.mcp), `--option=value` or
     `--option value` for a key-like option (`--api-key`, `--token`); for a URL, also a
     path segment shaped like a token (hosted MCP servers put one there:
     `/api/mcp/s/<token>/mcp`)."""

@@ -44,7 +44,7 @@ def package_version() -> str:
 
 def run(settings: Settings) -> int:
     """Start the bot: checks, migrations, then polling or the webhook until a signal
-    (WEBHOOK_WORKERS > 1: that many webhook processes, supervised: workers.py)."""
+    (WEBHOOK_WORKERS > 1: that many webhook processes, supervised: process.workers)."""
     problem = check_settings(settings)
     if problem:
         return fail(problem)

@@ -1,6 +1,6 @@
 """The commands that answer without loading the bot (`health`, every 30 s in Docker's
 healthcheck; `settings`), and the one line a failed command prints: standard library
-only, so each takes a fraction of a second (cli.py runs them)."""
+only, so each takes a fraction of a second (process.cli runs them)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def migrate(settings: Settings) -> None:
 
 async def serve(settings: Settings, worker: int | None = None) -> None:
     """Check that Telegram takes the token, then run the bot until a signal stops it
-    (`worker`: this process's index among WEBHOOK_WORKERS, workers.py)."""
+    (`worker`: this process's index among WEBHOOK_WORKERS, process.workers)."""
     from ai_tg_bot.bot import Application, check_llm, check_telegram
     from ai_tg_bot.process.runtime import settle_heap
 

@@ -1,5 +1,5 @@
 """/new, /chats, the per-conversation /role, and titles: the user's commands on their
-conversations (where each message goes is conversations.py; ADR 0014)."""
+conversations (where each message goes is storage.placement; ADR 0014)."""
 
 from __future__ import annotations
 

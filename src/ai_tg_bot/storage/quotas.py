@@ -54,7 +54,7 @@ async def check_quotas(
     Today's questions against the daily limit (unless `daily` is False) and this
     minute's questions and exports against the per-minute limit, counted in one query
     under the user's row lock (which the caller holds), so exact across instances; then
-    the token budget (storage/budgets.py), whatever `daily` says, unless `budget` is
+    the token budget (storage.budgets), whatever `daily` says, unless `budget` is
     False (nothing paid follows: an export). `can_buy`: the refusal mentions /buy.
     """
     await _check_messages(session, user_id, limits, now, daily=daily)

@@ -114,7 +114,7 @@ class Question:
     conversation_id: int | None = None
     telegram_thread_id: int | None = None
     # Set when the user's token budget was spent by the time its turn came: it is not
-    # sent to the LLM (storage/budgets.py).
+    # sent to the LLM (storage.budgets).
     refusal: QuotaExceededError | None = None
     # How many times a turn took it up, this time included (messages.attempts).
     attempts: int = 0
@@ -235,7 +235,7 @@ class BotStats:
 def sent_chars(content: str, attachments: Any = None) -> int:
     """Characters a message adds to the context the model is sent (`content_length`, which
     the context budget sums): its text, and the arguments and results of the tool calls
-    stored on an answer (tooluse.py), which later turns send again before it."""
+    stored on an answer (tools.rounds), which later turns send again before it."""
     return len(content) + sum(
         len(str(a.get("arguments") or "")) + len(str(a.get("result") or ""))
         for a in attachments or ()

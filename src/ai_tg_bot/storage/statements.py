@@ -72,7 +72,7 @@ def _setting(column: str) -> Any:
 
 # Take two sequence slots (locking the user's row) and read the user's limit columns,
 # which limits.resolve_limits turns into the limits in force, and where a message
-# outside any topic goes (storage/conversations.py).
+# outside any topic goes (storage.placement).
 NEXT_SEQ = (
     update(users)
     .where(users.c.id == _user)

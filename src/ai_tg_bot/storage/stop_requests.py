@@ -1,5 +1,5 @@
 """Stop requests that travel through the database: a Stop pressed (or /stop sent) on one
-instance for an answer another instance is writing (see ai_tg_bot/turns/stops.py, ADR 0013)."""
+instance for an answer another instance is writing (see turns.stops, ADR 0013)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The turn lease's upkeep: the heartbeat that keeps a live holder's leases, and the
-sweep that finds questions whose holder died (ai_tg_bot/turns/leases.py drives both)."""
+sweep that finds questions whose holder died (turns.leases drives both)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One MCP server's connection (mcp_config.py parses MCP_SERVERS; toolbox.py offers and
+"""One MCP server's connection (config.mcp parses MCP_SERVERS; tools.servers offers and
 calls the tools): a long-lived task that connects (a command over stdio, or streamable
 HTTP for an http(s) URL), holds the `ClientSession` (the SDK's context managers are
 entered and left in that task), lists the tools, pings while idle or at once when a call

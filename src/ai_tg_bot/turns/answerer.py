@@ -1,6 +1,6 @@
 """One answer: a question in, the LLM's reply (or the failure) stored, the next one out.
 
-The turn holder (TurnService, chat.py) calls `Answerer.answer` for each pending question
+The turn holder (TurnService, turns.service) calls `Answerer.answer` for each pending question
 of a user, in order. No database session is open while the LLM (or speech to text)
 works: storage calls are short transactions, each run through `durably`.
 """
@@ -103,7 +103,7 @@ class Answerer:
         except FileTooLargeError:
             result.voice_problem = VoiceProblem("too_large", limit)
         except (MediaError, LLMError) as exc:
-            # Download errors carry no URL (bot/files.py), and the redactor masks any left.
+            # Download errors carry no URL (bot.files), and the redactor masks any left.
             log.warning(
                 "voice of user_id=%s not transcribed: %s: %s", user_id, type(exc).__name__, exc
             )

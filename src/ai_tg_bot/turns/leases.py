@@ -1,6 +1,6 @@
 """Keeping turn leases alive, and taking over the ones whose holder died.
 
-A turn lease (storage/turns.py) is short: `TURN_LEASE_SECONDS`. While a process answers
+A turn lease (storage.turns) is short: `TURN_LEASE_SECONDS`. While a process answers
 a user it holds that user's lease, and `LeaseKeeper` renews every lease the process
 holds in one statement a few times per lease. A crashed process renews nothing, so its
 leases lapse within seconds; `Sweeper` (run by every instance at start-up and every half

@@ -3,7 +3,7 @@
 A turn stores its question (under the user's limits), then either answers the user's
 pending questions in order, holding their turn lease (`answering.Answerer` answers
 each), or waits while another turn does. The lease's heartbeat and the sweep for
-questions whose holder died are in leases.py.
+questions whose holder died are in turns.leases.
 """
 
 from __future__ import annotations

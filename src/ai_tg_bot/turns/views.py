@@ -1,6 +1,6 @@
 """What an answer looks like to whoever shows it: the result, and the view protocols.
 
-TurnService (chat.py) produces answers; the bot (bot/reply.py) shows them in Telegram;
+TurnService (turns.service) produces answers; the bot (bot.reply) shows them in Telegram;
 tests and benchmarks show them nowhere. Nothing here knows about either side.
 """
 

@@ -4,7 +4,7 @@ Checks that cost nothing come first: a type the bot does not read, or a size ove
 MAX_DOCUMENT_BYTES (as Telegram states it, then as getFile does), is refused before any
 download, and so is a document from a user over a limit (daily, per minute, token
 budget): no getFile, no download, no extraction slot. The text is extracted off the
-event loop, in a bounded child process (ai_tg_bot/media/documents.py). Downloading and reading
+event loop, in a bounded child process (media.documents). Downloading and reading
 spend no money; the question (the file's text, then the caption) then goes through
 `turn`, the one gate for spending: over a limit nothing is stored and the LLM is not
 called.

@@ -25,7 +25,7 @@ REMEMBERED_UPDATES = 10_000
 class ErrorReporter:
     """Logs failures with context (never message text) and tells the user once, when the
     bot gives up on an update: at once for an error that would recur; for a database
-    outage, after polling mode's own patience (bot/middlewares/redeliver.py), or in
+    outage, after polling mode's own patience (bot.middlewares.redeliver), or in
     webhook mode once Telegram's redeliveries have failed for GIVE_UP_SECONDS."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """/image <description>: a picture made by IMAGE_MODEL (/images/generations), sent as a photo.
 
 Store first, then spend (ADR 0011): the image is reserved under the user's limits
-before the image API is called (storage/outputs.py); a failed generation gives the
+before the image API is called (storage.outputs); a failed generation gives the
 reservation back. The conversation keeps a text stand-in of the picture.
 """
 

@@ -139,7 +139,7 @@ def make_router() -> Router:
     user = F.from_user.id.as_("user_id")
     router.message.register(photo_turn, F.photo.as_("sizes"), user)
     router.message.register(voice_turn, F.voice.as_("voice"), user)
-    # A picture sent as a file; other files are documents (handlers/documents.py).
+    # A picture sent as a file; other files are documents (bot.handlers.documents).
     router.message.register(
         image_file_turn,
         F.document.mime_type.in_(IMAGE_FILE_MIMES),

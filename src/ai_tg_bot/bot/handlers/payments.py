@@ -4,7 +4,7 @@ payment, refunds, and /paysupport and /terms, which Telegram requires of a bot t
 Off unless STARS_PACKS is set. Stars (currency XTR) need no payment provider. A payment
 is credited once per telegram_payment_charge_id, whatever Telegram redelivers; a refund
 takes back what is left of its tokens, never more than the balance. Both are recorded
-through bot/money.py, which keeps them on disk until the database has them. Tokens are
+through bot.money, which keeps them on disk until the database has them. Tokens are
 sold only to a user whose tokens are limited (a budget): bought ones would never be spent.
 """
 
@@ -162,7 +162,7 @@ async def pre_checkout(query: PreCheckoutQuery, bot: Bot, deps: Deps) -> None:
 
 async def paid(message: Message, deps: Deps) -> None:
     """The Stars were taken: credit the tokens, exactly once per charge, and never lose
-    them to a database outage (kept on disk and retried: bot/money.py)."""
+    them to a database outage (kept on disk and retried: bot.money)."""
     update = MoneyUpdate.of(message)
     if update is not None:
         await deps.money.take(update)

@@ -4,7 +4,7 @@ Pressing Stop on a draft sends `stopped_message_generation` (the private chat an
 draft's id, which is the question's slot). Either way the model's stream is cancelled at
 once (its HTTP stream closed, so the provider stops generating), what had arrived is
 sent and stored as the answer, marked stopped, and the user's next question is answered.
-The instance that gets the stop need not be the one writing the answer (stops.py).
+The instance that gets the stop need not be the one writing the answer (turns.stops).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plain text: one chat turn (TurnService, ai_tg_bot/turns/service.py, does the turn itself).
+"""Plain text: one chat turn (TurnService, turns.service, does the turn itself).
 
 Unknown commands are answered here too, not sent to the LLM.
 """

@@ -1,4 +1,4 @@
-"""/voice on|off: the user's answers also spoken, as voice messages (bot/speaking.py).
+"""/voice on|off: the user's answers also spoken, as voice messages (bot.speaking).
 
 The choice is the user's own (`user_settings.voice_replies`, cleared by /forget), so it
 is shown and confirmed in their private chat, where the voice messages come too.

@@ -16,7 +16,7 @@ class ChatScopeMiddleware(BaseMiddleware):
     Private chats always pass. Groups pass only with GROUP_CHATS on, and then only
     messages addressed to the bot (a mention, a reply to it, or a command), so a bot
     added to a busy group does not answer (or store) everyone's chatter. A group's
-    questions join the group's shared conversation (bot/asking.py); a member's own
+    questions join the group's shared conversation (bot.asking); a member's own
     conversations never reach it.
     """
 

@@ -50,11 +50,11 @@ class User(TimestampMixin, Base):
     turn_lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     turn_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # A stop asked for the answer to this question (Stop button, /stop) through another
-    # instance than the one writing it; that one reads it within a second (stops.py).
+    # instance than the one writing it; that one reads it within a second (turns.stops).
     stop_requested_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Where a message outside any topic goes (/new sets NULL: the next message opens a
     # conversation; /chats switches). Not a foreign key: conversations already refer to
-    # users, and a stale id simply opens a new conversation (storage/conversations.py).
+    # users, and a stale id simply opens a new conversation (storage.placement).
     current_conversation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Tokens bought with Telegram Stars and not spent yet: spent only past the user's
     # daily and monthly allowance (ADR 0015). Never below zero.
