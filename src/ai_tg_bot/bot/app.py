@@ -102,7 +102,9 @@ class Application:
         watch_pool(database.connections_in_use)
         bot = build_bot(settings)
         deps = build_deps(settings, database, bot)
-        dispatcher = Dispatcher(deps=deps)
+        # No FSM: nothing here keeps conversation state in aiogram (the database does), and
+        # its middleware resolved a context for every update (about 0.4 ms each).
+        dispatcher = Dispatcher(deps=deps, disable_fsm=True)
         ordering = UserOrderMiddleware()
         dispatcher.update.outer_middleware(ordering)
         # Inside the ordering: a polled update is handled again while the database is
