@@ -24,7 +24,10 @@ An exception outside this tree is a bug, logged with its traceback.
 
 from __future__ import annotations
 
+# The exit codes of `ai-tg-bot`, defined once: a configuration problem (fix a setting and
+# start again), and a runtime failure (Telegram unreachable, another poller, a crash).
 EXIT_CONFIG_ERROR = 2
+EXIT_UNEXPECTED = 1
 
 
 class BotError(Exception):

@@ -16,13 +16,12 @@ from aiogram.exceptions import TelegramConflictError
 from aiogram.methods import GetUpdates, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from ai_tg_bot.errors import StartupError
+from ai_tg_bot.errors import EXIT_UNEXPECTED, StartupError
 
 if TYPE_CHECKING:
     from aiogram import Bot
 
 log = logging.getLogger(__name__)
-EXIT_RUNTIME = 1  # not a configuration problem: the other instance may stop
 
 
 class WebhookRegisteredError(StartupError):
@@ -73,7 +72,7 @@ class PollingConflictError(StartupError):
         super().__init__(
             "another instance is polling with this TELEGRAM_BOT_TOKEN (409 Conflict): stop "
             "it, or run several instances in webhook mode (WEBHOOK_URL)",
-            EXIT_RUNTIME,
+            EXIT_UNEXPECTED,
         )
 
 

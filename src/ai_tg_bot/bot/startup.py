@@ -18,7 +18,7 @@ from aiogram.exceptions import (
 
 from ai_tg_bot.bot.middlewares.retry import best_effort
 from ai_tg_bot.config import Settings
-from ai_tg_bot.errors import StartupError
+from ai_tg_bot.errors import EXIT_CONFIG_ERROR, EXIT_UNEXPECTED, StartupError
 from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.observability import redact
 
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 TELEGRAM_ATTEMPTS = 3
 TELEGRAM_REQUEST_TIMEOUT = 5
 LLM_PROBE_SECONDS = 5.0
-EXIT_CONFIG = 2
-EXIT_RUNTIME = 1
 
 
 class TelegramStartupError(StartupError):
@@ -51,13 +49,13 @@ async def check_telegram(bot: Bot, settings: Settings) -> None:
             raise TelegramStartupError(
                 "Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): copy the token "
                 "from @BotFather again (/mybots, API Token)",
-                EXIT_CONFIG,
+                EXIT_CONFIG_ERROR,
             ) from None
         except TelegramNotFound:
             raise TelegramStartupError(
                 f"Telegram at {host} answered 404 Not Found for TELEGRAM_BOT_TOKEN: the token "
                 f"is malformed{where}; it looks like 123456789:AA...",
-                EXIT_CONFIG,
+                EXIT_CONFIG_ERROR,
             ) from None
         except (TelegramNetworkError, TelegramServerError, TimeoutError) as exc:
             reason = type(exc).__name__
@@ -67,7 +65,7 @@ async def check_telegram(bot: Bot, settings: Settings) -> None:
     raise TelegramStartupError(
         f"could not reach Telegram at {host} after {TELEGRAM_ATTEMPTS} attempts ({reason}): "
         f"check the network, a proxy or firewall{where}",
-        EXIT_RUNTIME,
+        EXIT_UNEXPECTED,
     )
 
 

@@ -4,6 +4,7 @@ bounded by LLM_TIMEOUT_SECONDS and failing only with LLMError (LLMClient has the
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from ai_tg_bot.llm.errors import LLMError, LLMErrorKind
@@ -14,15 +15,16 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
 
-class MediaCalls:
+class MediaCalls(ABC):
     """Transcriptions, image generations and speech, on the client LLMClient makes."""
 
     timeout_seconds: float
     transcription_model: str
 
     @property
+    @abstractmethod
     def _client(self) -> AsyncOpenAI:
-        raise NotImplementedError  # LLMClient's
+        """The openai client (LLMClient makes it on first use)."""
 
     async def transcribe(
         self,

@@ -10,8 +10,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-EXIT_CONFIG_ERROR = 2
-EXIT_UNEXPECTED = 1
+from ai_tg_bot.errors import EXIT_CONFIG_ERROR as EXIT_CONFIG_ERROR
+from ai_tg_bot.errors import EXIT_UNEXPECTED as EXIT_UNEXPECTED
 
 
 def fail(message: str, code: int = EXIT_CONFIG_ERROR) -> int:
