@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from ai_tg_bot.bot import menus, texts
+from ai_tg_bot.bot import drafts, menus, texts
 from ai_tg_bot.db.database import Database
 from tests.e2e.conftest import BotHarness, HarnessFactory
 from tests.fakes.waiting import poll_until_async
@@ -52,8 +52,9 @@ async def test_start_registers_greets_and_sets_commands(
 
 
 async def test_a_turn_sends_prompt_and_history_and_stores_both(
-    bot: BotHarness, database: Database
+    bot: BotHarness, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(drafts, "FIRST_DRAFT_SECONDS", 60.0)  # no machine is that slow
     assert await bot.say(ALICE, "hello there") == ["Echo: hello there"]
     assert history_of(bot.llm.last_request)[0] == (
         "system",
@@ -65,10 +66,23 @@ async def test_a_turn_sends_prompt_and_history_and_stores_both(
         ("user", "hello there"),
         ("assistant", "Echo: hello there"),
     ]
-    # A private chat: the "Thinking…" placeholder (an empty draft) with a Stop button
-    # first, then the answer streamed into the same draft, then the message.
+    # An instant answer is one message: no placeholder replaced before anyone saw it.
+    assert not bot.tg.drafts
+    assert not bot.tg.method_calls("editMessageText")
+
+
+async def test_a_slow_answer_shows_the_thinking_placeholder_with_stop(bot: BotHarness) -> None:
+    """A private chat: once the answer takes a moment, the "Thinking…" placeholder (an
+    empty draft) with a Stop button, then the answer streamed into the same draft, then
+    the message."""
+    bot.llm.hold()
+    bot.tg.push_text(ALICE, "take your time")
+    await bot.tg.wait_for(lambda: bool(bot.tg.drafts), what="the placeholder")
     first = bot.tg.drafts[0]
     assert (first.chat_id, first.text, first.can_stop) == (ALICE, "", True)
+    bot.llm.release()
+    await bot.settle()
+    assert bot.messages(ALICE)[-1].text == "Echo: take your time"
     assert {d.draft_id for d in bot.tg.drafts} == {first.draft_id} != {0}
     assert not bot.tg.method_calls("editMessageText")
 
@@ -235,16 +249,19 @@ async def test_rejected_formatting_falls_back_to_plain_text(
 ) -> None:
     # A quick answer is sent as one message; a slow one replaces its preview by an edit
     # (where a server has no drafts, a private chat streams with edits too).
-    bot = await make_bot(
-        stream_edit_interval_seconds=0.05 if final_call == "editMessageText" else 60,
-        rich_messages="off",
-    )
-    if final_call == "editMessageText":
-        bot.tg.become_older_server()
-        bot.llm.chunk_delay = 0.1
+    bot = await make_bot(stream_edit_interval_seconds=60, rich_messages="off")
     bot.tg.fail_next(final_call, status=400, description="Bad Request: can't parse entities: boom")
     bot.llm.queue_reply("Some **bold** words")
-    assert await bot.say(ALICE, "go") == ["Some bold words"]
+    if final_call == "editMessageText":
+        bot.tg.become_older_server()
+        bot.llm.hold()  # until the draft was refused and typing shows instead
+        bot.tg.push_text(ALICE, "go")
+        await bot.tg.wait_for(lambda: bool(bot.tg.actions), what="typing")
+        bot.llm.release()  # the first piece is previewed, the rest comes within the interval
+        await bot.settle()
+        assert [m.text for m in bot.messages(ALICE)] == ["Some bold words"]
+    else:
+        assert await bot.say(ALICE, "go") == ["Some bold words"]
     assert not bot.messages(ALICE)[-1].entities
     assert bot.tg.method_calls(final_call)
 

@@ -62,9 +62,8 @@ async def answered_in(
     sent = await ask(bot, user_id, question, thread_id)
     assert sent, f"no answer to {question!r}"
     assert [m.thread_id for m in sent] == [thread_id] * len(sent), bot.tg.dump()
-    new_drafts = [d for d in bot.tg.drafts[drafts:] if d.chat_id == user_id]
-    assert new_drafts, "a private chat's answer streams in a draft"
-    assert {d.thread_id for d in new_drafts} == {thread_id}
+    # An instant answer has no draft (drafts.FIRST_DRAFT_SECONDS); any there was is here.
+    assert {d.thread_id for d in bot.tg.drafts[drafts:] if d.chat_id == user_id} <= {thread_id}
     assert {a.thread_id for a in bot.tg.actions[actions:] if a.chat_id == user_id} <= {thread_id}
     return [m.text for m in sent]
 
@@ -334,7 +333,12 @@ async def test_an_older_server_streams_with_edits_in_the_topic(make_bot: Harness
     kiwis = bot.tg.open_topic(ALICE, "Kiwis")
     bot.llm.chunk_size, bot.llm.chunk_delay = 5, 0.05
     bot.llm.queue_reply("Kiwis grow on vines, and they like **warm** summers.")
-    (answer,) = await ask(bot, ALICE, "how do kiwis grow?", kiwis)
+    bot.llm.hold()  # until the draft was refused and typing shows instead
+    bot.tg.push_text(ALICE, "how do kiwis grow?", thread_id=kiwis)
+    await bot.tg.wait_for(lambda: bool(bot.tg.actions), what="typing")
+    bot.llm.release()
+    await bot.settle()
+    (answer,) = bot.messages(ALICE)
     assert answer.text == "Kiwis grow on vines, and they like warm summers."
     assert answer.edits, "streamed as a preview edited into the answer"
     assert answer.thread_id == kiwis
@@ -389,6 +393,8 @@ async def test_questions_queued_in_several_topics_are_answered_each_in_its_own(
         return int(found) == len(burst)
 
     await poll_until_async(all_stored, 15, lambda: "the burst stored as pending")
+    drafts_before = len(bot.tg.drafts)
+    await bot.tg.wait_for(lambda: len(bot.tg.drafts) > drafts_before, what="the held one's draft")
     bot.llm.release()
     await bot.settle()
     answers = [(m.text, m.thread_id) for m in bot.tg.sent[sent_before:]]
@@ -402,7 +408,7 @@ async def test_questions_queued_in_several_topics_are_answered_each_in_its_own(
     assert request_for(bot, "kiwi three") == [
         prompt, *exchange("kiwi one"), *exchange("kiwi two"), ("user", "kiwi three")
     ]  # fmt: skip
-    for question, thread in burst:  # a draft's id is its question's slot
+    for index, (question, thread) in enumerate(burst):  # a draft's id is its question's slot
         seq = await scalar(
             database,
             "SELECT seq FROM messages WHERE user_id = :u AND content = :c",
@@ -410,8 +416,8 @@ async def test_questions_queued_in_several_topics_are_answered_each_in_its_own(
             c=question,
         )
         drafts = [d for d in bot.tg.drafts if d.draft_id == seq]
-        assert drafts, question
-        assert {d.thread_id for d in drafts} == {thread}, question
+        assert drafts or index, "the held answer's draft"  # the others were instant
+        assert {d.thread_id for d in drafts} <= {thread}, question
 
 
 async def test_a_stranded_question_in_a_topic_is_answered_in_it(

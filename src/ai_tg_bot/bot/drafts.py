@@ -1,6 +1,8 @@
 """A private chat's answer, streamed into Telegram's draft bubble with a Stop button.
 
-sendMessageDraft shows a "Thinking…" placeholder, then the text as it grows: no message
+sendMessageDraft shows a "Thinking…" placeholder (once the answer has taken longer than
+FIRST_DRAFT_SECONDS: a quicker answer arrives as one message, with no draft before it),
+then the text as it grows: no message
 edits, no edit flood limits, no "edited" marks. Pressing Stop sends the bot a
 `stopped_message_generation` update (bot.handlers.stop). A draft is ephemeral, so the
 final answer is sent as a real message (a rich message where accepted).
@@ -33,6 +35,9 @@ log = logging.getLogger(__name__)
 DRAFT_REFRESH_SECONDS = 20.0
 # Drafts have no edit limits; still, one every this many seconds at most.
 DRAFT_INTERVAL_SECONDS = 0.5
+# The first draft ("Thinking…" and the Stop button) waits this long: most of an instant
+# answer's Telegram calls were a placeholder replaced before anyone could see it.
+FIRST_DRAFT_SECONDS = 0.4
 _THINKING_CHARS = 600  # the tail of the model's reasoning shown in the draft
 _ELLIPSIS = "… "
 
@@ -40,7 +45,7 @@ _ELLIPSIS = "… "
 class DraftReply(StreamingReply):
     """An answer in a private chat, streamed into a draft bubble with a Stop button.
 
-    The "Thinking…" placeholder shows at once, then the model's reasoning (if it streams
+    The "Thinking…" placeholder shows after FIRST_DRAFT_SECONDS, then the model's reasoning (if it streams
     any) and the answer as they arrive, at most every `draft_interval` (also when the
     model then falls silent); the final answer is then sent as a real message (a draft is
     ephemeral). Where drafts are refused, it streams with edits instead.
@@ -75,10 +80,11 @@ class DraftReply(StreamingReply):
         self._keepalive: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> StreamingReply:
-        if await self._draft(""):  # the Thinking placeholder, and the Stop button
-            self._keepalive = asyncio.create_task(self._keep_drafting())
-            return self
-        return await super().__aenter__()
+        if not self.capabilities.drafts:  # known to be refused: edited previews at once
+            self._drafting, self._refused = False, True
+            return await super().__aenter__()
+        self._keepalive = asyncio.create_task(self._keep_drafting(FIRST_DRAFT_SECONDS))
+        return self
 
     async def __aexit__(self, *_: object) -> None:
         await self._stop_keepalive()
@@ -132,16 +138,23 @@ class DraftReply(StreamingReply):
                 return tools + "💭 " + _tail(thoughts.strip(), _THINKING_CHARS)
         return tools or self._drafted or ""
 
-    async def _keep_drafting(self) -> None:
-        """Show what arrived, at most every `draft_interval`; again before it expires."""
+    async def _keep_drafting(self, first: float) -> None:
+        """After `first` seconds the first draft (the Thinking placeholder and the Stop
+        button, or what arrived), then what arrives at most every `draft_interval`, and
+        again before it expires. Drafts refused: typing and edited previews instead."""
+        pause = first
         while self._drafting:
-            await asyncio.sleep(max(self.draft_interval, self._next_edit_at - time.monotonic()))
+            await asyncio.sleep(max(pause, self._next_edit_at - time.monotonic()))
+            pause = self.draft_interval
             wanted = self._wanted()
             stale = time.monotonic() - self._drafted_at >= DRAFT_REFRESH_SECONDS
             if wanted != self._drafted or stale:
                 await self._draft(wanted)
-        if self._refused and self._has_visible_text:
-            await super()._preview()  # drafts were refused midway: an edited preview
+        if not self._refused:
+            return
+        self._typing = asyncio.create_task(self._keep_typing())
+        if self._has_visible_text:
+            await super()._preview()  # what streamed so far, in an edited preview
 
     async def _draft(self, text: str) -> bool:
         """Show `text` in the draft ("": Thinking…); False once drafts are refused."""
