@@ -49,7 +49,7 @@ class SeedingStorage(DialogueStore):
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}, not {role!r}")
         content = clean_text(content, allow_empty=bool(attachments))
         async with self.database.connection() as session:
-            seq, limits, current = await self._next_seq(session, user_id)
+            seq, limits, current, *_ = await self._next_seq(session, user_id)
             now = utc_now()
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)

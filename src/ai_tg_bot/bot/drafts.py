@@ -45,10 +45,11 @@ _ELLIPSIS = "… "
 class DraftReply(StreamingReply):
     """An answer in a private chat, streamed into a draft bubble with a Stop button.
 
-    The "Thinking…" placeholder shows after FIRST_DRAFT_SECONDS, then the model's reasoning (if it streams
-    any) and the answer as they arrive, at most every `draft_interval` (also when the
-    model then falls silent); the final answer is then sent as a real message (a draft is
-    ephemeral). Where drafts are refused, it streams with edits instead.
+    The "Thinking…" placeholder shows after FIRST_DRAFT_SECONDS, then the model's
+    reasoning (if it streams any) and the answer as they arrive, at most every
+    `draft_interval` (also when the model then falls silent); the final answer is then sent
+    as a real message (a draft is ephemeral). Where drafts are refused, it streams with
+    edits instead.
     """
 
     def __init__(

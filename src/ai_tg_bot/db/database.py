@@ -194,6 +194,13 @@ class Database:
             _install_ping_bypass(self.engine, PRE_PING_BYPASS_SECONDS)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(**{_SQLITE_READ_ONLY: True})
+        # One statement alone is atomic: on PostgreSQL it needs no BEGIN and COMMIT, two
+        # of its three round trips (SQLite's are calls in this process: kept as they are).
+        self._single_engine = (
+            self._read_engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -212,8 +219,13 @@ class Database:
             await session.close()  # not `async with session`: see `connection`
 
     @asynccontextmanager
-    async def connection(self, *, read_only: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def connection(
+        self, *, read_only: bool = False, single: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
         """One transaction on a bare connection: the hot path's lighter `session()`.
+
+        `single`: the caller runs one read-only statement, which on PostgreSQL then runs
+        in autocommit (one round trip instead of BEGIN, the statement and COMMIT).
 
         Same commit/rollback and SQLite BEGIN rules; no ORM unit of work, which the
         dialogue's Core statements do not need (measured: most of their CPU cost).
@@ -226,7 +238,8 @@ class Database:
         connection after COMMIT does no I/O on either driver, so there is nothing for a
         cancellation to interrupt.
         """
-        connection = await (self._read_engine if read_only else self.engine).connect().start()
+        engine = self._single_engine if single else self._read_engine if read_only else self.engine
+        connection = await engine.connect().start()
         try:
             async with connection.begin():
                 yield connection

@@ -50,7 +50,7 @@ class AccountsStore(StorageBase):
 
     async def standing(self, user_id: int) -> Standing:
         """Blocked or not, and the chosen language, in one read (unknown users: neither)."""
-        async with self.database.connection(read_only=True) as session:
+        async with self.database.connection(single=True) as session:
             row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
         if row is None:
             return Standing()

@@ -4,7 +4,7 @@ inside a caller's transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import update
@@ -19,7 +19,7 @@ from ai_tg_bot.limits import (
     UserLimits,
     resolve_limits,
 )
-from ai_tg_bot.storage import statements
+from ai_tg_bot.storage import fused, statements
 from ai_tg_bot.storage.records import (
     DuplicateMessageError,
     NewQuestion,
@@ -33,11 +33,22 @@ Executor = AsyncConnection | AsyncSession
 
 class Slot(NamedTuple):
     """What taking a message's slot read: the slot, the user's limits, and their
-    current conversation (None: the next message outside a topic opens one)."""
+    current conversation (None: the next message outside a topic opens one). Taken with
+    a lease (fused.ASK_SLOT): whether the turn lease is now ours, and the settings row
+    the question is answered with."""
 
     seq: int
     limits: UserLimits
     current_conversation_id: int | None
+    leased: bool = False
+    row: SettingsRow | None = None
+
+
+class Lease(NamedTuple):
+    """The turn lease a transaction tries to take for `owner`, for `seconds`."""
+
+    owner: str
+    seconds: float
 
 
 class StorageBase:
@@ -53,24 +64,32 @@ class StorageBase:
     async def _insert_user(self, session: Executor, user_id: int) -> None:
         await insert_user(session, user_id, is_sqlite=self.database.is_sqlite)
 
-    async def _next_seq(self, session: Executor, user_id: int) -> Slot:
+    async def _next_seq(self, session: Executor, user_id: int, lease: Lease | None = None) -> Slot:
         """Take two sequence slots, locking the user's row until commit, in one statement.
 
         Returns the message's slot (the next one is reserved for its answer), the
         user's limits and their current conversation, read by the same statement. The
         row lock serializes every writer of this user across processes, which keeps
-        trimming, quota counting and opening conversations exact.
+        trimming, quota counting and opening conversations exact. With `lease`, the same
+        statement tries to take the user's turn lease (fused.ASK_SLOT).
         """
-
-        parameters = {"b_user_id": user_id}
-        row = (await session.execute(statements.NEXT_SEQ, parameters)).first()
+        statement: Any = statements.NEXT_SEQ
+        parameters: dict[str, Any] = {"b_user_id": user_id}
+        if lease is not None:
+            now = utc_now()
+            until = now + timedelta(seconds=lease.seconds)
+            statement = fused.ASK_SLOT
+            parameters |= {"b_owner": lease.owner, "b_now": now, "b_until": until}
+        row = (await session.execute(statement, parameters)).first()
         if row is None:
             await self._insert_user(session, user_id)
-            row = (await session.execute(statements.NEXT_SEQ, parameters)).one()
+            row = (await session.execute(statement, parameters)).one()
         return Slot(
             int(row.message_seq) - 1,
             resolve_limits(cast(LimitsRow, row), self.settings, user_id),
             row.current_conversation_id,
+            leased=bool(lease and row.leased),
+            row=cast(SettingsRow, row) if lease else None,
         )
 
     async def limits_in(self, session: Executor, user_id: int) -> UserLimits:

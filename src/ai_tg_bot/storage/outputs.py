@@ -114,7 +114,7 @@ class OutputsStore(StorageBase):
                 await self._finish_event(session, event_id)
                 return
             user_id = made.user_id
-            seq, limits, current = await self._next_seq(session, user_id)  # the user's lock
+            seq, limits, current, *_ = await self._next_seq(session, user_id)  # the user's lock
             await self._finish_event(session, event_id)
             if made.telegram_message_id is not None:
                 await self._refuse_seen(session, made.telegram_chat_id, made.telegram_message_id)

@@ -1,19 +1,19 @@
 """The turn queue's shared steps, each inside a caller's transaction: the user's turn
-lease taken and given back, the oldest question waiting, a question taken up (its
-attempts counted), and a Question read from a row."""
+lease taken, handed on and given back, the oldest question waiting taken up (its
+attempts counted: so a question whose answerer keeps dying is failed after MAX_ASKS,
+never asked forever), and a Question read from a row."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ai_tg_bot.db import Message, utc_now
-from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor, active
+from ai_tg_bot.storage import fused, statements
+from ai_tg_bot.storage.base import Executor
 from ai_tg_bot.storage.records import Question
 
 
@@ -30,21 +30,20 @@ async def release_lease(session: Executor, user_id: int, owner: str) -> None:
     await session.execute(statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner})
 
 
-async def oldest_pending(session: Executor, user_id: int) -> Question | None:
-    """The user's oldest active question still waiting for an answer."""
-    row = (await session.execute(statements.OLDEST_PENDING, {"b_user_id": user_id})).first()
+async def take_up_oldest(session: Executor, user_id: int) -> Question | None:
+    """`oldest_pending` and `take_up` in one statement (fused.TAKE_UP_OLDEST)."""
+    row = (await session.execute(fused.TAKE_UP_OLDEST, {"b_user_id": user_id})).first()
     return None if row is None else question_of(row)
 
 
-async def take_up(session: Executor, user_id: int, question: Question) -> Question:
-    """The question handed to its answerer: one more attempt counted (so a question whose
-    answerer keeps dying is failed after MAX_ASKS, never asked forever)."""
-    await session.execute(
-        update(Message)
-        .where(active(user_id), Message.seq == question.seq)
-        .values(attempts=Message.attempts + 1)
-    )
-    return replace(question, attempts=question.attempts + 1)
+async def hand_on(session: Executor, user_id: int, owner: str, ttl_seconds: float) -> bool:
+    """After an answer: keep (or take) the lease while a question waits, else give it
+    back (fused.HAND_ON). True when `owner` holds it for a next question."""
+    now = utc_now()
+    parameters = {"b_user_id": user_id, "b_now": now, "b_owner": owner,
+                  "b_until": now + timedelta(seconds=ttl_seconds)}  # fmt: skip
+    row = (await session.execute(fused.HAND_ON, parameters)).first()
+    return bool(row and row.going_on)
 
 
 async def stored_at_all(session: Executor, user_id: int, seq: int) -> bool:

@@ -40,7 +40,7 @@ class RetryMixin(StorageBase):
         asked in another chat raises AskedElsewhereError and nothing changes.
         """
         async with self.database.connection() as session:
-            seq, limits, _ = await self._next_seq(session, user_id)
+            seq, limits, *_ = await self._next_seq(session, user_id)
             if telegram_message_id is not None:
                 await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
             conversation_id = await find_conversation(session, user_id, telegram_thread_id)

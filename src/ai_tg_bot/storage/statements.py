@@ -241,12 +241,6 @@ QUESTION_COLUMNS = (
     messages.c.attempts,
     messages.c.author_id,
 )
-OLDEST_PENDING = (
-    select(*QUESTION_COLUMNS)
-    .where(_active, messages.c.status == "pending")
-    .order_by(messages.c.seq)
-    .limit(1)
-)
 
 # The history for one answer, newest budget-worth (the newest message always), oldest first.
 _window = (
@@ -271,6 +265,11 @@ CONTEXT = (
         _window.c.content,
         _window.c.attachments,
         or_(_budget == 0, _window.c.running <= _budget, _window.c.position == 1).label("fits"),
+        # The conversation's own prompt (NULL: the user's default), read with the history.
+        select(conversations.c.system_prompt)
+        .where(conversations.c.id == _conversation)
+        .scalar_subquery()
+        .label("conversation_prompt"),
     )
     .where(_window.c.position <= bindparam("b_limit", type_=Integer))
     .order_by(_window.c.seq)

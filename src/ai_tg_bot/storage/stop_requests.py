@@ -47,7 +47,7 @@ class StopsMixin(StorageBase):
 
     async def stop_requests(self, user_ids: list[int]) -> dict[int, int]:
         """The stops asked for these users' answers: user id -> the question's slot."""
-        async with self.database.connection(read_only=True) as session:
+        async with self.database.connection(single=True) as session:
             rows = await session.execute(STOP_REQUESTS, {"b_ids": user_ids})
         return {int(row.id): int(row.stop_requested_seq) for row in rows}
 

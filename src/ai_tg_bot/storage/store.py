@@ -8,12 +8,13 @@ from sqlalchemy import func, select
 
 from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.limits import (
+    SettingsRow,
     day_start,
     resolve_limits,
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
+from ai_tg_bot.storage.base import Executor, Lease, Slot, StorageBase, as_utc
 from ai_tg_bot.storage.budgets import usage_totals
 from ai_tg_bot.storage.conversations import ConversationsMixin
 from ai_tg_bot.storage.placement import (
@@ -24,12 +25,7 @@ from ai_tg_bot.storage.placement import (
     retitle,
     touch,
 )
-from ai_tg_bot.storage.queue import (
-    oldest_pending,
-    release_lease,
-    take_lease,
-    take_up,
-)
+from ai_tg_bot.storage.queue import release_lease, take_up_oldest
 from ai_tg_bot.storage.quotas import count_asker
 from ai_tg_bot.storage.records import (
     Context,
@@ -76,24 +72,32 @@ class DialogueStore(
         question = replace(question, content=content)
         user_id = question.user_id
         async with self.database.connection() as session:
-            seq, trimmed = await self._store_question(session, question)
-            if not await take_lease(session, user_id, owner, lease_seconds):
+            slot, trimmed = await self._store_question(
+                session, question, Lease(owner, lease_seconds)
+            )
+            seq = slot.seq
+            if not slot.leased:
                 return StoredMessage(seq, content, trimmed)
-            first = await oldest_pending(session, user_id)
+            first = await take_up_oldest(session, user_id)
             if first is None:  # cannot be: ours is pending; keep the lease honest anyway
                 await release_lease(session, user_id, owner)
                 return StoredMessage(seq, content, trimmed)
-            first = await take_up(session, user_id, first)
-            context = await self._context(session, user_id, first.seq, first.conversation_id)
+            context = await self._context(
+                session, user_id, first.seq, first.conversation_id, slot.row
+            )
         return StoredMessage(seq, content, trimmed, TurnHandoff(owner, first, context))
 
-    async def _store_question(self, session: Executor, question: NewQuestion) -> tuple[int, int]:
-        """Insert a (cleaned) pending question under the user's limits, then trim.
+    async def _store_question(
+        self, session: Executor, question: NewQuestion, lease: Lease
+    ) -> tuple[Slot, int]:
+        """Insert a (cleaned) pending question under the user's limits, then trim, trying
+        for the turn lease in the same statement as the slot (fused.ASK_SLOT).
 
         Its slot and how many older messages were trimmed.
         """
         user_id = question.user_id
-        seq, limits, current = await self._next_seq(session, user_id)
+        slot = await self._next_seq(session, user_id, lease)
+        limits, current = slot.limits, slot.current_conversation_id
         now = utc_now()
         if question.telegram_message_id is not None:
             await self._refuse_seen(
@@ -109,9 +113,9 @@ class DialogueStore(
             now=now,
             idle_minutes=self.settings.conversation_idle_minutes,
         )
-        await self._queue_question(session, seq, question, now, conversation_id)
+        await self._queue_question(session, slot.seq, question, now, conversation_id)
         trimmed = await self._trim(session, user_id, limits.max_history_messages, conversation_id)
-        return seq, trimmed
+        return slot, trimmed
 
     async def load_context(
         self, user_id: int, upto_seq: int | None = None, conversation_id: int | None = None
@@ -130,9 +134,17 @@ class DialogueStore(
             return await self._context(session, user_id, upto_seq, conversation_id)
 
     async def _context(
-        self, session: Executor, user_id: int, upto_seq: int | None, conversation_id: int | None
+        self,
+        session: Executor,
+        user_id: int,
+        upto_seq: int | None,
+        conversation_id: int | None,
+        row: SettingsRow | None = None,
     ) -> Context:
-        row, prompt = await self._conversation_settings(session, user_id, conversation_id)
+        """The context, reading the settings row first unless given (`row`, read by the
+        same transaction); the conversation's own prompt comes with the history."""
+        if row is None:
+            row = await self._settings_row(session, user_id)
         limits = resolve_limits(row, self.settings, user_id)
         parameters = {
             "b_user_id": user_id,
@@ -142,6 +154,10 @@ class DialogueStore(
             "b_limit": limits.max_history_messages,
         }
         rows = (await session.execute(statements.CONTEXT, parameters)).all()
+        if rows:
+            prompt = rows[0].conversation_prompt or getattr(row, "system_prompt", None)
+        else:  # nothing to answer with yet: the prompt alone
+            prompt = (await self._conversation_settings(session, user_id, conversation_id))[1]
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
         return Context(
@@ -156,7 +172,7 @@ class DialogueStore(
     async def stored_question(self, chat_id: int, message_id: int) -> str | None:
         """What was stored for a Telegram message (a photo's caption, a document's text),
         to give with a question that replies to it; None when nothing was."""
-        async with self.database.connection(read_only=True) as session:
+        async with self.database.connection(single=True) as session:
             found = await session.execute(
                 select(Message.content).where(
                     Message.telegram_chat_id == chat_id,
@@ -170,7 +186,7 @@ class DialogueStore(
     async def chosen_language(self, user_id: int) -> str | None:
         """The interface language the user chose with /language (None: none chosen);
         the same read as every update's (statements.STANDING)."""
-        async with self.database.connection(read_only=True) as session:
+        async with self.database.connection(single=True) as session:
             row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
         return row.language if row else None
 

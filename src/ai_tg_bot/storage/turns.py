@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import cast
 
 from sqlalchemy import select, update
 
 from ai_tg_bot.db import Message, utc_now
-from ai_tg_bot.limits import UserLimits
-from ai_tg_bot.storage import statements
+from ai_tg_bot.limits import LimitsRow, UserLimits, resolve_limits
+from ai_tg_bot.storage import fused, statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.budgets import check_budget, record_usage
 from ai_tg_bot.storage.placement import (
@@ -25,11 +26,11 @@ from ai_tg_bot.storage.placement import (
 )
 from ai_tg_bot.storage.queue import (
     conversation_of,
-    oldest_pending,
+    hand_on,
     release_lease,
     stored_at_all,
     take_lease,
-    take_up,
+    take_up_oldest,
 )
 from ai_tg_bot.storage.records import (
     Attachment,
@@ -56,15 +57,14 @@ class TurnsMixin(StorageBase):
         """The user's oldest active question still waiting for an answer (with the
         refusal, if their token budget is spent by now), taken up: its attempt counted."""
         async with self.database.connection() as session:
-            question = await oldest_pending(session, user_id)
+            question = await take_up_oldest(session, user_id)
             if question is None:
                 return None
-            question = await take_up(session, user_id, question)
             return await self._within_budget(session, user_id, question, None)
 
     async def is_pending(self, user_id: int, seq: int) -> bool:
         """Whether that question still waits (False once answered, failed or cleared)."""
-        async with self.database.connection(read_only=True) as session:
+        async with self.database.connection(single=True) as session:
             found = await session.execute(
                 select(Message.id).where(
                     active(user_id), Message.seq == seq, Message.status == "pending"
@@ -118,15 +118,13 @@ class TurnsMixin(StorageBase):
                     kind="stopped" if stopped else ("cut" if cut else None),
                     attachments=attachments,
                 )
-            following = await oldest_pending(session, user_id)
-            if following is None:
-                await release_lease(session, user_id, owner)
-            elif not await take_lease(session, user_id, owner, lease_seconds):
-                # The lease lapsed (a heartbeat could not reach the database) and another
-                # turn took it: that turn answers the rest; going on would answer twice.
-                following = None
-            else:
-                following = await take_up(session, user_id, following)
+            # The lease kept for the next question, or given back when none waits. When
+            # it lapsed (a heartbeat could not reach the database) and another turn took
+            # it, that turn answers the rest: going on would answer twice.
+            if not await hand_on(session, user_id, owner, lease_seconds):
+                return stored, None
+            following = await take_up_oldest(session, user_id)
+            if following is not None:
                 following = await self._within_budget(session, user_id, following, limits)
             return stored, following
 
@@ -170,20 +168,16 @@ class TurnsMixin(StorageBase):
         attachments: Sequence[Attachment] = (),
     ) -> tuple[str, UserLimits | None]:
         """The answer stored (and its tokens counted), and the user's limits."""
-        locked = await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
-        if locked.first() is None:
+        parameters = {"b_user_id": user_id, "b_answer_seq": question.seq + 1}
+        locked = (await session.execute(fused.LOCK_SETTINGS, parameters)).first()
+        if locked is None:
             return content, None  # the user row is gone: nothing to count against
-        existing = (
-            await session.execute(
-                select(Message.content).where(active(user_id), Message.seq == question.seq + 1)
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
+        if locked.existing_answer is not None:
             # Already stored: a retry after a commit whose reply was lost (a dropped
             # connection). Storing (and counting) it again would double the answer.
-            return str(existing), None
+            return str(locked.existing_answer), None
         now = utc_now()
-        limits = await self._limits(session, user_id)
+        limits = resolve_limits(cast(LimitsRow, locked), self.settings, user_id)
         if usage is not None:  # spent, whatever happens to the words below
             await self._charge(session, user_id, question, usage, limits)
         answered = await session.execute(
