@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.db.database import ensure_sqlite_directory as ensure_sqlite_directory
     from ai_tg_bot.db.database import is_outage as is_outage
     from ai_tg_bot.db.database import ride_out as ride_out
+    from ai_tg_bot.db.direct import run as run
     from ai_tg_bot.db.models import Base as Base
     from ai_tg_bot.db.models import Conversation as Conversation
     from ai_tg_bot.db.models import Message as Message
@@ -40,6 +41,7 @@ else:
             "database_hint": ".database",
             "is_outage": ".database",
             "ride_out": ".database",
+            "run": ".direct",
             "TokenUsage": ".models",
             "UTCDateTime": ".types",
             "UsageEvent": ".models",
@@ -67,6 +69,7 @@ __all__ = [
     "ensure_sqlite_directory",
     "is_outage",
     "ride_out",
+    "run",
     "stored_revisions",
     "utc_now",
 ]

@@ -196,9 +196,11 @@ class Database:
         self._read_engine = self.engine.execution_options(**{_SQLITE_READ_ONLY: True})
         # One statement alone is atomic: on PostgreSQL it needs no BEGIN and COMMIT, two
         # of its three round trips (SQLite's are calls in this process: kept as they are).
+        # Not through pgbouncer: outside a transaction the statement's prepare and its
+        # execution may reach different server connections.
         self._single_engine = (
             self._read_engine
-            if self.is_sqlite
+            if self.is_sqlite or pgbouncer
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from ai_tg_bot.db import Message, User, UserSettings, utc_now
+from ai_tg_bot.db import Message, User, UserSettings, run, utc_now
 from ai_tg_bot.limits import (
     LIMIT_BY_NAME,
     LIMITS,
@@ -51,7 +51,7 @@ class AccountsStore(StorageBase):
     async def standing(self, user_id: int) -> Standing:
         """Blocked or not, and the chosen language, in one read (unknown users: neither)."""
         async with self.database.connection(single=True) as session:
-            row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
+            row = (await run(session, statements.STANDING, {"b_user_id": user_id})).first()
         if row is None:
             return Standing()
         return Standing(is_blocked=bool(row.is_blocked), language=row.language)

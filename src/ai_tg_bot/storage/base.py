@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ai_tg_bot.config import Settings
-from ai_tg_bot.db import Database, Message, User, UserSettings, utc_now
+from ai_tg_bot.db import Database, Message, User, UserSettings, run, utc_now
 from ai_tg_bot.limits import (
     LimitsRow,
     SettingsRow,
@@ -103,7 +103,7 @@ class StorageBase:
     async def _refuse_seen(self, session: Executor, chat_id: int | None, message_id: int) -> None:
         """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""
         found = (
-            await session.execute(statements.SEEN, {"chat_id": chat_id, "message_id": message_id})
+            await run(session, statements.SEEN, {"chat_id": chat_id, "message_id": message_id})
         ).first()
         if found is not None:
             pending = int(found.seq) if found.waiting else None
@@ -130,7 +130,8 @@ class StorageBase:
         author_id: int | None = None,
     ) -> None:
         """One message row (statements.INSERT_MESSAGE: every column a parameter)."""
-        await session.execute(
+        await run(
+            session,
             statements.INSERT_MESSAGE,
             {
                 "id": uuid.uuid4(),
@@ -195,8 +196,8 @@ class StorageBase:
             "skip": limit - 1,
             "b_now": utc_now(),
         }
-        result = await session.execute(statements.TRIM, parameters)
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        result = await run(session, statements.TRIM, parameters)
+        return int(result.rowcount)
 
     async def _soft_delete(self, session: Executor, reason: str, *conditions: Any) -> int:
         result = await session.execute(
@@ -213,13 +214,13 @@ class StorageBase:
         with: its own /role, else the user's default (None: DEFAULT_SYSTEM_PROMPT). One
         read (statements.CONTEXT_SETTINGS)."""
         parameters = {"b_user_id": user_id, "b_conversation_id": conversation_id}
-        row = (await session.execute(statements.CONTEXT_SETTINGS, parameters)).first()
+        row = (await run(session, statements.CONTEXT_SETTINGS, parameters)).first()
         if row is None:
             return None, None
         return cast(SettingsRow, row), row.conversation_prompt or row.system_prompt
 
     async def _settings_row(self, session: Executor, user_id: int) -> SettingsRow | None:
-        row = (await session.execute(statements.SETTINGS_ROW, {"b_user_id": user_id})).first()
+        row = (await run(session, statements.SETTINGS_ROW, {"b_user_id": user_id})).first()
         return cast("SettingsRow | None", row)
 
 
@@ -240,9 +241,9 @@ async def insert_user(session: Executor, user_id: int, *, is_sqlite: bool) -> No
 async def lock_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None:
     """Lock the user's row for the transaction (SQLite: BEGIN IMMEDIATE already has)."""
     parameters = {"b_user_id": user_id}
-    if (await session.execute(statements.LOCK_USER, parameters)).first() is None:
+    if (await run(session, statements.LOCK_USER, parameters)).first() is None:
         await insert_user(session, user_id, is_sqlite=is_sqlite)
-        await session.execute(statements.LOCK_USER, parameters)
+        await run(session, statements.LOCK_USER, parameters)
 
 
 def active(user_id: int) -> Any:

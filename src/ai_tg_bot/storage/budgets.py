@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ai_tg_bot.db import run
 from ai_tg_bot.limits import (
     QuotaExceededError,
     QuotaKind,
@@ -140,7 +141,8 @@ async def record_usage(
         used = await spent(session, user_id, now)
         left = used.allowance_left(limits)
         over = max(0, tokens - left) if left is not None and used.credit > 0 else 0
-    await session.execute(
+    await run(
+        session,
         RECORD[dialect],
         {
             "user_id": user_id,
@@ -151,7 +153,7 @@ async def record_usage(
         },
     )
     if over:
-        await session.execute(CHARGE, {"b_user_id": user_id, "b_over": over})
+        await run(session, CHARGE, {"b_user_id": user_id, "b_over": over})
 
 
 def usage_totals(today: datetime, user_id: int | None) -> tuple[Any, ...]:

@@ -27,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from ai_tg_bot.db import Message, utc_now
+from ai_tg_bot.db import Message, run, utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, as_utc
 
@@ -103,7 +103,8 @@ async def open_conversation(
     current: bool = True,
 ) -> int:
     """A new conversation (the user's current one unless it is a topic's); its id."""
-    row = await session.execute(
+    row = await run(
+        session,
         OPEN,
         {
             "user_id": user_id,
@@ -115,7 +116,7 @@ async def open_conversation(
     )
     conversation_id = int(row.scalar_one())
     if thread_id is None and current:
-        await session.execute(SET_CURRENT, {"b_user_id": user_id, "b_current": conversation_id})
+        await run(session, SET_CURRENT, {"b_user_id": user_id, "b_current": conversation_id})
     return conversation_id
 
 
@@ -135,15 +136,17 @@ async def place_message(
     title = short_title(content)
     parameters = {"b_user_id": user_id, "b_now": now, "b_title": title}
     if thread_id is not None:
-        found = await session.execute(TOUCH_TOPIC, {**parameters, "b_thread_id": thread_id})
+        found = await run(session, TOUCH_TOPIC, {**parameters, "b_thread_id": thread_id})
         conversation_id = found.scalar()
         if conversation_id is not None:
             return int(conversation_id)
         return await open_conversation(session, user_id, now, title=title, thread_id=thread_id)
     if current is not None:
         idle_since = now - timedelta(minutes=idle_minutes) if idle_minutes else _LONG_AGO
-        found = await session.execute(
-            TOUCH_CURRENT, {**parameters, "b_conversation_id": current, "b_idle_since": idle_since}
+        found = await run(
+            session,
+            TOUCH_CURRENT,
+            {**parameters, "b_conversation_id": current, "b_idle_since": idle_since},
         )
         conversation_id = found.scalar()
         if conversation_id is not None:
@@ -155,7 +158,7 @@ async def find_conversation(session: Executor, user_id: int, thread_id: int | No
     """The conversation a command in this place means: the topic's, or the current one
     (None when there is none yet)."""
     if thread_id is not None:
-        found = await session.execute(TOPIC, {"b_user_id": user_id, "b_thread_id": thread_id})
+        found = await run(session, TOPIC, {"b_user_id": user_id, "b_thread_id": thread_id})
     else:
         found = await session.execute(
             select(conversations.c.id).where(

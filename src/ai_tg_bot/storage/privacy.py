@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, delete, exists, insert, literal, select, updat
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
-from ai_tg_bot.db import Conversation, Message, UsageEvent, User, utc_now
+from ai_tg_bot.db import Conversation, Message, UsageEvent, User, run, utc_now
 from ai_tg_bot.errors import BotError
 from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
@@ -185,7 +185,7 @@ class PrivacyStore(StorageBase):
         now = utc_now()
         since = min(day_start(now), now - timedelta(minutes=1))
         async with self.database.connection() as connection:
-            locked = await connection.execute(statements.LOCK_USER, {"b_user_id": user_id})
+            locked = await run(connection, statements.LOCK_USER, {"b_user_id": user_id})
             if locked.first() is None:
                 return 0
             await connection.execute(

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ai_tg_bot.db import Message, utc_now
+from ai_tg_bot.db import Message, run, utc_now
 from ai_tg_bot.storage import fused, statements
 from ai_tg_bot.storage.base import Executor
 from ai_tg_bot.storage.records import Question
@@ -22,17 +22,17 @@ async def take_lease(session: Executor, user_id: int, owner: str, ttl_seconds: f
     now = utc_now()
     until = now + timedelta(seconds=ttl_seconds)
     parameters = {"b_user_id": user_id, "b_now": now, "b_owner": owner, "b_until": until}
-    return (await session.execute(statements.TAKE_LEASE, parameters)).first() is not None
+    return (await run(session, statements.TAKE_LEASE, parameters)).first() is not None
 
 
 async def release_lease(session: Executor, user_id: int, owner: str) -> None:
     """Give the user's turn lease back, only if `owner` still holds it."""
-    await session.execute(statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner})
+    await run(session, statements.RELEASE_LEASE, {"b_user_id": user_id, "b_owner": owner})
 
 
 async def take_up_oldest(session: Executor, user_id: int) -> Question | None:
     """`oldest_pending` and `take_up` in one statement (fused.TAKE_UP_OLDEST)."""
-    row = (await session.execute(fused.TAKE_UP_OLDEST, {"b_user_id": user_id})).first()
+    row = (await run(session, fused.TAKE_UP_OLDEST, {"b_user_id": user_id})).first()
     return None if row is None else question_of(row)
 
 
@@ -42,7 +42,7 @@ async def hand_on(session: Executor, user_id: int, owner: str, ttl_seconds: floa
     now = utc_now()
     parameters = {"b_user_id": user_id, "b_now": now, "b_owner": owner,
                   "b_until": now + timedelta(seconds=ttl_seconds)}  # fmt: skip
-    row = (await session.execute(fused.HAND_ON, parameters)).first()
+    row = (await run(session, fused.HAND_ON, parameters)).first()
     return bool(row and row.going_on)
 
 

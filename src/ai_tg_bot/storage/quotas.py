@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert
 
-from ai_tg_bot.db import UsageEvent
+from ai_tg_bot.db import UsageEvent, run
 from ai_tg_bot.limits import QuotaExceededError, UserLimits, day_start
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc, lock_user
@@ -74,7 +74,8 @@ async def _check_messages(
         return
     today, minute_ago = day_start(now), now - timedelta(minutes=1)
     counts = (
-        await session.execute(
+        await run(
+            session,
             statements.QUOTA_COUNTS,
             {
                 "b_user_id": user_id,

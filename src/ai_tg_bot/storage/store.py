@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlalchemy import func, select
 
-from ai_tg_bot.db import Message, utc_now
+from ai_tg_bot.db import Message, run, utc_now
 from ai_tg_bot.limits import (
     SettingsRow,
     day_start,
@@ -153,7 +153,7 @@ class DialogueStore(
             "b_budget": limits.max_context_chars,  # 0: unlimited
             "b_limit": limits.max_history_messages,
         }
-        rows = (await session.execute(statements.CONTEXT, parameters)).all()
+        rows = (await run(session, statements.CONTEXT, parameters)).all()
         if rows:
             prompt = rows[0].conversation_prompt or getattr(row, "system_prompt", None)
         else:  # nothing to answer with yet: the prompt alone
@@ -187,7 +187,7 @@ class DialogueStore(
         """The interface language the user chose with /language (None: none chosen);
         the same read as every update's (statements.STANDING)."""
         async with self.database.connection(single=True) as session:
-            row = (await session.execute(statements.STANDING, {"b_user_id": user_id})).first()
+            row = (await run(session, statements.STANDING, {"b_user_id": user_id})).first()
         return row.language if row else None
 
     async def clear_history(self, user_id: int, thread_id: int | None = None) -> int:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from ai_tg_bot.db import utc_now
+from ai_tg_bot.db import run, utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase
 
@@ -44,7 +44,7 @@ class LeaseUpkeepMixin(StorageBase):
                     "b_owners": list(batch.values()),
                     "b_until": until,
                 }
-                result = await session.execute(statements.RENEW_LEASES, parameters)
+                result = await run(session, statements.RENEW_LEASES, parameters)
                 renewed += int(result.rowcount)
         return renewed
 
@@ -52,7 +52,7 @@ class LeaseUpkeepMixin(StorageBase):
         """Users whose pending questions sit under a lapsed (or no) lease, longest first."""
         parameters = {"b_now": utc_now(), "b_limit": limit}
         async with self.database.connection(read_only=True) as session:
-            return [int(row[0]) for row in await session.execute(statements.STRANDED, parameters)]
+            return [int(row[0]) for row in await run(session, statements.STRANDED, parameters)]
 
     async def pending_count(self) -> int:
         """Questions waiting for an answer, on every instance (the metrics' gauge)."""

@@ -16,7 +16,7 @@ from typing import cast
 
 from sqlalchemy import select, update
 
-from ai_tg_bot.db import Message, utc_now
+from ai_tg_bot.db import Message, run, utc_now
 from ai_tg_bot.limits import LimitsRow, UserLimits, resolve_limits
 from ai_tg_bot.storage import fused, statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
@@ -100,7 +100,7 @@ class TurnsMixin(StorageBase):
         async with self.database.connection() as session:
             limits: UserLimits | None = None
             if content is None:
-                await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
+                await run(session, statements.LOCK_USER, {"b_user_id": user_id})
                 failed_now = await self._mark_failed(session, user_id, question)
                 if failed_now and usage is not None and usage.total:
                     # Paid for without an answer (tool rounds before a failure or a
@@ -152,7 +152,7 @@ class TurnsMixin(StorageBase):
         in a group's conversation; locked after the group, as when asking)."""
         payer = question.author_id or user_id
         if payer != user_id:
-            await session.execute(statements.LOCK_USER, {"b_user_id": payer})
+            await run(session, statements.LOCK_USER, {"b_user_id": payer})
             limits = await self._limits(session, payer)
         await record_usage(session, payer, usage, limits, utc_now(), dialect=self.dialect)
 
@@ -169,7 +169,7 @@ class TurnsMixin(StorageBase):
     ) -> tuple[str, UserLimits | None]:
         """The answer stored (and its tokens counted), and the user's limits."""
         parameters = {"b_user_id": user_id, "b_answer_seq": question.seq + 1}
-        locked = (await session.execute(fused.LOCK_SETTINGS, parameters)).first()
+        locked = (await run(session, fused.LOCK_SETTINGS, parameters)).first()
         if locked is None:
             return content, None  # the user row is gone: nothing to count against
         if locked.existing_answer is not None:
@@ -214,7 +214,7 @@ class TurnsMixin(StorageBase):
         """Record a paid call's tokens under the user's lock (nothing when there are none)."""
         if cost is None or not cost.total:
             return
-        await session.execute(statements.LOCK_USER, {"b_user_id": user_id})
+        await run(session, statements.LOCK_USER, {"b_user_id": user_id})
         limits = await self._limits(session, user_id)
         await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
 
