@@ -64,17 +64,12 @@ ASK_SLOT = (
     )
 )
 
-# statements.LOCK_USER with the settings row, and the answer in slot `b_answer_seq` if it
-# is stored already (a retry after a commit whose reply was lost). No row: no such user.
+# statements.LOCK_USER with the settings row (no row: no such user). Nothing written by
+# others may be read here: a row lock waited for is re-read at its newest version, but the
+# rest of the statement sees the database as it was when the statement began (on
+# PostgreSQL), so what another transaction committed meanwhile is read by the next one.
 LOCK_SETTINGS = (
-    select(
-        users.c.id,
-        *(user_settings.c[column] for column in SETTINGS_COLUMNS),
-        select(messages.c.content)
-        .where(_active, messages.c.seq == bindparam("b_answer_seq"))
-        .scalar_subquery()
-        .label("existing_answer"),
-    )
+    select(users.c.id, *(user_settings.c[column] for column in SETTINGS_COLUMNS))
     .select_from(users.outerjoin(user_settings, user_settings.c.user_id == users.c.id))
     .where(users.c.id == USER)
     .with_for_update(of=users)

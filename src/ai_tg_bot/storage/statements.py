@@ -126,6 +126,9 @@ QUOTA_COUNTS = select(
 
 SETTINGS_ROW = select(user_settings).where(user_settings.c.user_id == _user)
 
+# What is stored in the user's active slot `b_seq` (an answer stored already, say).
+STORED_CONTENT = select(messages.c.content).where(_active, messages.c.seq == bindparam("b_seq"))
+
 
 # What answering needs beside the history: the user's settings row, and the prompt of
 # the question's conversation (NULL: the user's default).

@@ -168,14 +168,17 @@ class TurnsMixin(StorageBase):
         attachments: Sequence[Attachment] = (),
     ) -> tuple[str, UserLimits | None]:
         """The answer stored (and its tokens counted), and the user's limits."""
-        parameters = {"b_user_id": user_id, "b_answer_seq": question.seq + 1}
-        locked = (await run(session, fused.LOCK_SETTINGS, parameters)).first()
+        locked = (await run(session, fused.LOCK_SETTINGS, {"b_user_id": user_id})).first()
         if locked is None:
             return content, None  # the user row is gone: nothing to count against
-        if locked.existing_answer is not None:
+        found = await run(
+            session, statements.STORED_CONTENT, {"b_user_id": user_id, "b_seq": question.seq + 1}
+        )
+        existing = found.scalar_one_or_none()
+        if existing is not None:
             # Already stored: a retry after a commit whose reply was lost (a dropped
             # connection). Storing (and counting) it again would double the answer.
-            return str(locked.existing_answer), None
+            return str(existing), None
         now = utc_now()
         limits = resolve_limits(cast(LimitsRow, locked), self.settings, user_id)
         if usage is not None:  # spent, whatever happens to the words below
