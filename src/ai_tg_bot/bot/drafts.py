@@ -164,9 +164,10 @@ class DraftReply(StreamingReply):
             DraftReply.streaming -= 1
         if not self._refused:
             return
-        self._typing = asyncio.create_task(self._keep_typing())
         if self._has_visible_text:
             await super()._preview()  # what streamed so far, in an edited preview
+        else:
+            self._typing = asyncio.create_task(self._keep_typing())  # until a preview shows
 
     def _paced(self) -> float:
         """The wait before the next draft: `draft_interval`, or this answer's share of
