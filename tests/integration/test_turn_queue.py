@@ -6,7 +6,9 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import update
 
+from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.storage import DuplicateMessageError, NewQuestion, Question, TokenUsage
 from ai_tg_bot.storage.accounts import AccountsStore
 from ai_tg_bot.storage.records import MAX_ASKS
@@ -90,6 +92,32 @@ async def test_an_answer_to_a_cleared_question_is_kept_deleted(storage: SeedingS
     await answer(storage, USER, question, "late answer")
     assert await storage.load_history(USER) == []
     assert (await storage.get_dialog_info(USER)).deleted_count == 2
+
+
+async def test_an_answer_stored_twice_is_kept_and_counted_once(
+    storage: SeedingStorage,
+) -> None:
+    """A retry after a commit whose reply was lost: the stored answer is returned, not
+    stored or charged again; likewise once its question has left the history."""
+    accounts = AccountsStore(storage.database, storage.settings)
+    await storage.add_message(USER, "user", "q", pending=True)
+    question = await storage.next_pending(USER)
+    assert question is not None
+    usage = TokenUsage("fake-model", 10, 5)
+    first = await storage.complete(USER, question, "kept", usage, owner="t", lease_seconds=60)
+    again = await storage.complete(USER, question, "other", usage, owner="t", lease_seconds=60)
+    assert first[0] == again[0] == "kept"
+    assert [m["content"] for m in await storage.load_history(USER)] == ["q", "kept"]
+    assert (await accounts.usage(USER)).tokens_total == 15
+    async with storage.database.connection() as connection:  # trimmed out, its answer in
+        await connection.execute(
+            update(Message)
+            .where(Message.user_id == USER, Message.seq == question.seq)
+            .values(deleted_at=utc_now(), deleted_reason="trimmed")
+        )
+    third = await storage.complete(USER, question, "third", usage, owner="t", lease_seconds=60)
+    assert third[0] == "kept"
+    assert (await accounts.usage(USER)).tokens_total == 15
 
 
 async def test_a_failed_question_stays_in_history_and_can_be_retried(

@@ -90,6 +90,27 @@ HAND_ON = (
     .returning(users.c.turn_lease_owner.is_not(None).label("going_on"))
 )
 
+# The question marked answered, with the answer in the slot after it if one is stored
+# already (a retry after a commit whose reply was lost). Run under the user's lock, so
+# nothing of theirs is written meanwhile. No row: the question is no longer active.
+_answer = messages.alias("answer")
+ANSWER_QUESTION = (
+    update(messages)
+    .where(_active, messages.c.seq == bindparam("b_seq"), messages.c.role == "user")
+    .values(status="answered")
+    .returning(
+        messages.c.id,
+        select(_answer.c.content)
+        .where(
+            _answer.c.user_id == USER,
+            _answer.c.deleted_at.is_(None),
+            _answer.c.seq == bindparam("b_seq") + 1,
+        )
+        .scalar_subquery()
+        .label("existing_answer"),
+    )
+)
+
 # queue.oldest_pending and queue.take_up in one: the oldest question waiting, one more
 # attempt counted, returned as statements.QUESTION_COLUMNS.
 TAKE_UP_OLDEST = (

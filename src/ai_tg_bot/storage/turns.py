@@ -171,10 +171,14 @@ class TurnsMixin(StorageBase):
         locked = (await run(session, fused.LOCK_SETTINGS, {"b_user_id": user_id})).first()
         if locked is None:
             return content, None  # the user row is gone: nothing to count against
-        found = await run(
-            session, statements.STORED_CONTENT, {"b_user_id": user_id, "b_seq": question.seq + 1}
-        )
-        existing = found.scalar_one_or_none()
+        parameters = {"b_user_id": user_id, "b_seq": question.seq}
+        answered = (await run(session, fused.ANSWER_QUESTION, parameters)).first()
+        still_active = answered is not None
+        if still_active:
+            existing = answered.existing_answer
+        else:  # the question left the history (trimmed, cleared): its answer may not have
+            parameters["b_seq"] = question.seq + 1
+            existing = (await run(session, statements.STORED_CONTENT, parameters)).scalar()
         if existing is not None:
             # Already stored: a retry after a commit whose reply was lost (a dropped
             # connection). Storing (and counting) it again would double the answer.
@@ -183,13 +187,6 @@ class TurnsMixin(StorageBase):
         limits = resolve_limits(cast(LimitsRow, locked), self.settings, user_id)
         if usage is not None:  # spent, whatever happens to the words below
             await self._charge(session, user_id, question, usage, limits)
-        answered = await session.execute(
-            update(Message)
-            .where(active(user_id), Message.seq == question.seq, Message.role == "user")
-            .values(status="answered")
-            .returning(Message.id)
-        )
-        still_active = answered.first() is not None
         if not still_active and not await stored_at_all(session, user_id, question.seq):
             # The user was forgotten (/forget) while the LLM answered: storing the answer
             # would bring their words back. They are shown it; nothing is kept.
