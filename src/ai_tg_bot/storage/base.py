@@ -102,12 +102,7 @@ class StorageBase:
 
     async def _refuse_seen(self, session: Executor, chat_id: int | None, message_id: int) -> None:
         """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""
-        found = (
-            await run(session, statements.SEEN, {"chat_id": chat_id, "message_id": message_id})
-        ).first()
-        if found is not None:
-            pending = int(found.seq) if found.waiting else None
-            raise DuplicateMessageError(f"{chat_id}/{message_id}", pending_seq=pending)
+        await refuse_seen(session, Seen(chat_id, message_id))
 
     async def _insert_message(
         self,
@@ -222,6 +217,27 @@ class StorageBase:
     async def _settings_row(self, session: Executor, user_id: int) -> SettingsRow | None:
         row = (await run(session, statements.SETTINGS_ROW, {"b_user_id": user_id})).first()
         return cast("SettingsRow | None", row)
+
+
+class Seen(NamedTuple):
+    """A question's Telegram message, refused if stored before (a redelivered update)."""
+
+    chat_id: int | None
+    message_id: int
+
+    def refuse(self, seq: int | None, waiting: bool | None) -> None:
+        """Raise DuplicateMessageError when the message was found stored (`seq`)."""
+        if seq is not None:
+            pending = int(seq) if waiting else None
+            raise DuplicateMessageError(f"{self.chat_id}/{self.message_id}", pending_seq=pending)
+
+
+async def refuse_seen(session: Executor, seen: Seen) -> None:
+    """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""
+    parameters = {"chat_id": seen.chat_id, "message_id": seen.message_id}
+    found = (await run(session, statements.SEEN, parameters)).first()
+    if found is not None:
+        seen.refuse(found.seq, found.waiting)
 
 
 async def insert_user(session: Executor, user_id: int, *, is_sqlite: bool) -> None:

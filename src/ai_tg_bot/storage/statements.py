@@ -123,6 +123,14 @@ QUOTA_COUNTS = select(
     func.count().filter(_counted.c.created_at >= bindparam("minute_ago")),
     func.min(_counted.c.created_at).filter(_counted.c.created_at >= bindparam("minute_ago")),
 )
+# The counts and SEEN in one round trip (a question's, under the user's lock).
+QUOTA_COUNTS_SEEN = QUOTA_COUNTS.add_columns(
+    SEEN.with_only_columns(messages.c.seq).limit(1).scalar_subquery().label("seen_seq"),
+    SEEN.with_only_columns(SEEN.selected_columns.waiting)
+    .limit(1)
+    .scalar_subquery()
+    .label("seen_waiting"),
+)
 
 SETTINGS_ROW = select(user_settings).where(user_settings.c.user_id == _user)
 

@@ -14,7 +14,7 @@ from ai_tg_bot.limits import (
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor, Lease, Slot, StorageBase, as_utc
+from ai_tg_bot.storage.base import Executor, Lease, Seen, Slot, StorageBase, as_utc
 from ai_tg_bot.storage.budgets import usage_totals
 from ai_tg_bot.storage.conversations import ConversationsMixin
 from ai_tg_bot.storage.placement import (
@@ -99,11 +99,10 @@ class DialogueStore(
         slot = await self._next_seq(session, user_id, lease)
         limits, current = slot.limits, slot.current_conversation_id
         now = utc_now()
-        if question.telegram_message_id is not None:
-            await self._refuse_seen(
-                session, question.telegram_chat_id, question.telegram_message_id
-            )
-        await count_asker(self, session, user_id, question.author_id, limits, now)
+        seen = None
+        if question.telegram_message_id is not None:  # a redelivery refused with the counts
+            seen = Seen(question.telegram_chat_id, question.telegram_message_id)
+        await count_asker(self, session, user_id, question.author_id, limits, now, seen)
         conversation_id = await place_message(
             session,
             user_id,
