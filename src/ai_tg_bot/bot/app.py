@@ -20,6 +20,7 @@ from ai_tg_bot.bot import (
 )
 from ai_tg_bot.bot.deps import Deps, build_deps
 from ai_tg_bot.bot.handlers import routers
+from ai_tg_bot.bot.inline_filters import check_filters_inline
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
 from ai_tg_bot.bot.middlewares.redeliver import RedeliverMiddleware
@@ -122,6 +123,7 @@ class Application:
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
         dispatcher.include_routers(*routers(settings))
+        check_filters_inline(dispatcher)  # no thread hop per filter (bot.inline_filters)
         application = cls(settings, database, bot, dispatcher, ordering, redeliver, deps, worker)
         bot.session.middleware(application.conflicts)
         return application
