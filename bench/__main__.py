@@ -27,16 +27,18 @@ from bench.stats import Result
 
 Runner = Callable[[tuple[str, ...]], Awaitable[Result]]
 
-# Sized for about ten minutes on a quiet 2-core machine.
+# Sized for about twenty minutes on a quiet 2-core machine.
 FULL: dict[str, Runner] = {
     # First, while the process is fresh: its peak RSS is one of the figures. 1,000 turns a
     # run give percentiles over many samples; one run per backend, for time.
     "slow_llm": lambda b: slow_llm.run(slow_llm.Config(repeats=1), b),
     "storage": lambda b: storage_cost.run(storage_cost.Config(turns_per_run=120, repeats=3), b),
     "history": lambda b: history_size.run(history_size.Config(turns_per_run=50, repeats=3), b),
-    "end_to_end": lambda b: end_to_end.run(end_to_end.Config(repeats=3), b),
-    # About 2.5 minutes per backend and mode: a ramp of one answer (33 s), the 60 s
-    # window at 30 new turns a second with ~1,000 users mid-answer, then the drain.
+    # About 30 s per backend: 5 repeats of 3 bursts of 100 turns per bot, alternating.
+    "end_to_end": lambda b: end_to_end.run(end_to_end.Config(repeats=5, bursts=3), b),
+    # About 2 minutes a run: a ramp of one answer (33 s), the 45 s window at 30 new turns
+    # a second with ~1,000 users mid-answer, then the drain. Per mode, one run of the
+    # no-history baseline, then one of the real bot per backend: 6 runs for both.
     "telegram_load": lambda b: telegram_load.run(telegram_load.Config(), b),
     # About a minute per backend: 1 then 2 webhook worker processes, 5 bursts of 400 turns.
     "workers": lambda b: workers.run(workers.Config(), b),
@@ -54,7 +56,7 @@ QUICK: dict[str, Runner] = {
         history_size.Config(sizes=(10_000, 100_000), turns_per_run=50, repeats=2), b
     ),
     "end_to_end": lambda b: end_to_end.run(
-        end_to_end.Config(users=10, messages_per_user=3, repeats=2), b
+        end_to_end.Config(users=10, messages_per_user=3, repeats=3, bursts=2), b
     ),
     "telegram_load": lambda b: telegram_load.run(
         telegram_load.Config(rate=10, window_seconds=5, answer_seconds=5), b

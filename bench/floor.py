@@ -2,9 +2,12 @@
 
 Exactly what `DialogueStore.add_message` (with `enforce_quotas` for the user's message, with
 usage for the answer) and `DialogueStore.load_context` send, one transaction each, without
-SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, aiosqlite with
-`BEGIN IMMEDIATE` for writers on SQLite (the project's driver and threading model), over
-a plain queue of open connections. Mirrors storage/ as of the conversations change
+SQLAlchemy: asyncpg with its prepared-statement cache on PostgreSQL, over a plain queue of
+open connections; on SQLite the standard library's `sqlite3` called directly on the event
+loop, as the bot's driver does since ADR 0017 (`db/sqlite.py`): synchronous calls inside
+the coroutine, `BEGIN IMMEDIATE` for writers, the WAL checkpointed by a background thread
+(`wal_autocheckpoint` off), one connection (nothing awaits inside a transaction, so no
+two of one process ever overlap). Mirrors storage/ as of the conversations change
 (ADR 0014): the question goes to the user's current conversation, which it touches (and
 titles if untitled), or opens one when there is none; trimming and the history are that
 conversation's. Keep it in step with the project's statements.
@@ -13,16 +16,17 @@ conversation's. Keep it in step with the project's statements.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
 import asyncpg
 
 from ai_tg_bot.config.settings import Settings
+from ai_tg_bot.db.sqlite import Checkpointer
 from ai_tg_bot.storage.placement import short_title
 from bench.dbs import asyncpg_dsn, sqlite_path
 
@@ -195,34 +199,31 @@ class PgFloor(Floor):
 
 
 class SqliteFloor(Floor):
-    """Raw aiosqlite with the project's pragmas, BEGIN IMMEDIATE for writers."""
+    """The standard library's sqlite3 on the loop, with the bot's pragmas: each transaction
+    runs start to finish in one step of its task, as the bot's do (ADR 0017)."""
 
     placeholders = tuple(f":p{n}" for n in range(1, 13))
-
-    @asynccontextmanager
-    async def transaction(self, begin: str) -> AsyncIterator[aiosqlite.Connection]:
-        async with self.connection() as connection:
-            await connection.execute(begin)
-            try:
-                yield connection
-            except BaseException:
-                await connection.execute("ROLLBACK")
-                raise
-            await connection.execute("COMMIT")
 
     async def add_message(
         self, user_id: int, role: str, content: str, *, quota: bool = False,
         usage: Usage | None = None, conversation_id: int | None = None,
     ) -> int:  # fmt: skip
+        async with self.connection() as connection:  # never waits: one process, no overlap
+            return self._add_message(connection, user_id, role, content, quota, usage,
+                                     conversation_id)  # fmt: skip
+
+    def _add_message(
+        self, connection: sqlite3.Connection, user_id: int, role: str, content: str,
+        quota: bool, usage: Usage | None, conversation_id: int | None,
+    ) -> int:  # fmt: skip
         sql = self.sql
-        async with self.transaction("BEGIN IMMEDIATE") as connection:
+        with _transaction(connection, "BEGIN IMMEDIATE"):
             moment = datetime.now(UTC)
             now = _lite_time(moment)
-            found = await _fetchone(connection, sql["bump"], now, user_id)
-            seq, current, limit, daily = found
+            seq, current, limit, daily = _fetchone(connection, sql["bump"], now, user_id)
             if quota:
                 today, minute_ago = _day_start(moment), moment - timedelta(minutes=1)
-                counts = await _fetchone(
+                counts = _fetchone(
                     connection, sql["quota"], _lite_time(today), _lite_time(minute_ago),
                     user_id, _lite_time(min(today, minute_ago)),
                 )  # fmt: skip
@@ -230,30 +231,41 @@ class SqliteFloor(Floor):
             if conversation_id is None:
                 title = short_title(content)
                 if current is not None:
-                    touched = await _fetchone(connection, sql["touch"], now, title, current)
+                    touched = _fetchone(connection, sql["touch"], now, title, current)
                     conversation_id = touched[0] if touched else None
                 if conversation_id is None:
-                    opened = await _fetchone(connection, sql["open"], user_id, title, now)
+                    opened = _fetchone(connection, sql["open"], user_id, title, now)
                     conversation_id = opened[0]
-                    await connection.execute(sql["set_current"], _named(conversation_id, user_id))
+                    connection.execute(sql["set_current"], _named(conversation_id, user_id))
             model, prompt_tokens, completion_tokens = usage or (None, None, None)
-            await connection.execute(sql["insert"], _named(
+            connection.execute(sql["insert"], _named(
                 uuid.uuid4().hex, user_id, conversation_id, seq, role, content, len(content),
                 now, _status(role), model, prompt_tokens, completion_tokens,
             ))  # fmt: skip
-            await connection.execute(
+            connection.execute(
                 sql["trim"], _named(now, user_id, conversation_id, self.history_limit(limit) - 1)
             )
         return int(conversation_id)
 
     async def load_context(self, user_id: int, conversation_id: int) -> tuple[str, History]:
-        async with self.transaction("BEGIN") as connection:
-            row = await _fetchone(connection, self.sql["settings"], user_id, conversation_id)
-            budget = self.budget(row[5] if row else None)
-            history = _named(user_id, conversation_id, budget)
-            async with connection.execute(self.sql["history"], history) as cursor:
-                rows = await cursor.fetchall()
+        async with self.connection() as connection:
+            with _transaction(connection, "BEGIN"):
+                row = _fetchone(connection, self.sql["settings"], user_id, conversation_id)
+                budget = self.budget(row[5] if row else None)
+                history = _named(user_id, conversation_id, budget)
+                rows = connection.execute(self.sql["history"], history).fetchall()
         return self.prompt(row), [{"role": r[0], "content": r[1]} for r in rows if r[2]]
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection, begin: str) -> Iterator[None]:
+    connection.execute(begin)
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _status(role: str) -> str | None:
@@ -264,9 +276,8 @@ def _named(*values: Any) -> dict[str, Any]:
     return {f"p{n}": value for n, value in enumerate(values, start=1)}
 
 
-async def _fetchone(connection: aiosqlite.Connection, sql: str, *values: Any) -> Any:
-    async with connection.execute(sql, _named(*values)) as cursor:
-        return await cursor.fetchone()
+def _fetchone(connection: sqlite3.Connection, sql: str, *values: Any) -> Any:
+    return connection.execute(sql, _named(*values)).fetchone()
 
 
 def _lite_time(moment: datetime) -> str:
@@ -280,7 +291,8 @@ def _day_start(moment: datetime) -> datetime:
 
 @asynccontextmanager
 async def open_floor(url: str, settings: Settings, connections: int) -> AsyncIterator[Floor]:
-    """A floor over `connections` open connections to the database at `url`."""
+    """A floor over `connections` open connections to the database at `url` (on SQLite
+    one, whatever `connections` says: see the module's docstring)."""
     if url.startswith("postgresql"):
         opened = [await asyncpg.connect(asyncpg_dsn(url)) for _ in range(connections)]
         try:
@@ -289,15 +301,16 @@ async def open_floor(url: str, settings: Settings, connections: int) -> AsyncIte
             for connection in opened:
                 await connection.close()
         return
-    lite: list[aiosqlite.Connection] = []
+    path = sqlite_path(url)
+    # As the bot's driver (db/sqlite.py): autocommit at the driver, BEGIN ours.
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    checkpointer = Checkpointer(path)
     try:
-        for _ in range(connections):
-            connection = await aiosqlite.connect(sqlite_path(url), timeout=30, isolation_level=None)
-            lite.append(connection)
-            for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
-                           "synchronous=NORMAL"):  # fmt: skip
-                await connection.execute(f"PRAGMA {pragma}")
-        yield SqliteFloor(settings, lite)
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
+                       "synchronous=NORMAL", "wal_autocheckpoint=0"):  # fmt: skip
+            connection.execute(f"PRAGMA {pragma}")
+        checkpointer.start()
+        yield SqliteFloor(settings, [connection])
     finally:
-        for connection in lite:
-            await connection.close()
+        checkpointer.stop()
+        connection.close()

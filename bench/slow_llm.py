@@ -311,7 +311,7 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
         "process's VmHWM, reset before the runs; each backend runs in a fresh process. "
         "floor p99 = the same herd on the raw drivers (bench/floor.py) with no LLM client "
         "in the process: what per-turn transactions cost at best when every user arrives "
-        "at the same instant (the SQLite floor is raw aiosqlite, a thread hop per "
-        "statement; the bot's SQLite driver runs on the loop, ADR 0017)."
+        "at the same instant (on SQLite: the standard library's sqlite3 on the loop, as "
+        "the bot's driver since ADR 0017)."
     )
     return result

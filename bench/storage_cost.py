@@ -27,6 +27,8 @@ ANSWER = "Paris. It grew around the Île de la Cité and the kings settled there
 USAGE = TokenUsage("fake-model", 120, 40)
 OWNER = "bench"
 LEASE_SECONDS = 20.0
+# Each backend's floor (bench/floor.py) and the most a turn's storage may cost against it.
+FLOORS = {"postgresql": ("asyncpg", 2.0), "sqlite": ("sqlite3-on-the-loop", 1.5)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ async def measure(backend: str, config: Config) -> list[dict[str, Any]]:
         settings = bench_settings(url, default_max_history_messages=config.history_limit)
         database = Database(url, pool_size=settings.db_pool_size,
                             max_overflow=settings.db_max_overflow)  # fmt: skip
-        connections = 15 if database.is_sqlite else settings.db_pool_size + settings.db_max_overflow
+        connections = settings.db_pool_size + settings.db_max_overflow  # SQLite: one
         try:
             async with open_floor(url, settings, connections) as floor:
                 turns = {"project": project_turn(DialogueStore(database, settings)),
@@ -179,17 +181,19 @@ async def run(config: Config, backends: tuple[str, ...]) -> Result:
                 floor["p50_ms"], floor["p99_ms"], floor["turns_per_second"],
                 row["cost_ratio"], row["p50_ratio"],
             ])  # fmt: skip
-        if backend == "postgresql":
-            at_ten = next((r for r in rows if r["users"] == 10), rows[-1])
-            result.targets.append(Target(
-                f"PostgreSQL per-turn cost / asyncpg floor at {at_ten['users']} users",
-                at_ten["cost_ratio"], 2.0,
-            ))  # fmt: skip
+        at_ten = next((r for r in rows if r["users"] == 10), rows[-1])
+        floor, limit = FLOORS[backend]
+        result.targets.append(Target(
+            f"{backend}: per-turn cost / {floor} floor at {at_ten['users']} users",
+            at_ten["cost_ratio"], limit,
+        ))  # fmt: skip
     result.notes.append(
         "A turn = DialogueStore.ask (question under the limits + trim + lease + context) and "
         "DialogueStore.complete (answer + trim + lease given back), two transactions, as the "
         "bot's turn stores it; the floor does the same rows in three transactions and "
         "takes no lease. Every user starts with a full history, so both writes trim. "
+        "The floor is raw asyncpg on PostgreSQL and, on SQLite, the standard library's "
+        "sqlite3 called on the loop as the bot's driver does (ADR 0017). "
         "cost ratio = (wall time per turn, project) / (same, floor), paired run by run; "
         "figures are medians over the repeats."
     )

@@ -66,14 +66,15 @@ async def test_slow_llm(backends: tuple[str, ...]) -> None:
 
 
 async def test_end_to_end(backends: tuple[str, ...]) -> None:
-    config = end_to_end.Config(users=3, messages_per_user=2, repeats=1)
+    config = end_to_end.Config(users=3, messages_per_user=2, repeats=2, bursts=2)
     result = await end_to_end.run(config, backends)
     check_result(result, backends)
     found = result.raw[backends[0]]
-    # A warm-up burst and one measured burst, each of 6 turns, for both bots.
-    assert found["llm_calls"] == {"real": 12, "baseline": 12}
+    # A warm-up burst, then two repeats of two bursts, each of 6 turns, for both bots.
+    assert found["llm_calls"] == {"real": 30, "baseline": 30}
     assert found["history_ok"]
     assert found["ratio"] > 0
+    assert len(found["ratios"]) == 2
 
 
 def test_report_writes_markdown_and_json(tmp_path: Path) -> None:
