@@ -90,6 +90,7 @@ async def test_writes_take_python_defaults_and_types_as_sqlalchemy_does(
     assert stored.attempts == 0, "the column's Python default"
     assert stored.attachments == [{"kind": "photo", "file_id": "x"}]
     assert stored.created_at >= before
+    assert updated is not None
     assert updated >= before, "NEXT_SEQ stamped updated_at (its onupdate)"
 
 
