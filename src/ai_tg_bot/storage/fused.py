@@ -19,6 +19,7 @@ from ai_tg_bot.storage.statements import (
     QUESTION_COLUMNS,
     USER,
     messages,
+    setting,
     user_settings,
     users,
 )
@@ -29,15 +30,6 @@ _now = bindparam("b_now", type_=users.c.turn_lease_until.type)
 _active = and_(messages.c.user_id == USER, messages.c.deleted_at.is_(None))
 # What answering reads from the settings row beside the limits (SettingsRow, tool_list).
 SETTINGS_COLUMNS = (*LIMIT_COLUMNS, "system_prompt", "allowed_tools")
-
-
-def _setting(column: str) -> object:
-    return (
-        select(user_settings.c[column])
-        .where(user_settings.c.user_id == USER)
-        .scalar_subquery()
-        .label(column)
-    )
 
 
 _lapsed = or_(users.c.turn_lease_until.is_(None), users.c.turn_lease_until < _now)
@@ -60,7 +52,7 @@ ASK_SLOT = (
         users.c.message_seq,
         users.c.current_conversation_id,
         (users.c.turn_lease_owner == _owner).label("leased"),
-        *(_setting(column) for column in SETTINGS_COLUMNS),
+        *(setting(column) for column in SETTINGS_COLUMNS),
     )
 )
 

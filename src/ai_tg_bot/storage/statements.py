@@ -60,7 +60,7 @@ def exportable(user_id: int) -> Any:
     return (Message.user_id == user_id) & or_(IS_ACTIVE, Message.deleted_reason == "trimmed")
 
 
-def _setting(column: str) -> Any:
+def setting(column: str) -> Any:
     """One column of the user's settings row, as a scalar subquery named like it."""
     return (
         select(user_settings.c[column])
@@ -80,7 +80,7 @@ NEXT_SEQ = (
     .returning(
         users.c.message_seq,
         users.c.current_conversation_id,
-        *(_setting(column) for column in LIMIT_COLUMNS),
+        *(setting(column) for column in LIMIT_COLUMNS),
     )
 )
 
