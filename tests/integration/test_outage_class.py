@@ -10,7 +10,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ai_tg_bot.config.settings import Settings
-from ai_tg_bot.db.database import STORAGE_ERRORS, Database, is_outage
+from ai_tg_bot.db.database import Database
+from ai_tg_bot.db.outages import STORAGE_ERRORS, is_outage
 from ai_tg_bot.llm.client import LLMClient
 from ai_tg_bot.turns.service import TurnService
 from tests.seeding import SeedingStorage

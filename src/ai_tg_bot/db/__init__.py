@@ -8,12 +8,8 @@ from ai_tg_bot.surface import lazy_surface
 
 if TYPE_CHECKING:
     from ai_tg_bot.db.database import SQLITE_BUSY_TIMEOUT_MS as SQLITE_BUSY_TIMEOUT_MS
-    from ai_tg_bot.db.database import STORAGE_ERRORS as STORAGE_ERRORS
     from ai_tg_bot.db.database import Database as Database
-    from ai_tg_bot.db.database import database_hint as database_hint
     from ai_tg_bot.db.database import ensure_sqlite_directory as ensure_sqlite_directory
-    from ai_tg_bot.db.database import is_outage as is_outage
-    from ai_tg_bot.db.database import ride_out as ride_out
     from ai_tg_bot.db.direct import run as run
     from ai_tg_bot.db.models import Base as Base
     from ai_tg_bot.db.models import Conversation as Conversation
@@ -23,6 +19,10 @@ if TYPE_CHECKING:
     from ai_tg_bot.db.models import UsageEvent as UsageEvent
     from ai_tg_bot.db.models import User as User
     from ai_tg_bot.db.models import UserSettings as UserSettings
+    from ai_tg_bot.db.outages import STORAGE_ERRORS as STORAGE_ERRORS
+    from ai_tg_bot.db.outages import database_hint as database_hint
+    from ai_tg_bot.db.outages import is_outage as is_outage
+    from ai_tg_bot.db.outages import ride_out as ride_out
     from ai_tg_bot.db.revision import stored_revisions as stored_revisions
     from ai_tg_bot.db.types import UTCDateTime as UTCDateTime
     from ai_tg_bot.db.types import utc_now as utc_now
@@ -37,10 +37,10 @@ else:
             "Message": ".models",
             "Payment": ".models",
             "SQLITE_BUSY_TIMEOUT_MS": ".database",
-            "STORAGE_ERRORS": ".database",
-            "database_hint": ".database",
-            "is_outage": ".database",
-            "ride_out": ".database",
+            "STORAGE_ERRORS": ".outages",
+            "database_hint": ".outages",
+            "is_outage": ".outages",
+            "ride_out": ".outages",
             "run": ".direct",
             "TokenUsage": ".models",
             "UTCDateTime": ".types",
