@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from ai_tg_bot.db.models import MESSAGE_ROLES, Message
 from ai_tg_bot.storage import DialogueStore, HistoryMessage, StoredMessage, TokenUsage, utc_now
+from ai_tg_bot.storage.base import Seen, refuse_seen
 from ai_tg_bot.storage.placement import place_message
 from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import Attachment, clean_text
@@ -52,7 +53,7 @@ class SeedingStorage(DialogueStore):
             seq, limits, current, *_ = await self._next_seq(session, user_id)
             now = utc_now()
             if telegram_message_id is not None:
-                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
+                await refuse_seen(session, Seen(telegram_chat_id, telegram_message_id))
             if enforce_quotas:
                 await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
             conversation_id = await place_message(

@@ -100,10 +100,6 @@ class StorageBase:
         """The user's limits in force, read in this transaction."""
         return resolve_limits(await self._settings_row(session, user_id), self.settings, user_id)
 
-    async def _refuse_seen(self, session: Executor, chat_id: int | None, message_id: int) -> None:
-        """Raise DuplicateMessageError if this Telegram message is stored (by any instance)."""
-        await refuse_seen(session, Seen(chat_id, message_id))
-
     async def _insert_message(
         self,
         session: Executor,

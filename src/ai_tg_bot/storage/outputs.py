@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from ai_tg_bot.db import UsageEvent, UserSettings, utc_now
 from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits
-from ai_tg_bot.storage.base import Executor, StorageBase
+from ai_tg_bot.storage.base import Executor, Seen, StorageBase, refuse_seen
 from ai_tg_bot.storage.budgets import check_budget, record_usage
 from ai_tg_bot.storage.placement import place_message
 from ai_tg_bot.storage.quotas import check_quotas
@@ -69,7 +69,7 @@ class OutputsStore(StorageBase):
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             if telegram_message_id is not None:
-                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
+                await refuse_seen(session, Seen(telegram_chat_id, telegram_message_id))
             now = utc_now()
             limits = await self._limits(session, user_id)
             await check_quotas(session, user_id, limits, now, daily=False, can_buy=self.can_buy)
@@ -117,7 +117,7 @@ class OutputsStore(StorageBase):
             seq, limits, current, *_ = await self._next_seq(session, user_id)  # the user's lock
             await self._finish_event(session, event_id)
             if made.telegram_message_id is not None:
-                await self._refuse_seen(session, made.telegram_chat_id, made.telegram_message_id)
+                await refuse_seen(session, Seen(made.telegram_chat_id, made.telegram_message_id))
             now = utc_now()
             prompt = clean_text(made.prompt)
             conversation_id = await place_message(

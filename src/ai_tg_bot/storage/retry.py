@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.base import Seen, StorageBase, refuse_seen
 from ai_tg_bot.storage.placement import find_conversation, in_conversation, touch
 from ai_tg_bot.storage.queue import question_of
 from ai_tg_bot.storage.quotas import count_asker
@@ -42,7 +42,7 @@ class RetryMixin(StorageBase):
         async with self.database.connection() as session:
             seq, limits, *_ = await self._next_seq(session, user_id)
             if telegram_message_id is not None:
-                await self._refuse_seen(session, telegram_chat_id, telegram_message_id)
+                await refuse_seen(session, Seen(telegram_chat_id, telegram_message_id))
             conversation_id = await find_conversation(session, user_id, telegram_thread_id)
             if conversation_id is None:
                 return None

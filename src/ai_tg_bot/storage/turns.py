@@ -100,13 +100,13 @@ class TurnsMixin(StorageBase):
         async with self.database.connection() as session:
             limits: UserLimits | None = None
             if content is None:
-                await run(session, statements.LOCK_USER, {"b_user_id": user_id})
+                limits = await self._locked_limits(session, user_id)
                 failed_now = await self._mark_failed(session, user_id, question)
                 if failed_now and usage is not None and usage.total:
                     # Paid for without an answer (tool rounds before a failure or a
                     # Stop): counted all the same, once (a retried call finds it failed).
-                    limits = await self._limits(session, user_id)
-                    await self._charge(session, user_id, question, usage, limits)
+                    charged = limits or resolve_limits(None, self.settings, user_id)
+                    await self._charge(session, user_id, question, usage, charged)
                 stored = None
             else:
                 stored, limits = await self._store_answer(
@@ -152,8 +152,8 @@ class TurnsMixin(StorageBase):
         in a group's conversation; locked after the group, as when asking)."""
         payer = question.author_id or user_id
         if payer != user_id:
-            await run(session, statements.LOCK_USER, {"b_user_id": payer})
-            limits = await self._limits(session, payer)
+            own = await self._locked_limits(session, payer)
+            limits = own or resolve_limits(None, self.settings, payer)
         await record_usage(session, payer, usage, limits, utc_now(), dialect=self.dialect)
 
     async def _store_answer(
@@ -168,8 +168,8 @@ class TurnsMixin(StorageBase):
         attachments: Sequence[Attachment] = (),
     ) -> tuple[str, UserLimits | None]:
         """The answer stored (and its tokens counted), and the user's limits."""
-        locked = (await run(session, fused.LOCK_SETTINGS, {"b_user_id": user_id})).first()
-        if locked is None:
+        limits = await self._locked_limits(session, user_id)
+        if limits is None:
             return content, None  # the user row is gone: nothing to count against
         parameters = {"b_user_id": user_id, "b_seq": question.seq}
         answered = (await run(session, fused.ANSWER_QUESTION, parameters)).first()
@@ -184,7 +184,6 @@ class TurnsMixin(StorageBase):
             # connection). Storing (and counting) it again would double the answer.
             return str(existing), None
         now = utc_now()
-        limits = resolve_limits(cast(LimitsRow, locked), self.settings, user_id)
         if usage is not None:  # spent, whatever happens to the words below
             await self._charge(session, user_id, question, usage, limits)
         if not still_active and not await stored_at_all(session, user_id, question.seq):
@@ -210,12 +209,18 @@ class TurnsMixin(StorageBase):
         await self._trim(session, user_id, limits.max_history_messages, conversation_id)
         return content, limits
 
+    async def _locked_limits(self, session: Executor, user_id: int) -> UserLimits | None:
+        """Take the user's row lock and read their limits, in one statement
+        (fused.LOCK_SETTINGS); None when the user has no row."""
+        row = (await run(session, fused.LOCK_SETTINGS, {"b_user_id": user_id})).first()
+        return None if row is None else resolve_limits(cast(LimitsRow, row), self.settings, user_id)
+
     async def _count(self, session: Executor, user_id: int, cost: TokenUsage | None) -> None:
         """Record a paid call's tokens under the user's lock (nothing when there are none)."""
         if cost is None or not cost.total:
             return
-        await run(session, statements.LOCK_USER, {"b_user_id": user_id})
-        limits = await self._limits(session, user_id)
+        limits = await self._locked_limits(session, user_id)
+        limits = limits or resolve_limits(None, self.settings, user_id)
         await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
 
     async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> bool:
