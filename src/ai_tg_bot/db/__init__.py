@@ -11,8 +11,10 @@ if TYPE_CHECKING:
     from ai_tg_bot.db.database import Database as Database
     from ai_tg_bot.db.database import ensure_sqlite_directory as ensure_sqlite_directory
     from ai_tg_bot.db.direct import run as run
+    from ai_tg_bot.db.models import AlbumPart as AlbumPart
     from ai_tg_bot.db.models import Base as Base
     from ai_tg_bot.db.models import Conversation as Conversation
+    from ai_tg_bot.db.models import MemoryFact as MemoryFact
     from ai_tg_bot.db.models import Message as Message
     from ai_tg_bot.db.models import Payment as Payment
     from ai_tg_bot.db.models import TokenUsage as TokenUsage
@@ -32,7 +34,9 @@ else:
         {
             "stored_revisions": ".revision",
             "Base": ".models",
+            "AlbumPart": ".models",
             "Conversation": ".models",
+            "MemoryFact": ".models",
             "Database": ".database",
             "Message": ".models",
             "Payment": ".models",
@@ -55,9 +59,11 @@ else:
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
     "STORAGE_ERRORS",
+    "AlbumPart",
     "Base",
     "Conversation",
     "Database",
+    "MemoryFact",
     "Message",
     "Payment",
     "TokenUsage",

@@ -11,7 +11,14 @@ from ai_tg_bot.db.models.base import (
     Base,
     TimestampMixin,
 )
-from ai_tg_bot.db.models.dialogue import Conversation, Message, User, UserSettings
+from ai_tg_bot.db.models.dialogue import (
+    AlbumPart,
+    Conversation,
+    MemoryFact,
+    Message,
+    User,
+    UserSettings,
+)
 from ai_tg_bot.db.models.ledger import Payment, TokenUsage, UsageEvent
 
 __all__ = [
@@ -20,9 +27,11 @@ __all__ = [
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
     "NAMING_CONVENTION",
+    "AlbumPart",
     "AutoIncrementId",
     "Base",
     "Conversation",
+    "MemoryFact",
     "Message",
     "Payment",
     "TimestampMixin",

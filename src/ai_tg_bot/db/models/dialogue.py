@@ -92,6 +92,10 @@ class UserSettings(TimestampMixin, Base):
     daily_image_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # /voice on: answers are also sent as voice messages. NULL: off.
     voice_replies: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # /voice auto: answers to voice messages come as voice too. NULL: off.
+    voice_auto: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # /memory off: the user's facts are neither given to the model nor added. NULL: on.
+    memory_enabled: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # The MCP tools the user may use ("server__tool", "server", or "*"); NULL: the
     # default (MCP_TOOLS_FOR), [] none. Set by admins (/tools).
     allowed_tools: Mapped[list[str] | None] = mapped_column(
@@ -138,6 +142,11 @@ class Conversation(Base):
     )
     # Set by the retention purge once nothing of it is left; /chats lists it no more.
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # SUMMARY_MODEL: a rolling summary of what trimming took out of the window, sent
+    # before the window; `summary_seq` is the newest message it covers (NULL: none yet).
+    # /reset clears the summary and moves `summary_seq` past what it cleared.
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    summary_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         # A topic is one conversation per user; also /chats' "recent first" per user.
@@ -262,3 +271,43 @@ class Message(Base):
             sqlite_where=text("status = 'pending' AND deleted_at IS NULL"),
         ),
     )
+
+
+class MemoryFact(Base):
+    """A short fact about a user the model is given in each of their private
+    conversations (/remember, or the model's `remember` tool with MEMORY_TOOL)."""
+
+    __tablename__ = "memory_facts"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    # "command" (/remember) or "tool" (the model's `remember` tool).
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+
+
+class AlbumPart(Base):
+    """One part of a media group (an album) waiting for the rest: the parts become one
+    question once none has arrived for a moment (bot.albums). Kept until then, so an
+    album survives a restart in the middle."""
+
+    __tablename__ = "album_parts"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    media_group_id: Mapped[str] = mapped_column(String(64), index=True)
+    # Who sent it, and where (the question goes where the album was sent).
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    # The part as the bot read it: its kind, caption, attachment, and the update itself.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utc_now, server_default=func.now()
+    )
+
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
