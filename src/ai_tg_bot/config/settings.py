@@ -47,6 +47,12 @@ class Settings(AccessSettings, ModelSettings, TelegramSettings, StorageSettings)
     # A model that names each conversation after its first answer; unset: the title is
     # the first question, shortened.
     title_model: str | None = Field(default=None, min_length=1)
+    # Memory (issue 31): facts kept per user (the oldest go first), and whether the model
+    # may add them itself with a `remember` tool. A model that keeps a rolling summary of
+    # what trimming took out of a conversation's window; unset: trimmed is forgotten.
+    memory_max_facts: int = Field(default=50, ge=1, le=1000)
+    memory_tool: bool = False
+    summary_model: str | None = Field(default=None, min_length=1)
 
     # Privacy: soft-deleted messages are purged this many days after deletion; None: never.
     retention_days: int | None = Field(default=None, ge=1, le=100_000)
@@ -153,6 +159,7 @@ class Settings(AccessSettings, ModelSettings, TelegramSettings, StorageSettings)
         "health_port",
         "retention_days",
         "title_model",
+        "summary_model",
         "payment_support",
         "payments_spool_dir",
         "image_model",

@@ -28,6 +28,13 @@ VOICE_MIME = "audio/ogg"  # voice notes are OGG/Opus
 # Transcription servers pick the decoder by extension and do not know Telegram's ".oga".
 VOICE_FILENAME = "voice.ogg"
 PHOTO_STAND_IN = "[photo]"
+# The most of the user's memory facts given with a request (the newest first).
+MEMORY_BLOCK_CHARS = 2_000
+MEMORY_HEADER = (
+    "What you know about the user from earlier conversations (they can see and delete "
+    "these with /memory):"
+)
+SUMMARY_HEADER = "A summary of the earlier part of this conversation, no longer shown below:"
 
 
 class MediaError(BotError):
@@ -114,7 +121,7 @@ async def llm_messages(
     RESEND_IMAGES; otherwise, and for models that cannot see, a text stand-in takes
     their place. If the question's own image cannot be fetched, LLMError(ATTACHMENT).
     """
-    messages: list[dict[str, Any]] = [{"role": "system", "content": context.system_prompt}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_text(context)}]
     sees = policy.can_see_images(context.model)
     newest = len(context.history) - 1
     for index, message in enumerate(context.history):
@@ -135,6 +142,24 @@ async def llm_messages(
             text = [{"type": "text", "text": caption}] if caption.strip() else []
             messages.append({"role": message["role"], "content": text + parts})
     return messages
+
+
+def system_text(context: Context) -> str:
+    """The system prompt, then the user's memory facts (a block capped at
+    MEMORY_BLOCK_CHARS, the newest kept) and the conversation's summary, if any."""
+    text = context.system_prompt
+    lines: list[str] = []
+    room = MEMORY_BLOCK_CHARS
+    for fact in context.memory:
+        room -= len(fact) + 3
+        if room < 0:
+            break
+        lines.append(f"- {fact}")
+    if lines:
+        text += "\n\n" + MEMORY_HEADER + "\n" + "\n".join(reversed(lines))
+    if context.summary:
+        text += "\n\n" + SUMMARY_HEADER + "\n" + context.summary
+    return text
 
 
 async def _image_parts(

@@ -29,7 +29,7 @@ _until = bindparam("b_until", type_=users.c.turn_lease_until.type)
 _now = bindparam("b_now", type_=users.c.turn_lease_until.type)
 _active = and_(messages.c.user_id == USER, messages.c.deleted_at.is_(None))
 # What answering reads from the settings row beside the limits (SettingsRow, tool_list).
-SETTINGS_COLUMNS = (*LIMIT_COLUMNS, "system_prompt", "allowed_tools")
+SETTINGS_COLUMNS = (*LIMIT_COLUMNS, "system_prompt", "allowed_tools", "memory_enabled")
 
 
 _lapsed = or_(users.c.turn_lease_until.is_(None), users.c.turn_lease_until < _now)

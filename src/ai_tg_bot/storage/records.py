@@ -30,6 +30,12 @@ class Context:
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)
     # The MCP tools the user may use (user_settings.allowed_tools; None: the default).
     allowed_tools: tuple[str, ...] | None = None
+    # The user's memory facts, newest first (none in a group's conversation, or with
+    # /memory off), and the conversation's summary of what left the window.
+    memory: tuple[str, ...] = ()
+    summary: str | None = None
+    # Whether the user's memory is on (the `remember` tool is offered only then).
+    remembers: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 
-from ai_tg_bot.db import Conversation, Message, UsageEvent, User, UserSettings
+from ai_tg_bot.db import Conversation, MemoryFact, Message, UsageEvent, User, UserSettings
 from ai_tg_bot.db import TokenUsage as TokenUsageRow
 from ai_tg_bot.limits import LIMIT_COLUMNS
 
@@ -35,6 +35,7 @@ user_settings = cast(Table, UserSettings.__table__)
 usage_events = cast(Table, UsageEvent.__table__)
 conversations = cast(Table, Conversation.__table__)
 token_usage = cast(Table, TokenUsageRow.__table__)
+memory_facts = cast(Table, MemoryFact.__table__)
 
 USER: BindParameter[int] = bindparam("b_user_id")
 _user = USER
@@ -276,12 +277,27 @@ CONTEXT = (
         _window.c.content,
         _window.c.attachments,
         or_(_budget == 0, _window.c.running <= _budget, _window.c.position == 1).label("fits"),
-        # The conversation's own prompt (NULL: the user's default), read with the history.
+        # The conversation's own prompt (NULL: the user's default), read with the history,
+        # and its rolling summary of what left the window (SUMMARY_MODEL).
         select(conversations.c.system_prompt)
         .where(conversations.c.id == _conversation)
         .scalar_subquery()
         .label("conversation_prompt"),
+        select(conversations.c.summary)
+        .where(conversations.c.id == _conversation)
+        .scalar_subquery()
+        .label("summary"),
+        # Whether the user keeps facts (MEMORY_FACTS reads them only then).
+        select(memory_facts.c.id).where(memory_facts.c.user_id == _user).exists().label("facts"),
     )
     .where(_window.c.position <= bindparam("b_limit", type_=Integer))
     .order_by(_window.c.seq)
+)
+
+# The user's memory facts, newest first, as many as the block may hold.
+MEMORY_FACTS = (
+    select(memory_facts.c.text)
+    .where(memory_facts.c.user_id == _user)
+    .order_by(memory_facts.c.id.desc())
+    .limit(bindparam("b_limit", type_=Integer))
 )

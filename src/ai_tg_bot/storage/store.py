@@ -159,6 +159,14 @@ class DialogueStore(
             prompt = (await self._conversation_settings(session, user_id, conversation_id))[1]
         kept = [r for r in rows if r.fits]
         history = [{"role": r.role, "content": r.content} for r in kept]
+        # Memory is one user's: never read for a group's conversation (negative owner).
+        remembers = user_id > 0 and getattr(row, "memory_enabled", None) is not False
+        facts: tuple[str, ...] = ()
+        if remembers and rows and rows[0].facts:
+            limit = {"b_user_id": user_id, "b_limit": self.settings.memory_max_facts}
+            facts = tuple(
+                r.text for r in (await run(session, statements.MEMORY_FACTS, limit)).all()
+            )
         return Context(
             system_prompt=resolve_prompt(prompt, self.settings),
             history=history,
@@ -166,6 +174,9 @@ class DialogueStore(
             omitted=len(rows) - len(history),
             attachments={i: list(r.attachments) for i, r in enumerate(kept) if r.attachments},
             allowed_tools=tool_list(getattr(row, "allowed_tools", None)),
+            memory=facts,
+            summary=rows[0].summary if rows else None,
+            remembers=remembers,
         )
 
     async def stored_question(self, chat_id: int, message_id: int) -> str | None:
