@@ -86,11 +86,13 @@ async def database(shared_database: Database) -> AsyncIterator[Database]:
     """The backend's Database, emptied after each test.
 
     Tests commit for real (concurrency needs separate connections), so isolation is by
-    deleting every user afterwards; the foreign keys cascade to the other tables.
+    deleting every user afterwards; the foreign keys cascade to the other tables (album
+    parts have no user key: deleted too, or the next bot would ask them at start-up).
     """
     yield shared_database
     async with shared_database.session() as session:
         await session.execute(text("DELETE FROM users"))
+        await session.execute(text("DELETE FROM album_parts"))
 
 
 @pytest.fixture

@@ -448,6 +448,35 @@ async def test_retry_and_voice_are_acknowledged_before_any_llm_or_speech_work(
     cluster.assert_clean_logs()
 
 
+async def test_an_album_posted_to_both_processes_is_one_question(cluster: Cluster) -> None:
+    """Each part is acknowledged once stored; whichever process takes the album asks it,
+    once, even with a part delivered again to the other process."""
+    user, (first, second) = 5_702, cluster.bots[:2]
+    start = len(cluster.llm.requests)
+    updates = []
+    for n, (name, text) in enumerate([("a.txt", "alpha"), ("b.txt", "beta")]):
+        cluster.tg.add_file(f"wa{n}", text.encode(), f"documents/wa{n}.txt")
+        document = {"file_id": f"wa{n}", "file_unique_id": f"uwa{n}", "file_name": name,
+                    "mime_type": "text/plain", "file_size": len(text)}  # fmt: skip
+        caption = {"caption": "compare them"} if n else {}
+        message = cluster.tg.make_message(user, document=document, media_group_id="wg", **caption)
+        updates.append({"update_id": next(_update_ids), "message": message})
+    posted = await asyncio.gather(cluster.post(first, updates[0]), cluster.post(second, updates[1]))
+    assert list(posted) == [200, 200]
+    assert await cluster.post(second, updates[0]) == 200, "Telegram sends a part again"
+
+    await cluster.wait_answered(user, 1)
+    await cluster.wait_settled(user)
+    (asked,) = [last_user_text(r) for r in cluster.llm.requests[start:]]
+    assert "alpha" in asked, asked
+    assert "beta" in asked, asked
+    assert asked.endswith("compare them"), asked
+    assert await cluster.count("SELECT count(*) FROM album_parts") == 0
+    questions = "SELECT count(*) FROM messages WHERE user_id = $1 AND role = 'user'"
+    assert await cluster.count(questions, user) == 1
+    cluster.assert_clean_logs()
+
+
 async def test_sigterm_during_a_slow_turn_delivers_the_answer_and_exits_0(
     cluster: Cluster,
 ) -> None:

@@ -20,6 +20,7 @@ from ai_tg_bot.bot import (
 )
 from ai_tg_bot.bot.deps import Deps, build_deps
 from ai_tg_bot.bot.handlers import routers
+from ai_tg_bot.bot.handlers.albums import asker_for
 from ai_tg_bot.bot.inline_filters import check_filters_inline
 from ai_tg_bot.bot.middlewares.access import AccessMiddleware
 from ai_tg_bot.bot.middlewares.ordering import UserOrderMiddleware
@@ -212,7 +213,8 @@ class Application:
             self._purging = asyncio.create_task(purge_periodically(store, days))
 
     def start_recovering(self) -> None:
-        """Answer questions stranded by a crashed instance: now, then every half lease."""
+        """Answer questions stranded by a crashed instance, and ask albums left stored:
+        now, then every half lease."""
         if self.deps.toolbox is not None:  # (with the MCP servers, connected in the background)
             self.deps.toolbox.start()
         self.deps.turns.stops.start()  # stops asked through other instances
@@ -239,6 +241,8 @@ class Application:
             try:
                 PENDING.set(await self.deps.storage.pending_count())
                 await self.deps.turns.recover_stranded(presenter_for)
+                # Albums a stopped process left (at start-up: every one stored).
+                await self.deps.albums.recover(self.bot, asker_for(self.bot, self.deps))
             except STORAGE_ERRORS as exc:
                 log.warning("stranded-question sweep skipped (%s)", type(exc).__name__)
             except Exception:
@@ -266,6 +270,7 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recovering
             self._recovering = None
+        await self.deps.albums.close(grace)  # an incomplete album waits for the next start
         if not await self.deps.turns.wait_recovered(grace):
             log.warning("recovered answers still running after %.0fs", grace)
         await self.deps.turns.close()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiogram import Bot
 
+from ai_tg_bot.bot.albums import AlbumCollector
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.group_admins import GroupAdmins
@@ -24,7 +25,9 @@ from ai_tg_bot.llm import LLMClient
 from ai_tg_bot.media import MediaPolicy
 from ai_tg_bot.storage import (
     AccountsStore,
+    AlbumsStore,
     DialogueStore,
+    MemoryStore,
     OutputsStore,
     PaymentsStore,
     PrivacyStore,
@@ -33,7 +36,7 @@ from ai_tg_bot.storage import (
 from ai_tg_bot.turns import TurnService
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.tools import Toolbox
+    from ai_tg_bot.tools import MemoryTool, Toolbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class Deps:
     privacy: PrivacyStore
     search: SearchStore
     outputs: OutputsStore
+    # The user's memory facts (/remember, /memory).
+    memory: MemoryStore
     llm: LLMClient
     turns: TurnService
     media: MediaPolicy
@@ -58,8 +63,10 @@ class Deps:
     money: MoneyDesk
     # The MCP tool servers (MCP_SERVERS), connected in the background; None: no tools.
     toolbox: Toolbox | None
-    # Speaks answers for users who turned /voice on (TTS_MODEL); None: no /voice.
+    # Speaks answers for users who turned /voice on or auto (TTS_MODEL); None: no /voice.
     speaker: VoiceReplies | None
+    # Albums being collected into one question each (bot.albums).
+    albums: AlbumCollector
 
 
 def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
@@ -72,6 +79,7 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
         from ai_tg_bot.tools import Toolbox
 
         toolbox = Toolbox.from_settings(settings)
+    memory = MemoryStore(database, settings)
     turns = TurnService(
         storage,
         llm,
@@ -80,7 +88,9 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
         fetch_file=TelegramFiles(bot),
         lease_seconds=settings.turn_lease_seconds,
         title_model=settings.title_model,
+        summary_model=settings.summary_model,
         toolbox=toolbox,
+        memory=memory_tool(settings, memory),
     )
     outputs = OutputsStore(database, settings)
     payments = PaymentsStore(database, settings)
@@ -92,6 +102,7 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
         privacy=PrivacyStore(database, settings),
         search=SearchStore(database, settings),
         outputs=outputs,
+        memory=memory,
         llm=llm,
         turns=turns,
         media=media,
@@ -100,4 +111,15 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
         money=MoneyDesk(payments, bot, settings.payments_spool),
         toolbox=toolbox,
         speaker=voice_replies(settings, llm, outputs),
+        albums=AlbumCollector(AlbumsStore(database, settings)),
     )
+
+
+def memory_tool(settings: Settings, store: MemoryStore) -> MemoryTool | None:
+    """The built-in `remember` tool, with MEMORY_TOOL=on; None otherwise."""
+    if not settings.memory_tool:
+        return None
+    from ai_tg_bot.tools import MemoryTool
+
+    rounds, deadline = settings.mcp_max_rounds, settings.mcp_deadline_seconds
+    return MemoryTool(store, max_rounds=rounds, deadline_seconds=deadline)

@@ -15,7 +15,7 @@ from telegramify_markdown import convert
 from telegramify_markdown.config import RenderConfig
 from telegramify_markdown.entity import MessageEntity as RawEntity
 
-from ai_tg_bot.tools import shown_name
+from ai_tg_bot.tools import tool_line
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +236,9 @@ TOOL_LINES = 10  # tool calls named above an answer, at most
 
 
 def tool_lines(names: Sequence[str]) -> str:
-    """One line per tool call ("🔧 server: tool"), the first few; never their results."""
-    lines = [f"🔧 {shown_name(name)}" for name in names[:TOOL_LINES]]
+    """One line per tool call ("🔧 server: tool", 🧠 for the memory), the first few;
+    never their results."""
+    lines = [tool_line(name) for name in names[:TOOL_LINES]]
     if len(names) > TOOL_LINES:
         lines.append(f"🔧 … (+{len(names) - TOOL_LINES})")
     return "\n".join(lines)

@@ -25,12 +25,14 @@ COMMANDS: list[tuple[str, str]] = [
     ("limits", N_("Your limits and today's usage")),
     ("language", N_("Choose the language I speak: /language <code>")),
     ("search", N_("Find your messages: /search <words>")),
+    ("remember", N_("Remember a fact about you: /remember <fact>")),
+    ("memory", N_("What I remember about you: list, delete, on/off")),
     ("export", N_("Download your history (Markdown and JSON)")),
     ("forget", N_("Delete everything I store about you")),
 ]
 # Listed only where their setting turns them on (IMAGE_MODEL, TTS_MODEL, MCP_SERVERS).
 IMAGE_COMMAND = ("image", N_("Make a picture: /image <description>"))
-VOICE_COMMAND = ("voice", N_("Also speak my answers: /voice on, /voice off"))
+VOICE_COMMAND = ("voice", N_("Also speak my answers: /voice on, /voice auto, /voice off"))
 TOOLS_COMMAND = ("tools", N_("The tools I can use for you"))
 # Listed only where STARS_PACKS offers top-ups.
 PAYMENT_COMMANDS: list[tuple[str, str]] = [

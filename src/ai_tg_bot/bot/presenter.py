@@ -54,7 +54,8 @@ class TelegramPresenter:
         """A streaming reply for this question's answer: a draft in a private chat (a
         user's chat id is positive, a group's negative), edits in a group; in the topic
         the question was asked in. In a private chat, with TTS_MODEL set, the answer is
-        also spoken for a user who turned /voice on (bot.speaking)."""
+        also spoken for a user who turned /voice on (or /voice auto, when the question
+        was a voice message: bot.speaking)."""
         chat_id = question.telegram_chat_id or self.chat_id
         # A topic conversation's answers go to its topic: a private chat's, or a forum
         # supergroup's (each its own conversation of the group).
@@ -78,5 +79,5 @@ class TelegramPresenter:
                 thread_id=thread_id,
             )
         if self.voice is not None and chat_id > 0:  # a private chat's id is its user's
-            return SpokenView(reply, self.voice, chat_id)
+            return SpokenView(reply, self.voice, chat_id, to_voice=question.kind == "voice")
         return reply

@@ -1,4 +1,5 @@
-"""Spoken answers (/voice on): after an answer is shown, it is also sent as voice messages.
+"""Spoken answers (/voice on, /voice auto): after an answer is shown, it is also sent as
+voice messages: every answer (on), or only the answers to voice messages (auto).
 
 Only answers that were stored complete (not stopped, not failed), only in private chats
 (a group hears nothing: the setting is one user's). The text is never at risk: speech
@@ -37,7 +38,7 @@ CHAT_ACTION_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 se
 
 
 class VoiceReplies:
-    """Speaks answers for users who turned /voice on (TTS_MODEL, TTS_VOICE)."""
+    """Speaks answers for users who turned /voice on or auto (TTS_MODEL, TTS_VOICE)."""
 
     def __init__(self, llm: LLMClient, outputs: OutputsStore, *, model: str, voice: str) -> None:
         self.llm = llm
@@ -46,12 +47,20 @@ class VoiceReplies:
         self.voice = voice
 
     async def speak(
-        self, bot: Bot, user_id: int, text: str, *, thread_id: int | None = None
+        self,
+        bot: Bot,
+        user_id: int,
+        text: str,
+        *,
+        thread_id: int | None = None,
+        to_voice: bool = False,
     ) -> None:
         """Send `text` spoken, in parts, to the user's private chat, if they asked for it
-        and their budget allows; never raises for a speech, storage or Telegram failure."""
+        (/voice on; /voice auto: when it answers a voice message, `to_voice`) and their
+        budget allows; never raises for a speech, storage or Telegram failure."""
         try:
-            if not await self.outputs.voice_replies(user_id):
+            mode = await self.outputs.voice_mode(user_id)
+            if mode == "off" or (mode == "auto" and not to_voice):
                 return
             refusal = await self.outputs.speech_refusal(user_id)
         except STORAGE_ERRORS as exc:
@@ -161,14 +170,18 @@ class KeepChatAction(contextlib.AbstractAsyncContextManager[None]):
 
 
 class SpokenView:
-    """An answer's view whose final answer is also spoken (a private chat's, /voice on).
+    """An answer's view whose final answer is also spoken (a private chat's, /voice on;
+    /voice auto: when the question was a voice message, `to_voice`).
 
     Everything but `show` is the inner view's (whatever AnswerView asks of it)."""
 
-    def __init__(self, inner: StreamingReply, voice: VoiceReplies, user_id: int) -> None:
+    def __init__(
+        self, inner: StreamingReply, voice: VoiceReplies, user_id: int, *, to_voice: bool = False
+    ) -> None:
         self.inner = inner
         self.voice = voice
         self.user_id = user_id
+        self.to_voice = to_voice
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -186,7 +199,13 @@ class SpokenView:
         if result.reply is not None and not result.stopped and result.reply.strip():
             # Topics: the inner view knows whether the question's topic still exists.
             thread_id = self.inner.thread_id
-            await self.voice.speak(self.inner.bot, self.user_id, result.reply, thread_id=thread_id)
+            await self.voice.speak(
+                self.inner.bot,
+                self.user_id,
+                result.reply,
+                thread_id=thread_id,
+                to_voice=self.to_voice,
+            )
 
 
 def voice_replies(settings: Settings, llm: LLMClient, outputs: OutputsStore) -> VoiceReplies | None:

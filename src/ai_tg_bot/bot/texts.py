@@ -62,7 +62,8 @@ _FIXED: dict[str, str] = {
     "NOTHING_TO_EXPORT": N_("There is nothing to export yet: your history is empty."),
     "FORGET_CONFIRM": N_(
         "⚠️ This deletes what you told me, for good: every message (also those out of the "
-        "context window), your role, your model and your language choice. It cannot be "
+        "context window), what I remember about you, your role, your model and your "
+        "language choice. It cannot be "
         "undone. Only what holds none of your words stays: the limits the administrator "
         "set, and how many messages you sent today (so your daily limit still counts "
         "them). Use /export first if you want a copy.\n\nDelete everything?"

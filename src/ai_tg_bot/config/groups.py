@@ -98,7 +98,7 @@ class ModelSettings(BaseSettings):
     image_model: str | None = Field(default=None, min_length=1)
     image_size: str = Field(default="1024x1024", pattern=r"^(auto|\d{2,5}x\d{2,5})$")
     daily_image_limit: int = Field(default=10, ge=0, le=1_000_000)
-    # /voice on: answers also spoken through /audio/speech; unset: no /voice.
+    # /voice on, /voice auto: answers also spoken through /audio/speech; unset: no /voice.
     tts_model: str | None = Field(default=None, min_length=1)
     tts_voice: str = Field(default="alloy", min_length=1, max_length=64)
     # MCP servers whose tools the model may call: "name=command or URL;name2=...", or

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.storage import ExportedMessage, HistoryExport
-from ai_tg_bot.tools import shown_name
+from ai_tg_bot.tools import tool_line
 
 SPOOL_MAX_BYTES = 4 * 1024 * 1024
 FORMAT = "ai-tg-bot history export, version 2"
@@ -65,6 +65,8 @@ class ExportFiles:
     markdown: ExportFile
     json: ExportFile
     count: int
+    # How many memory facts they hold (an export of facts alone is still one).
+    facts: int = 0
     _files: list[IO[bytes]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -111,7 +113,7 @@ def _message_markdown(message: ExportedMessage) -> str:
     heading = " · ".join([iso(message.created_at), role, *notes])
     # The tools an answer used, by name (their arguments and results are in the JSON).
     tools = "".join(
-        f"🔧 {shown_name(str(a.get('name', '')))}  \n"
+        f"{tool_line(str(a.get('name', '')))}  \n"
         for a in message.attachments or ()
         if a.get("type") == "tool_call"
     )
@@ -138,6 +140,14 @@ def _conversation_markdown(message: ExportedMessage) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _memory_markdown(export: HistoryExport) -> str:
+    """The facts the model is told about the user (/memory), if any."""
+    if not export.memory:
+        return ""
+    lines = "".join(f"- {fact.text} ({iso(fact.created_at)})\n" for fact in export.memory)
+    return f"## {_('What I remember about you (/memory)')}\n\n{lines}\n"
+
+
 async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFiles:
     """Write both files while the messages stream in; the caller closes the result."""
     markdown, data = _Writer(), _Writer()
@@ -156,7 +166,8 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
     messages = _("Messages")
     markdown.write(
         f"# {title}\n\n- {user}\n- {exported}\n- {contains}\n\n"
-        f"## {prompt}\n\n{quoted(export.system_prompt)}\n\n## {messages}\n\n"
+        f"## {prompt}\n\n{quoted(export.system_prompt)}\n\n{_memory_markdown(export)}"
+        f"## {messages}\n\n"
     )
     header = {
         "format": FORMAT,
@@ -164,6 +175,10 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
         "exported_at": iso(exported_at),
         "system_prompt": export.system_prompt,
         "system_prompt_is_default": export.is_default_prompt,
+        "memory": [
+            {"text": fact.text, "source": fact.source, "created_at": iso(fact.created_at)}
+            for fact in export.memory
+        ],
     }
     # The object is written by hand around a streamed array; each value by json.dumps.
     data.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "messages": [')
@@ -193,5 +208,6 @@ async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFi
         markdown=markdown.finish(f"{name}.md"),
         json=data.finish(f"{name}.json"),
         count=count,
+        facts=len(export.memory),
         _files=[markdown.file, data.file],
     )

@@ -1,8 +1,8 @@
 """Storage: every SQL statement of the bot, in stores named for what they keep, each a
 `StorageBase` with one short transaction per method: `DialogueStore` (questions, answers,
 the turn queue, conversations; assembled from its parts), `AccountsStore`,
-`PaymentsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`. For the layers above, also
-what they need to know of the database: its outage errors and its clock.
+`PaymentsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`, `AlbumsStore`. For the
+layers above, also what they need to know of the database: its outage errors and its clock.
 """
 
 from typing import TYPE_CHECKING
@@ -16,7 +16,13 @@ if TYPE_CHECKING:
     from ai_tg_bot.db import ride_out as ride_out
     from ai_tg_bot.db import utc_now as utc_now
     from ai_tg_bot.storage.accounts import AccountsStore as AccountsStore
+    from ai_tg_bot.storage.albums import AlbumsStore as AlbumsStore
+    from ai_tg_bot.storage.albums import AlbumTake as AlbumTake
+    from ai_tg_bot.storage.albums import StoredPart as StoredPart
     from ai_tg_bot.storage.budgets import Spent as Spent
+    from ai_tg_bot.storage.memory import Fact as Fact
+    from ai_tg_bot.storage.memory import MemoryStore as MemoryStore
+    from ai_tg_bot.storage.memory import Remembered as Remembered
     from ai_tg_bot.storage.outputs import ImageMade as ImageMade
     from ai_tg_bot.storage.outputs import OutputsStore as OutputsStore
     from ai_tg_bot.storage.payments import PaymentRecord as PaymentRecord
@@ -45,11 +51,14 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.search import SearchStore as SearchStore
     from ai_tg_bot.storage.search import search_words as search_words
     from ai_tg_bot.storage.store import DialogueStore as DialogueStore
+    from ai_tg_bot.storage.summaries import SummaryDue as SummaryDue
 else:
     __getattr__ = lazy_surface(
         __name__,
         {
             "AccountsStore": ".accounts",
+            "AlbumTake": ".albums",
+            "AlbumsStore": ".albums",
             "AskedElsewhereError": ".records",
             "Attachment": ".records",
             "Context": ".records",
@@ -61,7 +70,10 @@ else:
             "ExportedMessage": ".privacy",
             "HistoryExport": ".privacy",
             "HistoryMessage": ".records",
+            "Fact": ".memory",
             "ImageMade": ".outputs",
+            "MemoryStore": ".memory",
+            "Remembered": ".memory",
             "SearchStore": ".search",
             "NewQuestion": ".records",
             "OutputsStore": ".outputs",
@@ -75,6 +87,8 @@ else:
             "Spent": ".budgets",
             "DialogueStore": ".store",
             "StoredMessage": ".records",
+            "StoredPart": ".albums",
+            "SummaryDue": ".summaries",
             "TokenUsage": ".records",
             "TurnHandoff": ".records",
             "clean_text": ".records",
@@ -90,6 +104,8 @@ else:
 __all__ = [
     "STORAGE_ERRORS",
     "AccountsStore",
+    "AlbumTake",
+    "AlbumsStore",
     "AskedElsewhereError",
     "Attachment",
     "Context",
@@ -100,9 +116,11 @@ __all__ = [
     "EmptyTextError",
     "ExportBusyError",
     "ExportedMessage",
+    "Fact",
     "HistoryExport",
     "HistoryMessage",
     "ImageMade",
+    "MemoryStore",
     "NewQuestion",
     "OutputsStore",
     "PaymentRecord",
@@ -110,10 +128,13 @@ __all__ = [
     "PrivacyStore",
     "Question",
     "Refund",
+    "Remembered",
     "SearchPage",
     "SearchStore",
     "Spent",
     "StoredMessage",
+    "StoredPart",
+    "SummaryDue",
     "TokenUsage",
     "TurnHandoff",
     "clean_text",

@@ -24,11 +24,19 @@ from ai_tg_bot.limits import (
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
 from ai_tg_bot.storage.budgets import Spent, spent, token_usage, usage_totals
+from ai_tg_bot.storage.outputs import VoiceMode
 from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import BotStats, Standing, UsageTotals, UserProfile, tool_list
 
 # What the user chose for themselves (not what an admin set): /forget clears these.
-USER_CHOICES = ("system_prompt", "model", "language", "voice_replies")
+USER_CHOICES = (
+    "system_prompt",
+    "model",
+    "language",
+    "voice_replies",
+    "voice_auto",
+    "memory_enabled",
+)
 
 
 async def write_settings(session: Executor, user_id: int, **values: Any) -> None:
@@ -60,9 +68,19 @@ class AccountsStore(StorageBase):
         """Speak `language` to the user from now on (None: follow their Telegram app)."""
         await self._update_settings(user_id, language=language)
 
-    async def set_voice_replies(self, user_id: int, on: bool) -> None:
-        """Speak the user's answers too (/voice on), or not (off: back to the default)."""
-        await self._update_settings(user_id, voice_replies=True if on else None)
+    async def set_voice_mode(self, user_id: int, mode: VoiceMode) -> None:
+        """Speak every answer too ("on"), the answers to voice messages ("auto"), or none
+        ("off": back to the default); both columns in one transaction."""
+        await self._update_settings(
+            user_id,
+            voice_replies=True if mode == "on" else None,
+            voice_auto=True if mode == "auto" else None,
+        )
+
+    async def set_memory(self, user_id: int, on: bool) -> None:
+        """/memory on (back to the default, NULL) or /memory off: whether the user's
+        memory facts are given to the model (and added by its `remember` tool)."""
+        await self._update_settings(user_id, memory_enabled=None if on else False)
 
     async def set_allowed_tools(self, user_id: int, entries: list[str] | None) -> None:
         """The MCP tools the user may use ("server__tool", "server", "*"; [] none; None:

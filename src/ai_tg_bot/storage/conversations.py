@@ -26,6 +26,7 @@ from ai_tg_bot.storage.placement import (
     touch,
 )
 from ai_tg_bot.storage.records import TokenUsage, clean_text, without_nul
+from ai_tg_bot.storage.summaries import forget_summary
 
 
 def _titled(user_id: int, conversation_id: int, title: str) -> Any:
@@ -97,7 +98,8 @@ class ConversationsMixin(StorageBase):
         self, user_id: int, prompt: str | None, thread_id: int | None = None
     ) -> None:
         """/role: the current conversation's (the topic's) prompt, None: back to the
-        user's default; its history starts afresh. Other conversations keep theirs."""
+        user's default; its history (and its summary) starts afresh. Other conversations
+        keep theirs."""
         stored = None if prompt is None else clean_text(prompt, what="system prompt")
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
@@ -108,6 +110,7 @@ class ConversationsMixin(StorageBase):
                 .values(system_prompt=stored, title=None, last_active_at=utc_now())
             )
             await self._soft_delete(session, "role", in_conversation(user_id, conversation_id))
+            await forget_summary(session, user_id, conversation_id)
 
     async def titled_by(self, user_id: int, conversation_id: int, question: str) -> bool:
         """Whether the conversation is still titled by this question (its first)."""

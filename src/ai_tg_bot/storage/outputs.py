@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import delete, func, insert, select, update
 
@@ -32,6 +33,8 @@ SPEECH_CHARS_PER_TOKEN = 4
 # An image reservation still unfinished this long past the generation's deadline
 # (LLM_TIMEOUT_SECONDS) belongs to a process that died: it no longer counts.
 STALE_AFTER = timedelta(minutes=5)
+# Which answers a user hears (/voice): none, every one, or those to their voice messages.
+VoiceMode = Literal["off", "on", "auto"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +152,21 @@ class OutputsStore(StorageBase):
             update(UsageEvent).where(UsageEvent.id == event_id).values(finished_at=utc_now())
         )
 
-    async def voice_replies(self, user_id: int) -> bool:
-        """Whether the user asked for spoken answers (/voice on); one read."""
+    async def voice_mode(self, user_id: int) -> VoiceMode:
+        """Which answers the user asked to hear (/voice): "on" every answer, "auto" the
+        answers to their voice messages, "off" none; one read."""
         async with self.database.connection(read_only=True) as session:
             found = await session.execute(
-                select(UserSettings.voice_replies).where(UserSettings.user_id == user_id)
+                select(UserSettings.voice_replies, UserSettings.voice_auto).where(
+                    UserSettings.user_id == user_id
+                )
             )
-            return bool(found.scalar())
+            row = found.first()
+        if row is not None and row.voice_replies:
+            return "on"
+        if row is not None and row.voice_auto:
+            return "auto"
+        return "off"
 
     async def speech_refusal(self, user_id: int) -> QuotaExceededError | None:
         """Why the user's answer may not be spoken now (their token budget is spent),

@@ -13,12 +13,22 @@ from sqlalchemy import bindparam, delete, exists, insert, literal, select, updat
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncResult
 
-from ai_tg_bot.db import Conversation, Message, UsageEvent, User, run, utc_now
+from ai_tg_bot.db import (
+    AlbumPart,
+    Conversation,
+    MemoryFact,
+    Message,
+    UsageEvent,
+    User,
+    run,
+    utc_now,
+)
 from ai_tg_bot.errors import BotError
 from ai_tg_bot.limits import day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.accounts import clear_choices
 from ai_tg_bot.storage.base import StorageBase
+from ai_tg_bot.storage.memory import Fact, facts_of
 from ai_tg_bot.storage.placement import find_conversation
 from ai_tg_bot.storage.quotas import check_quotas
 
@@ -66,6 +76,8 @@ class HistoryExport:
     system_prompt: str
     is_default_prompt: bool
     messages: AsyncIterator[ExportedMessage]
+    # What the model is told about the user (/memory), oldest first.
+    memory: tuple[Fact, ...] = ()
 
 
 class ExportBusyError(BotError):
@@ -139,6 +151,7 @@ class PrivacyStore(StorageBase):
             # The prompt the current conversation is answered with (what /role shows).
             current = await find_conversation(connection, user_id, None)
             _row, stored_prompt = await self._conversation_settings(connection, user_id, current)
+            memory = tuple(await facts_of(connection, user_id))
             # Grouped by conversation (oldest conversation first), each oldest first.
             rows = await connection.stream(
                 select(
@@ -167,6 +180,7 @@ class PrivacyStore(StorageBase):
                     system_prompt=resolve_prompt(stored_prompt, self.settings),
                     is_default_prompt=stored_prompt is None,
                     messages=_exported(rows),
+                    memory=memory,
                 )
             finally:
                 await rows.close()
@@ -207,11 +221,20 @@ class PrivacyStore(StorageBase):
             # What they asked in groups' shared conversations, and the answers to it
             # (their words are in those answers' context): gone too. The group keeps the
             # rest of its conversation; their questions today stay counted (usage events).
+            # Its summary (SUMMARY_MODEL) may hold their words: it goes.
+            joined = select(Message.conversation_id).where(Message.author_id == user_id)
+            await connection.execute(
+                update(Conversation).where(Conversation.id.in_(joined)).values(summary=None)
+            )
             in_groups = await connection.execute(
                 delete(Message).where(Message.author_id == user_id)
             )
-            # Their conversations (titles are their words, prompts their choices) too.
+            # Their conversations (titles are their words, prompts their choices) too,
+            # and what the model was told about them.
             await connection.execute(delete(Conversation).where(Conversation.user_id == user_id))
+            await connection.execute(delete(MemoryFact).where(MemoryFact.user_id == user_id))
+            # An album still being collected (bot.albums): its parts are their words.
+            await connection.execute(delete(AlbumPart).where(AlbumPart.user_id == user_id))
             await clear_choices(connection, user_id)
             await connection.execute(
                 update(User)
@@ -250,7 +273,7 @@ class PrivacyStore(StorageBase):
             await asyncio.sleep(0)  # let the bot's own transactions in between batches
         async with self.database.connection() as connection:
             # Its title was the user's words: it goes with the messages.
-            emptied = _EMPTIED.values(deleted_at=utc_now(), title=None)
+            emptied = _EMPTIED.values(deleted_at=utc_now(), title=None, summary=None)
             await connection.execute(emptied, {"cutoff": cutoff})
         return total
 

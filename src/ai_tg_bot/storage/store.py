@@ -38,12 +38,19 @@ from ai_tg_bot.storage.records import (
 )
 from ai_tg_bot.storage.retry import RetryMixin
 from ai_tg_bot.storage.stop_requests import StopsMixin
+from ai_tg_bot.storage.summaries import SummariesMixin, forget_summary
 from ai_tg_bot.storage.sweeps import LeaseUpkeepMixin
 from ai_tg_bot.storage.turns import TurnsMixin
 
 
 class DialogueStore(
-    TurnsMixin, RetryMixin, LeaseUpkeepMixin, StopsMixin, ConversationsMixin, StorageBase
+    TurnsMixin,
+    RetryMixin,
+    LeaseUpkeepMixin,
+    StopsMixin,
+    ConversationsMixin,
+    SummariesMixin,
+    StorageBase,
 ):
     """Per-user dialogue storage; the database is the source of truth for everything."""
 
@@ -203,7 +210,8 @@ class DialogueStore(
     async def clear_history(self, user_id: int, thread_id: int | None = None) -> int:
         """Soft-delete the active messages of the current conversation (the topic's, with
         `thread_id`): what `/reset` does. It stays current, untitled until its next
-        question. Returns how many messages were cleared."""
+        question, its summary forgotten (SUMMARY_MODEL: what was cleared is never
+        summarised). Returns how many messages were cleared."""
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             conversation_id = await find_conversation(session, user_id, thread_id)
@@ -211,6 +219,7 @@ class DialogueStore(
                 return 0
             await retitle(session, conversation_id, None)
             await touch(session, conversation_id)  # cleared now: the next message goes on here
+            await forget_summary(session, user_id, conversation_id)
             return await self._soft_delete(
                 session, "reset", in_conversation(user_id, conversation_id)
             )

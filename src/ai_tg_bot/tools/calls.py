@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ai_tg_bot.i18n import _
 from ai_tg_bot.llm import ChatMessages
 from ai_tg_bot.storage import Attachment, without_nul
 
@@ -18,6 +19,9 @@ from ai_tg_bot.storage import Attachment, without_nul
 TOOL_RESULT_MAX_CHARS = 8_000
 CUT_NOTE = "\n[cut: the tool's result was longer]"
 SEPARATOR = "__"  # exposed names are "<server>__<tool>"
+# The built-in tool that keeps a fact about the user (MEMORY_TOOL; tools.memory). MCP
+# tools always carry their server's prefix, so no server's tool has this name.
+REMEMBER = "remember"
 
 
 @dataclass(slots=True)
@@ -160,6 +164,14 @@ def without_tools(messages: ChatMessages) -> list[dict[str, Any]]:
     if pending:
         flat.append({"role": "assistant", "content": "\n".join(pending)})
     return flat
+
+
+def tool_line(name: str) -> str:
+    """The line a call is shown as above an answer: "🔧 server: tool", or for the
+    built-in memory tool, "🧠" and what it did."""
+    if name == REMEMBER:
+        return "🧠 " + _("Noted in your memory (/memory)")
+    return f"🔧 {shown_name(name)}"
 
 
 def shown_name(name: str) -> str:

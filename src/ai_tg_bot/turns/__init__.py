@@ -1,6 +1,7 @@
 """The transport-free engine of a turn: the service that queues and drains a user's
 questions, the answerer (one answer), the view protocols the bot implements, a turn's
-report, the lease keeper and the sweep, stopping an answer, waking waiting turns, titles.
+report, the lease keeper and the sweep, stopping an answer, waking waiting turns, titles,
+summaries.
 """
 
 from typing import TYPE_CHECKING

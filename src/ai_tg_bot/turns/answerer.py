@@ -28,11 +28,12 @@ from ai_tg_bot.tools import ToolCall, answer_text
 from ai_tg_bot.tools import records as tool_records
 from ai_tg_bot.turns.report import TurnFacts, report_turn
 from ai_tg_bot.turns.stops import StopSignals, until_stopped
+from ai_tg_bot.turns.summaries import Summarizer
 from ai_tg_bot.turns.titles import make_title
 from ai_tg_bot.turns.views import AnswerView, Presenter, TurnResult, VoiceProblem
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.tools import Toolbox
+    from ai_tg_bot.tools import MemoryTool, Toolbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,7 +61,9 @@ class Answerer:
         lease_seconds: float,
         stops: StopSignals | None = None,
         title_model: str | None = None,
+        summary_model: str | None = None,
         toolbox: Toolbox | None = None,
+        memory: MemoryTool | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
@@ -73,8 +76,14 @@ class Answerer:
         self.stops = stops or StopSignals()
         # Names a conversation after its first answer (TITLE_MODEL; None: the question).
         self.title_model = title_model
-        # MCP tools offered to the model (MCP_SERVERS; None: no tools).
+        # Summarises what trimming takes out of a conversation (SUMMARY_MODEL; None: off).
+        self.summaries = (
+            Summarizer(storage, llm, summary_model, durably=durably) if summary_model else None
+        )
+        # MCP tools offered to the model (MCP_SERVERS; None: no tools), and the built-in
+        # `remember` tool (MEMORY_TOOL; offered where the context says memory is on).
         self.toolbox = toolbox
+        self.memory = memory
 
     async def _transcribed(
         self, user_id: int, question: Question, view: AnswerView, result: TurnResult
@@ -174,6 +183,8 @@ class Answerer:
                         messages = await llm_messages(context, self.media, self.fetch_file)
                         toolbox, allowed = self.toolbox, context.allowed_tools
                         rounds = toolbox.rounds_for(user_id, allowed) if toolbox else None
+                        if self.memory is not None and context.remembers:
+                            rounds = self.memory.rounds(user_id, rounds)
 
                         async def stream_answer() -> None:
                             async for piece in answer_text(
@@ -228,6 +239,8 @@ class Answerer:
             await view.show(result)
         if self.title_model and reply is not None and not (result.stopped or cut) and asked:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
+        if self.summaries and reply is not None and question.conversation_id is not None:
+            await self.summaries.catch_up(user_id, question.conversation_id)
         report_turn(
             result,
             TurnFacts(user_id, time.monotonic() - started, model, history, omitted,

@@ -35,7 +35,7 @@ from ai_tg_bot.turns.stops import Stops
 from ai_tg_bot.turns.views import Presenter
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
-    from ai_tg_bot.tools import Toolbox
+    from ai_tg_bot.tools import MemoryTool, Toolbox
 
 log = logging.getLogger(__name__)
 POLL_START_SECONDS = 0.02
@@ -56,7 +56,9 @@ class TurnService:
         fetch_file: FileFetcher | None = None,
         lease_seconds: float = 20.0,
         title_model: str | None = None,
+        summary_model: str | None = None,
         toolbox: Toolbox | None = None,
+        memory: MemoryTool | None = None,
     ) -> None:
         self.storage = storage
         self.llm = llm
@@ -84,7 +86,9 @@ class TurnService:
             lease_seconds=lease_seconds,
             stops=self.stops.signals,
             title_model=title_model,
+            summary_model=summary_model,
             toolbox=toolbox,
+            memory=memory,
         )
 
     async def turn(

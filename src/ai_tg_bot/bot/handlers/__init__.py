@@ -7,6 +7,7 @@ from aiogram import Router
 from ai_tg_bot.bot.handlers import (
     account,
     admin,
+    albums,
     conversations,
     documents,
     edits,
@@ -16,6 +17,7 @@ from ai_tg_bot.bot.handlers import (
     images,
     language,
     media,
+    memory,
     payments,
     privacy,
     role,
@@ -42,6 +44,7 @@ def routers(settings: Settings) -> list[Router]:
         account,
         language,
         search,
+        memory,
         privacy,
         edits,
         tools,
@@ -54,6 +57,7 @@ def routers(settings: Settings) -> list[Router]:
         payments.make_router(settings),  # before admin: its /refund is an admin command
         admin.make_router(settings),
         text.make_router(),
+        albums.make_router(),  # before media and documents: an album's parts
         media.make_router(),
         documents.make_router(),
         fallback.make_router(),

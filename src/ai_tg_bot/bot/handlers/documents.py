@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
@@ -38,7 +39,7 @@ from ai_tg_bot.media import (
     document_format,
     read_document,
 )
-from ai_tg_bot.storage import utc_now
+from ai_tg_bot.storage import Attachment, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,60 @@ def document_read(name: str, extracted: Extracted) -> str:
     return line.format(name=name, count=number(count))
 
 
+@dataclass(frozen=True, slots=True)
+class ReadDocument:
+    """A document's text as read, and what is stored about the file."""
+
+    name: str
+    extracted: Extracted
+    attachment: Attachment
+
+
+def document_refusal(user_id: int, document: Document, limit: int) -> str | None:
+    """Why the document is refused before any download (a type the bot does not read,
+    or over `limit` bytes as Telegram states it); None: it may be read."""
+    if document_format(document.file_name, document.mime_type) is None:
+        log.info("document refused user_id=%s: type %s", user_id, document.mime_type)
+        return _(UNSUPPORTED_DOCUMENT)
+    if document.file_size is not None and document.file_size > limit:
+        log.info("document refused user_id=%s: over MAX_DOCUMENT_BYTES", user_id)
+        return document_too_large(limit)
+    return None
+
+
+async def read_file(user_id: int, document: Document, bot: Bot, deps: Deps) -> ReadDocument | str:
+    """Download the document and read its text in the bounded child; on failure, what
+    the user is told instead. (Call `document_refusal` first.)"""
+    name = display_name(document.file_name)
+    fmt = document_format(document.file_name, document.mime_type)
+    if fmt is None:
+        return _(UNSUPPORTED_DOCUMENT)
+    limit = deps.settings.max_document_bytes
+    fetch = deps.turns.fetch_file or TelegramFiles(bot)
+    try:
+        data = await fetch(document.file_id, max_bytes=limit)
+        extracted = await read_document(data, fmt, max_chars=deps.settings.max_document_chars)
+    except FileTooLargeError as exc:
+        log.info("document refused user_id=%s: %s", user_id, exc)
+        return document_too_large(limit)
+    except MediaError as exc:
+        log.warning("document download failed user_id=%s: %s", user_id, exc)
+        return _(DOWNLOAD_FAILED)
+    except DocumentError as exc:
+        # The problem only: a parser's message may quote the file (the user's words).
+        log.info(
+            "document unreadable user_id=%s format=%s problem=%s",
+            user_id, fmt.value, exc.problem.value,
+        )  # fmt: skip
+        return _(PROBLEMS[exc.problem])
+    size = document.file_size if document.file_size is not None else len(data)
+    del data
+    attachment = document_attachment(
+        document.file_id, document.file_unique_id, name, document.mime_type, size, extracted
+    )
+    return ReadDocument(name, extracted, attachment)
+
+
 async def document_turn(
     message: Message,
     user_id: int,
@@ -98,54 +153,58 @@ async def document_turn(
     on_stored: Callable[[], None] | None = None,
 ) -> None:
     """A document, captioned or not: its text and the caption make one question."""
-    name = display_name(document.file_name)
-    fmt = document_format(document.file_name, document.mime_type)
-    limit = deps.settings.max_document_bytes
-    if fmt is None:
-        log.info("document refused user_id=%s: type %s", user_id, document.mime_type)
-        await message.answer(_(UNSUPPORTED_DOCUMENT))
+    refusal = document_refusal(user_id, document, deps.settings.max_document_bytes)
+    if refusal is not None:
+        await message.answer(refusal)
         return
-    if document.file_size is not None and document.file_size > limit:
-        log.info("document refused user_id=%s: over MAX_DOCUMENT_BYTES", user_id)
-        await message.answer(document_too_large(limit))
+    if not await within_limits(message, user_id, bot, deps):
         return
+    read = await read_file(user_id, document, bot, deps)
+    if isinstance(read, str):
+        await message.answer(read)
+        return
+    content = document_content(read.name, read.extracted, message.caption or "")
+    await turn_with_notice(
+        message,
+        user_id,
+        content,
+        bot,
+        deps,
+        on_stored,
+        document_read(read.name, read.extracted),
+        attachments=[read.attachment],
+    )
+
+
+async def within_limits(message: Message, user_id: int, bot: Bot, deps: Deps) -> bool:
+    """The limits first: a user over one costs no getFile, download or extraction (they
+    are told which limit, privately)."""
     try:
-        # The limits first: a user over one costs no getFile, download or extraction.
         await deps.accounts.precheck(user_id)
     except QuotaExceededError as exc:
         log.info("document refused user_id=%s: %s limit", user_id, exc.kind)
         await say_privately(message, user_id, bot, exc.user_message(utc_now()))
-        return
-    fetch = deps.turns.fetch_file or TelegramFiles(bot)
-    try:
-        data = await fetch(document.file_id, max_bytes=limit)
-        extracted = await read_document(data, fmt, max_chars=deps.settings.max_document_chars)
-    except FileTooLargeError as exc:
-        log.info("document refused user_id=%s: %s", user_id, exc)
-        await message.answer(document_too_large(limit))
-        return
-    except MediaError as exc:
-        log.warning("document download failed user_id=%s: %s", user_id, exc)
-        await message.answer(_(DOWNLOAD_FAILED))
-        return
-    except DocumentError as exc:
-        # The problem only: a parser's message may quote the file (the user's words).
-        log.info(
-            "document unreadable user_id=%s format=%s problem=%s",
-            user_id, fmt.value, exc.problem.value,
-        )  # fmt: skip
-        await message.answer(_(PROBLEMS[exc.problem]))
-        return
-    size = document.file_size if document.file_size is not None else len(data)
-    del data
-    attachment = document_attachment(
-        document.file_id, document.file_unique_id, name, document.mime_type, size, extracted
-    )
-    content = document_content(name, extracted, message.caption or "")
+        return False
+    return True
+
+
+async def turn_with_notice(
+    message: Message,
+    user_id: int,
+    content: str,
+    bot: Bot,
+    deps: Deps,
+    on_stored: Callable[[], None] | None,
+    notice: str,
+    *,
+    kind: str = "document",
+    attachments: list[Attachment],
+) -> None:
+    """One turn; once its question is stored, `notice` (the file was read) is shown."""
     shown: list[asyncio.Task[Message]] = []
 
     async def show_read() -> Message:
-        return await message.answer(document_read(name, extracted))
+        return await message.answer(notice)
 
     def stored() -> None:
         # Only a stored question says it was read (over a limit, the refusal alone).
@@ -154,9 +213,7 @@ async def document_turn(
         shown.append(asyncio.create_task(show_read()))
 
     try:
-        await turn(
-            message, user_id, content, bot, deps, stored, kind="document", attachments=[attachment]
-        )
+        await turn(message, user_id, content, bot, deps, stored, kind=kind, attachments=attachments)
     finally:
         for task in shown:
             try:

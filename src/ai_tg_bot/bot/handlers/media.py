@@ -45,7 +45,7 @@ async def photo_turn(
     on_stored: Callable[[], None] | None = None,
 ) -> None:
     """A photo, captioned or not: refused for a model that cannot see, else one turn."""
-    if not await _sees(message, user_id, bot, deps.accounts, deps.media, deps.settings):
+    if not await sees(message, user_id, bot, deps.accounts, deps.media, deps.settings):
         return
     chosen = pick_photo(sizes, deps.settings.max_image_bytes)
     if chosen is None:
@@ -61,7 +61,7 @@ async def photo_turn(
     )
 
 
-async def _sees(
+async def sees(
     message: Message,
     user_id: int,
     bot: Bot,
@@ -88,7 +88,7 @@ async def image_file_turn(
     on_stored: Callable[[], None] | None = None,
 ) -> None:
     """A picture sent as a file (uncompressed): a photo of one rendition, the file."""
-    if not await _sees(message, user_id, bot, deps.accounts, deps.media, deps.settings):
+    if not await sees(message, user_id, bot, deps.accounts, deps.media, deps.settings):
         return
     if document.file_size is not None and document.file_size > deps.settings.max_image_bytes:
         log.info("image file refused user_id=%s: over MAX_IMAGE_BYTES", user_id)

@@ -85,7 +85,7 @@ async def export(
         async with deps.privacy.export_history(user_id) as history:
             files = await write_export(history, utc_now())
         try:
-            if not files.count:
+            if not files.count and not files.facts:
                 await chat.answer(texts.NOTHING_TO_EXPORT)
                 return
             for file, what in ((files.markdown, "Markdown"), (files.json, "JSON")):

@@ -46,7 +46,7 @@ async def turn(
 
     Photos and voice come through here too (handlers.media), with their `kind`.
     `deps.capabilities` says how this bot's server shows answers; `deps.speaker` (TTS_MODEL
-    set) also speaks them for users with /voice on.
+    set) also speaks them for users with /voice on (or auto, for voice messages).
     """
     presenter = TelegramPresenter.for_message(
         bot, message, deps.settings, deps.capabilities, deps.speaker

@@ -1,0 +1,171 @@
+"""/remember and /memory: short facts about the user, kept across conversations and given
+to the model in each of their private conversations (storage.MemoryStore).
+
+`/remember <fact>` keeps one; `/memory` lists them with a delete button each (only in the
+private chat: they are the user's own); `/memory off` stops giving them to the model
+(and the model's `remember` tool from adding any), `/memory on` brings them back. A
+group's conversation never reads or writes them.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.callback_ids import PositiveId
+from ai_tg_bot.bot.deps import Deps
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.i18n import _, ngettext, number
+from ai_tg_bot.storage import Fact
+
+_ON = frozenset({"on", "yes", "1", "true"})
+_OFF = frozenset({"off", "no", "0", "false"})
+# A delete button's label: the fact, cut.
+BUTTON_FACT_CHARS = 40
+# The most facts one /memory message lists (Telegram's 4096 characters).
+LISTED_FACTS = 60
+
+
+class ForgetFactCallback(CallbackData, prefix="mem"):
+    """A /memory delete button, bound to the user it was shown to."""
+
+    user_id: PositiveId
+    fact_id: PositiveId
+
+
+async def remember(
+    message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
+) -> None:
+    """`/remember <fact>`: keep a fact about the user (confirmed in their private chat)."""
+    text = command.args or ""
+    kept = await deps.memory.remember(user_id, text, "command")
+    if kept.fact is None:
+        reply = _(
+            "Usage: /remember <a fact about you>, e.g. /remember I live in Berlin and "
+            "prefer metric units. /memory lists what I remember."
+        )
+    elif kept.known:
+        reply = _("🧠 I remember that already. /memory lists everything I remember.")
+    else:
+        reply = _("🧠 Remembered. I'll keep it in mind in every conversation.")
+        if kept.dropped:
+            reply += " " + ngettext(
+                "The oldest fact was forgotten to make room (at most {limit}).",
+                "The {count} oldest facts were forgotten to make room (at most {limit}).",
+                kept.dropped,
+            ).format(count=number(kept.dropped), limit=number(deps.settings.memory_max_facts))
+    if kept.fact is not None and not kept.enabled:
+        reply += "\n" + _("Your memory is off, so I don't use it now: /memory on.")
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(reply)
+
+    await answer_privately(message, user_id, bot, deliver)
+
+
+async def memory(
+    message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
+) -> None:
+    """`/memory` lists the facts (a delete button each); `/memory on|off` switches."""
+    wanted = (command.args or "").strip().lower()
+    if wanted in _ON or wanted in _OFF:
+        on = wanted in _ON
+        await deps.accounts.set_memory(user_id, on)
+        reply = (
+            _("🧠 Memory on: I use what I remember about you in your conversations.")
+            if on
+            else _(
+                "🧠 Memory off: I don't use what I remember about you and add nothing to "
+                "it. Your facts are kept: /memory lists them, /memory on brings them back."
+            )
+        )
+
+        async def confirm(chat: PrivateChat) -> None:
+            await chat.answer(reply)
+
+        await answer_privately(message, user_id, bot, confirm)
+        return
+    if wanted:
+        usage = _("Usage: /memory, /memory on, /memory off; /remember <fact> adds one.")
+        await answer_privately(message, user_id, bot, lambda chat: chat.answer(usage))
+        return
+    facts, enabled = await deps.memory.facts(user_id)
+
+    async def deliver(chat: PrivateChat) -> None:
+        await chat.answer(listing(facts, enabled), reply_markup=keyboard(user_id, facts))
+
+    await answer_privately(message, user_id, bot, deliver)
+
+
+def listing(facts: list[Fact], enabled: bool) -> str:
+    """The /memory text: whether memory is on, then each fact."""
+    state = (
+        _("🧠 Memory is on: I use these facts in your conversations (/memory off stops it).")
+        if enabled
+        else _("🧠 Memory is off: I don't use these facts now (/memory on).")
+    )
+    if not facts:
+        return (
+            state
+            + "\n\n"
+            + _("I don't remember anything about you yet. Add a fact with /remember <fact>.")
+        )
+    shown = facts[-LISTED_FACTS:]
+    lines = [f"{number(i)}. {fact.text}" for i, fact in enumerate(shown, 1)]
+    hint = _("Tap a fact to delete it; /remember <fact> adds one; /forget deletes them all.")
+    return state + "\n\n" + "\n".join(lines) + "\n\n" + hint
+
+
+def keyboard(user_id: int, facts: list[Fact]) -> InlineKeyboardMarkup | None:
+    """One delete button per fact listed."""
+    shown = facts[-LISTED_FACTS:]
+    if not shown:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=f"🗑 {number(i)}. {_cut(fact.text)}",
+                    callback_data=ForgetFactCallback(user_id=user_id, fact_id=fact.id).pack(),
+                )
+            ]
+            for i, fact in enumerate(shown, 1)
+        ]
+    )
+
+
+async def forget_fact(
+    callback: CallbackQuery, callback_data: ForgetFactCallback, deps: Deps
+) -> None:
+    """A /memory button: that fact is deleted, and the list shown again without it."""
+    if callback.from_user.id != callback_data.user_id:
+        await callback.answer(texts.BUTTON_NOT_YOURS, show_alert=True)
+        return
+    user_id = callback_data.user_id
+    deleted = await deps.memory.delete_fact(user_id, callback_data.fact_id)
+    if deleted is None:
+        await callback.answer(texts.BUTTON_EXPIRED, show_alert=True)
+        return
+    await callback.answer(_("Forgotten: {fact}").format(fact=_cut(deleted)))
+    facts, enabled = await deps.memory.facts(user_id)
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            listing(facts, enabled), reply_markup=keyboard(user_id, facts)
+        )
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= BUTTON_FACT_CHARS else text[: BUTTON_FACT_CHARS - 1] + "…"
+
+
+def make_router() -> Router:
+    """A fresh Router with this feature's handlers (one per Dispatcher)."""
+    router = Router(name=__name__)
+    user = F.from_user.id.as_("user_id")
+    router.message.register(remember, Command("remember"), user)
+    router.message.register(memory, Command("memory"), user)
+    router.callback_query.register(forget_fact, ForgetFactCallback.filter())
+    return router
