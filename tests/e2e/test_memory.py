@@ -4,6 +4,7 @@ MEMORY_MAX_FACTS), through the real bot on both database backends."""
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import text
 
@@ -130,7 +131,7 @@ async def test_the_oldest_facts_go_past_memory_max_facts(
     await bot.say(ALICE, "/remember fact one")
     await bot.say(ALICE, "/remember fact two")
     (third,) = await bot.say(ALICE, "/remember fact three")
-    assert "oldest fact was forgotten" in third
+    assert "1 old fact was forgotten to make room (at most 2 are kept)" in third
     assert [t for t, _ in await stored_facts(database, ALICE)] == ["fact two", "fact three"]
 
 
@@ -209,3 +210,16 @@ async def test_memory_commands_are_listed(make_bot: HarnessFactory) -> None:
     (help_text,) = await bot.say(ALICE, "/help")
     assert "/remember" in help_text
     assert "/memory" in help_text
+
+
+async def test_a_long_memory_is_listed_within_one_message(make_bot: HarnessFactory) -> None:
+    bot = await make_bot()
+    for n in range(15):
+        await bot.say(ALICE, f"/remember fact {n:02d} " + "x" * 280)
+    (listing,) = await bot.say(ALICE, "/memory")
+    assert len(listing) < 4096
+    assert "older facts: /export has them all" in listing
+    assert "fact 14" in listing, "the newest are listed"
+    assert "fact 00" not in listing
+    _message_id, buttons = delete_buttons(bot, ALICE)
+    assert len(buttons) == len(re.findall(r"fact \d\d", listing))

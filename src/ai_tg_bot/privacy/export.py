@@ -144,8 +144,9 @@ def _memory_markdown(export: HistoryExport) -> str:
     """The facts the model is told about the user (/memory), if any."""
     if not export.memory:
         return ""
+    heading = _("What I remember about you (/memory)")
     lines = "".join(f"- {fact.text} ({iso(fact.created_at)})\n" for fact in export.memory)
-    return f"## {_('What I remember about you (/memory)')}\n\n{lines}\n"
+    return f"## {heading}\n\n{lines}\n"
 
 
 async def write_export(export: HistoryExport, exported_at: datetime) -> ExportFiles:

@@ -15,11 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Integer, bindparam, delete, func, insert, select
 
 from ai_tg_bot.db import MemoryFact, UserSettings, utc_now
 from ai_tg_bot.storage.base import Executor, StorageBase, as_utc
 
+# The user's facts, newest first, as many as the context's block may hold (read with
+# db.run on the hot path: DialogueStore._context).
+MEMORY_FACTS = (
+    select(MemoryFact.text)
+    .where(MemoryFact.user_id == bindparam("b_user_id"))
+    .order_by(MemoryFact.id.desc())
+    .limit(bindparam("b_limit", type_=Integer))
+)
 # The longest fact kept (a fact is a line, not a document).
 FACT_MAX_CHARS = 300
 SOURCES = ("command", "tool")

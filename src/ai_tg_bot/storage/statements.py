@@ -293,11 +293,3 @@ CONTEXT = (
     .where(_window.c.position <= bindparam("b_limit", type_=Integer))
     .order_by(_window.c.seq)
 )
-
-# The user's memory facts, newest first, as many as the block may hold.
-MEMORY_FACTS = (
-    select(memory_facts.c.text)
-    .where(memory_facts.c.user_id == _user)
-    .order_by(memory_facts.c.id.desc())
-    .limit(bindparam("b_limit", type_=Integer))
-)

@@ -17,6 +17,7 @@ from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, Lease, Seen, Slot, StorageBase, as_utc
 from ai_tg_bot.storage.budgets import usage_totals
 from ai_tg_bot.storage.conversations import ConversationsMixin
+from ai_tg_bot.storage.memory import MEMORY_FACTS
 from ai_tg_bot.storage.placement import (
     conversation_overview,
     find_conversation,
@@ -171,9 +172,7 @@ class DialogueStore(
         facts: tuple[str, ...] = ()
         if remembers and rows and rows[0].facts:
             limit = {"b_user_id": user_id, "b_limit": self.settings.memory_max_facts}
-            facts = tuple(
-                r.text for r in (await run(session, statements.MEMORY_FACTS, limit)).all()
-            )
+            facts = tuple(r.text for r in (await run(session, MEMORY_FACTS, limit)).all())
         return Context(
             system_prompt=resolve_prompt(prompt, self.settings),
             history=history,

@@ -28,9 +28,14 @@ from ai_tg_bot.bot.handlers.documents import (
     turn_with_notice,
     within_limits,
 )
-from ai_tg_bot.bot.handlers.media import IMAGE_FILE_MIMES, pick_photo, sees
+from ai_tg_bot.bot.handlers.media import (
+    IMAGE_FILE_MIMES,
+    image_file_attachment,
+    pick_photo,
+    sees,
+)
 from ai_tg_bot.bot.handlers.text import turn
-from ai_tg_bot.media import IMAGE_MIME, document_content, image_attachment
+from ai_tg_bot.media import document_content, image_attachment
 from ai_tg_bot.storage import Attachment
 
 log = logging.getLogger(__name__)
@@ -79,10 +84,7 @@ async def image_file_part(
     attachment: Attachment | None = None
     size = document.file_size
     if size is None or size <= deps.settings.max_image_bytes:
-        attachment = image_attachment(document.file_id, document.file_unique_id, size, 0, 0) | {
-            "mime": document.mime_type or IMAGE_MIME,
-            "file_name": document.file_name,
-        }
+        attachment = image_file_attachment(document)
     details = {"kind": PHOTO, "caption": message.caption or "", "attachment": attachment}
     await deps.albums.add(message, user_id, details, bot, asker_for(bot, deps), on_stored)
 

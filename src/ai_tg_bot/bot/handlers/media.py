@@ -19,7 +19,7 @@ from ai_tg_bot.media import (
     image_attachment,
     voice_attachment,
 )
-from ai_tg_bot.storage import AccountsStore
+from ai_tg_bot.storage import AccountsStore, Attachment
 
 log = logging.getLogger(__name__)
 # Pictures a vision model reads when sent as a file (OpenAI's image inputs).
@@ -94,9 +94,6 @@ async def image_file_turn(
         log.info("image file refused user_id=%s: over MAX_IMAGE_BYTES", user_id)
         await message.answer(texts.image_too_large(deps.settings.max_image_bytes))
         return
-    attachment = image_attachment(
-        document.file_id, document.file_unique_id, document.file_size, 0, 0
-    ) | {"mime": document.mime_type or IMAGE_MIME, "file_name": document.file_name}
     await turn(
         message,
         user_id,
@@ -105,8 +102,17 @@ async def image_file_turn(
         deps,
         on_stored,
         kind="photo",
-        attachments=[attachment],
+        attachments=[image_file_attachment(document)],
     )
+
+
+def image_file_attachment(document: Document) -> Attachment:
+    """What is stored about a picture sent as a file: a photo of one rendition, with its
+    type and name."""
+    attachment = image_attachment(
+        document.file_id, document.file_unique_id, document.file_size, 0, 0
+    )
+    return attachment | {"mime": document.mime_type or IMAGE_MIME, "file_name": document.file_name}
 
 
 async def voice_turn(

@@ -25,8 +25,10 @@ _ON = frozenset({"on", "yes", "1", "true"})
 _OFF = frozenset({"off", "no", "0", "false"})
 # A delete button's label: the fact, cut.
 BUTTON_FACT_CHARS = 40
-# The most facts one /memory message lists (Telegram's 4096 characters).
-LISTED_FACTS = 60
+# The most facts one /memory message lists, and the most characters of them (Telegram
+# takes 4096 a message and 100 buttons): the newest are listed, the rest counted.
+LISTED_FACTS = 50
+LISTED_CHARS = 3_000
 
 
 class ForgetFactCallback(CallbackData, prefix="mem"):
@@ -53,8 +55,8 @@ async def remember(
         reply = _("🧠 Remembered. I'll keep it in mind in every conversation.")
         if kept.dropped:
             reply += " " + ngettext(
-                "The oldest fact was forgotten to make room (at most {limit}).",
-                "The {count} oldest facts were forgotten to make room (at most {limit}).",
+                "{count} old fact was forgotten to make room (at most {limit} are kept).",
+                "{count} old facts were forgotten to make room (at most {limit} are kept).",
                 kept.dropped,
             ).format(count=number(kept.dropped), limit=number(deps.settings.memory_max_facts))
     if kept.fact is not None and not kept.enabled:
@@ -113,15 +115,37 @@ def listing(facts: list[Fact], enabled: bool) -> str:
             + "\n\n"
             + _("I don't remember anything about you yet. Add a fact with /remember <fact>.")
         )
-    shown = facts[-LISTED_FACTS:]
+    shown = listed(facts)
     lines = [f"{number(i)}. {fact.text}" for i, fact in enumerate(shown, 1)]
+    if len(shown) < len(facts):
+        older = len(facts) - len(shown)
+        lines.insert(
+            0,
+            ngettext(
+                "(and {count} older fact: /export has them all)",
+                "(and {count} older facts: /export has them all)",
+                older,
+            ).format(count=number(older)),
+        )
     hint = _("Tap a fact to delete it; /remember <fact> adds one; /forget deletes them all.")
     return state + "\n\n" + "\n".join(lines) + "\n\n" + hint
 
 
+def listed(facts: list[Fact]) -> list[Fact]:
+    """The newest facts that fit one message (LISTED_FACTS, LISTED_CHARS), oldest first."""
+    shown: list[Fact] = []
+    room = LISTED_CHARS
+    for fact in reversed(facts[-LISTED_FACTS:]):
+        room -= len(fact.text) + 6
+        if room < 0:
+            break
+        shown.append(fact)
+    return shown[::-1]
+
+
 def keyboard(user_id: int, facts: list[Fact]) -> InlineKeyboardMarkup | None:
     """One delete button per fact listed."""
-    shown = facts[-LISTED_FACTS:]
+    shown = listed(facts)
     if not shown:
         return None
     return InlineKeyboardMarkup(

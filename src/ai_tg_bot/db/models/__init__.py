@@ -1,6 +1,7 @@
 """The schema, every table: importing this package registers them all in `Base.metadata`
 (Alembic's autogenerate and the migrations environment read it)."""
 
+from ai_tg_bot.db.models.albums import AlbumPart
 from ai_tg_bot.db.models.base import (
     CLEARED_REASONS,
     DELETED_REASONS,
@@ -11,15 +12,9 @@ from ai_tg_bot.db.models.base import (
     Base,
     TimestampMixin,
 )
-from ai_tg_bot.db.models.dialogue import (
-    AlbumPart,
-    Conversation,
-    MemoryFact,
-    Message,
-    User,
-    UserSettings,
-)
+from ai_tg_bot.db.models.dialogue import Conversation, Message, User, UserSettings
 from ai_tg_bot.db.models.ledger import Payment, TokenUsage, UsageEvent
+from ai_tg_bot.db.models.memory import MemoryFact
 
 __all__ = [
     "CLEARED_REASONS",
