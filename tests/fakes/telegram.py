@@ -558,6 +558,8 @@ class FakeTelegram:
         # Telegram follows a refund with a refunded_payment message (Bot API 7.10+).
         self.refund_messages = True
         self.commands: list[Json] = []  # the default scope, for every language
+        # setChatMenuButton: by chat id (None: the default for every private chat).
+        self.menu_buttons: dict[int | None, Json] = {}
         self.scoped_commands: dict[str, list[Json]] = {}  # by JSON scope (every language)
         # By (JSON scope, language_code or ""): what each app language is shown.
         self.localized_commands: dict[tuple[str, str], list[Json]] = {}
@@ -610,6 +612,8 @@ class FakeTelegram:
             "sendvoice": self._send_voice,
             "getfile": self._get_file,
             "setmycommands": self._set_my_commands,
+            "setchatmenubutton": self._set_chat_menu_button,
+            "getchatmenubutton": self._get_chat_menu_button,
             "getmycommands": self._get_my_commands,
             "deletemycommands": self._set_my_commands,
             "sendmessagedraft": self._send_message_draft,
@@ -872,6 +876,7 @@ class FakeTelegram:
         self._check_can_write(chat_id)
         thread_id = self._thread(params, chat_id)
         text, entities = self._formatted(params, "text", 4096)
+        self._check_markup(chat_id, params.get("reply_markup"))
         rec = SentMessage(chat_id, self._next_message_id(chat_id), text, entities, None)
         rec.thread_id = thread_id
         rec.parse_mode, rec.reply_markup = params.get("parse_mode"), params.get("reply_markup")
@@ -1049,6 +1054,46 @@ class FakeTelegram:
         file: Json = {"file_id": f"voice-{message_id}", "file_unique_id": f"uvoice-{message_id}"}
         file |= {"duration": 1, "mime_type": "audio/ogg", "file_size": len(voice.data)}
         return self._message(chat_id, message_id, thread_id, voice=file)
+
+    def _check_markup(self, chat_id: int, markup: Any) -> None:
+        """Inline buttons as Telegram checks them: a Mini App (web_app) button only in a
+        private chat, and only with an https URL."""
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        if not isinstance(markup, dict):
+            return
+        for row in markup.get("inline_keyboard") or ():
+            for button in row:
+                web_app = button.get("web_app")
+                if web_app is None:
+                    continue
+                if chat_id <= 0:
+                    raise bad_request("BUTTON_TYPE_INVALID")
+                if not str(web_app.get("url", "")).startswith("https://"):
+                    raise bad_request("BUTTON_URL_INVALID")
+
+    async def _set_chat_menu_button(self, params: Json) -> bool:
+        """setChatMenuButton: without chat_id, the default for every private chat."""
+        button = params.get("menu_button") or {"type": "default"}
+        if isinstance(button, str):
+            button = json.loads(button)
+        kind = button.get("type")
+        if kind not in ("default", "commands", "web_app"):
+            raise bad_request("can't parse menu button: unknown type")
+        if kind == "web_app":
+            url = str((button.get("web_app") or {}).get("url", ""))
+            if not url.startswith("https://"):
+                raise bad_request("BUTTON_URL_INVALID")
+            if not 1 <= len(str(button.get("text", ""))) <= 64:
+                raise bad_request("BUTTON_TEXT_INVALID")
+        chat_id = params.get("chat_id")
+        self.menu_buttons[int(chat_id) if chat_id is not None else None] = dict(button)
+        return True
+
+    async def _get_chat_menu_button(self, params: Json) -> Json:
+        chat_id = params.get("chat_id")
+        key = int(chat_id) if chat_id is not None else None
+        return self.menu_buttons.get(key) or self.menu_buttons.get(None) or {"type": "commands"}
 
     async def _set_my_commands(self, params: Json) -> bool:
         commands = params.get("commands") or []

@@ -49,6 +49,9 @@ def test_the_example_env_file_is_valid(in_empty_dir: Path) -> None:
         ({"retention_days": 0}, "RETENTION_DAYS"),
         ({"retention_days": "soon"}, "RETENTION_DAYS"),
         ({"default_language": "xx"}, "DEFAULT_LANGUAGE"),
+        ({"webapp_url": "http://bot.example/app", "health_port": 8081}, "WEBAPP_URL"),
+        ({"webapp_url": "https://bot.example/app"}, "WEBAPP_URL"),
+        ({"webapp_max_age_seconds": 5}, "WEBAPP_MAX_AGE_SECONDS"),
     ],
 )
 def test_bad_values_are_named_in_one_line(

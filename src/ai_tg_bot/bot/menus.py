@@ -30,10 +30,14 @@ COMMANDS: list[tuple[str, str]] = [
     ("export", N_("Download your history (Markdown and JSON)")),
     ("forget", N_("Delete everything I store about you")),
 ]
-# Listed only where their setting turns them on (IMAGE_MODEL, TTS_MODEL, MCP_SERVERS).
+# Listed only where their setting turns them on (IMAGE_MODEL, TTS_MODEL, MCP_SERVERS,
+# WEBAPP_URL).
 IMAGE_COMMAND = ("image", N_("Make a picture: /image <description>"))
 VOICE_COMMAND = ("voice", N_("Also speak my answers: /voice on, /voice auto, /voice off"))
 TOOLS_COMMAND = ("tools", N_("The tools I can use for you"))
+APP_COMMAND = ("app", N_("Open the app: conversations, settings, usage"))
+# The Mini App's menu button and /app's button (WEBAPP_URL).
+APP_BUTTON = N_("App")
 # Listed only where STARS_PACKS offers top-ups.
 PAYMENT_COMMANDS: list[tuple[str, str]] = [
     ("buy", N_("Buy tokens with Telegram Stars")),
@@ -66,15 +70,17 @@ class Offered:
     images: bool = False
     voice: bool = False
     tools: bool = False
+    app: bool = False
 
     @classmethod
     def by(cls, settings: Settings) -> Offered:
-        """STARS_PACKS, IMAGE_MODEL, TTS_MODEL and MCP_SERVERS, each set or not."""
+        """STARS_PACKS, IMAGE_MODEL, TTS_MODEL, MCP_SERVERS and WEBAPP_URL, each set or not."""
         return cls(
             payments=bool(settings.stars_packs),
             images=settings.image_model is not None,
             voice=settings.tts_model is not None,
             tools=bool(settings.mcp_servers),
+            app=settings.webapp_url is not None,
         )
 
     def commands(self) -> list[tuple[str, str]]:
@@ -84,6 +90,7 @@ class Offered:
             + ([IMAGE_COMMAND] if self.images else [])
             + ([VOICE_COMMAND] if self.voice else [])
             + ([TOOLS_COMMAND] if self.tools else [])
+            + ([APP_COMMAND] if self.app else [])
             + (PAYMENT_COMMANDS if self.payments else [])
         )
 

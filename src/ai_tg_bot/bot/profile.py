@@ -6,7 +6,7 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommandScopeChat
+from aiogram.types import BotCommandScopeChat, MenuButtonDefault, MenuButtonWebApp, WebAppInfo
 
 from ai_tg_bot.bot import menus
 from ai_tg_bot.config import Settings
@@ -26,6 +26,22 @@ async def register_profile(bot: Bot, settings: Settings) -> None:
                 await _register(bot, settings, code)
     except TelegramAPIError as exc:
         log.warning("could not register the command list: %s", exc)
+    try:
+        with use_language(default):
+            await set_menu_button(bot, settings)
+    except TelegramAPIError as exc:
+        log.warning("could not set the menu button: %s", exc)
+
+
+async def set_menu_button(bot: Bot, settings: Settings) -> None:
+    """With WEBAPP_URL, every private chat's menu button opens the Mini App (its label in
+    DEFAULT_LANGUAGE: Telegram keeps one); without, the default menu (the commands),
+    so a button set by an earlier configuration does not linger."""
+    if settings.webapp_url is None:
+        await bot.set_chat_menu_button(menu_button=MenuButtonDefault())
+        return
+    button = MenuButtonWebApp(text=_(menus.APP_BUTTON), web_app=WebAppInfo(url=settings.webapp_url))
+    await bot.set_chat_menu_button(menu_button=button)
 
 
 async def _register(bot: Bot, settings: Settings, code: str | None) -> None:

@@ -55,6 +55,11 @@ class TelegramSettings(BaseSettings):
     # Processes serving that port together (SO_REUSEPORT), supervised by `ai-tg-bot run`.
     webhook_workers: int = Field(default=1, ge=1, le=64)
     health_port: int | None = Field(default=None, ge=1, le=65535)
+    # The Mini App (issue 32): the public https URL of this bot's /app page (served by
+    # its web server: the webhook's, or HEALTH_PORT's when polling). Set: the chat's menu
+    # button opens it, and /app. How old a Mini App sign-in (initData) may be.
+    webapp_url: str | None = None
+    webapp_max_age_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     # Polling start with a webhook registered: delete it and poll (true), or stop (false).
     polling_takeover: bool = False
     # Answer in groups and supergroups (when addressed); off: private chats only.

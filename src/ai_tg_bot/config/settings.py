@@ -111,6 +111,15 @@ class Settings(AccessSettings, ModelSettings, TelegramSettings, StorageSettings)
         return self
 
     @model_validator(mode="after")
+    def _webapp_needs_a_server(self) -> Settings:
+        if self.webapp_url and not (self.webhook_url or self.health_port):
+            raise ValueError(
+                "WEBAPP_URL needs the bot's web server to serve /app: webhook mode "
+                "(WEBHOOK_URL) or HEALTH_PORT when polling"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _default_model_is_allowed(self) -> Settings:
         # LLM_MODELS empty means just LLM_MODEL; otherwise LLM_MODEL is the first choice.
         if not self.llm_models:
@@ -186,6 +195,15 @@ class Settings(AccessSettings, ModelSettings, TelegramSettings, StorageSettings)
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("webapp_url", mode="before")
+    @classmethod
+    def _check_webapp_url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not value.startswith("https://"):
+            raise ValueError("must be an https:// URL (Telegram opens Mini Apps over https only)")
+        return value
 
     @field_validator("default_system_prompt")
     @classmethod
