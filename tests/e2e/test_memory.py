@@ -118,6 +118,9 @@ async def test_memory_off_and_on_and_bad_input(make_bot: HarnessFactory) -> None
     await bot.say(ALICE, "hi again")
     assert FACT in system_message(bot)
     assert "I like tea" in system_message(bot)
+    # A fact too long is cut, and the user is told.
+    (cut,) = await bot.say(ALICE, "/remember " + "y" * 400)
+    assert "kept its first 300 characters" in cut
     # A fact is one line, however it was typed.
     await bot.say(ALICE, "/remember my\n\nname   is\tAlice")
     await bot.say(ALICE, "hello")
@@ -163,10 +166,13 @@ async def test_a_group_never_reads_or_writes_a_members_memory(
     assert "remember" not in {
         t["function"]["name"] for t in bot.llm.last_request.get("tools") or ()
     }, "no memory tool in a group"
-    # /remember in the group: confirmed in Alice's private chat, never in the group.
+    # A change from the group is refused there (nothing stored, nothing echoed).
     posted = await in_group(bot, ALICE, "/remember I am left-handed")
-    assert not any("left-handed" in p or "Remembered" in p for p in posted)
-    assert any(m.text.startswith("🧠") for m in bot.messages(ALICE))
+    assert posted == ["🔒 Your memory is changed in our private chat only: send it to me there."]
+    assert await stored_facts(database, ALICE) == [(FACT, "command")]
+    assert (await in_group(bot, ALICE, "/memory off"))[0].startswith("🔒")
+    await bot.say(ALICE, "still on?")
+    assert FACT in system_message(bot), "/memory off from the group changed nothing"
     listing_before = len(bot.messages(GROUP))
     await in_group(bot, ALICE, "/memory")
     assert not any(FACT in m.text for m in bot.messages(GROUP)[listing_before:])
@@ -179,7 +185,7 @@ async def test_the_model_remembers_with_the_memory_tool(
     bot = await make_bot(memory_tool=True)
     bot.llm.queue_tool_call("remember", {"fact": "The user's name is Alice"})
     (reply,) = await bot.say(ALICE, "I'm Alice, remember that")
-    assert reply.startswith("🧠 Noted in your memory (/memory)\n\n")
+    assert reply.startswith("🧠 memory: remember\n\n")
     assert reply.endswith("Tool said: saved")
     asking = bot.llm.requests[-2]
     assert "remember" in {t["function"]["name"] for t in asking["tools"]}

@@ -18,7 +18,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("chats", N_("Your conversations: go back to one")),
     ("role", N_("Set this conversation's role: /role <text>, /role default")),
     ("reset", N_("Clear this conversation, keep its role")),
-    ("status", N_("What I remember and your settings")),
+    ("status", N_("This conversation and your settings")),
     ("retry", N_("Answer your last message again")),
     ("stop", N_("Stop the answer being written")),
     ("model", N_("Show or switch your model: /model <name>")),

@@ -145,10 +145,12 @@ def transcript(text: str) -> str:
 def forgotten(messages: int) -> str:
     """After /forget: what went."""
     return ngettext(
-        "🗑 Done: I deleted your messages ({count} message), your role, your model and "
-        "your language choice. If you write again, we start from scratch.",
-        "🗑 Done: I deleted your messages ({count} messages), your role, your model and "
-        "your language choice. If you write again, we start from scratch.",
+        "🗑 Done: I deleted your messages ({count} message), what I remembered about you, "
+        "your role, your model and your language choice. If you write again, we start "
+        "from scratch.",
+        "🗑 Done: I deleted your messages ({count} messages), what I remembered about you, "
+        "your role, your model and your language choice. If you write again, we start "
+        "from scratch.",
         messages,
     ).format(count=number(messages))
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.albums import AlbumTake as AlbumTake
     from ai_tg_bot.storage.albums import StoredPart as StoredPart
     from ai_tg_bot.storage.budgets import Spent as Spent
+    from ai_tg_bot.storage.memory import FACT_MAX_CHARS as FACT_MAX_CHARS
     from ai_tg_bot.storage.memory import Fact as Fact
     from ai_tg_bot.storage.memory import MemoryStore as MemoryStore
     from ai_tg_bot.storage.memory import Remembered as Remembered
@@ -70,6 +71,7 @@ else:
             "ExportedMessage": ".privacy",
             "HistoryExport": ".privacy",
             "HistoryMessage": ".records",
+            "FACT_MAX_CHARS": ".memory",
             "Fact": ".memory",
             "ImageMade": ".outputs",
             "MemoryStore": ".memory",
@@ -102,6 +104,7 @@ else:
     )
 
 __all__ = [
+    "FACT_MAX_CHARS",
     "STORAGE_ERRORS",
     "AccountsStore",
     "AlbumTake",

@@ -54,6 +54,8 @@ class Remembered:
     count: int
     dropped: int
     enabled: bool
+    # The fact was longer than FACT_MAX_CHARS and was cut.
+    cut: bool = False
 
 
 def fact_text(text: str) -> str:
@@ -94,7 +96,8 @@ class MemoryStore(StorageBase):
             fact = Fact(int(inserted.scalar_one()), line, source, now)
             dropped = await self._drop_oldest(session, user_id)
             count = await _count(session, user_id)
-        return Remembered(fact, False, count, dropped, enabled)
+        cut = len(" ".join(text.split())) > FACT_MAX_CHARS
+        return Remembered(fact, False, count, dropped, enabled, cut)
 
     async def _drop_oldest(self, session: Executor, user_id: int) -> int:
         """Delete the user's facts older than the newest MEMORY_MAX_FACTS."""

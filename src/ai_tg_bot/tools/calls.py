@@ -168,9 +168,9 @@ def without_tools(messages: ChatMessages) -> list[dict[str, Any]]:
 
 def tool_line(name: str) -> str:
     """The line a call is shown as above an answer: "🔧 server: tool", or for the
-    built-in memory tool, "🧠" and what it did."""
+    built-in memory tool "🧠 memory: remember" (whether it kept anything, /memory shows)."""
     if name == REMEMBER:
-        return "🧠 " + _("Noted in your memory (/memory)")
+        return "🧠 " + _("memory: remember")
     return f"🔧 {shown_name(name)}"
 
 

@@ -4,7 +4,8 @@ to the model in each of their private conversations (storage.MemoryStore).
 `/remember <fact>` keeps one; `/memory` lists them with a delete button each (only in the
 private chat: they are the user's own); `/memory off` stops giving them to the model
 (and the model's `remember` tool from adding any), `/memory on` brings them back. A
-group's conversation never reads or writes them.
+group's conversation never reads or writes them, and from a group only the list is
+asked for (it comes privately): a change is made in the private chat.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.asking import is_group
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
-from ai_tg_bot.i18n import _, ngettext, number
-from ai_tg_bot.storage import Fact
+from ai_tg_bot.i18n import N_, _, ngettext, number
+from ai_tg_bot.storage import FACT_MAX_CHARS, Fact
 
 _ON = frozenset({"on", "yes", "1", "true"})
 _OFF = frozenset({"off", "no", "0", "false"})
@@ -29,6 +31,11 @@ BUTTON_FACT_CHARS = 40
 # takes 4096 a message and 100 buttons): the newest are listed, the rest counted.
 LISTED_FACTS = 50
 LISTED_CHARS = 3_000
+
+
+# /remember and /memory on|off in a group: they change one user's memory, so only in
+# their private chat (nothing is stored from the group, nothing said about it there).
+PRIVATE_ONLY = N_("🔒 Your memory is changed in our private chat only: send it to me there.")
 
 
 class ForgetFactCallback(CallbackData, prefix="mem"):
@@ -41,7 +48,10 @@ class ForgetFactCallback(CallbackData, prefix="mem"):
 async def remember(
     message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
 ) -> None:
-    """`/remember <fact>`: keep a fact about the user (confirmed in their private chat)."""
+    """`/remember <fact>`: keep a fact about the user (in their private chat only)."""
+    if is_group(message):
+        await message.answer(_(PRIVATE_ONLY))
+        return
     text = command.args or ""
     kept = await deps.memory.remember(user_id, text, "command")
     if kept.fact is None:
@@ -59,6 +69,10 @@ async def remember(
                 "{count} old facts were forgotten to make room (at most {limit} are kept).",
                 kept.dropped,
             ).format(count=number(kept.dropped), limit=number(deps.settings.memory_max_facts))
+    if kept.cut:
+        reply += "\n" + _("It was long, so I kept its first {count} characters.").format(
+            count=number(FACT_MAX_CHARS)
+        )
     if kept.fact is not None and not kept.enabled:
         reply += "\n" + _("Your memory is off, so I don't use it now: /memory on.")
 
@@ -73,6 +87,9 @@ async def memory(
 ) -> None:
     """`/memory` lists the facts (a delete button each); `/memory on|off` switches."""
     wanted = (command.args or "").strip().lower()
+    if wanted and is_group(message):
+        await message.answer(_(PRIVATE_ONLY))  # nothing changes from a group
+        return
     if wanted in _ON or wanted in _OFF:
         on = wanted in _ON
         await deps.accounts.set_memory(user_id, on)
