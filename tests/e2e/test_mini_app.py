@@ -19,9 +19,7 @@ async def test_webapp_url_sets_the_menu_button_and_app_opens_it(make_bot: Harnes
     (reply,) = await bot.say(ALICE, "/app")
     assert reply.startswith("Your conversations, settings, usage and payments at a glance")
     sent = bot.messages(ALICE)[-1]
-    assert sent.reply_markup == {
-        "inline_keyboard": [[{"text": "App", "web_app": {"url": URL}}]]
-    }
+    assert sent.reply_markup == {"inline_keyboard": [[{"text": "App", "web_app": {"url": URL}}]]}
     (help_text,) = await bot.say(ALICE, "/help")
     assert "/app — Open the app" in help_text
     assert "app" in {c["command"] for c in bot.tg.commands}

@@ -12,11 +12,13 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ai_tg_bot.bot.health import add_probes
+from ai_tg_bot.bot.webapp import add_webapp
 from ai_tg_bot.observability import add_metrics
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher
 
+    from ai_tg_bot.bot.deps import Deps
     from ai_tg_bot.config import Settings
     from ai_tg_bot.db import Database
 
@@ -29,6 +31,8 @@ class Served(Protocol):
     bot: Bot
     dispatcher: Dispatcher
     worker: int | None
+    # The handlers' components, which the Mini App's API uses too (bot.webapp).
+    deps: Deps
 
 
 log = logging.getLogger(__name__)
@@ -88,12 +92,13 @@ class WebhookHandler:
 
 
 def build_web_app(app: Served, *, webhook: bool) -> web.Application:
-    """The aiohttp app: /healthz, /readyz and /metrics always, the webhook path in
-    webhook mode."""
+    """The aiohttp app: /healthz, /readyz and /metrics always, the Mini App (/app and
+    its API: bot.webapp) always, the webhook path in webhook mode."""
     web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
     web_app[APPLICATION] = app
     add_probes(web_app, app.database.ping, app.worker)
     add_metrics(web_app)
+    add_webapp(web_app, app)
     if webhook:
         web_app.router.add_post(app.settings.webhook_path, WebhookHandler(app).handle)
     return web_app

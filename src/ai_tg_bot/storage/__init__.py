@@ -1,7 +1,8 @@
 """Storage: every SQL statement of the bot, in stores named for what they keep, each a
 `StorageBase` with one short transaction per method: `DialogueStore` (questions, answers,
 the turn queue, conversations; assembled from its parts), `AccountsStore`,
-`PaymentsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`, `AlbumsStore`. For the
+`PaymentsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`, `AlbumsStore`,
+`UsageStore`. For the
 layers above, also what they need to know of the database: its outage errors and its clock.
 """
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.albums import AlbumTake as AlbumTake
     from ai_tg_bot.storage.albums import StoredPart as StoredPart
     from ai_tg_bot.storage.budgets import Spent as Spent
+    from ai_tg_bot.storage.conversations import ConversationView as ConversationView
     from ai_tg_bot.storage.memory import FACT_MAX_CHARS as FACT_MAX_CHARS
     from ai_tg_bot.storage.memory import Fact as Fact
     from ai_tg_bot.storage.memory import MemoryStore as MemoryStore
@@ -53,6 +55,9 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.search import search_words as search_words
     from ai_tg_bot.storage.store import DialogueStore as DialogueStore
     from ai_tg_bot.storage.summaries import SummaryDue as SummaryDue
+    from ai_tg_bot.storage.usage import ModelDay as ModelDay
+    from ai_tg_bot.storage.usage import UsageStore as UsageStore
+    from ai_tg_bot.storage.usage import UserOverview as UserOverview
 else:
     __getattr__ = lazy_surface(
         __name__,
@@ -64,6 +69,7 @@ else:
             "Attachment": ".records",
             "Context": ".records",
             "ConversationSummary": ".placement",
+            "ConversationView": ".conversations",
             "DialogInfo": ".records",
             "DuplicateMessageError": ".records",
             "EmptyTextError": ".records",
@@ -75,6 +81,7 @@ else:
             "Fact": ".memory",
             "ImageMade": ".outputs",
             "MemoryStore": ".memory",
+            "ModelDay": ".usage",
             "Remembered": ".memory",
             "SearchStore": ".search",
             "NewQuestion": ".records",
@@ -93,6 +100,8 @@ else:
             "SummaryDue": ".summaries",
             "TokenUsage": ".records",
             "TurnHandoff": ".records",
+            "UsageStore": ".usage",
+            "UserOverview": ".usage",
             "clean_text": ".records",
             "database_hint": "ai_tg_bot.db",
             "is_outage": "ai_tg_bot.db",
@@ -113,6 +122,7 @@ __all__ = [
     "Attachment",
     "Context",
     "ConversationSummary",
+    "ConversationView",
     "DialogInfo",
     "DialogueStore",
     "DuplicateMessageError",
@@ -124,6 +134,7 @@ __all__ = [
     "HistoryMessage",
     "ImageMade",
     "MemoryStore",
+    "ModelDay",
     "NewQuestion",
     "OutputsStore",
     "PaymentRecord",
@@ -140,6 +151,8 @@ __all__ = [
     "SummaryDue",
     "TokenUsage",
     "TurnHandoff",
+    "UsageStore",
+    "UserOverview",
     "clean_text",
     "database_hint",
     "is_outage",

@@ -108,6 +108,14 @@ class PaymentsStore(StorageBase):
             )
             return [_record(row) for row in rows]
 
+    async def recent(self, limit: int = 100) -> list[PaymentRecord]:
+        """Everyone's most recent payments, newest first (the Mini App's admin list)."""
+        async with self.database.session(read_only=True) as session:
+            rows = await session.scalars(
+                select(Payment).order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit)
+            )
+            return [_record(row) for row in rows]
+
     async def refund(self, charge_id: str) -> Refund | None:
         """Mark the payment refunded and take its tokens back from the balance, as far as
         they are unspent (the balance never goes below zero). None: no such payment."""

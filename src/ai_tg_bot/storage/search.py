@@ -60,12 +60,16 @@ _FTS_SNIPPET = func.snippet(
 )
 
 
+# What a hit says besides its snippet.
+_HIT = (Message.seq, Message.role, Message.created_at, Message.conversation_id)
+
+
 def _statements(user_id: int, *, is_sqlite: bool) -> tuple[Select[Any], Select[Any]]:
     """The page of hits and their count, in the user's scope."""
     if is_sqlite:
         where = and_(_FTS_MATCH, statements.exportable(user_id))
         hits = (
-            select(Message.seq, Message.role, Message.created_at, _FTS_SNIPPET.label("snippet"))
+            select(*_HIT, _FTS_SNIPPET.label("snippet"))
             .select_from(_FTS_FROM)
             .where(where)
             .order_by(func.bm25(_FTS_TABLE), Message.seq.desc())
@@ -75,7 +79,7 @@ def _statements(user_id: int, *, is_sqlite: bool) -> tuple[Select[Any], Select[A
     else:
         where = and_(statements.exportable(user_id), _PG_MATCH)
         hits = (
-            select(Message.seq, Message.role, Message.created_at, _PG_SNIPPET.label("snippet"))
+            select(*_HIT, _PG_SNIPPET.label("snippet"))
             .where(where)
             .order_by(func.ts_rank(_TSVECTOR, _TSQUERY).desc(), Message.seq.desc())
         )
@@ -91,6 +95,8 @@ class SearchHit:
     role: str
     created_at: datetime
     snippet: str
+    # The conversation it belongs to (the Mini App opens it).
+    conversation_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,7 @@ class SearchStore(StorageBase):
                 role=str(row.role),
                 created_at=as_utc(row.created_at) or datetime.min,
                 snippet=" ".join(str(row.snippet).split()),
+                conversation_id=int(row.conversation_id),
             )
             for row in rows
         ]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.media import (
@@ -30,20 +30,13 @@ from ai_tg_bot.turns.report import TurnFacts, report_turn
 from ai_tg_bot.turns.stops import StopSignals, until_stopped
 from ai_tg_bot.turns.summaries import Summarizer
 from ai_tg_bot.turns.titles import make_title
-from ai_tg_bot.turns.views import AnswerView, Presenter, TurnResult, VoiceProblem
+from ai_tg_bot.turns.views import AnswerView, Durably, Presenter, TurnResult, VoiceProblem
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
     from ai_tg_bot.tools import MemoryTool, Toolbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Durably(Protocol):
-    """Runs a storage call, riding out a database outage (TurnService._durably)."""
-
-    def __call__(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        """The call's result, once the database answered."""
 
 
 class Answerer:

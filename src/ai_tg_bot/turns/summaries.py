@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ai_tg_bot.llm import LLMClient, LLMError, StreamReport
 from ai_tg_bot.storage import TokenUsage
+from ai_tg_bot.turns.views import Durably
 
 if TYPE_CHECKING:
     from ai_tg_bot.storage import DialogueStore, SummaryDue
@@ -36,13 +37,6 @@ SUMMARY_PROMPT = (
     "of at most 200 words. Reply with the updated summary only."
 )
 _SPEAKERS = {"user": "User", "assistant": "Assistant"}
-
-
-class Durably(Protocol):
-    """Runs a storage call, riding out a database outage (TurnService._durably)."""
-
-    def __call__(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        """The call's result, once the database answered."""
 
 
 def summary_request(due: SummaryDue) -> list[dict[str, str]]:

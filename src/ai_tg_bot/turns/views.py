@@ -6,12 +6,23 @@ tests and benchmarks show them nowhere. Nothing here knows about either side.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from ai_tg_bot.llm import LLMError, StreamReport
 from ai_tg_bot.storage import Question
+
+T = TypeVar("T")
+
+
+class Durably(Protocol):
+    """Runs a storage call, riding out a database outage (TurnService._durably): what
+    the engine's parts (answerer, summaries) are given to reach the database."""
+
+    def __call__(self, call: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """The call's result, once the database answered."""
 
 
 @dataclass(frozen=True, slots=True)

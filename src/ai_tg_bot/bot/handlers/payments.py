@@ -11,10 +11,8 @@ sold only to a user whose tokens are limited (a budget): bought ones would never
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -31,6 +29,7 @@ from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.money import STARS, MoneyUpdate, parse_payload
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, tell_operator, topic_of
+from ai_tg_bot.bot.refunds import RefundRefusedError, refund_payment
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, ngettext, number
 from ai_tg_bot.storage import AccountsStore, Refund
@@ -201,33 +200,15 @@ async def refund(message: Message, command: CommandObject, bot: Bot, deps: Deps)
     if not charge or len(charge) > 255 or " " in charge:
         await tell_operator(message, bot, _("Usage: /refund <telegram_payment_charge_id>"))
         return
-    found = await deps.payments.payment(charge)
-    if found is None:
+    try:
+        done = await refund_payment(bot, deps.payments, deps.money, charge)
+    except RefundRefusedError as exc:
+        await tell_operator(message, bot, exc.user_message())
+        return
+    if done is None:
         await tell_operator(message, bot, _("No payment has that charge id."))
         return
-    if found.refunded_at is None:
-        try:
-            await bot.refund_star_payment(user_id=found.user_id, telegram_payment_charge_id=charge)
-        except TelegramBadRequest as exc:
-            if "ALREADY_REFUNDED" not in exc.message.upper():
-                await tell_operator(
-                    message,
-                    bot,
-                    _("Telegram refused the refund: {reason}").format(reason=exc.message),
-                )
-                return
-            log.info("payment %s was refunded through Telegram already", charge)
-    done = await deps.payments.refund(charge)
-    if done is not None and not done.already:
-        # Recorded by this command (not by Telegram's refunded_payment): the user is
-        # told here, once.
-        await deps.money.tell_refund(done, done.payment.user_id)
-    if done is not None and found.refunded_at is None and done.already:
-        # Refunded by this very command: Telegram's refunded_payment message (another
-        # update, handled at the same time) recorded it first. Report what it took.
-        done = replace(done, already=False)
-    if done is not None:
-        await tell_operator(message, bot, refund_report(done))
+    await tell_operator(message, bot, refund_report(done))
 
 
 async def paysupport(message: Message, deps: Deps) -> None:
