@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 COMPOSE := docker compose --env-file .env.development
 DB_URL = $(shell $(BIN)/python -c 'from ai_tg_bot.config.settings import load_settings; print(load_settings().database_url)')
 
-.PHONY: help install run test test-bench lint format typecheck bench check load \
+.PHONY: help install run test test-bench test-browser lint format typecheck bench check load \
 	db-up db-down db-reset db-migrate db-rollback db-revision db-shell db-purge \
 	i18n-extract i18n-compile i18n-add
 
@@ -31,6 +31,9 @@ run: $(STAMP) ## Start the bot (SQLite by default; settings from .env)
 TEST_WORKERS ?= 3
 test: $(STAMP) ## Run the tests in parallel (SQLite and PostgreSQL from TEST_DATABASE_URL)
 	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+test-browser: $(STAMP) ## The Mini App in Debian's Chromium (part of make test); screenshots in build/screenshots
+	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 test-bench: $(STAMP) ## The benchmark smoke runs (short make bench runs; CI runs them too)
 	$(BIN)/pytest -n $(TEST_WORKERS) -m bench $(PYTEST_ARGS)

@@ -10,6 +10,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -201,6 +202,9 @@ async def test_a_built_wheel_installs_migrates_and_answers_without_the_source_tr
     tg, llm = fakes
     await run(*uv(), "build", "--wheel", "--out-dir", str(tmp_path / "dist"), cwd=ROOT)
     (wheel,) = (tmp_path / "dist").glob("ai_tg_bot-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    static = ROOT / "src" / "ai_tg_bot" / "bot" / "webapp" / "static"
+    assert {f"ai_tg_bot/bot/webapp/static/{f.name}" for f in static.iterdir()} <= shipped
     venv = tmp_path / "venv"
     await run(*uv(), "venv", "--quiet", str(venv), cwd=tmp_path)
     await run(*uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),

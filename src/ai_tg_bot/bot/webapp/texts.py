@@ -48,6 +48,7 @@ PAGE_TEXTS: dict[str, str] = {
     "role_assistant": N_("Assistant"),
     "not_in_context": N_("No longer in the context"),
     "no_messages": N_("No messages."),
+    "omitted": N_("Earlier messages not shown here: {n}"),
     "conversation_role": N_("Role: {role}"),
     # Search.
     "search_heading": N_("Search"),

@@ -81,6 +81,9 @@ export async function render() {
   backButton(path.startsWith("#/conversations/") ? "#/conversations" : null);
   const section = el("section", { class: "view" });
   main().setAttribute("aria-busy", "true");
+  if (main().dataset.route !== hash) {
+    main().replaceChildren(el("p", { class: "hint", role: "status", text: t("loading") }));
+  }
   try {
     await view(section, {
       args: path.match(pattern).slice(1),

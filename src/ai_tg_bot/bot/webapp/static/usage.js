@@ -1,6 +1,6 @@
 // Usage: tokens per day as an inline SVG bar chart (no chart library), the month against
 // its budget, bought tokens left, and the payments.
-import { add, day, el, fill, getJSON, moment, number, t } from "./core.js";
+import { add, day, el, fill, getJSON, moment, number, state, t } from "./core.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 300;
@@ -91,9 +91,14 @@ function monthPart(usage) {
     el("h2", { text: t("month_heading") }),
     el("p", { id: "month-line", text: line }),
     meter,
-    el("p", { class: "credit", text: fill("credit", { n: number(usage.credit) }) }),
+    sold(usage)
+      ? el("p", { class: "credit", text: fill("credit", { n: number(usage.credit) }) })
+      : null,
   ];
 }
+
+// Bought tokens and payments are shown where the bot sells tokens (or sold them once).
+const sold = (usage) => state.me.features.payments || usage.credit > 0 || usage.payments.length;
 
 function paymentItem(payment) {
   return el(
@@ -123,6 +128,10 @@ export async function usageView(section) {
     el("h2", { id: "chart-heading", text: t("chart_heading") }),
     chartFigure(usage),
     ...monthPart(usage),
+  );
+  if (!sold(usage)) return;
+  add(
+    section,
     el("h2", { text: t("payments_heading") }),
     payments.length
       ? el("ul", { class: "list payments" }, ...payments)

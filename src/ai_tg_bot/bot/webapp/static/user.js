@@ -100,6 +100,9 @@ export async function conversationView(section, { args, rerender }) {
       ? el("p", { class: "hint", text: fill("conversation_role", { role: conversation.role }) })
       : null,
     el("div", { class: "actions" }, conversation.current ? null : current, remove),
+    conversation.omitted > 0
+      ? el("p", { class: "hint", text: fill("omitted", { n: number(conversation.omitted) }) })
+      : null,
     messages.length
       ? el("ol", { class: "messages" }, ...messages)
       : el("p", { class: "hint", text: t("no_messages") }),
