@@ -368,7 +368,10 @@ async def test_limits_models_and_counts_are_never_named_in_the_group(
     assert await bot.say(ALICE, SECRET) == [f"Echo: {SECRET}"]  # her one message today
     await bot.say(BOB, "hello")
     private_before = len(bot.messages(ALICE))
-    for command in ("@test_bot one more?", "/model", "/model gpt-4o-mini"):
+    # Her limit's notice is shown to her alone, in the group (an ephemeral message).
+    assert await in_group(bot, ALICE, "@test_bot one more?") == []
+    assert "daily limit of 1" in bot.tg.ephemeral_to(ALICE, GROUP)[0]
+    for command in ("/model", "/model gpt-4o-mini"):
         assert await in_group(bot, ALICE, command) == [texts.SENT_PRIVATELY], command
     assert await in_group(bot, ALICE, "/reset") == [texts.GROUP_ADMINS_ONLY]
     for command in (f"/user {ALICE}", "/stats"):
@@ -378,6 +381,5 @@ async def test_limits_models_and_counts_are_never_named_in_the_group(
     for bit in ("daily limit", "Models", "forgotten", "Tokens", "Messages today"):
         assert bit not in group, bit
     private = [m.text for m in bot.messages(ALICE)[private_before:]]
-    assert "daily limit of 1" in private[0]
     assert any(text.startswith("Models:") for text in private)
     assert any("/user" not in t and "Tokens" in t for t in bot.tg.texts(BOB))

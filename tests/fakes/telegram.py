@@ -4,6 +4,14 @@ Point aiogram at it with ``TelegramAPIServer.from_base(tg.base_url)``. It keeps 
 real bot would observe (update queue, sent messages, edits) and answers with Telegram's own
 error texts, so the bot's failure handling is exercised too.
 
+Ephemeral messages (Bot API 10.2) are strict too: ``sendMessage`` with
+``ephemeral_message_parameters`` only in a group or supergroup, only to a member of it
+(someone who wrote there: ``make_message``, or ``add_member``); they are kept apart
+(``ephemeral``), never in ``sent``, so a test can tell a notice shown to one member from
+one posted to the group. ``become_older_server`` makes a server that knows none: it
+ignores the parameter, as an older server ignores any parameter it does not know (the
+message is posted for everyone), and answers 404 for the ephemeral methods.
+
 Topics in private chats (Bot API 9.3+) are strict, as on Telegram: ``enable_topics`` and
 ``open_topic`` make them; a message sent into any other thread of a private chat is
 refused with "message thread not found".
@@ -13,6 +21,14 @@ provider token, one price); ``pay`` (or ``checkout``) makes a user pay one, whic
 must approve with ``answerPreCheckoutQuery`` within ``pre_checkout_timeout`` seconds
 before ``complete_payment`` delivers the ``successful_payment``; ``refundStarPayment``
 refunds a charge once, and Telegram then reports it with a ``refunded_payment`` message.
+``createInvoiceLink`` makes links (a subscription's with ``subscription_period``):
+``subscribe`` (or ``pay_link`` and ``complete_link_payment``) buys one,
+``renew_subscription`` charges the next period, and ``editUserStarSubscription`` cancels
+or restores the renewal of a subscription named by its first charge id.
+
+Inline mode: ``push_inline_query`` sends an inline query (what a user types after
+``@bot``); ``answerInlineQuery`` takes one answer per query, within
+``inline_query_timeout`` seconds, with results checked as Telegram checks them.
 """
 
 from __future__ import annotations
@@ -52,6 +68,7 @@ NOT_DEFAULT_UPDATES = frozenset({"chat_member", "message_reaction", "message_rea
 JSON_FIELDS = frozenset({
     "entities", "caption_entities", "reply_markup", "commands", "allowed_updates", "scope",
     "reply_parameters", "link_preview_options", "rich_message", "prices", "suggested_tip_amounts",
+    "results", "button", "ephemeral_message_parameters",
 })  # fmt: skip
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -79,8 +96,20 @@ PAYMENT_PROVIDER_INVALID = "Bad Request: PAYMENT_PROVIDER_INVALID"
 STARS_INVOICE_INVALID = "Bad Request: STARS_INVOICE_INVALID"
 CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"
 CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"
+# A Stars subscription's one period (30 days), and its highest price.
+SUBSCRIPTION_PERIOD = 2_592_000
+MAX_SUBSCRIPTION_STARS = 10_000
 # How long Telegram waits for answerPreCheckoutQuery before it cancels the payment.
 PRE_CHECKOUT_TIMEOUT = 10.0
+# Inline mode: how long an inline query takes an answer (about 10 s on Telegram), at most
+# how many results, and what a result id and the button's /start parameter may be.
+INLINE_QUERY_TIMEOUT = 10.0
+MAX_INLINE_RESULTS = 50
+INLINE_RESULT_TYPES = frozenset({
+    "article", "photo", "gif", "mpeg4_gif", "video", "audio", "voice", "document", "location",
+    "venue", "contact", "game", "sticker",
+})  # fmt: skip
+START_PARAMETER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # TDLib's bound on a currency amount (check_currency_amount).
 MAX_CURRENCY_AMOUNT = 9_999_999_999_999
 _DEFAULT_FAULTS = {
@@ -243,6 +272,18 @@ class SentVoice:
     thread_id: int | None = None
 
 
+@dataclass
+class SentEphemeral:
+    """One ephemeral message (Bot API 10.2): shown in a group to one member alone."""
+
+    chat_id: int
+    receiver_user_id: int
+    ephemeral_message_id: int
+    text: str
+    thread_id: int | None = None
+    deleted: bool = False
+
+
 class SentAction(NamedTuple):
     """One sendChatAction call, with the topic it was shown in (None: outside topics)."""
 
@@ -289,6 +330,22 @@ class PreCheckout:
 
 
 @dataclass
+class InlineQueryAsked:
+    """An inline query pushed to the bot (``push_inline_query``) and its answer, if any."""
+
+    query_id: str
+    user_id: int
+    query: str
+    deadline: float  # time.monotonic() after which Telegram takes no answer
+    answer: Json | None = None  # the answerInlineQuery params Telegram accepted
+
+    @property
+    def results(self) -> list[Json]:
+        """The answer's results (none: not answered, or answered with none)."""
+        return list((self.answer or {}).get("results") or [])
+
+
+@dataclass
 class StarPayment:
     """A completed Telegram Stars payment, by its telegram_payment_charge_id."""
 
@@ -309,6 +366,33 @@ class Refund(NamedTuple):
     total_amount: int
     payload: str
     by_bot: bool
+
+
+@dataclass
+class InvoiceLink:
+    """One createInvoiceLink call Telegram accepted (``subscription_period``: a Stars
+    subscription's link, renewed every period until cancelled)."""
+
+    url: str
+    title: str
+    description: str
+    payload: str
+    currency: str
+    prices: list[Json]
+    amount: int
+    subscription_period: int | None = None
+
+
+@dataclass
+class StarSubscription:
+    """A Stars subscription a user bought through a link, by its first charge id."""
+
+    user_id: int
+    first_charge_id: str
+    link: InvoiceLink
+    expires_at: int  # Unix time: the end of the period paid for
+    charges: list[str] = field(default_factory=list)  # every period's charge id, in order
+    canceled_by_bot: bool = False  # editUserStarSubscription(is_canceled=True)
 
 
 # ---- parse_mode: simplified checks that raise Telegram's errors and strip the markup ------
@@ -555,8 +639,17 @@ class FakeTelegram:
         self.payments: dict[str, StarPayment] = {}  # completed payments, by charge id
         self.refunds: list[Refund] = []
         self.pre_checkout_timeout = PRE_CHECKOUT_TIMEOUT  # seconds the bot has to answer
+        # Inline queries pushed (``push_inline_query``), by id, answered or not.
+        self.inline_queries: dict[str, InlineQueryAsked] = {}
+        self.inline_query_timeout = INLINE_QUERY_TIMEOUT  # seconds the bot has to answer
         # Telegram follows a refund with a refunded_payment message (Bot API 7.10+).
         self.refund_messages = True
+        # Invoice links (createInvoiceLink) by URL; subscriptions bought through them, by
+        # first charge id; each accepted editUserStarSubscription's params, in order.
+        self.invoice_links: dict[str, InvoiceLink] = {}
+        self.star_subscriptions: dict[str, StarSubscription] = {}
+        self.subscription_edits: list[Json] = []
+        self._link_queries: dict[str, InvoiceLink] = {}  # pre-checkout query id -> link
         self.commands: list[Json] = []  # the default scope, for every language
         # setChatMenuButton: by chat id (None: the default for every private chat).
         self.menu_buttons: dict[int | None, Json] = {}
@@ -590,6 +683,10 @@ class FakeTelegram:
         self.started: set[int] = set()  # users who have written to the bot privately
         self.blocked_by: set[int] = set()  # users who have blocked the bot
         self._users_seen: set[int] = set()  # anywhere: a group, a button press
+        # Members of each group: those who wrote in it (``make_message``), ``add_member``.
+        self.members: dict[int, set[int]] = defaultdict(set)
+        self.ephemeral: list[SentEphemeral] = []  # ephemeral messages, in order
+        self.ephemeral_ignored = False  # become_older_server(): the parameter is unknown
         # Open topics by chat: thread id -> name (``open_topic``). Private chats have
         # topics only once the bot enables them (``enable_topics``, BotFather's
         # "Threaded Mode"); a private chat refuses any other thread id, as do forum groups.
@@ -605,6 +702,8 @@ class FakeTelegram:
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
             "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
+            "deleteephemeralmessage": self._delete_ephemeral_message,
             "deletemessage": self._delete_message,
             "sendchataction": self._send_chat_action,
             "senddocument": self._send_document,
@@ -626,7 +725,10 @@ class FakeTelegram:
             "answercallbackquery": self._answer_callback_query,
             "sendinvoice": self._send_invoice,
             "answerprecheckoutquery": self._answer_pre_checkout_query,
+            "answerinlinequery": self._answer_inline_query,
             "refundstarpayment": self._refund_star_payment,
+            "createinvoicelink": self._create_invoice_link,
+            "edituserstarsubscription": self._edit_user_star_subscription,
             "getchatmember": self._get_chat_member,
             "close": self._ok,
             "logout": self._ok,
@@ -873,6 +975,8 @@ class FakeTelegram:
 
     async def _send_message(self, params: Json) -> Json:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        if params.get("ephemeral_message_parameters") and not self.ephemeral_ignored:
+            return self._send_ephemeral(params, chat_id)
         self._check_can_write(chat_id)
         thread_id = self._thread(params, chat_id)
         text, entities = self._formatted(params, "text", 4096)
@@ -885,11 +989,61 @@ class FakeTelegram:
         self._messages[chat_id, rec.message_id] = rec
         return self._sent_json(rec)
 
+    def _send_ephemeral(self, params: Json, chat_id: int) -> Json:
+        """sendMessage with ephemeral_message_parameters: shown to one group member."""
+        options = params["ephemeral_message_parameters"]
+        if not isinstance(options, dict):
+            raise bad_request("can't parse ephemeral message parameters JSON object")
+        receiver = _int(options, "receiver_user_id", "receiver_user_id is empty") or 0
+        if chat_id >= 0 or chat_id not in self._chats:
+            raise bad_request("EPHEMERAL_PEER_INVALID")  # groups and supergroups only
+        if receiver not in self.members[chat_id]:
+            raise bad_request("USER_NOT_PARTICIPANT")
+        thread_id = self._thread(params, chat_id)
+        text, entities = self._formatted(params, "text", 4096)
+        self._check_markup(chat_id, params.get("reply_markup"))
+        number = 1 + sum(1 for e in self.ephemeral if e.chat_id == chat_id)
+        self.ephemeral.append(SentEphemeral(chat_id, receiver, number, text, thread_id))
+        user = {"id": receiver, "is_bot": False, "first_name": "User"}
+        return self._message(
+            chat_id, 0, thread_id, text=text, entities=entities, ephemeral_message_id=number,
+            receiver_user=user,
+        )  # fmt: skip
+
+    async def _delete_ephemeral_message(self, params: Json) -> bool:
+        chat_id = _int(params, "chat_id", "chat_id is empty") or 0
+        receiver = _int(params, "receiver_user_id", "receiver_user_id is empty")
+        number = _int(params, "ephemeral_message_id", "ephemeral_message_id is empty")
+        for sent in self.ephemeral:
+            if (sent.chat_id, sent.receiver_user_id, sent.ephemeral_message_id) == (
+                chat_id, receiver, number,
+            ) and not sent.deleted:  # fmt: skip
+                sent.deleted = True
+                return True
+        raise bad_request("message to delete not found")
+
+    async def _edit_message_reply_markup(self, params: Json) -> Json:
+        (chat_id, _), rec = self._find(params, "edit")
+        if rec is None:
+            raise bad_request("message can't be edited")
+        markup = params.get("reply_markup") or None
+        self._check_markup(chat_id, markup)
+        if json.dumps(markup, sort_keys=True) == json.dumps(rec.reply_markup, sort_keys=True):
+            raise TelegramError(400, NOT_MODIFIED)
+        rec.reply_markup = markup
+        rec.key = (*rec.key[:3], json.dumps(markup, sort_keys=True))
+        return self._sent_json(rec, edit_date=int(time.time()))
+
     def become_older_server(self) -> None:
         """Answer like a self-hosted Bot API server older than 10.x: no drafts, no rich
-        messages (404 "method not found", as for any unknown method)."""
-        for method in ("sendmessagedraft", "sendrichmessage", "sendrichmessagedraft"):
+        messages, no ephemeral messages (404 "method not found", as for any unknown
+        method; sendMessage ignores ephemeral_message_parameters and posts for all)."""
+        for method in (
+            "sendmessagedraft", "sendrichmessage", "sendrichmessagedraft",
+            "deleteephemeralmessage",
+        ):  # fmt: skip
             self._methods.pop(method, None)
+        self.ephemeral_ignored = True
 
     async def _send_message_draft(self, params: Json) -> bool:
         chat_id = _int(params, "chat_id", "chat_id is empty") or 0
@@ -1261,6 +1415,97 @@ class FakeTelegram:
         self.pre_checkout_answers[query.query_id] = query.answer
         return True
 
+    # ---- inline mode -----------------------------------------------------------------------
+    async def _answer_inline_query(self, params: Json) -> bool:
+        """answerInlineQuery: one answer per query, in time, with valid results."""
+        query = self.inline_queries.get(str(params.get("inline_query_id") or ""))
+        if query is None or query.answer is not None or time.monotonic() > query.deadline:
+            raise TelegramError(400, QUERY_ID_INVALID)  # unknown, answered, or too late
+        results = params.get("results")
+        if not isinstance(results, list):
+            raise bad_request('parameter "results" is required')
+        if len(results) > MAX_INLINE_RESULTS:
+            raise bad_request("RESULTS_TOO_MUCH")
+        ids: set[str] = set()
+        for result in results:
+            self._check_inline_result(result, ids)
+        cache_time = _int(params, "cache_time")
+        if cache_time is not None and cache_time < 0:
+            raise bad_request("CACHE_TIME_INVALID")
+        if len(str(params.get("next_offset") or "").encode()) > 64:
+            raise bad_request("NEXT_OFFSET_INVALID")
+        button = params.get("button")
+        if button is not None:
+            if not isinstance(button, dict) or not str(button.get("text") or "").strip():
+                raise bad_request("BUTTON_TEXT_INVALID")
+            start = button.get("start_parameter")
+            if (start is None) == (button.get("web_app") is None):  # exactly one of them
+                raise bad_request("BUTTON_TYPE_INVALID")
+            if start is not None and not START_PARAMETER.fullmatch(str(start)):
+                raise bad_request("START_PARAM_INVALID")
+        query.answer = dict(params)  # with its form fields as the values they stand for
+        if cache_time is not None:
+            query.answer["cache_time"] = cache_time
+        if "is_personal" in params:
+            query.answer["is_personal"] = _bool(params["is_personal"])
+        return True
+
+    def _check_inline_result(self, result: Any, ids: set[str]) -> None:
+        """One InlineQueryResult as Telegram checks it (articles fully; others' ids)."""
+        if not isinstance(result, dict) or result.get("type") not in INLINE_RESULT_TYPES:
+            raise bad_request("can't parse inline query result: unsupported type")
+        result_id = result.get("id")
+        if not isinstance(result_id, str) or not 1 <= len(result_id.encode()) <= 64:
+            raise bad_request("RESULT_ID_INVALID")
+        if result_id in ids:
+            raise bad_request("RESULT_ID_DUPLICATE")
+        ids.add(result_id)
+        if result["type"] != "article":
+            return
+        if not isinstance(result.get("title"), str) or not result["title"]:
+            raise bad_request(
+                'can\'t parse inline query result: Field "title" must be of type String'
+            )
+        content = result.get("input_message_content")
+        if not isinstance(content, dict):
+            raise bad_request(
+                'can\'t parse inline query result: Field "input_message_content" must be of '
+                "type Object"
+            )
+        if "message_text" in content:  # the other kinds (a location, an invoice) unchecked
+            shown = {"text": content["message_text"], "entities": content.get("entities")}
+            self._formatted(shown | {"parse_mode": content.get("parse_mode")}, "text", 4096)
+
+    def push_inline_query(
+        self,
+        user_id: int,
+        query: str,
+        *,
+        offset: str = "",
+        chat_type: str | None = "sender",
+        first_name: str = "User",
+        language_code: str | None = None,
+    ) -> str:
+        """Queue an inline query (what the user typed after ``@bot``); returns its id.
+        ``chat_type``: where it is typed ("sender" is the user's chat with the bot)."""
+        query_id = str(secrets.randbelow(2**62) + 2**62)  # numeric, as on Telegram
+        user: Json = {"id": user_id, "is_bot": False, "first_name": first_name}
+        user |= {"language_code": language_code} if language_code else {}
+        self._users_seen.add(user_id)
+        deadline = time.monotonic() + self.inline_query_timeout
+        self.inline_queries[query_id] = InlineQueryAsked(query_id, user_id, query, deadline)
+        update: Json = {"id": query_id, "from": user, "query": query, "offset": offset}
+        update |= {"chat_type": chat_type} if chat_type else {}
+        self.push_update({"inline_query": update})
+        return query_id
+
+    async def wait_inline_answer(self, query_id: str, timeout: float = 10) -> Json:  # noqa: ASYNC109
+        """Wait for the bot's answer to an inline query; returns its params."""
+        query = self.inline_queries[query_id]
+        await self.wait_for(lambda: query.answer is not None, timeout, f"an answer to {query_id}")
+        assert query.answer is not None
+        return query.answer
+
     async def _refund_star_payment(self, params: Json) -> bool:
         user_id = _int(params, "user_id", "invalid user_id specified")
         charge_id = _required_str(params, "telegram_payment_charge_id")
@@ -1422,6 +1667,122 @@ class FakeTelegram:
             raise AssertionError(f"charge {charge_id} is refunded already")
         return self._refund(payment, by_bot=False)
 
+    # ---- invoice links and Stars subscriptions -----------------------------------------
+    async def _create_invoice_link(self, params: Json) -> str:
+        """createInvoiceLink for digital goods: Stars only; ``subscription_period`` only
+        2592000 (30 days), only in Stars, at most 10000 Stars a period."""
+        title = _required_str(params, "title")
+        description = _required_str(params, "description")
+        payload = _required_str(params, "payload")
+        currency = _required_str(params, "currency")
+        if params.get("prices") in (None, ""):
+            raise bad_request('parameter "prices" is required')
+        prices = _labeled_prices(params["prices"])
+        total = sum(p["amount"] for p in prices)
+        if total <= 0 or any(abs(p["amount"]) > MAX_CURRENCY_AMOUNT for p in prices):
+            raise bad_request("total price must be positive")
+        period = _int(params, "subscription_period")
+        if period is not None and (period != SUBSCRIPTION_PERIOD or currency != STARS):
+            raise bad_request("SUBSCRIPTION_PERIOD_INVALID")
+        if currency != STARS or params.get("provider_token"):
+            raise TelegramError(400, PAYMENT_PROVIDER_INVALID)
+        tips = params.get("max_tip_amount") not in (None, "", 0, "0")
+        if len(prices) != 1 or tips or params.get("suggested_tip_amounts"):
+            raise TelegramError(400, STARS_INVOICE_INVALID)
+        if period is not None and total > MAX_SUBSCRIPTION_STARS:
+            raise bad_request("SUBSCRIPTION_PRICE_INVALID")
+        if not 1 <= len(title) <= 32:
+            raise bad_request("INVOICE_TITLE_INVALID")
+        if not 1 <= len(description) <= 255:
+            raise bad_request("INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise bad_request("INVOICE_PAYLOAD_INVALID")
+        url = f"https://t.me/${secrets.token_urlsafe(12)}"
+        link = InvoiceLink(url, title, description, payload, currency, prices, total, period)
+        self.invoice_links[url] = link
+        return url
+
+    async def _edit_user_star_subscription(self, params: Json) -> bool:
+        user_id = _int(params, "user_id", "invalid user_id specified")
+        charge_id = _required_str(params, "telegram_payment_charge_id")
+        if params.get("is_canceled") in (None, ""):
+            raise bad_request('parameter "is_canceled" is required')
+        subscription = self.star_subscriptions.get(charge_id)
+        if subscription is None or subscription.user_id != user_id:
+            raise TelegramError(400, CHARGE_NOT_FOUND)
+        subscription.canceled_by_bot = _bool(params["is_canceled"])
+        self.subscription_edits.append(dict(params))
+        return True
+
+    def pay_link(
+        self, url: str, user_id: int, *, charge_id: str | None = None, first_name: str = "User"
+    ) -> str:
+        """A user opens an invoice link and confirms: the pre_checkout_query is pushed;
+        returns its id (see ``complete_link_payment``)."""
+        link = self.invoice_links[url]
+        query_id = self.push_pre_checkout(
+            user_id, link.payload, link.amount, currency=link.currency, charge_id=charge_id,
+            first_name=first_name,
+        )  # fmt: skip
+        self._link_queries[query_id] = link
+        return query_id
+
+    async def complete_link_payment(self, query_id: str) -> str | None:
+        """Wait for the bot's pre-checkout answer; if it approved, deliver the
+        successful_payment (a subscription link's first period: is_recurring,
+        is_first_recurring, subscription_expiration_date) and return its charge id."""
+        query, link = self.pre_checkouts[query_id], self._link_queries[query_id]
+        await self.wait_pre_checkout_answer(query_id)
+        if not query.approved:
+            return None
+        if query.charge_id in self.payments:
+            raise AssertionError(f"pre-checkout query {query_id} was completed already")
+        extra: Json = {}
+        if link.subscription_period is not None:
+            expires = int(time.time()) + link.subscription_period
+            extra = {"is_recurring": True, "is_first_recurring": True}
+            extra["subscription_expiration_date"] = expires
+            self.star_subscriptions[query.charge_id] = StarSubscription(
+                query.user_id, query.charge_id, link, expires, [query.charge_id]
+            )
+        self._deliver_payment(query.user_id, query.charge_id, link, extra)
+        return query.charge_id
+
+    async def subscribe(self, url: str, user_id: int) -> str | None:
+        """``pay_link`` and ``complete_link_payment`` in one: the first charge id, or None
+        if the bot declined."""
+        return await self.complete_link_payment(self.pay_link(url, user_id))
+
+    def renew_subscription(self, first_charge_id: str, *, charge_id: str | None = None) -> str:
+        """Telegram charges the next period (no pre-checkout): a recurring
+        successful_payment with a fresh charge id and the period moved on; returns it.
+        Telegram does not renew a subscription the bot cancelled."""
+        subscription = self.star_subscriptions[first_charge_id]
+        if subscription.canceled_by_bot:
+            raise AssertionError(f"subscription {first_charge_id} was cancelled: no renewal")
+        charge = charge_id or new_charge_id()
+        subscription.expires_at += subscription.link.subscription_period or 0
+        subscription.charges.append(charge)
+        extra: Json = {"is_recurring": True}
+        extra["subscription_expiration_date"] = subscription.expires_at
+        self._deliver_payment(subscription.user_id, charge, subscription.link, extra)
+        return charge
+
+    def _deliver_payment(
+        self, user_id: int, charge_id: str, link: InvoiceLink, extra: Json
+    ) -> None:
+        paid: Json = {"currency": link.currency, "total_amount": link.amount}
+        paid |= {"invoice_payload": link.payload, "telegram_payment_charge_id": charge_id}
+        paid |= {"provider_payment_charge_id": ""} | extra
+        chat = self._chats.get(user_id, {})
+        message = self.make_message(
+            user_id, first_name=chat.get("first_name", "User"), successful_payment=paid
+        )
+        self.payments[charge_id] = StarPayment(
+            user_id, charge_id, link.currency, link.amount, link.payload, message
+        )
+        self.push_update({"message": message})
+
     # ---- test helpers -------------------------------------------------------------------
     def add_file(self, file_id: str, data: bytes, file_path: str | None = None) -> HostedFile:
         """Host a file a user sent (a photo size, a voice note) for getFile and download."""
@@ -1466,6 +1827,8 @@ class FakeTelegram:
         if chat_type == "private" and chat_id == user_id:
             self.started.add(user_id)  # writing to the bot starts it (and undoes a block)
             self.blocked_by.discard(user_id)
+        if chat_type != "private":
+            self.members[chat_id].add(user_id)  # who wrote in a group is a member of it
         if chat_type != "private" and self.topics.get(chat_id):
             chat["is_forum"] = True
         message = {"message_id": message_id, "from": user, "chat": chat, "date": int(time.time())}
@@ -1565,6 +1928,19 @@ class FakeTelegram:
         """The user deletes a topic: sending into it fails from now on."""
         if self.topics.get(chat_id, {}).pop(thread_id, None) is None:
             raise AssertionError(f"no open topic {thread_id} in chat {chat_id}")
+
+    def add_member(self, chat_id: int, *user_ids: int) -> None:
+        """Users join a group without writing in it (ephemeral messages may reach them)."""
+        self.members[chat_id].update(user_ids)
+        self._users_seen.update(user_ids)
+
+    def ephemeral_to(self, user_id: int, chat_id: int | None = None) -> list[str]:
+        """Texts of the ephemeral messages shown to ``user_id`` (in ``chat_id``), in order."""
+        return [
+            e.text
+            for e in self.ephemeral
+            if e.receiver_user_id == user_id and chat_id in (None, e.chat_id) and not e.deleted
+        ]
 
     def start_private_chat(self, *user_ids: int) -> None:
         """Users press Start in their private chat with the bot, without an update."""

@@ -107,3 +107,11 @@ def test_stars_packs_are_stars_and_tokens() -> None:
     for bad in ("50", "50:x", "0:100", "50:100,50:100", "-1:5"):
         with pytest.raises(ValidationError):
             Settings(_env_file=None, stars_packs=bad)
+
+
+def test_subscription_plans_are_stars_and_tokens_a_month_at_most_10000_stars() -> None:
+    plans = Settings(_env_file=None, subscription_plans="100:300000, 10000:5").subscription_plans
+    assert plans == [(100, 300_000), (10_000, 5)]
+    for bad in ("100", "100:x", "0:100", "100:5,100:5", "10001:5"):
+        with pytest.raises(ValidationError, match="subscription_plans"):
+            Settings(_env_file=None, subscription_plans=bad)

@@ -114,12 +114,13 @@ class Application:
         redeliver = RedeliverMiddleware(deps.turns.storage_patience_seconds)
         dispatcher.update.outer_middleware(redeliver)
         scope = ChatScopeMiddleware(group_chats=settings.group_chats)
-        access = AccessMiddleware(settings, deps.accounts)
+        access = AccessMiddleware(settings, deps.accounts, deps.capabilities)
         for observer in (
             dispatcher.message,
             dispatcher.edited_message,
             dispatcher.callback_query,
             dispatcher.pre_checkout_query,
+            dispatcher.inline_query,  # inline mode: refused users get one article
         ):
             observer.outer_middleware(scope)
             observer.outer_middleware(access)
@@ -235,6 +236,7 @@ class Application:
                 edit_interval=edit_interval,
                 capabilities=self.deps.capabilities,
                 voice=self.deps.speaker,
+                followups=self.settings.followups,
             )
 
         while True:

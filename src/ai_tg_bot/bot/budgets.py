@@ -1,5 +1,5 @@
-"""How token budgets, credit, costs and refunds read in /limits, /user, /stats and the
-refund notice (ADR 0015)."""
+"""How token budgets, credit, subscriptions, costs and refunds read in /limits, /user,
+/stats, /subscribe and the refund notice (ADR 0015)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ai_tg_bot.i18n import _, day, money, number
 from ai_tg_bot.limits import UserLimits, next_month
-from ai_tg_bot.storage import Refund, Spent
+from ai_tg_bot.storage import Refund, Spent, SubscriptionRecord
 
 
 def _used(used: int, limit: int) -> str:
@@ -35,6 +35,17 @@ def render_budget(
         credit = _("Bought tokens left: {count}").format(count=number(spent.credit))
         lines.append(credit + (" " + _("(more: /buy)") if can_buy else ""))
     return "\n".join(lines)
+
+
+def subscription_line(subscription: SubscriptionRecord, now: datetime) -> str:
+    """A subscription: its plan, and when it renews or ends (cancelled: paid up to then)."""
+    plan = _("{tokens} tokens a month for {stars} ⭐").format(
+        tokens=number(subscription.tokens), stars=number(subscription.stars)
+    )
+    when = day(subscription.expires_at)
+    if subscription.state(now) == "active":
+        return _("🔁 Subscription: {plan}, renews on {date}").format(plan=plan, date=when)
+    return _("⏹ Subscription: {plan}, cancelled: ends on {date}").format(plan=plan, date=when)
 
 
 def render_cost(

@@ -1,8 +1,9 @@
 """What this bot's Bot API server and each chat accept, learned from their refusals.
 
 Drafts need Bot API 10.x (an older self-hosted server does not know them); rich messages
-too, and a chat may refuse them (RICH_MESSAGES=auto|on|off). One object per process,
-shared by every answer: a refusal is met once, not on every answer.
+too, and a chat may refuse them (RICH_MESSAGES=auto|on|off); ephemeral messages need
+10.2 (bot.notices). One object per process, shared by every answer: a refusal is met
+once, not on every answer.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Capabilities:
         self.drafts = True
         self.rich_server = True
         self.rich_refused_chats: set[int] = set()
+        # Ephemeral messages in groups (Bot API 10.2): None until the server was asked.
+        self.ephemeral: bool | None = None
 
     def rich_for(self, chat_id: int) -> bool:
         """Whether to send this chat's final answers as rich messages."""

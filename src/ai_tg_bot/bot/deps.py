@@ -32,8 +32,9 @@ from ai_tg_bot.storage import (
     PaymentsStore,
     PrivacyStore,
     SearchStore,
+    SubscriptionsStore,
 )
-from ai_tg_bot.turns import TurnService
+from ai_tg_bot.turns import InlineAnswers, TurnService
 
 if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
     from ai_tg_bot.tools import MemoryTool, Toolbox
@@ -47,6 +48,8 @@ class Deps:
     storage: DialogueStore
     accounts: AccountsStore
     payments: PaymentsStore
+    # Telegram Stars subscriptions (SUBSCRIPTION_PLANS: /subscribe).
+    subscriptions: SubscriptionsStore
     privacy: PrivacyStore
     search: SearchStore
     outputs: OutputsStore
@@ -67,6 +70,8 @@ class Deps:
     speaker: VoiceReplies | None
     # Albums being collected into one question each (bot.albums).
     albums: AlbumCollector
+    # Inline mode's queries (`@bot question`): per user, the newest answered.
+    inline: InlineAnswers
 
 
 def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
@@ -99,6 +104,7 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
         storage=storage,
         accounts=AccountsStore(database, settings),
         payments=payments,
+        subscriptions=SubscriptionsStore(database, settings),
         privacy=PrivacyStore(database, settings),
         search=SearchStore(database, settings),
         outputs=outputs,
@@ -112,6 +118,12 @@ def build_deps(settings: Settings, database: Database, bot: Bot) -> Deps:
         toolbox=toolbox,
         speaker=voice_replies(settings, llm, outputs),
         albums=AlbumCollector(AlbumsStore(database, settings)),
+        inline=InlineAnswers(
+            outputs,
+            llm,
+            debounce_seconds=settings.inline_debounce_ms / 1000,
+            timeout_seconds=settings.llm_timeout_seconds,
+        ),
     )
 
 

@@ -125,9 +125,9 @@ class DraftReply(StreamingReply):
         await self._stop_keepalive()
         await super().halt()
 
-    async def finish(self, markdown: str | None = None) -> None:
+    async def finish(self, markdown: str | None = None, *, buttons: bool = False) -> None:
         await self._stop_keepalive()
-        await super().finish(markdown)
+        await super().finish(markdown, buttons=buttons)
 
     async def send_notice(self, text: str) -> None:
         await self._stop_keepalive()

@@ -39,8 +39,11 @@ APP_COMMAND = ("app", N_("Open the app: conversations, settings, usage"))
 # The Mini App's menu button and /app's button (WEBAPP_URL).
 APP_BUTTON = N_("App")
 # Listed only where STARS_PACKS offers top-ups.
+BUY_COMMAND = ("buy", N_("Buy tokens with Telegram Stars"))
+# Listed only where SUBSCRIPTION_PLANS offers subscriptions.
+SUBSCRIBE_COMMAND = ("subscribe", N_("Tokens every month for Telegram Stars"))
+# Listed where either sells.
 PAYMENT_COMMANDS: list[tuple[str, str]] = [
-    ("buy", N_("Buy tokens with Telegram Stars")),
     ("paysupport", N_("Help with a payment")),
     ("terms", N_("Terms of sale")),
 ]
@@ -67,6 +70,7 @@ class Offered:
     """What this bot's settings turn on beyond chat: menus and /help list only that."""
 
     payments: bool = False
+    subscriptions: bool = False
     images: bool = False
     voice: bool = False
     tools: bool = False
@@ -74,9 +78,11 @@ class Offered:
 
     @classmethod
     def by(cls, settings: Settings) -> Offered:
-        """STARS_PACKS, IMAGE_MODEL, TTS_MODEL, MCP_SERVERS and WEBAPP_URL, each set or not."""
+        """STARS_PACKS, SUBSCRIPTION_PLANS, IMAGE_MODEL, TTS_MODEL, MCP_SERVERS and
+        WEBAPP_URL, each set or not."""
         return cls(
             payments=bool(settings.stars_packs),
+            subscriptions=bool(settings.subscription_plans),
             images=settings.image_model is not None,
             voice=settings.tts_model is not None,
             tools=bool(settings.mcp_servers),
@@ -91,7 +97,9 @@ class Offered:
             + ([VOICE_COMMAND] if self.voice else [])
             + ([TOOLS_COMMAND] if self.tools else [])
             + ([APP_COMMAND] if self.app else [])
-            + (PAYMENT_COMMANDS if self.payments else [])
+            + ([BUY_COMMAND] if self.payments else [])
+            + ([SUBSCRIBE_COMMAND] if self.subscriptions else [])
+            + (PAYMENT_COMMANDS if self.payments or self.subscriptions else [])
         )
 
 

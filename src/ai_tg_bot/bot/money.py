@@ -27,24 +27,14 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
 from ai_tg_bot.bot.budgets import refund_notice
+from ai_tg_bot.bot.purchases import STARS, paid_notice, parse_purchase
 from ai_tg_bot.errors import BotError
-from ai_tg_bot.i18n import _, current_language, number, use_language
+from ai_tg_bot.i18n import _, current_language, use_language
 from ai_tg_bot.storage import STORAGE_ERRORS, PaymentsStore, Refund, is_outage
 
 log = logging.getLogger(__name__)
-STARS = "XTR"
 # The longest wait between two tries while the database is down.
 MAX_PAUSE_SECONDS = 30.0
-
-
-def parse_payload(payload: str) -> tuple[int, int, int] | None:
-    """(stars, tokens, user_id) from an invoice payload; None if it is not ours."""
-    kind, _sep, rest = payload.partition(":")
-    parts = rest.split(":")
-    if kind != "tokens" or len(parts) != 3 or not all(part.isdigit() for part in parts):
-        return None
-    stars, tokens, user_id = (int(part) for part in parts)
-    return stars, tokens, user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +50,10 @@ class MoneyUpdate:
     chat_id: int = 0
     thread_id: int | None = None
     language: str | None = None
+    # A subscription's payment: the end of the period paid for (Unix time), and whether
+    # it is the subscription's first payment.
+    expires: int | None = None
+    first_period: bool = False
 
     @classmethod
     def of(cls, message: Message) -> MoneyUpdate | None:
@@ -76,16 +70,18 @@ class MoneyUpdate:
                 paid.currency,
             )
             payload = paid.invoice_payload
+            expires, first = paid.subscription_expiration_date, bool(paid.is_first_recurring)
         elif refunded is not None:
             kind, charge = "refund", refunded.telegram_payment_charge_id
             stars, currency = refunded.total_amount, refunded.currency
             payload = refunded.invoice_payload or ""
+            expires, first = None, False
         else:
             return None
         return cls(
             kind, user.id, charge, stars, currency, payload, message.chat.id,
             message.message_thread_id if message.is_topic_message else None,
-            current_language(),
+            current_language(), expires, first,
         )  # fmt: skip
 
     @property
@@ -232,7 +228,7 @@ class MoneyDesk:
         if update.kind == "refund":
             await self._refund(update)
             return
-        parsed = parse_payload(update.payload)
+        parsed = parse_purchase(update.payload)
         if parsed is None or update.currency != STARS:
             # Paid for something this bot never sells: refunded by hand (/refund).
             log.error("%s has an unknown payload", update.describe())
@@ -240,20 +236,16 @@ class MoneyDesk:
                 update, _("I could not match this payment; an operator will refund it.")
             )
             return
-        _stars, tokens, _buyer = parsed
+        tokens = parsed.tokens
+        period = parsed.period(update.payload, update.expires, update.first_period)
         balance = await self.payments.credited(
-            update.user_id, update.charge_id, update.stars, tokens
+            update.user_id, update.charge_id, update.stars, tokens, period
         )
         if balance is None:
             log.info("%s seen before: not credited again", update.describe())
             return
         log.info("payment of user_id=%s credited: %s tokens", update.user_id, tokens)
-        await self._tell(
-            update,
-            _("✅ Thank you! {tokens} tokens added; you have {balance} now.").format(
-                tokens=number(tokens), balance=number(balance)
-            ),
-        )
+        await self._tell(update, paid_notice(tokens, balance, period))
 
     async def _refund(self, update: MoneyUpdate) -> None:
         done = await self.payments.refund(update.charge_id)

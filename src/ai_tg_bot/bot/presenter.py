@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.types import Message
 
+from ai_tg_bot.bot.answer_buttons import AnswerButtons
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.drafts import DraftReply
+from ai_tg_bot.bot.notices import MemberNoticeView
 from ai_tg_bot.bot.reply import StreamingReply
 from ai_tg_bot.bot.speaking import SpokenView, VoiceReplies
 from ai_tg_bot.config import Settings
@@ -24,6 +26,7 @@ class TelegramPresenter:
         edit_interval: float,
         capabilities: Capabilities | None = None,
         voice: VoiceReplies | None = None,
+        followups: bool = False,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id
@@ -31,6 +34,8 @@ class TelegramPresenter:
         self.capabilities = capabilities or Capabilities("off")
         # TTS_MODEL set: answers in private chats are also spoken for users who asked.
         self.voice = voice
+        # FOLLOWUPS=on: a private chat's answers get suggested questions under them.
+        self.followups = followups
 
     @classmethod
     def for_message(
@@ -48,14 +53,16 @@ class TelegramPresenter:
             edit_interval=settings.stream_edit_interval_seconds,
             capabilities=capabilities,
             voice=voice,
+            followups=settings.followups,
         )
 
-    def view(self, question: Question) -> StreamingReply | SpokenView:
+    def view(self, question: Question) -> StreamingReply | SpokenView | MemberNoticeView:
         """A streaming reply for this question's answer: a draft in a private chat (a
         user's chat id is positive, a group's negative), edits in a group; in the topic
         the question was asked in. In a private chat, with TTS_MODEL set, the answer is
         also spoken for a user who turned /voice on (or /voice auto, when the question
-        was a voice message: bot.speaking)."""
+        was a voice message: bot.speaking), and carries its buttons (bot.answer_buttons).
+        In a group, a question refused for its asker's budget is told to them alone."""
         chat_id = question.telegram_chat_id or self.chat_id
         # A topic conversation's answers go to its topic: a private chat's, or a forum
         # supergroup's (each its own conversation of the group).
@@ -78,6 +85,12 @@ class TelegramPresenter:
                 capabilities=self.capabilities,
                 thread_id=thread_id,
             )
-        if self.voice is not None and chat_id > 0:  # a private chat's id is its user's
+        if chat_id > 0:  # a private chat's id is its user's
+            reply.buttons = AnswerButtons(
+                self.bot, chat_id, question.seq + 1, followups=self.followups, thread_id=thread_id
+            )
+        elif question.refusal is not None and question.author_id is not None:
+            return MemberNoticeView(reply, self.capabilities, question.author_id)
+        if self.voice is not None and chat_id > 0:
             return SpokenView(reply, self.voice, chat_id, to_voice=question.kind == "voice")
         return reply

@@ -60,7 +60,7 @@ class PrivateChat:
 Deliver = Callable[[PrivateChat], Awaitable[object]]
 
 
-def _unreachable(error: TelegramForbiddenError | TelegramBadRequest) -> bool:
+def unreachable(error: TelegramForbiddenError | TelegramBadRequest) -> bool:
     """Telegram refuses the private chat: never started (403, or 400 for an unknown user)."""
     return isinstance(error, TelegramForbiddenError) or "chat not found" in error.message.lower()
 
@@ -74,7 +74,7 @@ async def answer_privately(message: Message, user_id: int, bot: Bot, deliver: De
     try:
         await deliver(PrivateChat(bot, user_id))
     except (TelegramForbiddenError, TelegramBadRequest) as error:
-        if not _unreachable(error):
+        if not unreachable(error):
             raise
         log.info("private chat of user_id=%s unreachable: %s", user_id, type(error).__name__)
         notice = texts.open_private_chat(await create_start_link(bot, START_PAYLOAD))

@@ -1,7 +1,8 @@
 """Show an answer as it streams: typing, throttled edits, then the final answer. Groups
 (and servers without drafts) see answers so; private chats stream into a draft (`drafts`).
 The final answer is a rich message where asked for and accepted (`rich`), else formatted
-entity messages split at Telegram's limit."""
+entity messages split at Telegram's limit; in a private chat its last message carries the
+answer's buttons (`answer_buttons`)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from aiogram.methods import SendRichMessage
 from aiogram.types import InputRichMessage
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.answer_buttons import AnswerButtons
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.formatting import (
     TELEGRAM_MESSAGE_LIMIT,
@@ -32,9 +34,9 @@ from ai_tg_bot.bot.formatting import (
     plain_chunks,
     split_plain,
     utf16_length,
-    with_tools,
 )
 from ai_tg_bot.bot.middlewares.retry import best_effort
+from ai_tg_bot.bot.outcome import show_ending
 from ai_tg_bot.bot.rich import rich_parts
 from ai_tg_bot.turns import TurnResult
 
@@ -45,10 +47,6 @@ TYPING_REFRESH_SECONDS = 4.5  # Telegram shows a chat action for about 5 seconds
 FIRST_PREVIEW_SECONDS = 1.0
 _ELLIPSIS = " …"
 T = TypeVar("T")
-
-
-def _is_not_modified(exc: TelegramBadRequest) -> bool:
-    return "message is not modified" in exc.message
 
 
 class StreamingReply:
@@ -83,6 +81,8 @@ class StreamingReply:
         self._shown = ""
         self._next_edit_at = 0.0
         self._typing: asyncio.Task[None] | None = None
+        # A private chat's answer: its buttons, on the final answer's last message.
+        self.buttons: AnswerButtons | None = None
 
     async def __aenter__(self) -> StreamingReply:
         self._typing = asyncio.create_task(self._keep_typing())
@@ -125,32 +125,31 @@ class StreamingReply:
         if time.monotonic() >= self._next_edit_at and self._has_visible_text:
             await self._preview()
 
-    async def finish(self, markdown: str | None = None) -> None:
-        """Replace the preview with the formatted answer, split into as many messages as needed."""
+    async def finish(self, markdown: str | None = None, *, buttons: bool = False) -> None:
+        """Replace the preview with the formatted answer, split into as many messages as
+        needed; with `buttons`, the last one carries the answer's (`self.buttons`)."""
         await self._stop_typing()
         text = markdown if markdown is not None else self.text
-        if self._message_id is None and await self._send_rich(text):
+        keys = self.buttons if buttons else None
+        if self._message_id is None and await self._send_rich(text, keys):
             return
-        chunks = format_reply(text)
-        for index, chunk in enumerate(chunks):
-            if index == 0 and self._message_id is not None:
-                await self._deliver(chunk, edit_message_id=self._message_id)
-            else:
-                await self._deliver(chunk)
+        await self._deliver_all(format_reply(text), keys, self._message_id)
 
-    async def _send_rich(self, markdown: str) -> bool:
+    async def _send_rich(self, markdown: str, keys: AnswerButtons | None = None) -> bool:
         """Send the answer as rich messages; False (nothing sent) where refused."""
         if not (self.rich and self.capabilities.rich_for(self.chat_id)):
             return False
         parts = rich_parts(markdown)
         for index, part in enumerate(parts):
+            last = keys if index == len(parts) - 1 else None
             try:
-                await self._threaded(
+                sent = await self._threaded(
                     lambda thread: self.bot(
                         SendRichMessage(
                             chat_id=self.chat_id,
                             message_thread_id=thread,
                             rich_message=InputRichMessage(markdown=part),  # noqa: B023
+                            reply_markup=last.keyboard() if last else None,  # noqa: B023
                         )
                     )
                 )
@@ -159,10 +158,20 @@ class StreamingReply:
                 if index == 0:
                     return False
                 # Later parts as entity messages: nothing shown twice, nothing lost.
-                for chunk in format_reply("\n\n".join(parts[index:])):
-                    await self._deliver(chunk)
+                await self._deliver_all(format_reply("\n\n".join(parts[index:])), keys)
                 return True
+            if last is not None:
+                await last.shown(sent.message_id)
         return True
+
+    async def _deliver_all(
+        self, chunks: list[Chunk], keys: AnswerButtons | None, edit_first: int | None = None
+    ) -> None:
+        """Deliver the chunks in order, the first edited into `edit_first` (the preview),
+        the last with the answer's buttons (`keys`)."""
+        for index, chunk in enumerate(chunks):
+            last = keys if index == len(chunks) - 1 else None
+            await self._deliver(chunk, last, edit_message_id=None if index else edit_first)
 
     async def send_notice(self, text: str) -> None:
         """Send a separate short line (an error, a note), with retries."""
@@ -201,23 +210,28 @@ class StreamingReply:
         except TelegramAPIError as exc:
             log.debug("preview skipped in chat %s: %s", self.chat_id, exc)
 
-    async def _deliver(self, chunk: Chunk, *, edit_message_id: int | None = None) -> None:
-        """Send (or edit into place) one formatted chunk; fall back to plain text if rejected."""
+    async def _deliver(
+        self, chunk: Chunk, keys: AnswerButtons | None = None, *, edit_message_id: int | None = None
+    ) -> None:
+        """Send (or edit into place) one formatted chunk, with `keys`' buttons; fall back
+        to plain text if rejected."""
         try:
-            await self._send(chunk, edit_message_id)
+            await self._send(chunk, edit_message_id, keys)
         except TelegramBadRequest as exc:
-            if _is_not_modified(exc):
+            if "message is not modified" in exc.message:
                 return
             if not chunk.entities:
                 raise
             log.warning("formatting rejected in chat %s (%s); sending plain", self.chat_id, exc)
-            for plain in plain_chunks(chunk.text):
-                await self._send(plain, edit_message_id)
+            for plain in plain_chunks(chunk.text):  # (the buttons move to the last)
+                await self._send(plain, edit_message_id, keys)
                 edit_message_id = None
 
-    async def _send(self, chunk: Chunk, edit_message_id: int | None) -> None:
+    async def _send(
+        self, chunk: Chunk, edit_message_id: int | None, keys: AnswerButtons | None
+    ) -> None:
         if edit_message_id is None:
-            await self._send_new(chunk)
+            await self._send_new(chunk, keys)
             return
         try:
             await self.bot.edit_message_text(
@@ -225,19 +239,30 @@ class StreamingReply:
                 chat_id=self.chat_id,
                 message_id=edit_message_id,
                 entities=chunk.entities,
+                reply_markup=keys.keyboard() if keys else None,
             )
         except TelegramBadRequest as exc:
             if "message to edit not found" not in exc.message:
                 raise
             # The preview was deleted by the user: the answer still arrives, as a new message.
-            await self._send_new(chunk)
+            await self._send_new(chunk, keys)
+            return
+        if keys is not None:
+            await keys.shown(edit_message_id)
 
-    async def _send_new(self, chunk: Chunk) -> None:
-        await self._threaded(
+    async def _send_new(self, chunk: Chunk, keys: AnswerButtons | None = None) -> None:
+        markup = keys.keyboard() if keys else None
+        sent = await self._threaded(
             lambda thread: self.bot.send_message(
-                self.chat_id, chunk.text, entities=chunk.entities, message_thread_id=thread
+                self.chat_id,
+                chunk.text,
+                entities=chunk.entities,
+                message_thread_id=thread,
+                reply_markup=markup,
             )
         )
+        if keys is not None:
+            await keys.shown(sent.message_id)
 
     async def _threaded(self, send: Callable[[int | None], Awaitable[T]]) -> T:
         """Send into the question's topic; if the user deleted the topic meanwhile, the
@@ -271,29 +296,5 @@ class StreamingReply:
             self._typing = None
 
     async def show(self, result: TurnResult) -> None:
-        """Show how an answer ended: the answer, or what arrived and a line about the error."""
-        if result.stopped:
-            if result.reply is not None:
-                await self.finish(with_tools(result.reply, result.tools))
-            await self.send_notice(texts.STOPPED if result.reply else texts.STOPPED_EARLY)
-            return
-        if result.reply is not None:
-            await self.finish(with_tools(result.reply, result.tools))
-            if result.usage.cut_at_limit:
-                await self.send_notice(texts.ANSWER_AT_LIMIT)
-            return
-        if result.voice_problem is not None:
-            await self.send_notice(texts.voice_notice(result.voice_problem))
-            return
-        if result.refusal is not None:
-            # The user's own budget is theirs: a group is only told that a limit applies.
-            await self.send_notice(
-                result.refusal if self.chat_id > 0 else texts.OVER_LIMIT_IN_GROUP
-            )
-            return
-        shown_partly = bool(result.partial.strip())
-        if shown_partly:
-            await self.finish(result.partial)
-        if result.error is not None:
-            error = result.error
-            await self.send_notice(error.cut_off_message if shown_partly else error.user_message)
+        """Show how the answer ended (bot.outcome)."""
+        await show_ending(self, result)

@@ -66,6 +66,9 @@ class TelegramSettings(BaseSettings):
     group_chats: bool = False
     # The history a group's (or forum topic's) shared conversation keeps.
     group_max_history_messages: int = Field(default=30, ge=1, le=MAX_HISTORY_LIMIT)
+    # Inline mode (`@bot question` in any chat, once enabled in BotFather): a query is
+    # answered only once the user left it unchanged this long; a newer one replaces it.
+    inline_debounce_ms: int = Field(default=700, ge=0, le=10_000)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     # How long a turn lease outlives its last heartbeat (renewed every third of it): a
     # question stranded by a crash is taken over within about this plus half of it.
@@ -85,6 +88,9 @@ class ModelSettings(BaseSettings):
     # The request field carrying it: OpenAI's newer models take only max_completion_tokens,
     # many other servers only max_tokens. auto: by server, switching once if refused.
     llm_max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
+    # Up to three follow-up questions suggested under each answer in a private chat, as
+    # buttons (one short extra request to the answering model, counted); off: none.
+    followups: bool = False
 
     # Photos and voice messages
     # Models that can see images (comma-separated); a photo for any other is refused.
@@ -141,6 +147,9 @@ class AccessSettings(BaseSettings):
     # Token packs sold for Telegram Stars, "stars:tokens,...": "50:100000,200:500000".
     # Empty: no /buy.
     stars_packs: Annotated[list[tuple[int, int]], NoDecode] = []
+    # Monthly subscriptions sold for Telegram Stars, "stars:tokens per month,...":
+    # "100:300000,250:1000000"; each period's payment adds its tokens. Empty: no /subscribe.
+    subscription_plans: Annotated[list[tuple[int, int]], NoDecode] = []
     # Where a paying user gets help (/paysupport), e.g. "@operator" or an e-mail address.
     payment_support: str | None = None
     # Where a payment or refund that could not be recorded yet (database down) waits on

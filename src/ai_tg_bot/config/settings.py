@@ -20,7 +20,13 @@ from ai_tg_bot.config.groups import (
 )
 from ai_tg_bot.config.mcp import parse_mcp_servers
 from ai_tg_bot.config.values import comma_items as comma_items
-from ai_tg_bot.config.values import parse_packs, parse_presets, parse_prices, split_ids
+from ai_tg_bot.config.values import (
+    parse_packs,
+    parse_plans,
+    parse_presets,
+    parse_prices,
+    split_ids,
+)
 from ai_tg_bot.errors import StartupError
 from ai_tg_bot.languages import SHIPPED, normalize
 
@@ -93,6 +99,11 @@ class Settings(AccessSettings, ModelSettings, TelegramSettings, StorageSettings)
     @classmethod
     def _parse_packs(cls, value: Any) -> Any:
         return parse_packs(value)
+
+    @field_validator("subscription_plans", mode="before")
+    @classmethod
+    def _parse_plans(cls, value: Any) -> Any:
+        return parse_plans(value)
 
     @model_validator(mode="after")
     def _webhook_needs_a_secret(self) -> Settings:

@@ -79,8 +79,8 @@ def parse_presets(value: Any) -> Any:
     return value
 
 
-def parse_packs(value: Any) -> Any:
-    """STARS_PACKS: stars:tokens pairs, each once."""
+def parse_packs(value: Any, *, most_stars: int = 100_000, what: str = "pack") -> Any:
+    """STARS_PACKS: stars:tokens pairs, each once (SUBSCRIPTION_PLANS: `parse_plans`)."""
     if not isinstance(value, str):
         return value
     packs: list[tuple[int, int]] = []
@@ -89,9 +89,15 @@ def parse_packs(value: Any) -> Any:
         if not (stars.strip().isdigit() and tokens.strip().isdigit()):
             raise ValueError("must be stars:tokens pairs, comma-separated, e.g. 50:100000")
         pack = (int(stars), int(tokens))
-        if not (1 <= pack[0] <= 100_000 and 1 <= pack[1] <= 10**12):
-            raise ValueError("each pack: 1 to 100000 stars, 1 to 10^12 tokens")
+        if not (1 <= pack[0] <= most_stars and 1 <= pack[1] <= 10**12):
+            raise ValueError(f"each {what}: 1 to {most_stars} stars, 1 to 10^12 tokens")
         packs.append(pack)
     if len(set(packs)) != len(packs):
-        raise ValueError("the same pack is listed twice")
+        raise ValueError(f"the same {what} is listed twice")
     return packs
+
+
+def parse_plans(value: Any) -> Any:
+    """SUBSCRIPTION_PLANS: stars:tokens-per-month pairs, each once; Telegram takes at most
+    10000 Stars a period for a subscription."""
+    return parse_packs(value, most_stars=10_000, what="plan")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.db.models import MemoryFact as MemoryFact
     from ai_tg_bot.db.models import Message as Message
     from ai_tg_bot.db.models import Payment as Payment
+    from ai_tg_bot.db.models import Subscription as Subscription
     from ai_tg_bot.db.models import TokenUsage as TokenUsage
     from ai_tg_bot.db.models import UsageEvent as UsageEvent
     from ai_tg_bot.db.models import User as User
@@ -40,6 +41,7 @@ else:
             "Database": ".database",
             "Message": ".models",
             "Payment": ".models",
+            "Subscription": ".models",
             "SQLITE_BUSY_TIMEOUT_MS": ".database",
             "STORAGE_ERRORS": ".outages",
             "database_hint": ".outages",
@@ -66,6 +68,7 @@ __all__ = [
     "MemoryFact",
     "Message",
     "Payment",
+    "Subscription",
     "TokenUsage",
     "UTCDateTime",
     "UsageEvent",

@@ -14,7 +14,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest revision the package ships (a test keeps it equal to Alembic's head): a
 # restart whose database is at it skips loading Alembic and the migration environment,
 # about two seconds of a start (bench/startup.py).
-HEAD = "0817d45292b1"
+HEAD = "39bc898e590b"
 
 
 def at_head(url: str) -> bool:

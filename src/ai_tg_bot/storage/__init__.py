@@ -1,8 +1,8 @@
 """Storage: every SQL statement of the bot, in stores named for what they keep, each a
 `StorageBase` with one short transaction per method: `DialogueStore` (questions, answers,
 the turn queue, conversations; assembled from its parts), `AccountsStore`,
-`PaymentsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`, `AlbumsStore`,
-`UsageStore`. For the
+`PaymentsStore`, `SubscriptionsStore`, `OutputsStore`, `PrivacyStore`, `SearchStore`,
+`AlbumsStore`, `UsageStore`. For the
 layers above, also what they need to know of the database: its outage errors and its clock.
 """
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.albums import AlbumsStore as AlbumsStore
     from ai_tg_bot.storage.albums import AlbumTake as AlbumTake
     from ai_tg_bot.storage.albums import StoredPart as StoredPart
+    from ai_tg_bot.storage.answers import NewestAnswer as NewestAnswer
     from ai_tg_bot.storage.budgets import Spent as Spent
     from ai_tg_bot.storage.conversations import ConversationView as ConversationView
     from ai_tg_bot.storage.memory import FACT_MAX_CHARS as FACT_MAX_CHARS
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.memory import MemoryStore as MemoryStore
     from ai_tg_bot.storage.memory import Remembered as Remembered
     from ai_tg_bot.storage.outputs import ImageMade as ImageMade
+    from ai_tg_bot.storage.outputs import InlineAsk as InlineAsk
     from ai_tg_bot.storage.outputs import OutputsStore as OutputsStore
     from ai_tg_bot.storage.payments import PaymentRecord as PaymentRecord
     from ai_tg_bot.storage.payments import PaymentsStore as PaymentsStore
@@ -54,6 +56,9 @@ if TYPE_CHECKING:
     from ai_tg_bot.storage.search import SearchStore as SearchStore
     from ai_tg_bot.storage.search import search_words as search_words
     from ai_tg_bot.storage.store import DialogueStore as DialogueStore
+    from ai_tg_bot.storage.subscriptions import SubscriptionPeriod as SubscriptionPeriod
+    from ai_tg_bot.storage.subscriptions import SubscriptionRecord as SubscriptionRecord
+    from ai_tg_bot.storage.subscriptions import SubscriptionsStore as SubscriptionsStore
     from ai_tg_bot.storage.summaries import SummaryDue as SummaryDue
     from ai_tg_bot.storage.usage import ModelDay as ModelDay
     from ai_tg_bot.storage.usage import UsageStore as UsageStore
@@ -80,11 +85,13 @@ else:
             "FACT_MAX_CHARS": ".memory",
             "Fact": ".memory",
             "ImageMade": ".outputs",
+            "InlineAsk": ".outputs",
             "MemoryStore": ".memory",
             "ModelDay": ".usage",
             "Remembered": ".memory",
             "SearchStore": ".search",
             "NewQuestion": ".records",
+            "NewestAnswer": ".answers",
             "OutputsStore": ".outputs",
             "PaymentRecord": ".payments",
             "PaymentsStore": ".payments",
@@ -97,6 +104,9 @@ else:
             "DialogueStore": ".store",
             "StoredMessage": ".records",
             "StoredPart": ".albums",
+            "SubscriptionPeriod": ".subscriptions",
+            "SubscriptionRecord": ".subscriptions",
+            "SubscriptionsStore": ".subscriptions",
             "SummaryDue": ".summaries",
             "TokenUsage": ".records",
             "TurnHandoff": ".records",
@@ -133,9 +143,11 @@ __all__ = [
     "HistoryExport",
     "HistoryMessage",
     "ImageMade",
+    "InlineAsk",
     "MemoryStore",
     "ModelDay",
     "NewQuestion",
+    "NewestAnswer",
     "OutputsStore",
     "PaymentRecord",
     "PaymentsStore",
@@ -148,6 +160,9 @@ __all__ = [
     "Spent",
     "StoredMessage",
     "StoredPart",
+    "SubscriptionPeriod",
+    "SubscriptionRecord",
+    "SubscriptionsStore",
     "SummaryDue",
     "TokenUsage",
     "TurnHandoff",

@@ -1,10 +1,14 @@
-"""What the bot makes for a user besides text: images (/image) and spoken answers (/voice).
+"""What the bot makes for a user besides a conversation's answers: images (/image), spoken
+answers (/voice), and inline mode's answers (`@bot question`, kept in no conversation).
 
-Both are paid calls, so both pass the user's limits under their row lock first (ADR 0011).
+All are paid calls, so all pass the user's limits under their row lock first (ADR 0011).
 An image is reserved before it is generated: a `usage_events` row of kind "image",
 counted against the user's daily image limit (and by the per-minute guard), removed
 again if the generation fails. Speech is checked against the token budget before it is
-synthesized and counted in `token_usage` once it was (as an answer is).
+synthesized and counted in `token_usage` once it was (as an answer is). An inline
+question counts as a message (a `usage_events` row of kind "message", which the daily and
+per-minute limits count like a stored question) before the model is asked, and its
+answer's tokens go to `token_usage`, whatever its ending.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Literal
 from sqlalchemy import delete, func, insert, select, update
 
 from ai_tg_bot.db import UsageEvent, UserSettings, utc_now
-from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits
+from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage.base import Executor, Seen, StorageBase, refuse_seen
 from ai_tg_bot.storage.budgets import check_budget, record_usage
 from ai_tg_bot.storage.placement import place_message
@@ -35,6 +39,17 @@ SPEECH_CHARS_PER_TOKEN = 4
 STALE_AFTER = timedelta(minutes=5)
 # Which answers a user hears (/voice): none, every one, or those to their voice messages.
 VoiceMode = Literal["off", "on", "auto"]
+# How an inline question is counted: as a question stored under no conversation is (a
+# group member's, storage.quotas), so every count of today's messages includes it.
+INLINE_QUESTION_EVENT = "message"
+
+
+@dataclass(frozen=True, slots=True)
+class InlineAsk:
+    """What an inline question is asked with: the user's model and default system prompt."""
+
+    model: str
+    system_prompt: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,4 +206,32 @@ class OutputsStore(StorageBase):
             await self._lock_user(session, user_id)
             limits = await self._limits(session, user_id)
             usage = TokenUsage(model, tokens, 0)
+            await record_usage(session, user_id, usage, limits, utc_now(), dialect=self.dialect)
+
+    async def ask_inline(self, user_id: int) -> InlineAsk:
+        """Count an inline question for the user; what to ask the model with.
+
+        Under the user's lock: the daily and per-minute message limits and the token
+        budget (QuotaExceededError over one: nothing is written), then the question
+        counted as a message, in one transaction.
+        """
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            now = utc_now()
+            row = await self._settings_row(session, user_id)
+            limits = resolve_limits(row, self.settings, user_id)
+            await check_quotas(session, user_id, limits, now, can_buy=self.can_buy)
+            counted = {"user_id": user_id, "kind": INLINE_QUESTION_EVENT, "created_at": now}
+            await session.execute(insert(UsageEvent).values(**counted))
+        prompt = resolve_prompt(row.system_prompt if row is not None else None, self.settings)
+        return InlineAsk(limits.model, prompt)
+
+    async def record_inline(self, user_id: int, usage: TokenUsage) -> None:
+        """Count an inline answer's tokens (whatever its ending) in `token_usage`, spending
+        credit past the allowance like a conversation's answer."""
+        if usage.prompt_tokens + usage.completion_tokens <= 0:
+            return
+        async with self.database.connection() as session:
+            await self._lock_user(session, user_id)
+            limits = await self._limits(session, user_id)
             await record_usage(session, user_id, usage, limits, utc_now(), dialect=self.dialect)

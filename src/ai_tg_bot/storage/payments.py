@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ai_tg_bot.db import Payment, User, utc_now
 from ai_tg_bot.storage.base import StorageBase, as_utc
+from ai_tg_bot.storage.subscriptions import SubscriptionPeriod, end_refunded, record_period
 
 # Payments /user lists.
 RECENT_PAYMENTS = 10
@@ -39,6 +40,9 @@ class Refund:
     taken_back: int
     balance: int
     already: bool = False
+    # The first charge id of a subscription this refund ended while it still renewed
+    # (its latest period's payment was refunded): Telegram should stop renewing it.
+    ended_subscription: str | None = None
 
 
 def _record(row: Payment) -> PaymentRecord:
@@ -61,9 +65,17 @@ class PaymentsStore(StorageBase):
         `charge_id` (a redelivered or duplicated update credits nothing: False)."""
         return await self.credited(user_id, charge_id, stars, tokens) is not None
 
-    async def credited(self, user_id: int, charge_id: str, stars: int, tokens: int) -> int | None:
+    async def credited(
+        self,
+        user_id: int,
+        charge_id: str,
+        stars: int,
+        tokens: int,
+        period: SubscriptionPeriod | None = None,
+    ) -> int | None:
         """`credit`, returning the user's credit after it (None: seen before, nothing
-        credited), read in the same transaction."""
+        credited), read in the same transaction. A subscription's payment (`period`)
+        stores or moves on its subscription in that transaction too."""
         make = sqlite.insert if self.database.is_sqlite else postgresql.insert
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
@@ -87,7 +99,10 @@ class PaymentsStore(StorageBase):
                 .values(token_credit=User.token_credit + tokens, updated_at=utc_now())
                 .returning(User.token_credit)
             )
-            return int(balance.scalar_one())
+            credit = int(balance.scalar_one())
+            if period is not None:
+                await record_period(session, user_id, charge_id, period)
+            return credit
 
     async def payment(self, charge_id: str) -> PaymentRecord | None:
         """The payment with this Telegram charge id, if any."""
@@ -142,4 +157,5 @@ class PaymentsStore(StorageBase):
                 .where(User.id == found.user_id)
                 .values(token_credit=User.token_credit - taken, updated_at=now)
             )
-            return Refund(_record(row), taken, balance - taken)
+            ended = await end_refunded(session, charge_id)
+            return Refund(_record(row), taken, balance - taken, ended_subscription=ended)

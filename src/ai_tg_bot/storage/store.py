@@ -14,6 +14,7 @@ from ai_tg_bot.limits import (
     resolve_prompt,
 )
 from ai_tg_bot.storage import statements
+from ai_tg_bot.storage.answers import AnswersMixin
 from ai_tg_bot.storage.base import Executor, Lease, Seen, Slot, StorageBase, as_utc
 from ai_tg_bot.storage.budgets import usage_totals
 from ai_tg_bot.storage.conversations import ConversationsMixin
@@ -51,6 +52,7 @@ class DialogueStore(
     StopsMixin,
     ConversationsMixin,
     SummariesMixin,
+    AnswersMixin,
     StorageBase,
 ):
     """Per-user dialogue storage; the database is the source of truth for everything."""

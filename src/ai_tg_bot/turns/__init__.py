@@ -1,7 +1,7 @@
 """The transport-free engine of a turn: the service that queues and drains a user's
 questions, the answerer (one answer), the view protocols the bot implements, a turn's
 report, the lease keeper and the sweep, stopping an answer, waking waiting turns, titles,
-summaries.
+summaries; and inline mode's answers (one request per settled query, no conversation).
 """
 
 from typing import TYPE_CHECKING
@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING
 from ai_tg_bot.surface import lazy_surface
 
 if TYPE_CHECKING:
+    from ai_tg_bot.turns.followups import MAX_FOLLOWUPS as MAX_FOLLOWUPS
+    from ai_tg_bot.turns.inline import InlineAnswers as InlineAnswers
+    from ai_tg_bot.turns.inline import InlineOutcome as InlineOutcome
     from ai_tg_bot.turns.service import TurnService as TurnService
     from ai_tg_bot.turns.views import AnswerView as AnswerView
     from ai_tg_bot.turns.views import TurnResult as TurnResult
@@ -17,7 +20,10 @@ else:
     __getattr__ = lazy_surface(
         __name__,
         {
+            "MAX_FOLLOWUPS": ".followups",
             "AnswerView": ".views",
+            "InlineAnswers": ".inline",
+            "InlineOutcome": ".inline",
             "TurnService": ".service",
             "TurnResult": ".views",
             "VoiceProblem": ".views",
@@ -25,7 +31,10 @@ else:
     )
 
 __all__ = [
+    "MAX_FOLLOWUPS",
     "AnswerView",
+    "InlineAnswers",
+    "InlineOutcome",
     "TurnResult",
     "TurnService",
     "VoiceProblem",

@@ -26,6 +26,7 @@ from ai_tg_bot.observability import FIRST_TOKEN
 from ai_tg_bot.storage import Context, DialogueStore, Question, TokenUsage, utc_now, without_nul
 from ai_tg_bot.tools import ToolCall, answer_text
 from ai_tg_bot.tools import records as tool_records
+from ai_tg_bot.turns.followups import Followups
 from ai_tg_bot.turns.report import TurnFacts, report_turn
 from ai_tg_bot.turns.stops import StopSignals, until_stopped
 from ai_tg_bot.turns.summaries import Summarizer
@@ -77,6 +78,8 @@ class Answerer:
         # `remember` tool (MEMORY_TOOL; offered where the context says memory is on).
         self.toolbox = toolbox
         self.memory = memory
+        # FOLLOWUPS: questions suggested under an answer, for views that show them.
+        self.followups = Followups(storage, llm, durably=durably)
 
     async def _transcribed(
         self, user_id: int, question: Question, view: AnswerView, result: TurnResult
@@ -230,6 +233,10 @@ class Answerer:
             result.tools = [call.name for call in calls]
             self._answered(user_id, question.seq)
             await view.show(result)
+            if result.reply is not None and not result.stopped and asked:  # FOLLOWUPS=on
+                await self.followups.offer(
+                    user_id, question.seq + 1, asked.content, result.reply, model, view
+                )
         if self.title_model and reply is not None and not (result.stopped or cut) and asked:
             await self._name(user_id, asked, reply)  # (a voice question: its transcript)
         if self.summaries and reply is not None and question.conversation_id is not None:

@@ -78,6 +78,17 @@ class AnswerView(Protocol):
         """Show the final answer, or what arrived and the error."""
 
 
+class Suggestions(Protocol):
+    """Where a shown answer's follow-up questions go: a view's `buttons` (a private
+    chat's answer: bot.answer_buttons). FOLLOWUPS' request is made only for a view whose
+    `buttons` want them (`followups`); views without `buttons` are asked for none."""
+
+    followups: bool
+
+    async def suggest(self, questions: list[str]) -> None:
+        """Show the questions under the answer, as buttons that ask them."""
+
+
 class Presenter(Protocol):
     """Makes a view for each question answered (the bot shows them in Telegram)."""
 

@@ -8,6 +8,7 @@ from ai_tg_bot.bot.handlers import (
     account,
     admin,
     albums,
+    answers,
     conversations,
     documents,
     edits,
@@ -15,6 +16,7 @@ from ai_tg_bot.bot.handlers import (
     fallback,
     history,
     images,
+    inline,
     language,
     media,
     memory,
@@ -26,6 +28,7 @@ from ai_tg_bot.bot.handlers import (
     start,
     status,
     stop,
+    subscriptions,
     text,
     tools,
     voice,
@@ -41,6 +44,7 @@ def routers(settings: Settings) -> list[Router]:
         role,
         conversations,
         history,
+        answers,
         status,
         account,
         language,
@@ -52,10 +56,12 @@ def routers(settings: Settings) -> list[Router]:
         tools,
         images,
         voice,
+        inline,
     ]
     return [
         errors.make_router(settings),
         *(module.make_router() for module in features),
+        subscriptions.make_router(),  # before payments: it takes the plans' pre-checkouts
         payments.make_router(settings),  # before admin: its /refund is an admin command
         admin.make_router(settings),
         text.make_router(),

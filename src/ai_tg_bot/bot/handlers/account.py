@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from ai_tg_bot.bot import texts
-from ai_tg_bot.bot.budgets import render_budget
+from ai_tg_bot.bot.budgets import render_budget, subscription_line
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.i18n import _
@@ -41,8 +41,13 @@ async def limits(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
     their bought credit (privately)."""
     usage = await deps.accounts.usage(user_id)
     own, spent = await deps.accounts.budget(user_id)
-    budget = render_budget(own, spent, utc_now(), can_buy=bool(deps.settings.stars_packs))
+    now = utc_now()
+    budget = render_budget(own, spent, now, can_buy=bool(deps.settings.stars_packs))
     text = texts.render_limits(own, usage.messages_today) + "\n" + budget
+    subscribed = [subscription_line(s, now) for s in await deps.subscriptions.current(user_id)]
+    if not subscribed and deps.settings.subscription_plans and own.has_budget:
+        subscribed = [_("Tokens every month: /subscribe")]
+    text += "".join("\n" + line for line in subscribed)
 
     async def deliver(chat: PrivateChat) -> None:
         await chat.answer(_("📏 Your limits") + "\n" + text)

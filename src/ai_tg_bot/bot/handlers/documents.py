@@ -24,7 +24,7 @@ from aiogram.types import Document, Message
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers.text import turn
-from ai_tg_bot.bot.private import say_privately
+from ai_tg_bot.bot.notices import tell_member
 from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.media import (
@@ -183,7 +183,7 @@ async def within_limits(message: Message, user_id: int, bot: Bot, deps: Deps) ->
         await deps.accounts.precheck(user_id)
     except QuotaExceededError as exc:
         log.info("document refused user_id=%s: %s limit", user_id, exc.kind)
-        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
+        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
         return False
     return True
 

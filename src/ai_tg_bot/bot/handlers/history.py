@@ -12,6 +12,7 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking, is_group
 from ai_tg_bot.bot.deps import Deps
+from ai_tg_bot.bot.notices import tell_member
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.i18n import _, ngettext, number
@@ -83,7 +84,7 @@ async def retry(
         await message.answer(texts.RETRY_ELSEWHERE)
         return
     except QuotaExceededError as exc:
-        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
+        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
         return
     if not retried:
         await message.answer(texts.NOTHING_TO_RETRY)

@@ -27,8 +27,9 @@ from aiogram.types import (
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
-from ai_tg_bot.bot.money import STARS, MoneyUpdate, parse_payload
+from ai_tg_bot.bot.money import MoneyUpdate
 from ai_tg_bot.bot.private import PrivateChat, answer_privately, tell_operator, topic_of
+from ai_tg_bot.bot.purchases import STARS, parse_payload
 from ai_tg_bot.bot.refunds import RefundRefusedError, refund_payment
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import N_, _, moment, ngettext, number
@@ -225,19 +226,30 @@ async def paysupport(message: Message, deps: Deps) -> None:
             "operator sees payments with /user and refunds them in Telegram Stars."
         )
     )
+    if deps.settings.subscription_plans:
+        text += "\n\n" + _(
+            "Subscriptions: /subscribe shows yours and cancels the renewal; what you paid "
+            "for stays until the period ends."
+        )
     await message.answer(text)
 
 
-async def terms(message: Message) -> None:
+async def terms(message: Message, deps: Deps) -> None:
     """The terms of sale (Telegram requires bots that sell to answer this)."""
-    await message.answer(
-        _(
-            "Terms: tokens bought with Telegram Stars pay for my answers once your daily "
-            "and monthly allowance is used. They do not expire and cannot be transferred. "
-            "A refund returns the Stars and removes the tokens not yet spent. Answers are "
-            "written by a language model and can be wrong."
-        )
+    text = _(
+        "Terms: tokens bought with Telegram Stars pay for my answers once your daily "
+        "and monthly allowance is used. They do not expire and cannot be transferred. "
+        "A refund returns the Stars and removes the tokens not yet spent. Answers are "
+        "written by a language model and can be wrong."
     )
+    if deps.settings.subscription_plans:
+        text += "\n\n" + _(
+            "Subscriptions are paid in Telegram Stars every 30 days until cancelled; each "
+            "payment adds the plan's tokens, which do not expire either. Cancelling (with "
+            "/subscribe, or in Telegram's settings) stops the renewal: the period paid for "
+            "runs to its end. A refund of a subscription's latest payment ends it at once."
+        )
+    await message.answer(text)
 
 
 def make_router(settings: Settings) -> Router:

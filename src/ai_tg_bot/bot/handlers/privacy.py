@@ -26,7 +26,8 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
+from ai_tg_bot.bot.notices import tell_member
+from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.privacy import ExportFile, write_export
@@ -112,7 +113,7 @@ async def export(
     except ExportBusyError:
         await message.answer(texts.EXPORT_RUNNING)
     except QuotaExceededError as exc:
-        await say_privately(message, user_id, bot, exc.user_message(utc_now()))
+        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
 
 
 async def forget(message: Message, user_id: int, bot: Bot) -> None:

@@ -11,9 +11,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import CallbackQuery, Message, PreCheckoutQuery, TelegramObject, User
+from aiogram.types import (
+    CallbackQuery,
+    InlineQuery,
+    Message,
+    PreCheckoutQuery,
+    TelegramObject,
+    User,
+)
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.capabilities import Capabilities
+from ai_tg_bot.bot.inline_results import answer_inline, notice_article
+from ai_tg_bot.bot.notices import tell_member
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import pick_language, set_language
 from ai_tg_bot.storage import AccountsStore
@@ -26,12 +36,17 @@ class AccessMiddleware(BaseMiddleware):
     and handle everyone else's update in their language (`data["language"]`).
 
     Runs before every handler, so a refused user costs no LLM call and stores nothing.
-    One read per update gives both the block and the language.
+    One read per update gives both the block and the language. In a group the line is
+    shown to the refused member alone (bot.notices), never posted to the group.
     """
 
-    def __init__(self, settings: Settings, accounts: AccountsStore) -> None:
+    def __init__(
+        self, settings: Settings, accounts: AccountsStore, capabilities: Capabilities | None = None
+    ) -> None:
         self.settings = settings
         self.accounts = accounts
+        # Whether the Bot API server has ephemeral messages (bot.notices), learned once.
+        self.capabilities = capabilities or Capabilities()
 
     async def __call__(
         self,
@@ -54,7 +69,7 @@ class AccessMiddleware(BaseMiddleware):
         if not self.settings.is_allowed(user.id):
             log.info("refused user_id=%s: not in ALLOWED_USER_IDS", user.id)
             set_language(pick_language(None, user.language_code, default))
-            await _answer(event, texts.not_allowed(user.id))
+            await self._refuse(event, data, user.id, texts.not_allowed(user.id))
             return None
         set_language(pick_language(None, user.language_code, default))  # if the read fails
         standing = await self.accounts.standing(user.id)
@@ -62,10 +77,19 @@ class AccessMiddleware(BaseMiddleware):
         set_language(language)
         if standing.is_blocked and not self.settings.is_admin(user.id):
             log.info("refused user_id=%s: blocked", user.id)
-            await _answer(event, texts.BLOCKED)
+            await self._refuse(event, data, user.id, texts.BLOCKED)
             return None
         data["language"] = language
         return await handler(event, data)
+
+    async def _refuse(
+        self, event: TelegramObject, data: dict[str, Any], user_id: int, text: str
+    ) -> None:
+        """The one line: in a group, to the member alone; elsewhere, as a reply."""
+        if isinstance(event, Message) and event.chat.type in ("group", "supergroup"):
+            await tell_member(event, user_id, data["bot"], text, self.capabilities)
+        else:
+            await _answer(event, text)
 
 
 def _moves_money(event: TelegramObject) -> bool:
@@ -79,3 +103,5 @@ async def _answer(event: TelegramObject, text: str) -> None:
         await event.answer(text)
     elif isinstance(event, CallbackQuery):
         await event.answer(text, show_alert=True)
+    elif isinstance(event, InlineQuery):  # inline mode: the one result says why
+        await answer_inline(event, [notice_article(text)])

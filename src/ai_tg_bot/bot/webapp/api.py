@@ -49,7 +49,7 @@ async def me(call: Call) -> Json:
         "texts": page_texts(),
         "features": {
             "voice": settings.tts_model is not None,
-            "payments": bool(settings.stars_packs),
+            "payments": bool(settings.stars_packs or settings.subscription_plans),
             "memory_tool": settings.memory_tool,
         },
     }

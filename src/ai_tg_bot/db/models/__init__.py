@@ -15,6 +15,7 @@ from ai_tg_bot.db.models.base import (
 from ai_tg_bot.db.models.dialogue import Conversation, Message, User, UserSettings
 from ai_tg_bot.db.models.ledger import Payment, TokenUsage, UsageEvent
 from ai_tg_bot.db.models.memory import MemoryFact
+from ai_tg_bot.db.models.subscriptions import SUBSCRIPTION_STATUSES, Subscription
 
 __all__ = [
     "CLEARED_REASONS",
@@ -22,6 +23,7 @@ __all__ = [
     "MESSAGE_ROLES",
     "MESSAGE_STATUSES",
     "NAMING_CONVENTION",
+    "SUBSCRIPTION_STATUSES",
     "AlbumPart",
     "AutoIncrementId",
     "Base",
@@ -29,6 +31,7 @@ __all__ = [
     "MemoryFact",
     "Message",
     "Payment",
+    "Subscription",
     "TimestampMixin",
     "TokenUsage",
     "UsageEvent",
