@@ -143,11 +143,15 @@ async def test_forget_and_export(make_bot: HarnessFactory, database: Database) -
     await bot.say(ALICE, f"/remember {FACT}")
     # Facts alone are something to export.
     await bot.say(ALICE, "/export")
-    exported = [d for d in bot.tg.documents if d.chat_id == ALICE and d.filename.endswith(".json")]
+    exported = [
+        d for d in bot.tg.documents if d.chat_id == ALICE and (d.filename or "").endswith(".json")
+    ]
     data = json.loads(exported[-1].data)
     assert [f["text"] for f in data["memory"]] == [FACT]
     assert data["memory"][0]["source"] == "command"
-    markdown = [d for d in bot.tg.documents if d.chat_id == ALICE and d.filename.endswith(".md")]
+    markdown = [
+        d for d in bot.tg.documents if d.chat_id == ALICE and (d.filename or "").endswith(".md")
+    ]
     assert f"- {FACT}" in markdown[-1].data.decode()
     question = await ask_to_forget(bot, ALICE)
     await press(bot, ALICE, f"forget:yes:{ALICE}", question)

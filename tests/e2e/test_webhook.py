@@ -458,7 +458,7 @@ async def test_an_album_posted_to_both_processes_is_one_question(cluster: Cluste
         cluster.tg.add_file(f"wa{n}", text.encode(), f"documents/wa{n}.txt")
         document = {"file_id": f"wa{n}", "file_unique_id": f"uwa{n}", "file_name": name,
                     "mime_type": "text/plain", "file_size": len(text)}  # fmt: skip
-        caption = {"caption": "compare them"} if n else {}
+        caption: dict[str, Any] = {"caption": "compare them"} if n else {}
         message = cluster.tg.make_message(user, document=document, media_group_id="wg", **caption)
         updates.append({"update_id": next(_update_ids), "message": message})
     posted = await asyncio.gather(cluster.post(first, updates[0]), cluster.post(second, updates[1]))

@@ -3,12 +3,14 @@ script, attribute or link scheme from stored text reaches the page)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.types import MessageEntity
 
 from ai_tg_bot.bot.webapp.rendering import entities_html, markdown_html, message_html
 
 
-def entity(kind: str, offset: int, length: int, **fields: str) -> MessageEntity:
+def entity(kind: str, offset: int, length: int, **fields: Any) -> MessageEntity:
     return MessageEntity(type=kind, offset=offset, length=length, **fields)
 
 
