@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -88,6 +89,26 @@ async def test_an_invalid_setting_is_named(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert "DEFAULT_MAX_HISTORY_MESSAGES" in stderr.decode()
+
+
+async def test_a_taken_health_port_stops_start_up_with_one_line(
+    tmp_path: Path, fakes: tuple[FakeTelegram, FakeLLM]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = stand_ins_env(
+            *fakes,
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+            HEALTH_PORT=str(port),
+            WEBHOOK_LISTEN_HOST="127.0.0.1",
+        )
+        process = await run_bot(tmp_path, env)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2, stderr.decode()[-2000:]
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr.decode()
+    assert "Traceback" not in stderr.decode() + stdout.decode()
 
 
 async def test_the_process_migrates_answers_and_stops_cleanly_on_sigterm(

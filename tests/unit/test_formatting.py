@@ -414,3 +414,19 @@ def test_format_reply_and_plain_chunks_skip_blank_input() -> None:
     assert plain_chunks("") == []
     assert plain_chunks(" \n ") == []
     assert plain_chunks("hello world", 6) == [Chunk("hello ", []), Chunk("world", [])]
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        ("Press <Enter> if a<b and c>d", "Press <Enter> if a<b and c>d"),
+        ("x <script>alert(1)</script> **bold**", "x <script>alert(1)</script> bold"),
+        ("Use the `<br>` tag", "Use the <br> tag"),
+        ("```html\n<div>hi</div>\n```\nthen <b>", "<div>hi</div>\nthen <b>"),
+        ("already \\<escaped> and 2 < 3", "already <escaped> and 2 < 3"),
+        ("see <https://example.com>", "see https://example.com"),
+    ],
+)
+def test_angle_brackets_are_shown_as_written(markdown: str, shown: str) -> None:
+    """A "<word ...>" is not HTML to drop: the words stay (code and autolinks as before)."""
+    assert render_markdown(markdown)[0] == shown

@@ -46,3 +46,8 @@ def test_links_attributes_and_languages_cannot_carry_code() -> None:
     )
     mention = [entity("text_link", 0, 3, url="data:text/html,<script>alert(1)</script>")]
     assert entities_html("one", mention) == "one"
+
+
+def test_angle_brackets_in_an_answer_are_shown_escaped_not_dropped() -> None:
+    html = markdown_html("Hello <script>alert(1)</script> and **bold**")
+    assert html == "Hello &lt;script&gt;alert(1)&lt;/script&gt; and <b>bold</b>"

@@ -28,6 +28,17 @@ _CONFIG = RenderConfig.isolated()
 _CONFIG.markdown_symbol.task_uncompleted = "\N{BALLOT BOX}"
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# What keeps a "<" as it is: a fenced code block, a code span, an autolink, a line
+# indented as code; any other "<" is escaped, or the renderer takes `<word ...>` for HTML
+# and drops it ("Press <Enter> if a<b" lost its words).
+_KEEPS_ANGLES = re.compile(
+    r"^[ ]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ ]{0,3}\1[^\n]*$|\Z)"  # a fenced block
+    r"|(`+).+?(?<!`)\2(?!`)"  # a code span
+    r"|<(?:https?|mailto|tg):[^\s<>]*>"  # an autolink
+    r"|^(?:[ ]{4}|\t)[^\n]*$",  # an indented code line
+    re.MULTILINE | re.DOTALL,
+)
+_ANGLE = re.compile(r"(?<!\\)<")  # one not escaped already
 # Cut candidates are the ends of separator runs: the separator stays with the earlier part, and
 # the indentation of a code line stays with its line.
 _PARAGRAPH = re.compile(r"\n(?:[^\S\n]*\n)+")
@@ -75,6 +86,7 @@ def render_markdown(markdown: str) -> tuple[str, list[MessageEntity]]:
     """Convert Markdown to (plain text, entities); never raises, degrading to the raw text."""
     # Lone surrogates can be neither fed to the UTF-8 parser nor sent to Telegram.
     markdown = _LONE_SURROGATE.sub("\ufffd", markdown)
+    markdown = _escaped_angles(markdown)
     try:
         text, raw_entities = convert(markdown, config=_CONFIG)
         total = utf16_length(text)
@@ -83,6 +95,20 @@ def render_markdown(markdown: str) -> tuple[str, list[MessageEntity]]:
         logger.debug("telegramify-markdown failed; falling back to raw text", exc_info=True)
         return markdown, []
     return text, entities
+
+
+def _escaped_angles(markdown: str) -> str:
+    """Every "<" outside code and autolinks escaped, so it is shown as written (a model's
+    answer holds no HTML to render: Telegram would not take it either)."""
+    if "<" not in markdown:
+        return markdown
+    parts, end = [], 0
+    for kept in _KEEPS_ANGLES.finditer(markdown):
+        parts.append(_ANGLE.sub(r"\\<", markdown[end : kept.start()]))
+        parts.append(kept.group())
+        end = kept.end()
+    parts.append(_ANGLE.sub(r"\\<", markdown[end:]))
+    return "".join(parts)
 
 
 def _glued(text: str, i: int) -> bool:

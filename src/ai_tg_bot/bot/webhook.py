@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from ai_tg_bot.bot.health import add_probes
 from ai_tg_bot.bot.webapp import add_webapp
+from ai_tg_bot.errors import StartupError
 from ai_tg_bot.observability import add_metrics
 
 if TYPE_CHECKING:
@@ -112,5 +113,10 @@ async def start_site(
     connections across them."""
     runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+    except OSError as exc:  # the port is taken, or the host is not this machine's
+        await runner.cleanup()
+        reason = exc.strerror or type(exc).__name__
+        raise StartupError(f"cannot listen on {host}:{port}: {reason}") from exc
     return runner
