@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ai_tg_bot.llm import LLMClient, LLMError, LLMErrorKind, StreamReport
 from ai_tg_bot.media import (
@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # mcp (about 0.8 s to import) only with MCP_SERVERS
     from ai_tg_bot.tools import MemoryTool, Toolbox
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Answerer:

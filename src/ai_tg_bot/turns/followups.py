@@ -14,14 +14,14 @@ no buttons.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from ai_tg_bot.llm import LLMClient, LLMError, StreamReport
+from ai_tg_bot.llm import LLMClient, StreamReport
 from ai_tg_bot.storage import STORAGE_ERRORS, TokenUsage
+from ai_tg_bot.turns.asides import aside, exchange
 from ai_tg_bot.turns.views import Durably, Suggestions
 
 if TYPE_CHECKING:
@@ -80,23 +80,12 @@ async def suggest_followups(
 ) -> list[str]:
     """Follow-up questions for this exchange ([] when the model gives none in time, or
     none usable). What the request cost goes into `usage` (the one meter)."""
-    messages = [
-        {"role": "system", "content": FOLLOWUPS_PROMPT},
-        {
-            "role": "user",
-            "content": f"{question[:FOLLOWUPS_SOURCE_CHARS]}\n\n---\n\n"
-            f"{answer[:FOLLOWUPS_SOURCE_CHARS]}",
-        },
-    ]
-    pieces: list[str] = []
-    try:
-        async with asyncio.timeout(FOLLOWUPS_TIMEOUT_SECONDS):
-            async for piece in llm.stream(messages, model=model, usage=usage):
-                pieces.append(piece)
-    except (LLMError, TimeoutError) as exc:
-        log.warning("follow-up questions not made: %s", type(exc).__name__)
-        return []
-    return parse_followups("".join(pieces))
+    messages = exchange(FOLLOWUPS_PROMPT, question, answer, FOLLOWUPS_SOURCE_CHARS)
+    text = await aside(
+        llm, model, messages, usage, timeout=FOLLOWUPS_TIMEOUT_SECONDS,
+        what="follow-up questions",
+    )  # fmt: skip
+    return parse_followups(text) if text is not None else []
 
 
 class Followups:

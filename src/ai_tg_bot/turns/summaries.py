@@ -11,21 +11,18 @@ against the conversation's owner; on a failure what was due stays due for the ne
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING
 
-from ai_tg_bot.llm import LLMClient, LLMError, StreamReport
+from ai_tg_bot.llm import LLMClient, StreamReport
 from ai_tg_bot.storage import TokenUsage
+from ai_tg_bot.turns.asides import aside
 from ai_tg_bot.turns.views import Durably
 
 if TYPE_CHECKING:
     from ai_tg_bot.storage import DialogueStore, SummaryDue
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 SUMMARY_TIMEOUT_SECONDS = 30.0
 # The longest summary kept: the model's text past it is not read (the stream is closed).
 SUMMARY_MAX_CHARS = 2000
@@ -52,24 +49,13 @@ async def make_summary(
 ) -> str | None:
     """The summary brought up to date with `due`; None when the model gives none in time.
     What the request cost goes into `usage` (the one meter, whatever the ending)."""
-    pieces: list[str] = []
-    received = 0
-    try:
-        async with asyncio.timeout(SUMMARY_TIMEOUT_SECONDS):
-            # An async generator: closing it closes the HTTP stream (llm.LLMClient.stream).
-            stream = cast(
-                AsyncGenerator[str], llm.stream(summary_request(due), model=model, usage=usage)
-            )
-            async with contextlib.aclosing(stream):
-                async for piece in stream:
-                    pieces.append(piece)
-                    received += len(piece)
-                    if received >= SUMMARY_MAX_CHARS:
-                        break  # long enough: closing the stream stops the model
-    except (LLMError, TimeoutError) as exc:
-        log.warning("conversation summary not made: %s", type(exc).__name__)
+    text = await aside(
+        llm, model, summary_request(due), usage, timeout=SUMMARY_TIMEOUT_SECONDS,
+        what="conversation summary", max_chars=SUMMARY_MAX_CHARS,
+    )  # fmt: skip
+    if text is None:
         return None
-    summary = "".join(pieces).strip()[:SUMMARY_MAX_CHARS]
+    summary = text.strip()[:SUMMARY_MAX_CHARS]
     return summary or None
 
 

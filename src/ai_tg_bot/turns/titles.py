@@ -7,12 +7,9 @@ TITLE_TIMEOUT_SECONDS; on any failure the question's own title stays.
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from ai_tg_bot.llm import LLMClient, StreamReport
+from ai_tg_bot.turns.asides import aside, exchange
 
-from ai_tg_bot.llm import LLMClient, LLMError, StreamReport
-
-log = logging.getLogger(__name__)
 TITLE_TIMEOUT_SECONDS = 15.0
 # What of the first exchange the title model reads (titles need only its gist).
 TITLE_SOURCE_CHARS = 2000
@@ -28,20 +25,9 @@ async def make_title(
     """A title for the conversation that began with `question` and `answer`; None when
     the model gives none in time (the caller keeps the title it has). What the request
     cost goes into `usage` (counted against the user's budget like any call)."""
-    messages = [
-        {"role": "system", "content": TITLE_PROMPT},
-        {
-            "role": "user",
-            "content": f"{question[:TITLE_SOURCE_CHARS]}\n\n---\n\n{answer[:TITLE_SOURCE_CHARS]}",
-        },
-    ]
-    pieces: list[str] = []
-    try:
-        async with asyncio.timeout(TITLE_TIMEOUT_SECONDS):
-            async for piece in llm.stream(messages, model=model, usage=usage):
-                pieces.append(piece)
-    except (LLMError, TimeoutError) as exc:
-        log.warning("conversation title not made: %s", type(exc).__name__)
-        return None
-    title = " ".join("".join(pieces).split())
+    messages = exchange(TITLE_PROMPT, question, answer, TITLE_SOURCE_CHARS)
+    text = await aside(
+        llm, model, messages, usage, timeout=TITLE_TIMEOUT_SECONDS, what="conversation title"
+    )
+    title = " ".join((text or "").split())
     return title or None
