@@ -31,11 +31,12 @@ from ai_tg_bot.bot.handlers.documents import (
 from ai_tg_bot.bot.handlers.media import (
     IMAGE_FILE_MIMES,
     image_file_attachment,
+    photo_attachment,
     pick_photo,
     sees,
 )
 from ai_tg_bot.bot.handlers.text import turn
-from ai_tg_bot.media import document_content, image_attachment
+from ai_tg_bot.media import document_content
 from ai_tg_bot.storage import Attachment
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,7 @@ async def photo_part(
 ) -> None:
     """A photo of an album: its largest rendition within MAX_IMAGE_BYTES (none: too large)."""
     chosen = pick_photo(sizes, deps.settings.max_image_bytes)
-    attachment = (
-        None
-        if chosen is None
-        else image_attachment(
-            chosen.file_id, chosen.file_unique_id, chosen.file_size, chosen.width, chosen.height
-        )
-    )
+    attachment = None if chosen is None else photo_attachment(chosen)
     details = {"kind": PHOTO, "caption": message.caption or "", "attachment": attachment}
     await deps.albums.add(message, user_id, details, bot, asker_for(bot, deps), on_stored)
 

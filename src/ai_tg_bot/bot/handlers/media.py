@@ -52,9 +52,7 @@ async def photo_turn(
         log.info("photo refused user_id=%s: over MAX_IMAGE_BYTES", user_id)
         await message.answer(texts.image_too_large(deps.settings.max_image_bytes))
         return
-    attachment = image_attachment(
-        chosen.file_id, chosen.file_unique_id, chosen.file_size, chosen.width, chosen.height
-    )
+    attachment = photo_attachment(chosen)
     caption = message.caption or ""
     await turn(
         message, user_id, caption, bot, deps, on_stored, kind="photo", attachments=[attachment]
@@ -103,6 +101,13 @@ async def image_file_turn(
         on_stored,
         kind="photo",
         attachments=[image_file_attachment(document)],
+    )
+
+
+def photo_attachment(chosen: PhotoSize) -> Attachment:
+    """What is stored about a photo: the rendition chosen (`pick_photo`)."""
+    return image_attachment(
+        chosen.file_id, chosen.file_unique_id, chosen.file_size, chosen.width, chosen.height
     )
 
 
