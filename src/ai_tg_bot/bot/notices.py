@@ -37,12 +37,25 @@ from aiogram.utils.deep_linking import create_start_link
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.capabilities import Capabilities
 from ai_tg_bot.bot.private import START_PAYLOAD, say_privately, unreachable
+from ai_tg_bot.limits import QuotaExceededError
+from ai_tg_bot.storage import utc_now
 from ai_tg_bot.turns import AnswerView, TurnResult
 
 log = logging.getLogger(__name__)
 # The ephemeral message the probe "deletes": an id no message of ours has.
 PROBE_MESSAGE_ID = 2**31 - 1
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+async def tell_over_limit(
+    message: Message,
+    user_id: int,
+    bot: Bot,
+    refusal: QuotaExceededError,
+    capabilities: Capabilities,
+) -> None:
+    """Which of the member's limits refused their request, told as `tell_member` tells."""
+    await tell_member(message, user_id, bot, refusal.user_message(utc_now()), capabilities)
 
 
 async def tell_member(

@@ -69,6 +69,11 @@ class ExportFiles:
     facts: int = 0
     _files: list[IO[bytes]] = field(default_factory=list)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to send: no message and no fact."""
+        return not self.count and not self.facts
+
     def close(self) -> None:
         """Free the memory or delete the temporary files."""
         for file in self._files:

@@ -14,6 +14,13 @@ from ai_tg_bot.i18n import _
 from ai_tg_bot.storage import utc_now
 
 
+def offered_models(deps: Deps, current: str) -> list[str]:
+    """LLM_MODELS as /model offers them: those the LLM server listed at start (all when
+    it did not say), and the user's own."""
+    served = deps.llm.served_models
+    return [m for m in deps.settings.llm_models if served is None or m in served or m == current]
+
+
 async def model(
     message: Message, user_id: int, command: CommandObject, bot: Bot, deps: Deps
 ) -> None:
@@ -21,8 +28,7 @@ async def model(
     A model the LLM server did not list at start is neither offered nor taken."""
     wanted = (command.args or "").strip()
     current = (await deps.accounts.limits(user_id)).model
-    served = deps.llm.served_models
-    offered = [m for m in deps.settings.llm_models if served is None or m in served or m == current]
+    offered = offered_models(deps, current)
     listing = "\n".join(f"{'✅' if name == current else '▫️'} {name}" for name in offered)
     if not wanted:
         reply = _("Models:\n{listing}\n\nSwitch with /model <name>.").format(listing=listing)

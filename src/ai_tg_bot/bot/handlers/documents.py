@@ -24,7 +24,7 @@ from aiogram.types import Document, Message
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.files import TelegramFiles
 from ai_tg_bot.bot.handlers.text import turn
-from ai_tg_bot.bot.notices import tell_member
+from ai_tg_bot.bot.notices import tell_over_limit
 from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
 from ai_tg_bot.media import (
@@ -39,7 +39,7 @@ from ai_tg_bot.media import (
     document_format,
     read_document,
 )
-from ai_tg_bot.storage import Attachment, utc_now
+from ai_tg_bot.storage import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ async def within_limits(message: Message, user_id: int, bot: Bot, deps: Deps) ->
         await deps.accounts.precheck(user_id)
     except QuotaExceededError as exc:
         log.info("document refused user_id=%s: %s limit", user_id, exc.kind)
-        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
+        await tell_over_limit(message, user_id, bot, exc, deps.capabilities)
         return False
     return True
 

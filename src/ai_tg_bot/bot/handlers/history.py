@@ -12,12 +12,12 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking, is_group
 from ai_tg_bot.bot.deps import Deps
-from ai_tg_bot.bot.notices import tell_member
+from ai_tg_bot.bot.notices import tell_over_limit
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.bot.private import say_privately, topic_of
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import AskedElsewhereError, utc_now
+from ai_tg_bot.storage import AskedElsewhereError
 
 
 async def reset(message: Message, user_id: int, bot: Bot, deps: Deps) -> None:
@@ -84,7 +84,7 @@ async def retry(
         await message.answer(texts.RETRY_ELSEWHERE)
         return
     except QuotaExceededError as exc:
-        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
+        await tell_over_limit(message, user_id, bot, exc, deps.capabilities)
         return
     if not retried:
         await message.answer(texts.NOTHING_TO_RETRY)

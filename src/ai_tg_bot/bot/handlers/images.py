@@ -19,7 +19,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from ai_tg_bot.bot.deps import Deps
-from ai_tg_bot.bot.notices import tell_member
+from ai_tg_bot.bot.notices import tell_over_limit
 from ai_tg_bot.bot.private import topic_of
 from ai_tg_bot.bot.speaking import KeepChatAction
 from ai_tg_bot.i18n import _, ngettext, number
@@ -32,7 +32,6 @@ from ai_tg_bot.storage import (
     DuplicateMessageError,
     ImageMade,
     OutputsStore,
-    utc_now,
 )
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ async def image(
     except QuotaExceededError as exc:
         log.info("image refused user_id=%s: %s limit", user_id, exc.kind)
         OUTPUTS.labels("image", "over_limit").inc()
-        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
+        await tell_over_limit(message, user_id, bot, exc, deps.capabilities)
         return
     except DuplicateMessageError:
         log.info("duplicate /image ignored: user_id=%s", user_id)

@@ -19,12 +19,11 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import is_group
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.handlers.voice import OFF_WORDS, ON_WORDS
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.i18n import N_, _, ngettext, number
 from ai_tg_bot.storage import FACT_MAX_CHARS, Fact
 
-_ON = frozenset({"on", "yes", "1", "true"})
-_OFF = frozenset({"off", "no", "0", "false"})
 # A delete button's label: the fact, cut.
 BUTTON_FACT_CHARS = 40
 # The most facts one /memory message lists, and the most characters of them (Telegram
@@ -75,11 +74,7 @@ async def remember(
         )
     if kept.fact is not None and not kept.enabled:
         reply += "\n" + _("Your memory is off, so I don't use it now: /memory on.")
-
-    async def deliver(chat: PrivateChat) -> None:
-        await chat.answer(reply)
-
-    await answer_privately(message, user_id, bot, deliver)
+    await say_privately(message, user_id, bot, reply)
 
 
 async def memory(
@@ -90,8 +85,8 @@ async def memory(
     if wanted and is_group(message):
         await message.answer(_(PRIVATE_ONLY))  # nothing changes from a group
         return
-    if wanted in _ON or wanted in _OFF:
-        on = wanted in _ON
+    if wanted in ON_WORDS or wanted in OFF_WORDS:
+        on = wanted in ON_WORDS
         await deps.accounts.set_memory(user_id, on)
         reply = (
             _("🧠 Memory on: I use what I remember about you in your conversations.")
@@ -101,26 +96,31 @@ async def memory(
                 "it. Your facts are kept: /memory lists them, /memory on brings them back."
             )
         )
-
-        async def confirm(chat: PrivateChat) -> None:
-            await chat.answer(reply)
-
-        await answer_privately(message, user_id, bot, confirm)
+        await say_privately(message, user_id, bot, reply)
         return
     if wanted:
         usage = _("Usage: /memory, /memory on, /memory off; /remember <fact> adds one.")
-        await answer_privately(message, user_id, bot, lambda chat: chat.answer(usage))
+        await say_privately(message, user_id, bot, usage)
         return
     facts, enabled = await deps.memory.facts(user_id)
 
     async def deliver(chat: PrivateChat) -> None:
-        await chat.answer(listing(facts, enabled), reply_markup=keyboard(user_id, facts))
+        text, markup = memory_page(user_id, facts, enabled)
+        await chat.answer(text, reply_markup=markup)
 
     await answer_privately(message, user_id, bot, deliver)
 
 
-def listing(facts: list[Fact], enabled: bool) -> str:
-    """The /memory text: whether memory is on, then each fact."""
+def memory_page(
+    user_id: int, facts: list[Fact], enabled: bool
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The /memory message: its text and a delete button per fact listed."""
+    shown = listed(facts)
+    return listing(facts, shown, enabled), keyboard(user_id, shown)
+
+
+def listing(facts: list[Fact], shown: list[Fact], enabled: bool) -> str:
+    """The /memory text: whether memory is on, then each fact `shown` (the rest counted)."""
     state = (
         _("🧠 Memory is on: I use these facts in your conversations (/memory off stops it).")
         if enabled
@@ -132,7 +132,6 @@ def listing(facts: list[Fact], enabled: bool) -> str:
             + "\n\n"
             + _("I don't remember anything about you yet. Add a fact with /remember <fact>.")
         )
-    shown = listed(facts)
     lines = [f"{number(i)}. {fact.text}" for i, fact in enumerate(shown, 1)]
     if len(shown) < len(facts):
         older = len(facts) - len(shown)
@@ -160,9 +159,8 @@ def listed(facts: list[Fact]) -> list[Fact]:
     return shown[::-1]
 
 
-def keyboard(user_id: int, facts: list[Fact]) -> InlineKeyboardMarkup | None:
+def keyboard(user_id: int, shown: list[Fact]) -> InlineKeyboardMarkup | None:
     """One delete button per fact listed."""
-    shown = listed(facts)
     if not shown:
         return None
     return InlineKeyboardMarkup(
@@ -193,9 +191,8 @@ async def forget_fact(
     await callback.answer(_("Forgotten: {fact}").format(fact=_cut(deleted)))
     facts, enabled = await deps.memory.facts(user_id)
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(
-            listing(facts, enabled), reply_markup=keyboard(user_id, facts)
-        )
+        text, markup = memory_page(user_id, facts, enabled)
+        await callback.message.edit_text(text, reply_markup=markup)
 
 
 def _cut(text: str) -> str:

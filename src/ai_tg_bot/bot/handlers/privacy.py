@@ -26,7 +26,7 @@ from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.middlewares.retry import best_effort
-from ai_tg_bot.bot.notices import tell_member
+from ai_tg_bot.bot.notices import tell_over_limit
 from ai_tg_bot.bot.private import PrivateChat, answer_privately
 from ai_tg_bot.i18n import _, ngettext, number
 from ai_tg_bot.limits import QuotaExceededError
@@ -86,7 +86,7 @@ async def export(
         async with deps.privacy.export_history(user_id) as history:
             files = await write_export(history, utc_now())
         try:
-            if not files.count and not files.facts:
+            if files.empty:
                 await chat.answer(texts.NOTHING_TO_EXPORT)
                 return
             for file, what in ((files.markdown, "Markdown"), (files.json, "JSON")):
@@ -113,7 +113,7 @@ async def export(
     except ExportBusyError:
         await message.answer(texts.EXPORT_RUNNING)
     except QuotaExceededError as exc:
-        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
+        await tell_over_limit(message, user_id, bot, exc, deps.capabilities)
 
 
 async def forget(message: Message, user_id: int, bot: Bot) -> None:

@@ -33,7 +33,7 @@ from ai_tg_bot.bot.budgets import subscription_line
 from ai_tg_bot.bot.callback_ids import PositiveId
 from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.handlers.payments import NO_BUDGET
-from ai_tg_bot.bot.private import PrivateChat, answer_privately
+from ai_tg_bot.bot.private import PrivateChat, answer_privately, say_privately
 from ai_tg_bot.bot.purchases import STARS, SUBSCRIPTION_PERIOD, parse_purchase, plan_payload
 from ai_tg_bot.i18n import _, day, ngettext, number
 from ai_tg_bot.storage import SubscriptionRecord, utc_now
@@ -92,11 +92,7 @@ async def subscribe(
         renewing = [s for s in current if s.state(now) == "active"]
         lines = [await _set_renewal(bot, deps, s, renews=False) for s in renewing]
         reply = "\n".join(lines) or _("You have no subscription that renews.")
-
-        async def tell(chat: PrivateChat) -> None:
-            await chat.answer(reply)
-
-        await answer_privately(message, user_id, bot, tell)
+        await say_privately(message, user_id, bot, reply)
         return
     plans = deps.settings.subscription_plans
     if not plans and not current:

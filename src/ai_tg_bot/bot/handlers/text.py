@@ -14,10 +14,10 @@ from aiogram.types import Message
 from ai_tg_bot.bot import texts
 from ai_tg_bot.bot.asking import asking, question_text
 from ai_tg_bot.bot.deps import Deps
-from ai_tg_bot.bot.notices import tell_member
+from ai_tg_bot.bot.notices import tell_over_limit
 from ai_tg_bot.bot.presenter import TelegramPresenter
 from ai_tg_bot.limits import QuotaExceededError
-from ai_tg_bot.storage import Attachment, DuplicateMessageError, EmptyTextError, utc_now
+from ai_tg_bot.storage import Attachment, DuplicateMessageError, EmptyTextError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ async def turn(
     except EmptyTextError:
         await message.answer(texts.EMPTY_MESSAGE)
     except QuotaExceededError as exc:
-        await tell_member(message, user_id, bot, exc.user_message(utc_now()), deps.capabilities)
+        await tell_over_limit(message, user_id, bot, exc, deps.capabilities)
     except DuplicateMessageError:
         # Telegram sent this update again (slow answer, a restart, another instance)
         # and it was answered already: answering twice would double it. (One still

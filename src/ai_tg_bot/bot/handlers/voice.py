@@ -16,8 +16,9 @@ from ai_tg_bot.bot.deps import Deps
 from ai_tg_bot.bot.private import say_privately
 from ai_tg_bot.i18n import _
 
-_ON = frozenset({"on", "yes", "1", "true"})
-_OFF = frozenset({"off", "no", "0", "false"})
+# The words /voice and /memory take for on and off.
+ON_WORDS = frozenset({"on", "yes", "1", "true"})
+OFF_WORDS = frozenset({"off", "no", "0", "false"})
 _AUTO = frozenset({"auto"})
 
 
@@ -29,7 +30,7 @@ async def voice(
         await message.answer(_("🔇 Spoken answers are not available here."))
         return
     wanted = (command.args or "").strip().lower()
-    if wanted in _ON:
+    if wanted in ON_WORDS:
         await deps.accounts.set_voice_mode(user_id, "on")
         reply = _(
             "🔊 Spoken answers on: each answer also comes as a voice message here. "
@@ -41,7 +42,7 @@ async def voice(
             "🔊 Spoken answers auto: the answers to your voice messages also come as "
             "voice messages here; answers to texts stay text. /voice off stops them."
         )
-    elif wanted in _OFF:
+    elif wanted in OFF_WORDS:
         await deps.accounts.set_voice_mode(user_id, "off")
         reply = _("🔇 Spoken answers off. /voice on or /voice auto turns them back on.")
     elif wanted:

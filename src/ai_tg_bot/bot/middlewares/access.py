@@ -41,12 +41,12 @@ class AccessMiddleware(BaseMiddleware):
     """
 
     def __init__(
-        self, settings: Settings, accounts: AccountsStore, capabilities: Capabilities | None = None
+        self, settings: Settings, accounts: AccountsStore, capabilities: Capabilities
     ) -> None:
         self.settings = settings
         self.accounts = accounts
         # Whether the Bot API server has ephemeral messages (bot.notices), learned once.
-        self.capabilities = capabilities or Capabilities()
+        self.capabilities = capabilities
 
     async def __call__(
         self,
@@ -86,7 +86,7 @@ class AccessMiddleware(BaseMiddleware):
         self, event: TelegramObject, data: dict[str, Any], user_id: int, text: str
     ) -> None:
         """The one line: in a group, to the member alone; elsewhere, as a reply."""
-        if isinstance(event, Message) and event.chat.type in ("group", "supergroup"):
+        if isinstance(event, Message):  # (in a private chat, a reply as before)
             await tell_member(event, user_id, data["bot"], text, self.capabilities)
         else:
             await _answer(event, text)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ai_tg_bot.bot import texts
+from ai_tg_bot.bot.handlers.account import offered_models
 from ai_tg_bot.bot.webapp.auth import Call, Json, bad_request, iso, json_body
 from ai_tg_bot.i18n import LANGUAGE_NAMES, SHIPPED, _, normalize
 from ai_tg_bot.storage import PaymentRecord, without_nul
@@ -15,14 +16,6 @@ VOICE_MODES = ("off", "on", "auto")
 SETTINGS_FIELDS = frozenset({"language", "model", "role", "voice", "memory"})
 USAGE_DAYS = 30
 LISTED_PAYMENTS = 50
-
-
-def offered_models(call: Call, current: str) -> list[str]:
-    """LLM_MODELS as /model offers them: those the LLM server listed at start (all when
-    it did not say), and the user's own."""
-    served = call.deps.llm.served_models
-    models = call.settings.llm_models
-    return [model for model in models if served is None or model in served or model == current]
 
 
 async def _current(call: Call) -> Json:
@@ -37,7 +30,7 @@ async def _current(call: Call) -> Json:
         "language": standing.language,
         "languages": [{"code": code, "name": LANGUAGE_NAMES[code]} for code in SHIPPED],
         "model": model,
-        "models": offered_models(call, model),
+        "models": offered_models(call.deps, model),
         "role": role,
         "role_max_chars": call.settings.system_prompt_max_chars,
         "voice": voice,
@@ -91,7 +84,7 @@ async def patch_settings(call: Call) -> Json:
         changes["language"] = _language(body["language"])
     if "model" in body:
         current = (await deps.accounts.limits(user_id)).model
-        if body["model"] not in offered_models(call, current):
+        if body["model"] not in offered_models(call.deps, current):
             shown = str(body["model"])[:100]
             raise bad_request("unknown_model", _("Unknown model “{model}”.").format(model=shown))
         changes["model"] = body["model"]

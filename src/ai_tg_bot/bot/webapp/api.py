@@ -162,7 +162,7 @@ async def export(call: Call) -> web.StreamResponse:
             async with privacy.export_history(call.user_id) as history:
                 files = await write_export(history, utc_now())
             try:
-                if not files.count and not files.facts:
+                if files.empty:
                     raise ApiError(404, "nothing_to_export", texts.NOTHING_TO_EXPORT)
                 chosen = files.json if kind == "json" else files.markdown
                 return await _send(call.request, chosen, EXPORT_TYPES[kind])
