@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase, active
-from ai_tg_bot.storage.budgets import check_budget, record_usage
+from ai_tg_bot.storage.budgets import budget_refusal, record_usage
 from ai_tg_bot.storage.placement import find_conversation, in_conversation
 from ai_tg_bot.storage.records import TokenUsage, without_nul
 
@@ -66,11 +66,7 @@ class AnswersMixin(StorageBase):
     async def may_suggest(self, user_id: int) -> bool:
         """Whether the user's token budget allows FOLLOWUPS' request (a paid call, ADR
         0011: checked under their lock before it is made)."""
-        async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            limits = await self._limits(session, user_id)
-            over = await check_budget(session, user_id, limits, utc_now(), can_buy=self.can_buy)
-            return over is None
+        return await budget_refusal(self, user_id) is None
 
     async def store_followups(
         self,

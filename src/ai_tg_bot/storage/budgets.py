@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, bindparam, case, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ai_tg_bot.db import run
+from ai_tg_bot.db import run, utc_now
 from ai_tg_bot.limits import (
     QuotaExceededError,
     QuotaKind,
@@ -24,9 +24,10 @@ from ai_tg_bot.limits import (
     day_start,
     month_start,
     next_month,
+    resolve_limits,
 )
 from ai_tg_bot.storage import statements
-from ai_tg_bot.storage.base import Executor
+from ai_tg_bot.storage.base import Executor, StorageBase
 from ai_tg_bot.storage.records import TokenUsage
 
 token_usage = statements.token_usage
@@ -110,6 +111,20 @@ def refusal(
         return QuotaExceededError(kind, monthly, next_month(now), can_buy=can_buy)
     tomorrow = day_start(now) + timedelta(days=1)
     return QuotaExceededError("tokens", limits.daily_token_limit, tomorrow, can_buy=can_buy)
+
+
+async def budget_refusal(store: StorageBase, user_id: int) -> QuotaExceededError | None:
+    """Why a paid call beside an answer (speech, a summary, follow-up questions) may not
+    be made for the user now, their token budget being spent; or None. One read for a
+    user without a budget; else checked under their lock (ADR 0011)."""
+    async with store.database.connection(read_only=True) as session:
+        row = await store._settings_row(session, user_id)
+    if not resolve_limits(row, store.settings, user_id).has_budget:
+        return None
+    async with store.database.connection() as session:
+        await store._lock_user(session, user_id)
+        limits = await store._limits(session, user_id)
+        return await check_budget(session, user_id, limits, utc_now(), can_buy=store.can_buy)
 
 
 async def check_budget(

@@ -76,7 +76,8 @@ class MemoryStore(StorageBase):
         async with self.database.connection() as session:
             await self._lock_user(session, user_id)
             enabled = await _enabled(session, user_id)
-            if not line:
+            # /memory off: the model adds nothing (/remember still keeps what is asked).
+            if not line or (source == "tool" and not enabled):
                 return Remembered(None, False, await _count(session, user_id), 0, enabled)
             same = await session.execute(
                 select(MemoryFact.id, MemoryFact.text, MemoryFact.source, MemoryFact.created_at)

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from ai_tg_bot.db import UsageEvent, UserSettings, utc_now
 from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage.base import Executor, Seen, StorageBase, refuse_seen
-from ai_tg_bot.storage.budgets import check_budget, record_usage
+from ai_tg_bot.storage.budgets import budget_refusal, record_usage
 from ai_tg_bot.storage.placement import place_message
 from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import TokenUsage, clean_text
@@ -186,14 +186,7 @@ class OutputsStore(StorageBase):
     async def speech_refusal(self, user_id: int) -> QuotaExceededError | None:
         """Why the user's answer may not be spoken now (their token budget is spent),
         or None; checked under the user's lock, only for users with a budget."""
-        async with self.database.connection(read_only=True) as session:
-            row = await self._settings_row(session, user_id)
-        limits = resolve_limits(row, self.settings)
-        if not limits.has_budget:
-            return None
-        async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            return await check_budget(session, user_id, limits, utc_now(), can_buy=self.can_buy)
+        return await budget_refusal(self, user_id)
 
     async def record_speech(self, user_id: int, model: str, characters: int) -> None:
         """Count `characters` spoken for the user in `token_usage` under `model`: a token

@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Integer, bindparam, func, select, update
 from ai_tg_bot.db import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase
-from ai_tg_bot.storage.budgets import check_budget, record_usage
+from ai_tg_bot.storage.budgets import budget_refusal, record_usage
 from ai_tg_bot.storage.records import TokenUsage, without_nul
 
 messages, conversations, users = statements.messages, statements.conversations, statements.users
@@ -97,22 +97,18 @@ class SummariesMixin(StorageBase):
         """What the conversation's summary lacks (at most SUMMARY_READ_CHARS of it); None
         when nothing is, or when the owner's token budget is spent (a summary is a
         paid call: ADR 0011). `user_id` owns the conversation (a group's chat id for a
-        group's), as for its title."""
-        async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            limits = await self._limits(session, user_id)
-            now = utc_now()
-            refusal = await check_budget(session, user_id, limits, now, can_buy=self.can_buy)
-            if refusal is not None:
-                return None
-            parameters = {
-                "b_user_id": user_id,
-                "b_conversation_id": conversation_id,
-                "b_chars": SUMMARY_READ_CHARS,
-                "b_limit": SUMMARY_READ_MESSAGES,
-            }
+        group's), as for its title. What is due is read first (most answers trim
+        nothing); the budget is checked only then (store_summary stores nothing if the
+        summary moved meanwhile)."""
+        parameters = {
+            "b_user_id": user_id,
+            "b_conversation_id": conversation_id,
+            "b_chars": SUMMARY_READ_CHARS,
+            "b_limit": SUMMARY_READ_MESSAGES,
+        }
+        async with self.database.connection(read_only=True) as session:
             rows = (await session.execute(DUE, parameters)).all()
-        if not rows:
+        if not rows or await budget_refusal(self, user_id) is not None:
             return None
         taken: list[Any] = []
         room = SUMMARY_READ_CHARS
