@@ -341,6 +341,22 @@ async def test_refunding_the_latest_period_takes_its_tokens_back_and_ends_it(
     assert len(links_of(view)) == 2
 
 
+async def test_a_refund_telegram_reports_also_stops_the_renewal(
+    make_bot: HarnessFactory, database: Database
+) -> None:
+    """Recorded from Telegram's refunded_payment (not by /refund): the subscription it
+    ended is not renewed either."""
+    bot = await make_bot(**SELLING)
+    first = await subscribe(bot, ALICE)
+    bot.tg.push_refund(first)
+    await bot.settle()
+    (stored,) = await subscriptions_of(database, ALICE)
+    assert stored["status"] == "expired"
+    (edit,) = bot.tg.subscription_edits
+    assert edit["telegram_payment_charge_id"] == first
+    assert edit["is_canceled"] in (True, "true", "True")
+
+
 # ---- a payment is never lost --------------------------------------------------------------
 async def test_a_subscription_payment_left_on_disk_is_recorded_at_the_next_start(
     make_bot: HarnessFactory, database: Database, tmp_path: Path

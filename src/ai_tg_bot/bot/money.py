@@ -27,7 +27,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
 from ai_tg_bot.bot.budgets import refund_notice
-from ai_tg_bot.bot.purchases import STARS, paid_notice, parse_purchase
+from ai_tg_bot.bot.purchases import STARS, paid_notice, parse_purchase, stop_renewal
 from ai_tg_bot.errors import BotError
 from ai_tg_bot.i18n import _, current_language, use_language
 from ai_tg_bot.storage import STORAGE_ERRORS, PaymentsStore, Refund, is_outage
@@ -258,8 +258,12 @@ class MoneyDesk:
             await self.tell_refund(done, update.chat_id, update.thread_id)
 
     async def tell_refund(self, done: Refund, chat_id: int, thread_id: int | None = None) -> None:
-        """Tell the refunded user, once, what was taken back and what is left."""
+        """Tell the refunded user, once, what was taken back and what is left; a
+        subscription the refund ended is not renewed by Telegram either (whichever path
+        recorded the refund: /refund, the Mini App, or Telegram's refunded_payment)."""
         await self._send(chat_id, thread_id, refund_notice(done))
+        if done.ended_subscription is not None:
+            await stop_renewal(self.bot, done.payment.user_id, done.ended_subscription)
 
     async def _tell(self, update: MoneyUpdate, text: str) -> None:
         await self._send(update.chat_id or update.user_id, update.thread_id, text)

@@ -9,13 +9,19 @@ its own (its payload is the key of its `subscriptions` row).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+
 from ai_tg_bot.config import Settings
 from ai_tg_bot.i18n import _, day, number
 from ai_tg_bot.storage import SubscriptionPeriod
+
+log = logging.getLogger(__name__)
 
 STARS = "XTR"
 # The one subscription period Telegram accepts (30 days), in seconds.
@@ -88,3 +94,14 @@ def paid_notice(tokens: int, balance: int, period: SubscriptionPeriod | None) ->
             "you have {balance} now."
         )
     return text.format(date=day(period.expires_at), tokens=number(tokens), balance=number(balance))
+
+
+async def stop_renewal(bot: Bot, user_id: int, first_charge_id: str) -> None:
+    """A refund ended a subscription (its latest period): Telegram is asked not to charge
+    for another (best effort: a refusal is logged)."""
+    try:
+        await bot.edit_user_star_subscription(
+            user_id=user_id, telegram_payment_charge_id=first_charge_id, is_canceled=True
+        )
+    except TelegramBadRequest as exc:
+        log.warning("could not stop the refunded subscription's renewal: %s", exc.message)

@@ -49,21 +49,8 @@ async def refund_payment(
     if done is not None and not done.already:
         # Recorded here (not by Telegram's refunded_payment): the user is told here, once.
         await money.tell_refund(done, done.payment.user_id)
-        if done.ended_subscription is not None:
-            await _stop_renewal(bot, done.payment.user_id, done.ended_subscription)
     if done is not None and found.refunded_at is None and done.already:
         # Refunded by this very call: Telegram's refunded_payment message (another update,
         # handled at the same time) recorded it first. Report what it took.
         done = replace(done, already=False)
     return done
-
-
-async def _stop_renewal(bot: Bot, user_id: int, first_charge_id: str) -> None:
-    """The refunded payment was a subscription's latest period, which ended it: Telegram
-    is asked not to charge for another (best effort: a refusal is logged)."""
-    try:
-        await bot.edit_user_star_subscription(
-            user_id=user_id, telegram_payment_charge_id=first_charge_id, is_canceled=True
-        )
-    except TelegramBadRequest as exc:
-        log.warning("could not stop the refunded subscription's renewal: %s", exc.message)
