@@ -18,16 +18,16 @@ USAGE_DAYS = 30
 LISTED_PAYMENTS = 50
 
 
-async def _current(call: Call) -> Json:
-    """The settings as they are now (one short read each)."""
+async def _current(call: Call, language: str | None) -> Json:
+    """The settings as they are now (one short read each), with the user's chosen
+    `language` (the sign-in read it, or this call just set it)."""
     deps, user_id = call.deps, call.user_id
-    standing = await deps.accounts.standing(user_id)
     model = (await deps.accounts.limits(user_id)).model
     role = await deps.storage.conversation_role(user_id)
     voice = await deps.outputs.voice_mode(user_id)
     facts, memory = await deps.memory.facts(user_id)
     return {
-        "language": standing.language,
+        "language": language,
         "languages": [{"code": code, "name": LANGUAGE_NAMES[code]} for code in SHIPPED],
         "model": model,
         "models": offered_models(call.deps, model),
@@ -44,7 +44,7 @@ async def _current(call: Call) -> Json:
 
 async def get_settings(call: Call) -> Json:
     """The user's language, model, current conversation's role, voice and memory."""
-    return await _current(call)
+    return await _current(call, call.visitor.chosen_language)
 
 
 def _language(value: Any) -> str | None:
@@ -115,7 +115,7 @@ async def patch_settings(call: Call) -> Json:
         await deps.accounts.set_voice_mode(user_id, changes["voice"])
     if "memory" in changes:
         await deps.accounts.set_memory(user_id, changes["memory"])
-    return await _current(call)
+    return await _current(call, changes.get("language", call.visitor.chosen_language))
 
 
 def payment_json(payment: PaymentRecord) -> Json:

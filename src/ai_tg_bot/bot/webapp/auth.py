@@ -70,7 +70,6 @@ class Visitor:
     first_name: str
     language: str
     chosen_language: str | None
-    telegram_language: str | None
     admin: bool
 
 
@@ -139,8 +138,8 @@ def bad_request(code: str, message: str) -> ApiError:
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def verified_user(token: str, header: str, max_age: int, now: float) -> tuple[Any, int]:
-    """The WebAppUser of a valid `tma` header and its auth_date; ApiError 401 otherwise
+def verified_user(token: str, header: str, max_age: int, now: float) -> Any:
+    """The WebAppUser of a valid `tma` header; ApiError 401 otherwise
     (another scheme, a forged or malformed initData, older than `max_age` seconds, or
     dated in the future)."""
     scheme, _space, init_data = header.strip().partition(" ")
@@ -157,7 +156,7 @@ def verified_user(token: str, header: str, max_age: int, now: float) -> tuple[An
         raise unauthorized()
     if now - signed_at > max_age or signed_at - now > CLOCK_SKEW_SECONDS:
         raise unauthorized()
-    return user, int(signed_at)
+    return user
 
 
 async def sign_in(request: web.Request, context: WebAppContext) -> Visitor:
@@ -166,7 +165,7 @@ async def sign_in(request: web.Request, context: WebAppContext) -> Visitor:
     token = settings.telegram_bot_token
     if token is None:
         raise unauthorized()
-    user, _signed_at = verified_user(
+    user = verified_user(
         token.get_secret_value(),
         request.headers.get("Authorization", ""),
         settings.webapp_max_age_seconds,
@@ -185,7 +184,6 @@ async def sign_in(request: web.Request, context: WebAppContext) -> Visitor:
         first_name=user.first_name,
         language=pick_language(standing.language, user.language_code, settings.default_language),
         chosen_language=standing.language,
-        telegram_language=user.language_code,
         admin=admin,
     )
 
