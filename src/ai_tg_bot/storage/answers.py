@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ai_tg_bot.db import Message, utc_now
+from ai_tg_bot.db import Message
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase, active
-from ai_tg_bot.storage.budgets import budget_refusal, record_usage
+from ai_tg_bot.storage.budgets import budget_refusal, charge
 from ai_tg_bot.storage.placement import find_conversation, in_conversation
 from ai_tg_bot.storage.records import TokenUsage, without_nul
 
@@ -80,10 +80,7 @@ class AnswersMixin(StorageBase):
         user's lock. False when nothing was stored (no questions, or the answer is gone)."""
         kept = [without_nul(q).strip() for q in questions if without_nul(q).strip()]
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            if cost is not None and cost.total:
-                limits = await self._limits(session, user_id)
-                await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
+            await charge(self, session, user_id, cost)
             if not kept:
                 return False
             answer = active(user_id) & (Message.seq == answer_seq) & (Message.role == "assistant")

@@ -172,6 +172,12 @@ class StorageBase:
             author_id=question.author_id,
         )
 
+    async def _locked_limits(self, session: Executor, user_id: int) -> UserLimits | None:
+        """Take the user's row lock and read their limits, in one statement
+        (fused.LOCK_SETTINGS); None when the user has no row."""
+        row = (await run(session, fused.LOCK_SETTINGS, {"b_user_id": user_id})).first()
+        return None if row is None else resolve_limits(cast(LimitsRow, row), self.settings, user_id)
+
     async def _lock_user(self, session: Executor, user_id: int) -> None:
         """Take the user's row lock (creating the user if needed) for this transaction."""
         await lock_user(session, user_id, is_sqlite=self.database.is_sqlite)

@@ -113,6 +113,19 @@ def refusal(
     return QuotaExceededError("tokens", limits.daily_token_limit, tomorrow, can_buy=can_buy)
 
 
+async def charge(
+    store: StorageBase, session: Executor, user_id: int, cost: TokenUsage | None
+) -> None:
+    """Take the payer's row lock (with their limits: one statement) and count `cost`'s
+    tokens in `token_usage`, credit spent past the allowance: how every paid call beside
+    an answer is counted (nothing to count when it holds no tokens; the lock is taken)."""
+    limits = await store._locked_limits(session, user_id)
+    if cost is None or not cost.total:
+        return
+    limits = limits or resolve_limits(None, store.settings, user_id)
+    await record_usage(session, user_id, cost, limits, utc_now(), dialect=store.dialect)
+
+
 async def budget_refusal(store: StorageBase, user_id: int) -> QuotaExceededError | None:
     """Why a paid call beside an answer (speech, a summary, follow-up questions) may not
     be made for the user now, their token budget being spent; or None. One read for a

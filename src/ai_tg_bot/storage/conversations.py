@@ -13,7 +13,7 @@ from ai_tg_bot.db import Message, utc_now
 from ai_tg_bot.limits import resolve_prompt
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import StorageBase, as_utc
-from ai_tg_bot.storage.budgets import record_usage
+from ai_tg_bot.storage.budgets import charge
 from ai_tg_bot.storage.placement import (
     CURRENT_OF_USER,
     RECENT_CONVERSATIONS,
@@ -257,10 +257,7 @@ class ConversationsMixin(StorageBase):
         named = short_title(without_nul(title or "").strip().strip("\"'«»"))
         expected = short_title(question)
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            if cost is not None:
-                limits = await self._limits(session, user_id)
-                await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
+            await charge(self, session, user_id, cost)
             if not named or expected is None:
                 return False
             renamed = await session.execute(

@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, insert, select, update
 from ai_tg_bot.db import UsageEvent, UserSettings, utc_now
 from ai_tg_bot.limits import QuotaExceededError, day_start, resolve_limits, resolve_prompt
 from ai_tg_bot.storage.base import Executor, Seen, StorageBase, refuse_seen
-from ai_tg_bot.storage.budgets import budget_refusal, record_usage
+from ai_tg_bot.storage.budgets import budget_refusal, charge
 from ai_tg_bot.storage.placement import place_message
 from ai_tg_bot.storage.quotas import check_quotas
 from ai_tg_bot.storage.records import TokenUsage, clean_text
@@ -196,10 +196,7 @@ class OutputsStore(StorageBase):
         if tokens <= 0:
             return
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            limits = await self._limits(session, user_id)
-            usage = TokenUsage(model, tokens, 0)
-            await record_usage(session, user_id, usage, limits, utc_now(), dialect=self.dialect)
+            await charge(self, session, user_id, TokenUsage(model, tokens, 0))
 
     async def ask_inline(self, user_id: int) -> InlineAsk:
         """Count an inline question for the user; what to ask the model with.
@@ -222,9 +219,7 @@ class OutputsStore(StorageBase):
     async def record_inline(self, user_id: int, usage: TokenUsage) -> None:
         """Count an inline answer's tokens (whatever its ending) in `token_usage`, spending
         credit past the allowance like a conversation's answer."""
-        if usage.prompt_tokens + usage.completion_tokens <= 0:
+        if usage.total <= 0:
             return
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            limits = await self._limits(session, user_id)
-            await record_usage(session, user_id, usage, limits, utc_now(), dialect=self.dialect)
+            await charge(self, session, user_id, usage)

@@ -16,10 +16,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, bindparam, func, select, update
 
-from ai_tg_bot.db import utc_now
 from ai_tg_bot.storage import statements
 from ai_tg_bot.storage.base import Executor, StorageBase
-from ai_tg_bot.storage.budgets import budget_refusal, record_usage
+from ai_tg_bot.storage.budgets import budget_refusal, charge
 from ai_tg_bot.storage.records import TokenUsage, without_nul
 
 messages, conversations, users = statements.messages, statements.conversations, statements.users
@@ -138,10 +137,7 @@ class SummariesMixin(StorageBase):
         either way, under the owner's lock. False when nothing was stored."""
         text = without_nul(summary or "").strip()
         async with self.database.connection() as session:
-            await self._lock_user(session, user_id)
-            if cost is not None:
-                limits = await self._limits(session, user_id)
-                await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
+            await charge(self, session, user_id, cost)
             if not text:
                 return False
             parameters = {

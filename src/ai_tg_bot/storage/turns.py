@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import cast
 
 from sqlalchemy import select, update
 
 from ai_tg_bot.db import Message, run, utc_now
-from ai_tg_bot.limits import LimitsRow, UserLimits, resolve_limits
+from ai_tg_bot.limits import UserLimits, resolve_limits
 from ai_tg_bot.storage import fused, statements
 from ai_tg_bot.storage.base import Executor, StorageBase, active
-from ai_tg_bot.storage.budgets import check_budget, record_usage
+from ai_tg_bot.storage.budgets import charge, check_budget, record_usage
 from ai_tg_bot.storage.placement import (
     name_if_untitled,
 )
@@ -209,19 +208,10 @@ class TurnsMixin(StorageBase):
         await self._trim(session, user_id, limits.max_history_messages, conversation_id)
         return content, limits
 
-    async def _locked_limits(self, session: Executor, user_id: int) -> UserLimits | None:
-        """Take the user's row lock and read their limits, in one statement
-        (fused.LOCK_SETTINGS); None when the user has no row."""
-        row = (await run(session, fused.LOCK_SETTINGS, {"b_user_id": user_id})).first()
-        return None if row is None else resolve_limits(cast(LimitsRow, row), self.settings, user_id)
-
     async def _count(self, session: Executor, user_id: int, cost: TokenUsage | None) -> None:
         """Record a paid call's tokens under the user's lock (nothing when there are none)."""
-        if cost is None or not cost.total:
-            return
-        limits = await self._locked_limits(session, user_id)
-        limits = limits or resolve_limits(None, self.settings, user_id)
-        await record_usage(session, user_id, cost, limits, utc_now(), dialect=self.dialect)
+        if cost is not None and cost.total:
+            await charge(self, session, user_id, cost)
 
     async def _mark_failed(self, session: Executor, user_id: int, question: Question) -> bool:
         """Mark the question failed; whether it was still pending (not marked before)."""
