@@ -135,8 +135,9 @@ async def budget_refusal(store: StorageBase, user_id: int) -> QuotaExceededError
     if not resolve_limits(row, store.settings, user_id).has_budget:
         return None
     async with store.database.connection() as session:
-        await store._lock_user(session, user_id)
-        limits = await store._limits(session, user_id)
+        limits = await store._locked_limits(session, user_id)
+        if limits is None:  # no such user: nothing spent
+            return None
         return await check_budget(session, user_id, limits, utc_now(), can_buy=store.can_buy)
 
 
