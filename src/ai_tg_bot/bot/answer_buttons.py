@@ -84,13 +84,11 @@ class AnswerButtons:
         seq: int,
         *,
         followups: bool,
-        thread_id: int | None = None,
     ) -> None:
         self.bot = bot
         self.chat_id = chat_id  # a private chat's id is its user's
         self.seq = seq
         self.followups = followups
-        self.thread_id = thread_id
         self.message_id: int | None = None  # the message carrying them, once sent
 
     def keyboard(self) -> InlineKeyboardMarkup:

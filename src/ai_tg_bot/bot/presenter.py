@@ -87,7 +87,7 @@ class TelegramPresenter:
             )
         if chat_id > 0:  # a private chat's id is its user's
             reply.buttons = AnswerButtons(
-                self.bot, chat_id, question.seq + 1, followups=self.followups, thread_id=thread_id
+                self.bot, chat_id, question.seq + 1, followups=self.followups
             )
         elif question.refusal is not None and question.author_id is not None:
             return MemberNoticeView(reply, self.capabilities, question.author_id)
